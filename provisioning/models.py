@@ -1,0 +1,281 @@
+"""The data model of DESIGN.md: members, connections, accounts, operations and their calls.
+
+Models hold data and small derived properties only; every write that changes a state lives
+in ``services.py``.
+"""
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from .fields import EncryptedJSONField
+from .states import (
+    UNFINISHED_OPERATION_STATUSES,
+    AccountStatus,
+    OperationKind,
+    OperationStatus,
+    ProviderKind,
+)
+
+e164_validator = RegexValidator(
+    r"^\+[1-9]\d{6,14}$", "Enter the phone number in E.164 form, for example +6591234567."
+)
+country_validator = RegexValidator(r"^[A-Z]{2}$", "Enter an ISO 3166 alpha-2 country code, like SG.")
+
+
+class Member(models.Model):
+    """A person the organisation serves."""
+
+    external_ref = models.CharField(
+        max_length=100, unique=True, null=True, blank=True, help_text="The organisation's own id."
+    )
+    email = models.EmailField()
+    phone = models.CharField(max_length=16, blank=True, validators=[e164_validator])
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    country = models.CharField(max_length=2, blank=True, validators=[country_validator])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["email"])]
+
+    def __str__(self):
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name} <{self.email}>" if name else self.email
+
+    def save(self, *args, **kwargs):
+        if self.external_ref == "":
+            self.external_ref = None  # unique, but many members have none
+        super().save(*args, **kwargs)
+
+
+class HealthStatus(models.TextChoices):
+    UNKNOWN = "unknown"
+    OK = "ok"
+    DEGRADED = "degraded"
+    ERROR = "error"
+
+
+class Connection(models.Model):
+    """One configured provider endpoint (sandbox or live), with encrypted credentials."""
+
+    provider = models.CharField(max_length=20, choices=ProviderKind.choices)
+    name = models.CharField(max_length=100, unique=True)
+    base_url = models.URLField(max_length=300)
+    credentials = EncryptedJSONField(help_text="Write-only; encrypted at rest.")
+    # provider-owned runtime state that must stay secret (e.g. a cached access token)
+    secret_state = EncryptedJSONField()
+    # provider-owned runtime state that is not secret (e.g. the GLPI password policy)
+    settings = models.JSONField(default=dict, blank=True)
+    enabled = models.BooleanField(default=True)
+    max_accounts = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Quota: accounts this connection may hold (empty: no limit)."
+    )
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    max_concurrency = models.PositiveIntegerField(null=True, blank=True)
+    health_status = models.CharField(
+        max_length=10, choices=HealthStatus.choices, default=HealthStatus.UNKNOWN
+    )
+    health_checked_at = models.DateTimeField(null=True, blank=True)
+    health_detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("manage_connection", "Can configure provider connections")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def credentials_set(self) -> list[str]:
+        return sorted(k for k, v in self.credentials.items() if v not in (None, ""))
+
+
+class Account(models.Model):
+    """A member's account at one connection."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="accounts")
+    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="accounts")
+    status = models.CharField(
+        max_length=24, choices=AccountStatus.choices, default=AccountStatus.PENDING
+    )
+    external_id = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    secrets = EncryptedJSONField()
+    # a picture a person must read (the Flyve captcha); served by admin and API, never logged
+    challenge_image = models.BinaryField(null=True, blank=True, editable=False)
+    last_error = models.JSONField(null=True, blank=True)
+    attention = models.TextField(
+        blank=True, help_text="Set when a person must look at this account (e.g. drift)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "connection"], name="one_account_per_member_and_connection"),
+        ]
+        indexes = [models.Index(fields=["connection", "status"])]
+        permissions = [
+            ("provision_account", "Can provision accounts"),
+            ("deprovision_account", "Can deprovision accounts"),
+            ("view_account_secrets", "Can read account secrets"),
+        ]
+
+    def __str__(self):
+        return f"{self.member} @ {self.connection}"
+
+    @property
+    def provider(self) -> str:
+        return self.connection.provider
+
+    @property
+    def secrets_set(self) -> list[str]:
+        return sorted(self.secrets)
+
+
+class Batch(models.Model):
+    """Many provisionings requested at once; progress is derived from its operations."""
+
+    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="batches")
+    requested_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "batches"
+
+    def __str__(self):
+        return f"Batch {self.pk} at {self.connection}"
+
+
+class Operation(models.Model):
+    """One requested action on an account (or on a connection), and what became of it."""
+
+    kind = models.CharField(max_length=20, choices=OperationKind.choices)
+    status = models.CharField(
+        max_length=16, choices=OperationStatus.choices, default=OperationStatus.QUEUED
+    )
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="operations"
+    )
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="operations")
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="operations"
+    )
+    input = models.JSONField(default=dict, blank=True)
+    secret_input = EncryptedJSONField()
+    result = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=5)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    prior_account_status = models.CharField(max_length=24, blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    error_message = models.TextField(blank=True)
+    error_retryable = models.BooleanField(null=True, blank=True)
+    requested_by = models.CharField(max_length=150)
+    requested_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(status__in=UNFINISHED_OPERATION_STATUSES),
+                name="one_unfinished_operation_per_account",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["connection", "status"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (
+            OperationStatus.SUCCEEDED,
+            OperationStatus.FAILED,
+            OperationStatus.CANCELLED,
+        )
+
+    @property
+    def error(self) -> dict | None:
+        if not self.error_code:
+            return None
+        return {"code": self.error_code, "message": self.error_message, "retryable": bool(self.error_retryable)}
+
+
+class ExternalCall(models.Model):
+    """One HTTP exchange with a provider, as recorded: URL, headers and bodies are redacted."""
+
+    operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="calls")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="calls")
+    attempt = models.PositiveIntegerField(default=1)
+    method = models.CharField(max_length=10)
+    url = models.TextField()
+    request_headers = models.JSONField(default=dict, blank=True)
+    request_body = models.TextField(blank=True)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    provider_request_id = models.CharField(max_length=100, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["connection", "created_at"])]
+
+    def __str__(self):
+        return f"{self.method} {self.url} -> {self.status_code or self.error}"
+
+
+class SecretAccess(models.Model):
+    """Audit trail: who read which account's decrypted secrets, when and through what."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="secret_reads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    via = models.CharField(max_length=20)
+    keys = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "secret accesses"
+
+    def __str__(self):
+        return f"{self.user} read secrets of account {self.account_id} via {self.via}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST/DELETE carrying an ``Idempotency-Key``, kept for replay."""
+
+    key = models.CharField(max_length=255)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    method = models.CharField(max_length=10)
+    path = models.TextField()
+    body_hash = models.CharField(max_length=64)
+    status_code = models.PositiveIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    response_headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_record_per_user_and_key")]

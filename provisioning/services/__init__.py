@@ -1,0 +1,54 @@
+"""Services: every write the interfaces (admin, API, schedules) and workers perform.
+
+Plain functions with keyword-only arguments, named ``<thing>_<verb>``.
+"""
+
+from .accounts import (
+    account_create,
+    account_secrets_read,
+    batch_create,
+    connection_delete,
+    connection_validate_credentials,
+    member_delete,
+)
+from .errors import Conflict, InvalidRequest, ServiceError
+from .execution import account_set_status, operation_claim, operation_execute
+from .maintenance import (
+    connections_health_check,
+    connections_reconcile,
+    operations_sweep,
+    records_clean_up,
+)
+from .operations import (
+    SCHEDULE,
+    Requester,
+    operation_cancel,
+    operation_dispatch,
+    operation_request,
+    operation_retry,
+)
+
+__all__ = [
+    "SCHEDULE",
+    "Conflict",
+    "InvalidRequest",
+    "Requester",
+    "ServiceError",
+    "account_create",
+    "account_secrets_read",
+    "account_set_status",
+    "batch_create",
+    "connection_delete",
+    "connection_validate_credentials",
+    "connections_health_check",
+    "connections_reconcile",
+    "member_delete",
+    "operation_cancel",
+    "operation_claim",
+    "operation_dispatch",
+    "operation_execute",
+    "operation_request",
+    "operation_retry",
+    "operations_sweep",
+    "records_clean_up",
+]

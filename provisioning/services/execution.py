@@ -1,0 +1,279 @@
+"""Running an operation in a worker: claim it, run the provider, apply what happened.
+
+Delivery is at-least-once. ``operation_claim`` is an atomic compare-and-set under a row lock,
+so a duplicate message, a redelivery or the sweeper never run an operation twice at once; a
+lease bounds how long a vanished worker keeps it. Providers never write to the database:
+they return an ``Outcome`` (or raise a ``ProviderError``) and this module applies it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ..models import Account, Connection, ExternalCall, HealthStatus, Operation
+from ..providers import registry
+from ..providers.base import UNSET, OperationContext, Outcome
+from ..providers.exceptions import ConfigurationError, NeedsAttention, ProviderError, RateLimited
+from ..providers.http import RecordedCall
+from ..states import OPERATION_SPECS, OperationStatus, check_transition
+from .operations import operation_dispatch
+
+logger = logging.getLogger(__name__)
+
+# how long an operation waits when its connection is at its concurrency cap
+CONCURRENCY_WAIT_SECONDS = 2.0
+
+
+def account_set_status(account: Account, status: str) -> None:
+    """The one place that changes ``Account.status``; refuses illegal transitions."""
+    check_transition(account.status, status)
+    account.status = status
+
+
+class DatabaseCallLog:
+    """Stores each exchange as an ExternalCall and enforces the connection's rate limit.
+
+    The limit is global across workers and machines because it counts rows in the shared
+    database: the calls recorded for this connection during the last minute.
+    """
+
+    def __init__(self, operation: Operation):
+        self.operation = operation
+
+    def before_request(self) -> None:
+        limit = self.operation.connection.requests_per_minute
+        if not limit:
+            return
+        since = timezone.now() - timedelta(seconds=60)
+        recent = ExternalCall.objects.filter(connection_id=self.operation.connection_id, created_at__gte=since)
+        if recent.count() >= limit:
+            oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
+            wait = max(1.0, 60 - (timezone.now() - oldest).total_seconds()) if oldest else 1.0
+            raise RateLimited(
+                f"The portal's limit of {limit} requests per minute for this connection is reached.",
+                retry_after=wait,
+                code="local_rate_limit",
+            )
+
+    def record(self, call: RecordedCall) -> None:
+        ExternalCall.objects.create(
+            operation=self.operation,
+            connection_id=self.operation.connection_id,
+            attempt=self.operation.attempts,
+            method=call.method,
+            url=call.url,
+            request_headers=call.request_headers,
+            request_body=call.request_body,
+            status_code=call.status_code,
+            response_body=call.response_body,
+            duration_ms=call.duration_ms,
+            provider_request_id=call.provider_request_id,
+            error=call.error,
+        )
+
+
+def operation_claim(*, operation_id: int) -> Operation | None:
+    """Take ``operation_id`` for this worker, or ``None`` when it is not ours to run now."""
+    now = timezone.now()
+    conf = settings.PROVISIONING
+    with transaction.atomic():
+        operation = (
+            Operation.objects.select_for_update().select_related("connection").filter(pk=operation_id).first()
+        )
+        if operation is None:
+            return None
+        # serialise claims per connection so the concurrency cap holds across workers
+        connection = Connection.objects.select_for_update().get(pk=operation.connection_id)
+        lease_lost = operation.status == OperationStatus.RUNNING and (
+            operation.lease_expires_at is None or operation.lease_expires_at <= now
+        )
+        due = operation.status in (OperationStatus.QUEUED, OperationStatus.WAITING_RETRY) and (
+            operation.next_attempt_at is None or operation.next_attempt_at <= now
+        )
+        if not (due or lease_lost):
+            return None
+        if lease_lost and operation.attempts >= operation.max_attempts:
+            _operation_fail(
+                operation,
+                ProviderError(
+                    f"Gave up after {operation.attempts} attempts: the worker running it stopped.",
+                    code="worker_lost",
+                ),
+            )
+            return None
+        if connection.max_concurrency:
+            running = Operation.objects.filter(
+                connection=connection, status=OperationStatus.RUNNING, lease_expires_at__gt=now
+            ).exclude(pk=operation.pk)
+            if running.count() >= connection.max_concurrency:
+                operation.next_attempt_at = now + timedelta(seconds=CONCURRENCY_WAIT_SECONDS)
+                operation.save(update_fields=["next_attempt_at", "updated_at"])
+                operation_dispatch(operation=operation, countdown=CONCURRENCY_WAIT_SECONDS)
+                return None
+        operation.status = OperationStatus.RUNNING
+        operation.attempts += 1
+        operation.lease_expires_at = now + timedelta(seconds=conf["LEASE_SECONDS"])
+        operation.started_at = operation.started_at or now
+        spec = OPERATION_SPECS[operation.kind]
+        if operation.account_id and spec.running_status:
+            account = Account.objects.select_for_update().get(pk=operation.account_id)
+            if not operation.prior_account_status:
+                operation.prior_account_status = account.status
+            if account.status != spec.running_status:
+                account_set_status(account, spec.running_status)
+                account.save(update_fields=["status", "updated_at"])
+        operation.save()
+    return operation
+
+
+def operation_execute(*, operation_id: int) -> Operation | None:
+    """Run one attempt of an operation (what the Celery task does)."""
+    operation = operation_claim(operation_id=operation_id)
+    if operation is None:
+        return None
+    account = (
+        Account.objects.select_related("member", "connection").get(pk=operation.account_id)
+        if operation.account_id
+        else None
+    )
+    context = OperationContext(
+        operation_id=operation.pk,
+        kind=operation.kind,
+        attempt=operation.attempts,
+        connection=operation.connection,
+        account=account,
+        input=operation.input,
+        secret_input=operation.secret_input,
+    )
+    logger.info("operation start id=%s kind=%s attempt=%s", operation.pk, operation.kind, operation.attempts)
+    try:
+        provider = registry.get(operation.connection.provider)(
+            operation.connection, DatabaseCallLog(operation)
+        )
+        outcome = getattr(provider, operation.kind)(context)
+    except ProviderError as err:
+        with transaction.atomic():
+            _operation_fail_or_retry(operation, err)
+    except Exception:
+        logger.exception("operation crashed id=%s kind=%s", operation.pk, operation.kind)
+        with transaction.atomic():
+            _operation_fail(
+                operation,
+                ProviderError(
+                    "The portal hit an unexpected error running this operation; it is logged for the engineers.",
+                    code="internal_error",
+                ),
+            )
+    else:
+        with transaction.atomic():
+            _operation_succeed(operation, outcome)
+    operation.refresh_from_db()
+    logger.info("operation end id=%s kind=%s status=%s", operation.pk, operation.kind, operation.status)
+    return operation
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with jitter: between half and all of ``base * 2**(attempt-1)``."""
+    conf = settings.PROVISIONING
+    ceiling = min(conf["BACKOFF_MAX_SECONDS"], conf["BACKOFF_BASE_SECONDS"] * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def _apply_outcome(account: Account | None, operation: Operation, outcome: Outcome) -> None:
+    if outcome.health is not None or outcome.connection_settings:
+        connection = Connection.objects.select_for_update().get(pk=operation.connection_id)
+        if outcome.health is not None:
+            connection.health_status, connection.health_detail = outcome.health
+            connection.health_checked_at = timezone.now()
+        connection.settings = {**connection.settings, **outcome.connection_settings}
+        connection.save()
+    if account is None:
+        return
+    if outcome.account_status:
+        account_set_status(account, outcome.account_status)
+    if outcome.external_id:
+        account.external_id = outcome.external_id
+    account.details = _merge(account.details, outcome.details)
+    account.secrets = _merge(account.secrets, outcome.secrets)
+    if outcome.attention is not None:
+        account.attention = outcome.attention
+    if outcome.challenge_image is not UNSET:
+        account.challenge_image = outcome.challenge_image
+
+
+def _merge(current: dict, changes: dict) -> dict:
+    merged = {**current, **changes}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
+def _locked_account(operation: Operation) -> Account | None:
+    if not operation.account_id:
+        return None
+    return Account.objects.select_for_update().get(pk=operation.account_id)
+
+
+def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
+    account = _locked_account(operation)
+    spec = OPERATION_SPECS[operation.kind]
+    if account is not None and spec.running_status and not outcome.account_status:
+        outcome.account_status = operation.prior_account_status or account.status
+    _apply_outcome(account, operation, outcome)
+    if account is not None:
+        account.last_error = None
+        account.save()
+    operation.status = OperationStatus.SUCCEEDED
+    operation.result = outcome.result
+    operation.error_code, operation.error_message, operation.error_retryable = "", "", None
+    operation.finished_at = timezone.now()
+    operation.lease_expires_at = None
+    operation.save()
+
+
+def _operation_fail_or_retry(operation: Operation, err: ProviderError) -> None:
+    if not err.retryable or operation.attempts >= operation.max_attempts:
+        _operation_fail(operation, err)
+        return
+    delay = max(err.retry_after or 0.0, backoff_seconds(operation.attempts))
+    operation.status = OperationStatus.WAITING_RETRY
+    operation.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    operation.lease_expires_at = None
+    operation.error_code, operation.error_message, operation.error_retryable = err.code, err.message, True
+    operation.save()
+    logger.info("operation retry id=%s in %.1fs after %s", operation.pk, delay, err.code)
+    operation_dispatch(operation=operation, countdown=delay)
+
+
+def _operation_fail(operation: Operation, err: ProviderError) -> None:
+    message = err.message
+    if err.field_errors:
+        fields = "; ".join(f"{k}: {', '.join(v)}" for k, v in err.field_errors.items())
+        message = f"{message} ({fields})" if fields not in message else message
+    account = _locked_account(operation)
+    if account is not None:
+        spec = OPERATION_SPECS[operation.kind]
+        outcome = err.outcome or Outcome()
+        # an operation that moved the account (provision, deprovision...) moves it on or back;
+        # one that did not (verify, login link...) leaves it where it is
+        if not outcome.account_status and spec.running_status:
+            outcome.account_status = spec.failure_status or operation.prior_account_status
+        if isinstance(err, NeedsAttention):
+            outcome.attention = message
+        _apply_outcome(account, operation, outcome)
+        account.last_error = {"code": err.code, "message": message, "operation": operation.pk}
+        account.save()
+    if isinstance(err, ConfigurationError):
+        Connection.objects.filter(pk=operation.connection_id).update(
+            health_status=HealthStatus.ERROR, health_detail=message, health_checked_at=timezone.now()
+        )
+    operation.status = OperationStatus.FAILED
+    operation.error_code, operation.error_message, operation.error_retryable = err.code, message, err.retryable
+    operation.result = {"field_errors": err.field_errors} if err.field_errors else operation.result
+    operation.finished_at = timezone.now()
+    operation.lease_expires_at = None
+    operation.save()

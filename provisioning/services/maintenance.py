@@ -1,0 +1,79 @@
+"""What the schedules do: sweep lost work, check health, reconcile, clean up."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from ..models import Connection, ExternalCall, IdempotencyRecord, Operation
+from ..providers import registry
+from ..states import UNFINISHED_OPERATION_STATUSES, OperationKind, OperationStatus
+from .errors import ServiceError
+from .operations import SCHEDULE, operation_dispatch, operation_request
+
+logger = logging.getLogger(__name__)
+
+
+def operations_sweep() -> int:
+    """Dispatch again every operation that a lost message or a dead worker left behind.
+
+    That is: queued ones not dispatched recently, retries that are due, and running ones whose
+    lease expired. Claiming is atomic, so an operation that is in fact still moving is not
+    run twice. Returns how many were dispatched.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.PROVISIONING["REDISPATCH_AFTER_SECONDS"])
+    due = Q(status__in=[OperationStatus.QUEUED, OperationStatus.WAITING_RETRY]) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    not_sent_lately = Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale)
+    lease_expired = Q(status=OperationStatus.RUNNING, lease_expires_at__lte=now)
+    lost = Operation.objects.filter(due & not_sent_lately | lease_expired)
+    count = 0
+    for operation in lost.only("pk"):
+        operation_dispatch(operation=operation)
+        count += 1
+    if count:
+        logger.info("sweeper dispatched %s operations", count)
+    return count
+
+
+def _request_for_enabled_connections(kind: str) -> int:
+    count = 0
+    for connection in Connection.objects.filter(enabled=True):
+        provider = registry.all_providers().get(connection.provider)
+        if provider is None or not provider.supports(kind):
+            continue
+        if connection.operations.filter(kind=kind, status__in=UNFINISHED_OPERATION_STATUSES).exists():
+            continue
+        try:
+            operation_request(kind=kind, connection=connection, requested_by=SCHEDULE)
+            count += 1
+        except ServiceError as exc:
+            logger.warning("schedule could not request %s for connection %s: %s", kind, connection.pk, exc)
+    return count
+
+
+def connections_health_check() -> int:
+    return _request_for_enabled_connections(OperationKind.HEALTH_CHECK)
+
+
+def connections_reconcile() -> int:
+    return _request_for_enabled_connections(OperationKind.RECONCILE)
+
+
+def records_clean_up() -> dict[str, int]:
+    """Drop old exchange records and expired idempotency records."""
+    conf = settings.PROVISIONING
+    now = timezone.now()
+    calls, _ = ExternalCall.objects.filter(
+        created_at__lt=now - timedelta(days=conf["CALL_RETENTION_DAYS"])
+    ).delete()
+    keys, _ = IdempotencyRecord.objects.filter(
+        created_at__lt=now - timedelta(hours=conf["IDEMPOTENCY_TTL_HOURS"])
+    ).delete()
+    return {"external_calls": calls, "idempotency_records": keys}

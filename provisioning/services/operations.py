@@ -1,0 +1,190 @@
+"""Requesting, dispatching, retrying and cancelling operations.
+
+Every interface (admin, API, schedules) asks for work through ``operation_request``: the
+Operation row is written in the caller's transaction and the Celery task is sent only after
+commit. The broker is a wake-up call; the sweeper re-sends anything it may have lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..models import Account, Connection, Operation
+from ..providers import registry
+from ..states import (
+    OPERATION_SPECS,
+    UNFINISHED_OPERATION_STATUSES,
+    AccountStatus,
+    OperationKind,
+    OperationStatus,
+)
+from .errors import Conflict, InvalidRequest
+
+logger = logging.getLogger(__name__)
+
+# account states that count against a connection's quota
+QUOTA_FREE_STATUSES = (AccountStatus.PENDING, AccountStatus.FAILED, AccountStatus.DEPROVISIONED)
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who asked: ``label`` is shown in lists ("admin:alice", "api:ops-bot", "schedule")."""
+
+    label: str
+    user: object | None = None
+
+    @classmethod
+    def for_user(cls, user, via: str) -> Requester:
+        return cls(f"{via}:{user.get_username()}", user)
+
+
+SCHEDULE = Requester("schedule")
+
+
+def operation_request(
+    *,
+    kind: str,
+    requested_by: Requester,
+    account: Account | None = None,
+    connection: Connection | None = None,
+    input: dict | None = None,
+    secret_input: dict | None = None,
+    batch=None,
+) -> Operation:
+    """Check that ``kind`` may run now and record it as a queued Operation (dispatched on commit).
+
+    Raises ``Conflict`` when the provider lacks the operation, the account's state forbids it,
+    another operation is unfinished, the connection is disabled or its quota is full; and
+    ``InvalidRequest`` for bad input.
+    """
+    spec = OPERATION_SPECS.get(kind)
+    if spec is None:
+        raise InvalidRequest(f"Unknown operation '{kind}'.")
+    if spec.on_account and account is None:
+        raise InvalidRequest(f"'{kind}' needs an account.")
+    connection = account.connection if account is not None else connection
+    if connection is None:
+        raise InvalidRequest(f"'{kind}' needs a connection.")
+    try:
+        provider = registry.get(connection.provider)
+    except registry.UnknownProvider as exc:
+        raise Conflict(str(exc), code="provider_unavailable")
+    if not provider.supports(kind):
+        raise Conflict(
+            f"{provider.label} does not support '{spec.label.lower()}'.", code="not_supported"
+        )
+    if not connection.enabled and kind != OperationKind.HEALTH_CHECK:
+        raise Conflict(f"The connection '{connection}' is disabled.", code="connection_disabled")
+    field_errors = provider(connection).validate_input(kind, {**(input or {}), **(secret_input or {})})
+    if field_errors:
+        raise InvalidRequest("The operation's input is not valid.", field_errors=field_errors)
+
+    with transaction.atomic():
+        if account is not None:
+            account = Account.objects.select_for_update().get(pk=account.pk)
+            if account.status not in spec.allowed_from:
+                raise Conflict(
+                    f"Cannot {spec.label.lower()} an account that is {account.get_status_display().lower()}.",
+                    code="invalid_state",
+                )
+            if account.operations.filter(status__in=UNFINISHED_OPERATION_STATUSES).exists():
+                raise Conflict("Another operation on this account is not finished yet.", code="busy")
+            if kind == OperationKind.PROVISION:
+                _check_quota(account)
+                if not account.external_id:
+                    account.external_id = provider(connection).external_id_for(account)
+                    account.save(update_fields=["external_id", "updated_at"])
+        try:
+            with transaction.atomic():
+                operation = Operation.objects.create(
+                    kind=kind,
+                    account=account,
+                    connection=connection,
+                    batch=batch,
+                    input=input or {},
+                    secret_input=secret_input or {},
+                    max_attempts=settings.PROVISIONING["MAX_ATTEMPTS"],
+                    requested_by=requested_by.label,
+                    requested_by_user=requested_by.user,
+                )
+        except IntegrityError:
+            raise Conflict("Another operation on this account is not finished yet.", code="busy")
+        operation_dispatch(operation=operation)
+    logger.info("operation requested id=%s kind=%s by=%s", operation.pk, kind, requested_by.label)
+    return operation
+
+
+def _check_quota(account: Account) -> None:
+    limit = account.connection.max_accounts
+    if limit is None:
+        return
+    used = (
+        Account.objects.filter(connection=account.connection)
+        .exclude(pk=account.pk)
+        .exclude(status__in=QUOTA_FREE_STATUSES)
+        .count()
+    )
+    if used >= limit:
+        raise Conflict(
+            f"The connection '{account.connection}' is at its quota of {limit} accounts.",
+            code="quota_exceeded",
+        )
+
+
+def operation_dispatch(*, operation: Operation, countdown: float = 0) -> None:
+    """Send the Celery task for ``operation`` once the current transaction commits."""
+    operation_id = operation.pk
+    Operation.objects.filter(pk=operation_id).update(dispatched_at=timezone.now())
+
+    def send():
+        from .. import tasks
+
+        try:
+            tasks.operation_execute.apply_async(args=[operation_id], countdown=countdown or None)
+        except Exception:  # the broker is only a wake-up call: the sweeper will send it again
+            logger.warning("could not dispatch operation id=%s; the sweeper will retry", operation_id, exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def operation_retry(*, operation: Operation, requested_by: Requester) -> Operation:
+    """Request a failed operation again, as a new operation with the same input."""
+    if operation.status != OperationStatus.FAILED:
+        raise Conflict("Only a failed operation can be retried.", code="invalid_state")
+    return operation_request(
+        kind=operation.kind,
+        account=operation.account,
+        connection=operation.connection,
+        input=operation.input,
+        secret_input=operation.secret_input,
+        requested_by=requested_by,
+    )
+
+
+def operation_cancel(*, operation: Operation, requested_by: Requester) -> Operation:
+    """Cancel an operation that is queued or waiting for its next attempt."""
+    from .execution import account_set_status
+
+    with transaction.atomic():
+        operation = Operation.objects.select_for_update().get(pk=operation.pk)
+        if operation.status not in (OperationStatus.QUEUED, OperationStatus.WAITING_RETRY):
+            raise Conflict(
+                "Only a queued operation or one waiting to retry can be cancelled.",
+                code="invalid_state",
+            )
+        operation.status = OperationStatus.CANCELLED
+        operation.finished_at = timezone.now()
+        operation.error_code = "cancelled"
+        operation.error_message = f"Cancelled by {requested_by.label}."
+        operation.error_retryable = False
+        operation.save()
+        if operation.account_id and operation.prior_account_status:
+            account = Account.objects.select_for_update().get(pk=operation.account_id)
+            account_set_status(account, operation.prior_account_status)
+            account.save()
+    return operation

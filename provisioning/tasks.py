@@ -1,0 +1,34 @@
+"""Celery tasks: thin wrappers named like the services they call.
+
+The database is the source of truth: a task carries only an id, and a lost or duplicated
+message is harmless (the sweeper re-sends, claiming is atomic).
+"""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(ignore_result=True)
+def operation_execute(operation_id: int) -> None:
+    services.operation_execute(operation_id=operation_id)
+
+
+@shared_task(ignore_result=True)
+def operations_sweep() -> int:
+    return services.operations_sweep()
+
+
+@shared_task(ignore_result=True)
+def connections_health_check() -> int:
+    return services.connections_health_check()
+
+
+@shared_task(ignore_result=True)
+def connections_reconcile() -> int:
+    return services.connections_reconcile()
+
+
+@shared_task(ignore_result=True)
+def records_clean_up() -> dict:
+    return services.records_clean_up()
