@@ -60,12 +60,17 @@ class CallLog(Protocol):
 
     def record(self, call: RecordedCall) -> None: ...
 
+    def save_secret_state(self, state: dict) -> None: ...
+
 
 class NullCallLog:
     def before_request(self) -> None:
         pass
 
     def record(self, call: RecordedCall) -> None:
+        pass
+
+    def save_secret_state(self, state: dict) -> None:
         pass
 
 
@@ -153,6 +158,16 @@ class ProviderClient:
         self.redactor.add_values(*self.credentials.values(), *connection.secret_state.values())
         conf = settings.PROVISIONING
         self.timeout = (conf["CONNECT_TIMEOUT_SECONDS"], conf["READ_TIMEOUT_SECONDS"])
+
+    def remember_secret(self, **state: str | None) -> None:
+        """Keep secret runtime state of the connection (e.g. a cached access token), encrypted.
+
+        ``None`` forgets a key. It is written at once, so it survives a failing operation.
+        """
+        merged = {**self.connection.secret_state, **state}
+        self.connection.secret_state = {k: v for k, v in merged.items() if v is not None}
+        self.redactor.add_values(*(v for v in state.values() if v))
+        self.call_log.save_secret_state(self.connection.secret_state)
 
     # --- hooks for provider modules ---------------------------------------------------------
     def authenticate(self, request: requests.PreparedRequest) -> None:

@@ -61,6 +61,11 @@ class DatabaseCallLog:
                 code="local_rate_limit",
             )
 
+    def save_secret_state(self, state: dict) -> None:
+        connection = Connection.objects.get(pk=self.operation.connection_id)
+        connection.secret_state = state
+        connection.save(update_fields=["secret_state", "updated_at"])
+
     def record(self, call: RecordedCall) -> None:
         ExternalCall.objects.create(
             operation=self.operation,
