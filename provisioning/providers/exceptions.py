@@ -60,6 +60,15 @@ class RateLimited(TransientError):
     code = "rate_limited"
 
 
+class Deferred(RateLimited):
+    """The portal itself must wait (a budget of its own is spent): come back after ``retry_after``.
+
+    Unlike other transient errors it does not use up an attempt, since nothing was tried.
+    """
+
+    code = "deferred"
+
+
 class ConfigurationError(ProviderError):
     """Credentials rejected, signature refused, missing rights: the connection needs a person."""
 

@@ -19,7 +19,12 @@ from django.utils import timezone
 from ..models import Account, Connection, ExternalCall, HealthStatus, Operation
 from ..providers import registry
 from ..providers.base import UNSET, OperationContext, Outcome
-from ..providers.exceptions import ConfigurationError, NeedsAttention, ProviderError, RateLimited
+from ..providers.exceptions import (
+    ConfigurationError,
+    Deferred,
+    NeedsAttention,
+    ProviderError,
+)
 from ..providers.http import RecordedCall
 from ..states import OPERATION_SPECS, OperationStatus, check_transition
 from .operations import operation_dispatch
@@ -55,7 +60,7 @@ class DatabaseCallLog:
         if recent.count() >= limit:
             oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
             wait = max(1.0, 60 - (timezone.now() - oldest).total_seconds()) if oldest else 1.0
-            raise RateLimited(
+            raise Deferred(
                 f"The portal's limit of {limit} requests per minute for this connection is reached.",
                 retry_after=wait,
                 code="local_rate_limit",
@@ -241,10 +246,14 @@ def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
 
 
 def _operation_fail_or_retry(operation: Operation, err: ProviderError) -> None:
-    if not err.retryable or operation.attempts >= operation.max_attempts:
+    if isinstance(err, Deferred):
+        operation.attempts -= 1  # nothing was tried: the attempt is given back
+        delay = err.retry_after or CONCURRENCY_WAIT_SECONDS
+    elif not err.retryable or operation.attempts >= operation.max_attempts:
         _operation_fail(operation, err)
         return
-    delay = max(err.retry_after or 0.0, backoff_seconds(operation.attempts))
+    else:
+        delay = max(err.retry_after or 0.0, backoff_seconds(operation.attempts))
     operation.status = OperationStatus.WAITING_RETRY
     operation.next_attempt_at = timezone.now() + timedelta(seconds=delay)
     operation.lease_expires_at = None
