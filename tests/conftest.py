@@ -1,0 +1,165 @@
+"""Fixtures for every test: the provider sandbox, headless Chromium, and the integration gate.
+
+Markers (registered in pytest.ini):
+
+- ``integration``: needs real services. Tests under ``tests/integration/`` get it automatically.
+  Without PostgreSQL (``DATABASE_URL=postgres://...``) and ``REDIS_URL`` they are skipped, so
+  ``.venv/bin/pytest -m "not integration"`` (or plain ``pytest``) works on any laptop; with
+  ``REQUIRE_INTEGRATION=1`` (``make test`` sets it) the skip becomes an error.
+- ``browser``: drives headless Chromium (``/usr/bin/chromium``). Tests that use Playwright's
+  ``page`` fixture get it automatically. Same rule when Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+INTEGRATION_DIR = Path(__file__).parent / "integration"
+BROWSER_FIXTURES = {"page", "context", "browser", "new_context", "launch_browser"}
+
+
+# --- markers and the integration gate ------------------------------------------------------------
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if INTEGRATION_DIR in Path(item.path).parents:
+            item.add_marker(pytest.mark.integration)
+        if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+
+
+def _missing_integration_services() -> list[str]:
+    from django.conf import settings
+
+    missing = []
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        missing.append(f"the database is not PostgreSQL (set DATABASE_URL=postgres://...; engine is {engine})")
+    if not os.environ.get("REDIS_URL"):
+        missing.append("REDIS_URL is not set")
+    return missing
+
+
+def _missing_browser() -> list[str]:
+    return [] if os.access(CHROMIUM, os.X_OK) else [f"{CHROMIUM} is missing (Debian package chromium)"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    missing = []
+    if item.get_closest_marker("integration"):
+        missing += _missing_integration_services()
+    if item.get_closest_marker("browser"):
+        missing += _missing_browser()
+    if not missing:
+        return
+    reason = "; ".join(missing)
+    if os.environ.get("REQUIRE_INTEGRATION") == "1":
+        pytest.fail(f"REQUIRE_INTEGRATION=1 but {reason} (run it with `make test`)", pytrace=False)
+    pytest.skip(f"needs real services: {reason} (`make test` provides them)")
+
+
+# --- the provider sandbox ------------------------------------------------------------------------
+
+class SandboxControl:
+    """Thin client of the sandbox's control API (``/_sandbox/...``, see provisioning/sandbox/control.py).
+
+    ``url`` is the sandbox's base URL; a simulator lives under ``{url}/{name}`` (e.g. ``/snaptrade``).
+    Every call raises on a non-2xx answer and returns the decoded JSON.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 10.0):
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._http = requests.Session()
+
+    def _call(self, method: str, path: str, **kwargs):
+        response = self._http.request(method, f"{self.url}/_sandbox/{path}", timeout=self.timeout, **kwargs)
+        if not response.ok:
+            raise AssertionError(f"sandbox {method} /_sandbox/{path}: {response.status_code} {response.text}")
+        return response.json()
+
+    def reset(self, name: str | None = None):
+        """Everything back to a clean start (or one simulator: its state, faults, settings, outbox)."""
+        return self._call("POST", f"{name}/reset" if name else "reset")
+
+    def state(self, name: str | None = None) -> dict:
+        """Snapshot of one simulator (users, counters, ...), or of all of them by name."""
+        return self._call("GET", f"state/{name}" if name else "state")
+
+    def faults(self, name: str, **cfg) -> dict:
+        """Merge fault settings (latency_ms, error_rate, fail_next=[...], ...); none: read them."""
+        return self._call("POST", f"{name}/faults", json=cfg) if cfg else self._call("GET", f"{name}/faults")
+
+    def clear_faults(self, name: str) -> dict:
+        return self._call("DELETE", f"{name}/faults")
+
+    def settings(self, name: str, **cfg) -> dict:
+        """Merge runtime settings of a simulator (e.g. delete_delay_seconds=0); none: read them."""
+        return self._call("POST", f"{name}/settings", json=cfg) if cfg else self._call("GET", f"{name}/settings")
+
+    def outbox(self, **filters) -> list[dict]:
+        """SMS and emails sent, oldest first; filters: simulator=, to=."""
+        return self._call("GET", "outbox", params=filters)
+
+    def clock(self, offset_seconds: float | None = None, *, advance_seconds: float | None = None) -> dict:
+        """Set or move the sandbox clock (never both); no argument: read it."""
+        if offset_seconds is not None and advance_seconds is not None:
+            raise TypeError("give offset_seconds or advance_seconds, not both")
+        if offset_seconds is not None:
+            return self._call("POST", "clock", json={"offset_seconds": offset_seconds})
+        if advance_seconds is not None:
+            return self._call("POST", "clock", json={"advance_seconds": advance_seconds})
+        return self._call("GET", "clock")
+
+
+@pytest.fixture(scope="session")
+def sandbox_control_class():
+    """The SandboxControl class, for conftests that make their own (e.g. of a sandbox process)."""
+    return SandboxControl
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    """Base URL of a sandbox served from a thread of the test process, for the whole session."""
+    from provisioning.sandbox.server import start_in_thread
+
+    base_url, stop = start_in_thread()
+    yield base_url
+    stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    """The session's sandbox, reset to a clean start, as a SandboxControl (``.url``, ``.state(name)``,
+    ``.faults(name, **cfg)``, ``.settings(name, **cfg)``, ``.outbox(**filters)``, ``.clock(...)``)."""
+    control = SandboxControl(sandbox_server)
+    control.reset()
+    return control
+
+
+# --- headless Chromium ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    """pytest-playwright launches Debian's Chromium: Playwright cannot download its own here."""
+    # Playwright's sync API runs an event loop in this thread; the ORM must still be usable.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    executable = CHROMIUM if os.access(CHROMIUM, os.X_OK) else shutil.which("chromium")
+    return {**browser_type_launch_args, "executable_path": executable, "args": CHROMIUM_ARGS}

@@ -1,0 +1,303 @@
+"""Real processes for integration tests: the sandbox server and Celery workers (and beat).
+
+Each process runs from this checkout with ``DJANGO_SETTINGS_MODULE=portal.test_settings``, writes
+its output to a temporary log file (its tail is added to the report of a failing test), and is
+stopped by its PID at teardown. Redis (the broker) is flushed before each test here so that no
+message leaks from one test to the next: under ``make test`` it is a private throwaway server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+CELERY = str(Path(sys.executable).with_name("celery"))
+START_TIMEOUT = 60.0
+LOG_TAIL_LINES = 60
+_PROCESSES = pytest.StashKey[list]()
+_numbers = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of a process (field 22 of /proc/PID/stat), None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+class ManagedProcess:
+    """A child process with its output in a log file; always stopped by its own PID."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path):
+        self.name = name
+        self.children: list[tuple[int, str | None]] = []
+        self.args = args
+        self.log_path = log_dir / f"{name}.log"
+        with open(self.log_path, "wb") as log:
+            self.popen = subprocess.Popen(
+                args, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send a signal to the process (SIGKILL by default: a crash, no clean shutdown)."""
+        if self.alive():
+            os.kill(self.pid, sig)
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (warm shutdown for Celery), then SIGKILL after ``timeout``; returns the exit code."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        self._reap_orphans()
+        return self.popen.returncode
+
+    def _reap_orphans(self) -> None:
+        """Kill the noted children that still run (pool processes of a parent that died hard).
+        A PID is only signalled while its start time is the one noted, so never a reused PID."""
+        for pid, started in self.children:
+            if _start_time(pid) == started:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def remember_children(self) -> None:
+        """Note the current child processes, so that a SIGKILLed parent's pool can be cleaned up."""
+        found = []
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
+            try:
+                found += [int(pid) for pid in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        self.children = [(pid, _start_time(pid)) for pid in found]
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                pytest.fail(f"{self.name} exited with {self.popen.returncode} before {what}:\n{self.tail()}",
+                            pytrace=False)
+            if ready():
+                return
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"{self.name} not {what} after {timeout:.0f} s:\n{self.tail()}", pytrace=False)
+
+
+@pytest.fixture
+def process_log_dir(tmp_path) -> Path:
+    path = tmp_path / "processes"
+    path.mkdir()
+    return path
+
+
+def _register(request, process: ManagedProcess) -> None:
+    request.node.stash.setdefault(_PROCESSES, []).append(process)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On failure, add the tail of each process's log to the report."""
+    report = yield
+    if report.failed:
+        for process in item.stash.get(_PROCESSES, []):
+            report.sections.append((f"{process.name} log (last {LOG_TAIL_LINES} lines)", process.tail()))
+    return report
+
+
+def _child_env(**overrides: str) -> dict[str, str]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.test_settings", "PYTHONUNBUFFERED": "1"}
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    env.update(overrides)
+    return env
+
+
+def _database_url(db: dict) -> str:
+    """A DATABASE_URL for Django's DATABASES entry (the test database, once pytest-django made it)."""
+    quote = urllib.parse.quote
+    user = quote(db.get("USER") or "", safe="")
+    password = quote(str(db.get("PASSWORD") or ""), safe="")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    host = db.get("HOST") or "127.0.0.1"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+@pytest.fixture
+def purge_broker():
+    """Empty the Redis database of REDIS_URL (the broker under ``make test``)."""
+    import redis
+
+    def purge() -> None:
+        url = os.environ.get("REDIS_URL")
+        if url:
+            with redis.Redis.from_url(url) as client:
+                client.flushdb()
+
+    return purge
+
+
+@pytest.fixture(autouse=True)
+def _fresh_broker(purge_broker):
+    purge_broker()
+
+
+# --- the sandbox as a process --------------------------------------------------------------------
+
+@pytest.fixture
+def sandbox_process(request, process_log_dir, sandbox_control_class):
+    """A sandbox server in its own process (``python -m provisioning.sandbox``) on a free port.
+
+    Yields its SandboxControl (``.url``, ``.state(name)``, ``.faults(name, **cfg)``, ...) with the
+    ManagedProcess as ``.process`` (``.pid``, ``.kill(sig)``, ``.stop()``, ``.log()``).
+    """
+    port = free_port()
+    process = ManagedProcess(
+        "sandbox",
+        [sys.executable, "-m", "provisioning.sandbox", "--host", "127.0.0.1", "--port", str(port)],
+        _child_env(),
+        process_log_dir,
+    )
+    _register(request, process)
+    control = sandbox_control_class(f"http://127.0.0.1:{port}")
+    control.process = process
+
+    def healthy() -> bool:
+        try:
+            return requests.get(f"{control.url}/_sandbox/healthz", timeout=1).ok
+        except requests.ConnectionError:
+            return False
+
+    try:
+        process.wait_until(healthy, "answering /_sandbox/healthz")
+        yield control
+    finally:
+        process.stop()
+
+
+# --- Celery worker and beat ----------------------------------------------------------------------
+
+class CeleryWorker(ManagedProcess):
+    """A ``celery -A portal worker`` process (``.nodename``), with its beat (``.beat``) if asked."""
+
+    beat: ManagedProcess | None = None
+
+    def __init__(self, *args, nodename: str, **kwargs):
+        self.nodename = nodename
+        super().__init__(*args, **kwargs)
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Signal the worker's main process. SIGKILL is a crash: its pool processes are killed
+        too, as the OS would on a lost machine (they would otherwise finish their task)."""
+        self.remember_children()
+        super().kill(sig)
+        if sig == signal.SIGKILL:
+            self._reap_orphans()
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.beat is not None:
+            self.beat.stop(timeout)
+        self.remember_children()
+        return super().stop(timeout)
+
+
+@pytest.fixture
+def celery_worker_process(request, transactional_db, settings, process_log_dir):
+    """Factory: ``celery_worker_process(concurrency=1, beat=False, env=None)`` starts a real
+    ``celery -A portal worker --pool prefork`` against the pytest-django **test database** and the
+    test broker, waits until it is ready, and returns a CeleryWorker (``.pid``, ``.kill(sig)``,
+    ``.stop()``, ``.log()``, ``.nodename``; ``.beat`` when ``beat=True``).
+
+    This fixture requests ``transactional_db``: the worker is another process and only sees committed
+    rows, so a test that uses it must not rely on ``db``'s rolled-back transaction (using both is
+    fine: pytest-django then runs the test transactionally). Workers are stopped at teardown, before
+    the database is flushed. The broker is purged before the test starts.
+    """
+    from django.db import connection
+
+    db = connection.settings_dict  # NAME is the test database's
+    if "postgresql" not in db["ENGINE"]:
+        pytest.fail("celery_worker_process needs PostgreSQL: the worker shares the test database", pytrace=False)
+    shared_env = {
+        "DATABASE_URL": _database_url(db),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+    }
+    if os.environ.get("REDIS_URL"):
+        shared_env["REDIS_URL"] = os.environ["REDIS_URL"]
+    workers: list[CeleryWorker] = []
+
+    def start(*, concurrency: int = 1, beat: bool = False, env: dict[str, str] | None = None) -> CeleryWorker:
+        number = next(_numbers)
+        nodename = f"w{number}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+        child_env = _child_env(**{**shared_env, **(env or {})})
+        worker = CeleryWorker(
+            f"worker{number}",
+            [CELERY, "-A", "portal", "worker", "--pool", "prefork", "--concurrency", str(concurrency),
+             "-n", nodename, "-l", "info", "--without-mingle", "--without-gossip"],
+            child_env,
+            process_log_dir,
+            nodename=nodename,
+        )
+        workers.append(worker)
+        _register(request, worker)
+        ready = re.compile(rf"{re.escape(nodename)} ready\.")
+        worker.wait_until(lambda: bool(ready.search(worker.log())), "ready")
+        if beat:
+            worker.beat = ManagedProcess(
+                f"beat{number}",
+                [CELERY, "-A", "portal", "beat", "-l", "info",
+                 "-S", "django_celery_beat.schedulers:DatabaseScheduler",
+                 "--pidfile", str(process_log_dir / f"beat{number}.pid")],
+                child_env,
+                process_log_dir,
+            )
+            _register(request, worker.beat)
+            worker.beat.wait_until(lambda: "beat: Starting..." in worker.beat.log(), "started")
+        return worker
+
+    try:
+        yield start
+    finally:
+        for worker in reversed(workers):
+            worker.stop()
