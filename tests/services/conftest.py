@@ -1,0 +1,89 @@
+"""A small provider that exists only in these tests, to exercise the pipeline on its own.
+
+It talks HTTP (faked with ``responses``) through the real ProviderClient, so the recording,
+redaction and error mapping under test are the production ones.
+"""
+
+import pytest
+import responses
+
+from provisioning.models import Account, Connection, Member
+from provisioning.providers import registry
+from provisioning.providers.base import Outcome, Provider
+from provisioning.providers.exceptions import RateLimited, TransientError
+from provisioning.providers.http import ProviderClient, error_for_status, retry_after_seconds
+from provisioning.states import AccountStatus, OperationKind, ProviderKind
+
+BASE = "http://fake.test"
+
+
+class FakeClient(ProviderClient):
+    secret_names = frozenset({"user_secret"})
+
+    def authenticate(self, request):
+        request.headers["Authorization"] = f"Bearer {self.credentials['api_key']}"
+
+    def raise_for_response(self, response):
+        if response.status_code >= 400:
+            kwargs = {"retry_after": retry_after_seconds(response)}
+            raise error_for_status(response.status_code, response.json().get("detail", "error"), **kwargs)
+
+
+class FakeProvider(Provider):
+    kind = ProviderKind.SNAPTRADE  # borrowed kind; restored after each test
+    label = "Fake"
+    client_class = FakeClient
+    credential_fields = {"api_key": True}
+    operations = frozenset({OperationKind.PROVISION, OperationKind.LOGIN_LINK, OperationKind.DEPROVISION})
+
+    def provision(self, ctx):
+        body = self.client.request("POST", "/users", json_body={"id": ctx.account.external_id}).json()
+        return Outcome(
+            account_status=AccountStatus.ACTIVE,
+            secrets={"user_secret": body["user_secret"]},
+            details={"remote": body["id"]},
+            result={"created": body["id"]},
+        )
+
+    def login_link(self, ctx):
+        body = self.client.request("POST", "/login", json_body={}).json()
+        return Outcome(result={"redirect_uri": body["uri"]})
+
+    def deprovision(self, ctx):
+        self.client.request("DELETE", f"/users/{ctx.account.external_id}")
+        return Outcome(account_status=AccountStatus.DEPROVISIONED, secrets={"user_secret": None})
+
+
+@pytest.fixture
+def fake_provider():
+    previous = registry.all_providers().get(FakeProvider.kind)
+    registry.register(FakeProvider)
+    yield FakeProvider
+    if previous is not None:
+        registry.register(previous)
+
+
+@pytest.fixture
+def connection(db, fake_provider):
+    return Connection.objects.create(
+        provider=FakeProvider.kind, name="fake", base_url=BASE, credentials={"api_key": "KEY-1234-SECRET"}
+    )
+
+
+@pytest.fixture
+def member(db):
+    return Member.objects.create(email="jane@example.org", first_name="Jane", last_name="Doe", country="SG")
+
+
+@pytest.fixture
+def account(member, connection):
+    return Account.objects.create(member=member, connection=connection)
+
+
+@pytest.fixture
+def http():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+__all__ = ["BASE", "RateLimited", "TransientError"]

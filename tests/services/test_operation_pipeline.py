@@ -1,0 +1,221 @@
+"""The one path of every operation: request -> claim -> provider -> outcome or error."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection as db_connection
+from django.utils import timezone
+
+from provisioning import services
+from provisioning.models import ExternalCall, Operation
+from provisioning.states import AccountStatus, OperationStatus
+from tests.services.conftest import BASE
+
+STAFF = services.Requester("test:staff")
+
+
+def request_provision(account):
+    return services.operation_request(kind="provision", account=account, requested_by=STAFF)
+
+
+def test_request_records_a_queued_operation_and_chooses_the_remote_id_first(account):
+    operation = request_provision(account)
+
+    account.refresh_from_db()
+    assert operation.status == OperationStatus.QUEUED
+    assert account.external_id == f"portal-test-m{account.member_id}-c{account.connection_id}"
+    assert account.status == AccountStatus.PENDING  # moves only when a worker starts it
+
+
+def test_request_dispatches_only_after_commit(account, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        request_provision(account)
+    assert len(callbacks) == 1
+
+
+def test_success_applies_the_outcome_and_encrypts_the_secret(account, http):
+    http.post(f"{BASE}/users", json={"id": "remote-1", "user_secret": "s3cr3t-value-42"})
+    operation = request_provision(account)
+
+    services.operation_execute(operation_id=operation.pk)
+
+    operation.refresh_from_db()
+    account.refresh_from_db()
+    assert operation.status == OperationStatus.SUCCEEDED
+    assert operation.result == {"created": "remote-1"}
+    assert account.status == AccountStatus.ACTIVE
+    assert account.secrets == {"user_secret": "s3cr3t-value-42"}
+    with db_connection.cursor() as cursor:
+        cursor.execute("SELECT secrets FROM provisioning_account WHERE id = %s", [account.pk])
+        raw = cursor.fetchone()[0]
+    assert raw.startswith("gAAAA") and "s3cr3t" not in raw
+
+
+def test_every_exchange_is_recorded_without_secrets(account, http):
+    http.post(f"{BASE}/users", json={"id": "remote-1", "user_secret": "s3cr3t-value-42"})
+    operation = request_provision(account)
+    services.operation_execute(operation_id=operation.pk)
+
+    call = ExternalCall.objects.get(operation=operation)
+    recorded = f"{call.url} {call.request_headers} {call.request_body} {call.response_body}"
+    assert call.status_code == 200 and call.method == "POST"
+    assert "KEY-1234-SECRET" not in recorded
+    assert "s3cr3t-value-42" not in recorded
+    assert "***" in recorded
+
+
+def test_a_second_operation_on_a_busy_account_is_a_conflict(account):
+    request_provision(account)
+    with pytest.raises(services.Conflict) as exc:
+        services.operation_request(kind="deprovision", account=account, requested_by=STAFF)
+    assert exc.value.code in ("busy", "invalid_state")
+
+
+def test_an_operation_the_state_does_not_allow_is_a_conflict(account):
+    with pytest.raises(services.Conflict) as exc:
+        services.operation_request(kind="login_link", account=account, requested_by=STAFF)
+    assert exc.value.code == "invalid_state"
+
+
+def test_an_operation_the_provider_lacks_is_a_conflict(account):
+    with pytest.raises(services.Conflict) as exc:
+        services.operation_request(kind="rotate_secret", account=account, requested_by=STAFF)
+    assert exc.value.code == "not_supported"
+
+
+def test_quota_refuses_provisioning_before_any_call(account, member, connection, http):
+    connection.max_accounts = 0
+    connection.save()
+    with pytest.raises(services.Conflict) as exc:
+        request_provision(account)
+    assert exc.value.code == "quota_exceeded"
+    assert len(http.calls) == 0
+
+
+def test_transient_error_waits_then_retries_to_success(account, http):
+    http.post(f"{BASE}/users", status=503, json={"detail": "down"})
+    operation = request_provision(account)
+
+    services.operation_execute(operation_id=operation.pk)
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.WAITING_RETRY
+    assert operation.error_code == "transient" and operation.next_attempt_at > timezone.now()
+    account.refresh_from_db()
+    assert account.status == AccountStatus.PROVISIONING
+
+    # not due yet: a duplicate message does nothing
+    assert services.operation_execute(operation_id=operation.pk) is None
+
+    Operation.objects.filter(pk=operation.pk).update(next_attempt_at=timezone.now())
+    http.replace("POST", f"{BASE}/users", json={"id": "remote-1", "user_secret": "s3cr3t-value-42"})
+    services.operation_execute(operation_id=operation.pk)
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.SUCCEEDED and operation.attempts == 2
+
+
+def test_retry_honours_retry_after(account, http):
+    http.post(f"{BASE}/users", status=429, json={"detail": "slow down"}, headers={"Retry-After": "120"})
+    operation = request_provision(account)
+    before = timezone.now()
+
+    services.operation_execute(operation_id=operation.pk)
+
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.WAITING_RETRY
+    assert operation.error_code == "rate_limited"
+    assert operation.next_attempt_at >= before + timedelta(seconds=120)
+
+
+def test_transient_errors_give_up_after_max_attempts(account, http, settings):
+    http.post(f"{BASE}/users", status=502, json={"detail": "bad gateway"})
+    operation = request_provision(account)
+    Operation.objects.filter(pk=operation.pk).update(max_attempts=2)
+
+    for _ in range(2):
+        Operation.objects.filter(pk=operation.pk).update(next_attempt_at=None)
+        services.operation_execute(operation_id=operation.pk)
+
+    operation.refresh_from_db()
+    account.refresh_from_db()
+    assert operation.status == OperationStatus.FAILED and operation.attempts == 2
+    assert operation.error == {"code": "transient", "message": "bad gateway", "retryable": True}
+    assert account.status == AccountStatus.FAILED
+    assert account.last_error["message"] == "bad gateway"
+
+
+def test_permanent_error_fails_at_once_with_a_readable_message(account, http):
+    http.post(f"{BASE}/users", status=422, json={"detail": "email is invalid"})
+    operation = request_provision(account)
+
+    services.operation_execute(operation_id=operation.pk)
+
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.FAILED and operation.attempts == 1
+    assert operation.error_code == "invalid_input" and operation.error_message == "email is invalid"
+
+
+def test_authentication_error_flags_the_connection(account, connection, http):
+    http.post(f"{BASE}/users", status=401, json={"detail": "bad key"})
+    operation = request_provision(account)
+
+    services.operation_execute(operation_id=operation.pk)
+
+    connection.refresh_from_db()
+    assert connection.health_status == "error" and connection.health_detail == "bad key"
+
+
+def test_a_failed_non_moving_operation_leaves_the_account_as_it_was(account, http):
+    http.post(f"{BASE}/users", json={"id": "remote-1", "user_secret": "s3cr3t-value-42"})
+    services.operation_execute(operation_id=request_provision(account).pk)
+    http.post(f"{BASE}/login", status=400, json={"detail": "nope"})
+
+    operation = services.operation_request(kind="login_link", account=account, requested_by=STAFF)
+    services.operation_execute(operation_id=operation.pk)
+
+    account.refresh_from_db()
+    assert account.status == AccountStatus.ACTIVE
+    assert account.last_error["code"] == "invalid_input"
+
+
+def test_an_unexpected_exception_fails_the_operation_without_a_traceback(account, http):
+    http.post(f"{BASE}/users", json={"unexpected": "shape"})  # KeyError in the provider
+    operation = request_provision(account)
+
+    services.operation_execute(operation_id=operation.pk)
+
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.FAILED and operation.error_code == "internal_error"
+    assert "Traceback" not in operation.error_message and "KeyError" not in operation.error_message
+
+
+def test_cancel_puts_the_account_back(account, http):
+    http.post(f"{BASE}/users", status=503, json={"detail": "down"})
+    operation = request_provision(account)
+    services.operation_execute(operation_id=operation.pk)
+
+    services.operation_cancel(operation=operation, requested_by=STAFF)
+
+    operation.refresh_from_db()
+    account.refresh_from_db()
+    assert operation.status == OperationStatus.CANCELLED
+    assert account.status == AccountStatus.PENDING
+
+
+def test_only_queued_or_waiting_operations_can_be_cancelled(account, http):
+    http.post(f"{BASE}/users", json={"id": "remote-1", "user_secret": "s3cr3t-value-42"})
+    operation = request_provision(account)
+    services.operation_execute(operation_id=operation.pk)
+    operation.refresh_from_db()
+    with pytest.raises(services.Conflict):
+        services.operation_cancel(operation=operation, requested_by=STAFF)
+
+
+def test_retry_of_a_failed_operation_is_a_new_operation_with_the_same_input(account, http):
+    http.post(f"{BASE}/users", status=422, json={"detail": "email is invalid"})
+    failed = request_provision(account)
+    services.operation_execute(operation_id=failed.pk)
+    failed.refresh_from_db()
+
+    again = services.operation_retry(operation=failed, requested_by=STAFF)
+
+    assert again.pk != failed.pk and again.kind == "provision" and again.status == OperationStatus.QUEUED
