@@ -37,6 +37,8 @@ class Outcome:
     challenge_image: Any = UNSET  # bytes, or None to clear
     health: tuple[str, str] | None = None  # (HealthStatus, detail) for the connection
     connection_settings: dict[str, Any] = field(default_factory=dict)
+    # connection-level operations (reconcile): account id -> attention message ("" clears)
+    account_attention: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -203,6 +203,10 @@ def _apply_outcome(account: Account | None, operation: Operation, outcome: Outco
             connection.health_checked_at = timezone.now()
         connection.settings = {**connection.settings, **outcome.connection_settings}
         connection.save()
+    for account_id, message in outcome.account_attention.items():
+        Account.objects.filter(pk=account_id, connection_id=operation.connection_id).update(
+            attention=message, updated_at=timezone.now()
+        )
     if account is None:
         return
     if outcome.account_status:

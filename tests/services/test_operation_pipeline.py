@@ -219,3 +219,21 @@ def test_retry_of_a_failed_operation_is_a_new_operation_with_the_same_input(acco
     again = services.operation_retry(operation=failed, requested_by=STAFF)
 
     assert again.pk != failed.pk and again.kind == "provision" and again.status == OperationStatus.QUEUED
+
+
+def test_a_connection_level_outcome_flags_only_that_connections_accounts(account, connection, fake_provider):
+    from provisioning.models import Account, Connection, Member
+    from provisioning.providers.base import Outcome
+    from provisioning.services.execution import _operation_succeed
+
+    elsewhere = Account.objects.create(
+        member=Member.objects.create(email="x@example.org"),
+        connection=Connection.objects.create(provider=connection.provider, name="other", base_url=BASE),
+    )
+    operation = Operation.objects.create(kind="reconcile", connection=connection, requested_by="schedule")
+
+    _operation_succeed(operation, Outcome(account_attention={account.pk: "missing remotely", elsewhere.pk: "no"}))
+
+    account.refresh_from_db()
+    elsewhere.refresh_from_db()
+    assert account.attention == "missing remotely" and elsewhere.attention == ""
