@@ -62,7 +62,10 @@ def create_app(simulators: list[type[Simulator]] | None = None, *, settings: dic
     """Build the app with one shared clock and outbox; ``settings`` maps a simulator name to overrides."""
     clock, stopping = Clock(), threading.Event()
     outbox = Outbox(clock)
+    classes = SIMULATORS if simulators is None else simulators
     settings = settings or {}
-    instances = [cls(clock=clock, outbox=outbox, stopping=stopping, settings=settings.get(cls.name))
-                 for cls in (SIMULATORS if simulators is None else simulators)]
+    unknown = set(settings) - {cls.name for cls in classes}
+    if unknown:
+        raise ValueError(f"settings for unknown simulators: {sorted(unknown)}")
+    instances = [cls(clock=clock, outbox=outbox, stopping=stopping, settings=settings.get(cls.name)) for cls in classes]
     return App(instances, clock=clock, outbox=outbox, stopping=stopping)

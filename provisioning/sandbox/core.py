@@ -97,7 +97,7 @@ class Request:
         path = environ.get("PATH_INFO") or "/"
         raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         raw_path = raw_uri.split("?", 1)[0] if raw_uri else urllib.parse.quote(path, safe="/~!$&'()*+,;=:@%")
-        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '127.0.0.1')}:{environ.get('SERVER_PORT', '80')}"
+        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
         return cls(
             method=environ.get("REQUEST_METHOD", "GET"), path=path, raw_path=raw_path,
             query_string=environ.get("QUERY_STRING", ""), headers=headers, body=body,
@@ -396,7 +396,8 @@ class Simulator(Router):
             return {
                 "name": self.name,
                 "requests_total": sum(sum(c.values()) for c in self.counters.values()),
-                "counters": {key: {str(s): n for s, n in sorted(c.items())} for key, c in sorted(self.counters.items())},
+                "counters": {key: {str(status): n for status, n in sorted(counts.items())}
+                             for key, counts in sorted(self.counters.items())},
                 "faults": self.faults.to_dict(),
                 "settings": self.public_settings(),
                 **self.state(),

@@ -63,7 +63,9 @@ class Faults:
                 checked[key] = float(_number(changes[key], key, high=1.0))
         if "rate_limit_per_minute" in changes:
             limit = changes["rate_limit_per_minute"]
-            checked["rate_limit_per_minute"] = None if limit is None else int(_number(limit, "rate_limit_per_minute", low=1))
+            if limit is not None:
+                limit = int(_number(limit, "rate_limit_per_minute", low=1))
+            checked["rate_limit_per_minute"] = limit
         timeout_seconds = checked.get("timeout_seconds", self.timeout_seconds)
         queued = changes.get("fail_next", [])
         if not isinstance(queued, list):

@@ -57,7 +57,7 @@ def serve(host: str = "127.0.0.1", port: int = 8001, app: App | None = None) -> 
 def start_in_thread(port: int = 0, host: str = "127.0.0.1", app: App | None = None):
     """Start a sandbox in a daemon thread; returns ``(base_url, stop)``. Port 0 picks a free port."""
     server = make_sandbox_server(host, port, app)
-    thread = threading.Thread(target=server.serve_forever, name="sandbox", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox", daemon=True)
     thread.start()
 
     def stop() -> None:
