@@ -82,6 +82,10 @@ class Provider:
     credential_fields: ClassVar[dict[str, bool]] = {}
     # a human-readable note for staff on what the connection's base URL looks like
     base_url_example: ClassVar[str] = ""
+    # the bundled simulator (``provisioning/sandbox/<name>.py``, mounted at ``/<name>``; default:
+    # ``kind``) and the API's path below that mount (e.g. "/v1.2"): see ``sandbox_connection``
+    sandbox_simulator: ClassVar[str | None] = None
+    sandbox_api_path: ClassVar[str] = ""
 
     def __init__(self, connection, call_log: CallLog | None = None):
         self.connection = connection
@@ -111,6 +115,20 @@ class Provider:
         accounts it created (and never collides with another installation's).
         """
         return f"portal-{installation_id()}-m{account.member_id}-c{account.connection_id}"
+
+    @classmethod
+    def sandbox_connection(cls, *, sandbox_url: str, credentials: dict) -> dict[str, Any]:
+        """How ``manage.py bootstrap`` configures a connection to this provider's simulator.
+
+        Gets the sandbox's base URL and the simulator's demo credentials; returns ``Connection``
+        fields: ``base_url`` and ``credentials``, and optionally ``max_accounts``,
+        ``requests_per_minute``, ``max_concurrency``, ``settings``. Override it to add those.
+        """
+        simulator = cls.sandbox_simulator or cls.kind
+        return {
+            "base_url": f"{sandbox_url.rstrip('/')}/{simulator}{cls.sandbox_api_path}",
+            "credentials": dict(credentials),
+        }
 
     def validate_input(self, kind: str, data: dict) -> dict[str, list[str]]:
         """Field errors for an operation's input, checked when it is requested."""
