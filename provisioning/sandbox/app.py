@@ -7,11 +7,15 @@ import threading
 
 from .control import ControlPanel
 from .core import Clock, Outbox, Request, Response, Simulator
+from .kandy import KandySimulator
 from .snaptrade import SnapTradeSimulator
+from .xhoppe import XhoppeSimulator
 
 # The registry: add a simulator class here to mount it at /<its name>.
 SIMULATORS: list[type[Simulator]] = [
     SnapTradeSimulator,
+    KandySimulator,
+    XhoppeSimulator,
 ]
 
 

@@ -19,6 +19,11 @@ CREDENTIALS = {
         "client_id": ("SANDBOX_SNAPTRADE_CLIENT_ID", "PORTAL-SANDBOX"),
         "consumer_key": ("SANDBOX_SNAPTRADE_CONSUMER_KEY", "sandbox-consumer-key"),
     },
+    "kandy": {
+        "api_key": ("SANDBOX_KANDY_API_KEY", "DAK-portal-sandbox"),
+        "api_secret": ("SANDBOX_KANDY_API_SECRET", "DAS-portal-sandbox"),
+    },
+    "xhoppe": {},  # registration needs no credentials
 }
 
 
