@@ -1,0 +1,537 @@
+"""SnapTrade (PROVIDERS.md §4): signed requests; users whose secret is shown once.
+
+The client signs every request except ``GET /`` exactly as the official SDK does (§4.3): the
+operation's own query parameters, then ``clientId`` and a fresh integer ``timestamp``, encoded
+like the SDK's ``urllib.parse.quote``; an HMAC-SHA256 (key: the consumer key) over the canonical
+JSON of ``{content, path, query}``, base64, in the ``Signature`` header. The signed path is the
+path relative to the connection's base URL, so a sandbox mounted at ``/snaptrade`` verifies the
+same signature as the real API at ``https://api.snaptrade.com``.
+
+``registerUser`` is not idempotent and the user secret it returns cannot be fetched again, so
+``provision`` looks before it leaps: a retry (or a refusal) first asks ``listUsers`` whether the
+user already exists, and flags the account for a person instead of registering twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.utils import timezone
+
+from ..models import HealthStatus
+from ..states import AccountStatus, OperationKind, ProviderKind
+from . import registry
+from .base import Outcome, Provider, installation_id
+from .exceptions import (
+    AlreadyExists,
+    ConfigurationError,
+    InvalidInput,
+    NeedsAttention,
+    NotFound,
+    RateLimited,
+    Rejected,
+    TransientError,
+)
+from .http import ProviderClient, retry_after_seconds
+
+REGISTER_USER = "/snapTrade/registerUser"
+LOGIN = "/snapTrade/login"
+LIST_USERS = "/snapTrade/listUsers"
+DELETE_USER = "/snapTrade/deleteUser"
+RESET_USER_SECRET = "/snapTrade/resetUserSecret"
+UNSIGNED_PATHS = frozenset({"/"})  # the API status
+
+# SnapTrade's error codes the client tells apart (PROVIDERS.md §4.5)
+CODE_SIGNATURE_REJECTED = "1076"
+CODE_PERSONAL_KEY = "1012"
+CODE_NOT_FOUND = "1011"
+CODE_BAD_USER_SECRET = "1083"  # "Invalid userID or userSecret provided" (third-party clients agree)
+
+LOGIN_LINK_LIFETIME = timedelta(minutes=5)
+# how long a provisioning waits when SnapTrade is still deleting the account's previous user
+PENDING_DELETION_RETRY_SECONDS = 15.0
+DRIFT_PREFIX = "Drift: "
+
+
+# --- signing ------------------------------------------------------------------------------------
+
+def encode_query(params: Iterable[tuple[str, Any]]) -> str:
+    """The query string as the SDK writes it: ``quote(str(value))``, so only ``/`` (and the
+    unreserved ``-._~``) stay literal; space is ``%20``, non-ASCII is percent-encoded UTF-8."""
+    return "&".join(f"{quote(str(name))}={quote(str(value))}" for name, value in params)
+
+
+def request_signature(*, consumer_key: str, path: str, query: str, content: Any) -> str:
+    """The ``Signature`` header: base64 HMAC-SHA256 over ``{"content","path","query"}`` as
+    canonical JSON (sorted keys, no whitespace, non-ASCII escaped). No body and ``{}`` sign as null."""
+    canonical = json.dumps(
+        {"content": None if content is None or content == {} else content, "path": path, "query": query},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    digest = hmac.new(consumer_key.encode(), canonical.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+# --- the client ---------------------------------------------------------------------------------
+
+class SnapTradeClient(ProviderClient):
+    """HTTP, signing and error mapping for one SnapTrade connection.
+
+    ``clock`` (unix seconds) is an attribute so tests can freeze the signed timestamp.
+    """
+
+    secret_names = frozenset({"userSecret", "consumerKey"})
+    clock = staticmethod(time.time)
+
+    def __init__(self, connection, call_log=None):
+        super().__init__(connection, call_log)
+        # "" for https://api.snaptrade.com, "/snaptrade" for the sandbox: not part of what is signed
+        self.base_path = urlsplit(self.base_url).path.rstrip("/")
+
+    # --- hooks of the choke point --------------------------------------------------------------
+    def authenticate(self, request: requests.PreparedRequest) -> None:
+        """Append ``clientId`` and ``timestamp`` to the query and sign what will be sent."""
+        parts = urlsplit(request.url)
+        path = self.relative_path(parts.path)
+        if path in UNSIGNED_PATHS:
+            return
+        auth = encode_query([("clientId", self.credentials["client_id"]), ("timestamp", int(self.clock()))])
+        query = f"{parts.query}&{auth}" if parts.query else auth
+        request.url = urlunsplit(parts._replace(query=query))
+        content = json.loads(request.body) if request.body else None
+        request.headers["Signature"] = request_signature(
+            consumer_key=self.credentials["consumer_key"], path=path, query=query, content=content
+        )
+
+    def raise_for_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        if status < 400:
+            raise ConfigurationError(
+                f"SnapTrade answered with a redirect ({status}) to {response.headers.get('Location', '?')}: "
+                "check the connection's base URL."
+            )
+        detail, code = self._error_fields(response)
+        said = f"SnapTrade answered {status}: {detail}" + (f" (code {code})" if code else "")
+        if status == 429:
+            raise RateLimited(
+                said, retry_after=retry_after_seconds(response, "X-RateLimit-Reset", "X-RateLimit-Account-Reset")
+            )
+        if status >= 500:
+            raise TransientError(said)
+        if status in (401, 403):
+            if code != CODE_SIGNATURE_REJECTED and _is_about_user_secret(code, detail):
+                raise NeedsAttention(
+                    f"{said}. The user secret stored for this account is not accepted; SnapTrade shows a "
+                    "secret only once, so deprovision the account (deleting the remote user) and provision it again."
+                )
+            raise ConfigurationError(
+                f"{said}. Check the connection's client id and consumer key (and this machine's clock)."
+            )
+        if status == 404 and code == CODE_NOT_FOUND:
+            raise NotFound(said)
+        if status == 400 and code == CODE_PERSONAL_KEY:
+            raise ConfigurationError(f"{said}. Managing users needs a commercial API key, not a personal one.")
+        if status == 400 and self.relative_path(urlsplit(response.request.url).path) == REGISTER_USER:
+            raise AlreadyExists(f"{said}. The user possibly exists already.")
+        if status in (400, 422):
+            raise InvalidInput(said)
+        raise Rejected(said)
+
+    # --- SnapTrade's operations ----------------------------------------------------------------
+    def api_status(self) -> dict:
+        return self._json(self.request("GET", "/"), dict)
+
+    def register_user(self, user_id: str) -> dict:
+        """Not idempotent: a read timeout is an ``UnknownOutcome``."""
+        answer = self._json(self._call("POST", REGISTER_USER, body={"userId": user_id}), dict)
+        self.redactor.add_values(answer.get("userSecret"))
+        return answer
+
+    def login(self, user_id: str, user_secret: str, options: dict | None = None) -> dict:
+        """A connection-portal link; asking twice is harmless, hence idempotent."""
+        self.redactor.add_values(user_secret)
+        query = [("userId", user_id), ("userSecret", user_secret)]
+        return self._json(self._call("POST", LOGIN, query=query, body=options or {}, idempotent=True), dict)
+
+    def list_users(self) -> list[str]:
+        return [str(user) for user in self._json(self._call("GET", LIST_USERS), list)]
+
+    def delete_user(self, user_id: str) -> dict:
+        return self._json(self._call("DELETE", DELETE_USER, query=[("userId", user_id)]), dict)
+
+    def reset_user_secret(self, user_id: str, user_secret: str) -> dict:
+        """Not idempotent: once it went through, only the new secret works."""
+        self.redactor.add_values(user_secret)
+        body = {"userId": user_id, "userSecret": user_secret}
+        answer = self._json(self._call("POST", RESET_USER_SECRET, body=body, idempotent=False), dict)
+        self.redactor.add_values(answer.get("userSecret"))
+        return answer
+
+    # --- helpers -------------------------------------------------------------------------------
+    def relative_path(self, path: str) -> str:
+        """The path SnapTrade signs: without the base URL's own path (the sandbox mount)."""
+        if self.base_path and path.startswith(self.base_path):
+            path = path[len(self.base_path):]
+        return path or "/"
+
+    def _call(self, method, path, *, query=(), body=None, idempotent=None) -> requests.Response:
+        """The query is encoded here, in the SDK's order and spelling; requests leaves it as is."""
+        target = f"{path}?{encode_query(query)}" if query else path
+        return self.request(method, target, json_body=body, idempotent=idempotent)
+
+    @staticmethod
+    def _json(response: requests.Response, expected: type) -> Any:
+        """The answer's JSON, which must be of the ``expected`` type (dict or list)."""
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, expected):
+            raise ConfigurationError(
+                f"SnapTrade's answer to {response.request.method} {urlsplit(response.request.url).path} is not "
+                f"a JSON {'object' if expected is dict else 'list'}: check the connection's base URL."
+            )
+        return data
+
+    @staticmethod
+    def _error_fields(response: requests.Response) -> tuple[str, str]:
+        """``detail`` and ``code`` of SnapTrade's error body (``{"detail","status_code","code"}``)."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        detail = code = ""
+        if isinstance(body, dict):
+            detail = body.get("detail") or body.get("default_detail") or ""
+            code = body.get("code") or body.get("default_code") or ""
+        detail = " ".join(str(detail).split())[:500] or f"HTTP {response.status_code} {response.reason or ''}".strip()
+        return detail, str(code)
+
+
+def _is_about_user_secret(code: str, detail: str) -> bool:
+    squeezed = detail.lower().replace(" ", "")
+    return code == CODE_BAD_USER_SECRET or "usersecret" in squeezed
+
+
+# --- login link options -------------------------------------------------------------------------
+
+def _choice(*values):
+    def check(value):
+        if value not in values:
+            return f"Must be one of: {', '.join(values)}."
+    return check
+
+
+def _text(value):
+    if not isinstance(value, str) or not value.strip():
+        return "Must be a non-empty string."
+    if len(value) > 500:
+        return "At most 500 characters."
+
+
+def _flag(value):
+    if not isinstance(value, bool):
+        return "Must be true or false."
+
+
+def _url(value):
+    if problem := _text(value):
+        return problem
+    try:
+        URLValidator(schemes=["http", "https"])(value)
+    except ValidationError:
+        return "Must be an absolute http(s) URL."
+
+
+def _uuid(value):
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return "Must be the UUID of the brokerage connection to reconnect."
+
+
+# the optional body of SnapTrade's login (PROVIDERS.md §4.2), with SnapTrade's own names
+LOGIN_OPTIONS = {
+    "broker": _text,
+    "immediateRedirect": _flag,
+    "customRedirect": _url,
+    "reconnect": _uuid,
+    "connectionType": _choice("read", "trade", "trade-if-available"),
+    "showCloseButton": _flag,
+    "darkMode": _flag,
+    "locale": _text,
+    "connectionPortalVersion": _choice("v4", "v3", "v2"),
+}
+
+
+# --- the provider -------------------------------------------------------------------------------
+
+@registry.register
+class SnapTradeProvider(Provider):
+    kind = ProviderKind.SNAPTRADE.value
+    label = "SnapTrade"
+    client_class = SnapTradeClient
+    operations = frozenset(
+        {
+            OperationKind.HEALTH_CHECK,
+            OperationKind.PROVISION,
+            OperationKind.LOGIN_LINK,
+            OperationKind.ROTATE_SECRET,
+            OperationKind.SYNC,
+            OperationKind.DEPROVISION,
+            OperationKind.RECONCILE,
+        }
+    )
+    credential_fields = {"client_id": True, "consumer_key": True}
+    base_url_example = "https://api.snaptrade.com (the sandbox: http://127.0.0.1:8001/snaptrade)"
+
+    client: SnapTradeClient
+
+    def validate_input(self, kind: str, data: dict) -> dict[str, list[str]]:
+        if kind != OperationKind.LOGIN_LINK:
+            return {key: [f"SnapTrade's {kind.replace('_', ' ')} takes no input."] for key in data}
+        errors = {}
+        for key, value in data.items():
+            check = LOGIN_OPTIONS.get(key)
+            problem = check(value) if check else f"Unknown login option (known: {', '.join(LOGIN_OPTIONS)})."
+            if problem:
+                errors[key] = [problem]
+        return errors
+
+    # --- connection level ----------------------------------------------------------------------
+    def health_check(self, ctx) -> Outcome:
+        """Is the API up (``GET /``, unsigned), and are the credentials accepted (a signed ``listUsers``)?"""
+        try:
+            status = self.client.api_status()
+        except TransientError as err:
+            return self._health(HealthStatus.ERROR, f"SnapTrade is unreachable: {err.message}", online=False)
+        online = bool(isinstance(status, dict) and status.get("online"))
+        version = status.get("version") if isinstance(status, dict) else None
+        try:
+            users = self.client.list_users()
+        except ConfigurationError as err:
+            return self._health(HealthStatus.ERROR, f"Credentials rejected: {err.message}", online=online)
+        except TransientError as err:
+            return self._health(HealthStatus.DEGRADED, f"Signed requests fail for now: {err.message}", online=online)
+        summary = f"API version {version}; credentials accepted, {len(users)} users registered."
+        if not online:
+            return self._health(HealthStatus.DEGRADED, f"SnapTrade reports itself offline. {summary}", online=False)
+        return self._health(HealthStatus.OK, f"Online. {summary}", online=True, users=len(users))
+
+    @staticmethod
+    def _health(status: str, detail: str, **result) -> Outcome:
+        return Outcome(health=(status, detail), result={"health": status, "detail": detail, **result})
+
+    def reconcile(self, ctx) -> Outcome:
+        """Compare ``listUsers`` with this connection's accounts.
+
+        Local accounts that are active but not listed are flagged for attention (drift); the drift
+        flag is cleared from those listed again. Remote users with this installation's prefix and
+        no local account are listed; other remote users are counted.
+        """
+        remote = set(self.client.list_users())
+        local = self._local_accounts()
+        ours = f"portal-{installation_id()}-"
+        this_connection = re.compile(rf"-c{self.connection.pk}$")
+        missing, attention = [], {}
+        for account_id, external_id, status, flag in local:
+            if status != AccountStatus.ACTIVE:
+                continue
+            if external_id not in remote:
+                missing.append({"account": account_id, "user_id": external_id})
+                attention[account_id] = _drift_message(external_id)
+            elif flag.startswith(DRIFT_PREFIX):
+                attention[account_id] = ""
+        known = {external_id for _, external_id, _, _ in local}
+        unknown = sorted(u for u in remote - known if u.startswith(ours) and this_connection.search(u))
+        other_connections = sum(1 for u in remote - known if u.startswith(ours) and not this_connection.search(u))
+        foreign = sum(1 for u in remote if not u.startswith(ours))
+        return Outcome(
+            account_attention=attention,
+            result={
+                "remote_users": len(remote),
+                "local_accounts": len(local),
+                "missing_remotely": missing,
+                "unknown_remotely": unknown,
+                "other_connections_remotely": other_connections,
+                "foreign_remotely": foreign,
+            },
+        )
+
+    def _local_accounts(self) -> list[tuple[int, str, str, str]]:
+        """(id, external_id, status, attention) of this connection's accounts.
+
+        A read, not a write: services would ideally hand these over in the context.
+        """
+        return list(
+            self.connection.accounts.exclude(external_id="").values_list("pk", "external_id", "status", "attention")
+        )
+
+    # --- account level -------------------------------------------------------------------------
+    def provision(self, ctx) -> Outcome:
+        account = ctx.account
+        user_id = account.external_id or self.external_id_for(account)
+        if ctx.is_retry:  # the previous attempt may have registered the user: look first
+            adopted = self._existing_user(account, user_id)
+            if adopted is not None:
+                return adopted
+        try:
+            answer = self.client.register_user(user_id)
+        except AlreadyExists as err:
+            adopted = self._existing_user(account, user_id)
+            if adopted is not None:
+                return adopted
+            raise Rejected(f"SnapTrade refused to register user {user_id}. {err.message}") from None
+        secret = answer.get("userSecret")
+        if not secret:
+            raise Rejected(f"SnapTrade registered user {user_id} but sent no user secret.")
+        return Outcome(
+            account_status=AccountStatus.ACTIVE,
+            external_id=user_id,
+            details={
+                "user_id": answer.get("userId") or user_id,
+                "registered_at": _now(),
+                "remote_deletion": None,
+                "deletion_requested_at": None,
+                "deletion_detail": None,
+            },
+            secrets={"user_secret": secret},
+            result={"user_id": user_id},
+        )
+
+    def _existing_user(self, account, user_id: str) -> Outcome | None:
+        """``None`` when SnapTrade has no user ``user_id``; otherwise what to do about it."""
+        if user_id not in self.client.list_users():
+            return None
+        if account.details.get("deletion_requested_at"):
+            raise TransientError(
+                f"SnapTrade has not finished deleting the previous user {user_id} (deletion requested at "
+                f"{account.details['deletion_requested_at']}); provisioning continues once it is gone.",
+                retry_after=PENDING_DELETION_RETRY_SECONDS,
+            )
+        if account.secrets.get("user_secret"):
+            # registered earlier with its secret stored: nothing to do but to say so
+            return Outcome(
+                account_status=AccountStatus.ACTIVE,
+                external_id=user_id,
+                details={"user_id": user_id},
+                result={"user_id": user_id, "already_registered": True},
+            )
+        raise NeedsAttention(
+            f"SnapTrade already has user {user_id} but the portal never received its secret (the first "
+            "attempt's answer was lost). SnapTrade shows a user secret only once: deprovision this account "
+            "(which deletes the remote user) and provision it again."
+        )
+
+    def login_link(self, ctx) -> Outcome:
+        user_id, secret = self._user_and_secret(ctx.account)
+        answer = self.client.login(user_id, secret, options=dict(ctx.input))
+        redirect_uri = answer.get("redirectURI")
+        if not redirect_uri:
+            raise Rejected("SnapTrade answered the login without a redirect URI (encrypted answers are not supported).")
+        expires_at = timezone.now() + LOGIN_LINK_LIFETIME
+        return Outcome(
+            result={
+                "redirect_uri": redirect_uri,
+                "expires_at": expires_at.isoformat(),
+                "session_id": answer.get("sessionId", ""),
+            }
+        )
+
+    def rotate_secret(self, ctx) -> Outcome:
+        user_id, secret = self._user_and_secret(ctx.account)
+        try:
+            answer = self.client.reset_user_secret(user_id, secret)
+        except NeedsAttention as err:
+            if not ctx.is_retry:
+                raise
+            raise NeedsAttention(
+                f"SnapTrade no longer accepts the stored secret of user {user_id}: an earlier attempt that "
+                "got no answer probably rotated it, and the new secret was never received. Deprovision this "
+                f"account and provision it again. ({err.message})"
+            ) from None
+        new_secret = answer.get("userSecret")
+        if not new_secret:
+            raise Rejected(f"SnapTrade reset the secret of user {user_id} but sent no new secret.")
+        return Outcome(
+            secrets={"user_secret": new_secret},
+            details={"secret_rotated_at": _now()},
+            result={"user_id": user_id, "rotated": True},
+        )
+
+    def sync(self, ctx) -> Outcome:
+        """Is the account's user still at SnapTrade? Flags drift, and clears a drift flag it set."""
+        account = ctx.account
+        present = account.external_id in self.client.list_users()
+        outcome = Outcome(
+            details={"remote_present": present, "remote_checked_at": _now()},
+            result={"user_id": account.external_id, "present_remotely": present},
+        )
+        if not present:
+            outcome.attention = _drift_message(account.external_id)
+        elif account.attention.startswith(DRIFT_PREFIX):
+            outcome.attention = ""
+        return outcome
+
+    def deprovision(self, ctx) -> Outcome:
+        """``deleteUser`` only queues the deletion at SnapTrade; the account is done on our side."""
+        account = ctx.account
+        user_id = account.external_id
+        details = {"deletion_requested_at": _now()}
+        if not user_id:
+            details["remote_deletion"] = "nothing to delete"
+        else:
+            try:
+                answer = self.client.delete_user(user_id)
+            except NotFound:
+                details["remote_deletion"] = "not found (already deleted)"
+            else:
+                details["remote_deletion"] = "queued"
+                details["deletion_detail"] = str(answer.get("detail", ""))[:500]
+        return Outcome(
+            account_status=AccountStatus.DEPROVISIONED,
+            details=details,
+            secrets={"user_secret": None},
+            result={"user_id": user_id, "remote_deletion": details["remote_deletion"]},
+        )
+
+    # --- helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def _user_and_secret(account) -> tuple[str, str]:
+        secret = account.secrets.get("user_secret")
+        if not account.external_id or not secret:
+            raise NeedsAttention(
+                "No SnapTrade user secret is stored for this account: deprovision it and provision it again."
+            )
+        return account.external_id, secret
+
+
+def _drift_message(user_id: str) -> str:
+    return (
+        f"{DRIFT_PREFIX}SnapTrade no longer lists user {user_id}; it was deleted outside the portal (or the "
+        "connection now points at another SnapTrade client). Deprovision this account, then provision it "
+        "again if the member still needs it."
+    )
+
+
+def _now() -> str:
+    return timezone.now().isoformat()
+
+
+__all__ = ["SnapTradeClient", "SnapTradeProvider", "encode_query", "request_signature"]
