@@ -127,6 +127,7 @@ class SnapTradeClient(ProviderClient):
                 "check the connection's base URL."
             )
         detail, code = self._error_fields(response)
+        detail = self.redactor.text(detail)  # shown to staff: never echo a secret
         said = f"SnapTrade answered {status}: {detail}" + (f" (code {code})" if code else "")
         if status == 429:
             raise RateLimited(
