@@ -8,10 +8,13 @@ the call log (which stores it as an ``ExternalCall`` and enforces the connection
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -62,6 +65,18 @@ class CallLog(Protocol):
 
     def save_secret_state(self, state: dict) -> None: ...
 
+    def recent_calls(self, *, method: str, url_suffix: str, seconds: float) -> list[tuple[datetime, int | None]]:
+        """``(when, status code)`` of the connection's recorded calls of the last ``seconds``
+        whose method and (redacted, query-less) URL end match, oldest first: for budgets a
+        provider keeps itself (e.g. captchas per client IP)."""
+        ...
+
+    def exclusive(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the connection's lock for the block, so that counting ``recent_calls`` and then
+        making the call is atomic across workers. Calls made in the block are still recorded when
+        it raises."""
+        ...
+
 
 class NullCallLog:
     def before_request(self) -> None:
@@ -72,6 +87,13 @@ class NullCallLog:
 
     def save_secret_state(self, state: dict) -> None:
         pass
+
+    def recent_calls(self, *, method: str, url_suffix: str, seconds: float) -> list[tuple[datetime, int | None]]:
+        return []
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        yield
 
 
 @dataclass

@@ -8,8 +8,10 @@ they return an ``Outcome`` (or raise a ``ProviderError``) and this module applie
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
@@ -65,6 +67,28 @@ class DatabaseCallLog:
                 retry_after=wait,
                 code="local_rate_limit",
             )
+
+    def recent_calls(self, *, method: str, url_suffix: str, seconds: float) -> list[tuple]:
+        since = timezone.now() - timedelta(seconds=seconds)
+        calls = ExternalCall.objects.filter(
+            connection_id=self.operation.connection_id,
+            method=method.upper(),
+            url__endswith=url_suffix,
+            created_at__gte=since,
+        )
+        return list(calls.order_by("created_at", "id").values_list("created_at", "status_code"))
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        failure = None
+        with transaction.atomic():
+            list(Connection.objects.select_for_update().filter(pk=self.operation.connection_id).values_list("pk"))
+            try:
+                yield
+            except BaseException as exc:  # commit what was recorded, then let it through
+                failure = exc
+        if failure is not None:
+            raise failure
 
     def save_secret_state(self, state: dict) -> None:
         connection = Connection.objects.get(pk=self.operation.connection_id)
