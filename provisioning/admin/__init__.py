@@ -1,0 +1,14 @@
+"""The Django admin: the staff's primary interface.
+
+Like the API, it is thin: it validates what staff type and asks ``services`` for every change
+of state (requesting operations, creating accounts, reading secrets, deleting). Credentials are
+write-only; secrets are shown only through an audited, permission-guarded page.
+"""
+
+from django.contrib import admin
+
+from . import accounts, connections, members, operations  # noqa: F401  (register the ModelAdmins)
+
+admin.site.site_header = "Provisioning portal"
+admin.site.site_title = "Provisioning portal"
+admin.site.index_title = "Members, connections and accounts"

@@ -1,0 +1,368 @@
+"""Accounts: status at a glance; every change is an operation requested through services.
+
+The admin never changes an account itself. Bulk actions on the list and buttons on an account's
+page (one per operation its provider offers and its state allows) call
+``services.operation_request``; operations that need input (an SMS code, a captcha answer, a
+validation link) get a small form. Secrets are shown only on an audited page that needs
+``provisioning.view_account_secrets``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html, format_html_join
+
+from .. import services
+from ..models import Account
+from ..selectors import account_pending_operation
+from ..states import OPERATION_SPECS, OperationKind
+from .common import (
+    OperationRequestMixin,
+    admin_link,
+    available_operations,
+    change_url,
+    pretty_json,
+    report_requests,
+    requester,
+)
+from .forms import AccountCreateForm
+
+# operations offered as bulk actions on the account list (none of them needs input)
+BULK_OPERATIONS = (
+    OperationKind.PROVISION,
+    OperationKind.DEPROVISION,
+    OperationKind.LOGIN_LINK,
+    OperationKind.ROTATE_SECRET,
+    OperationKind.SYNC,
+    OperationKind.RESET_PASSWORD,
+    OperationKind.REFRESH_CAPTCHA,
+)
+# bulk actions that ask "are you sure?" first
+CONFIRMED_OPERATIONS = (OperationKind.DEPROVISION,)
+RECENT_OPERATIONS = 10
+
+
+def bulk_request_action(kind: str):
+    """An admin action that requests ``kind`` for every selected account that allows it."""
+    spec = OPERATION_SPECS[kind]
+    permission = "deprovision" if kind == OperationKind.DEPROVISION else "provision"
+
+    def action(modeladmin, request, queryset):
+        if kind in CONFIRMED_OPERATIONS and request.POST.get("confirmed") != "yes":
+            return modeladmin.bulk_request_confirmation(request, queryset, kind)
+        return modeladmin.bulk_request(request, queryset, kind)
+
+    action.__name__ = f"request_{kind}"
+    return admin.action(description=spec.label, permissions=[permission])(action)
+
+
+class AttentionFilter(admin.SimpleListFilter):
+    title = "needs attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(attention="")
+        if self.value() == "no":
+            return queryset.filter(attention="")
+        return queryset
+
+
+@admin.register(Account)
+class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "member",
+        "connection",
+        "provider",
+        "status",
+        "external_id",
+        "needs_attention",
+        "updated_at",
+    )
+    list_display_links = ("id", "member")
+    list_select_related = ("member", "connection")
+    list_filter = ("status", "connection__provider", "connection", AttentionFilter)
+    search_fields = (
+        "member__email",
+        "member__first_name",
+        "member__last_name",
+        "member__external_ref",
+        "external_id",
+    )
+    actions = [bulk_request_action(kind) for kind in BULK_OPERATIONS]
+    fieldsets = (
+        (None, {"fields": ("member_link", "connection_link", "provider", "status", "external_id")}),
+        ("Needs a person", {"fields": ("attention", "last_error_display", "challenge")}),
+        ("At the provider", {"fields": ("details_display", "secrets_display")}),
+        ("Operations", {"fields": ("pending_operation", "recent_operations")}),
+        ("Times", {"fields": ("created_at", "updated_at")}),
+    )
+    readonly_fields = (
+        "member_link",
+        "connection_link",
+        "provider",
+        "status",
+        "external_id",
+        "attention",
+        "last_error_display",
+        "challenge",
+        "details_display",
+        "secrets_display",
+        "pending_operation",
+        "recent_operations",
+        "created_at",
+        "updated_at",
+    )
+    change_form_template = "admin/provisioning/account/change_form.html"
+
+    # --- permissions: accounts change only through operations ----------------------------------
+    def has_provision_permission(self, request):
+        return request.user.has_perm("provisioning.provision_account")
+
+    def has_deprovision_permission(self, request):
+        return request.user.has_perm("provisioning.deprovision_account")
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and self.has_provision_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    # --- list and page ---------------------------------------------------------------------------
+    @admin.display(description="provider", ordering="connection__provider")
+    def provider(self, obj):
+        return obj.connection.get_provider_display()
+
+    @admin.display(description="attention", boolean=True)
+    def needs_attention(self, obj):
+        return bool(obj.attention)
+
+    @admin.display(description="member")
+    def member_link(self, obj):
+        return admin_link(obj.member)
+
+    @admin.display(description="connection")
+    def connection_link(self, obj):
+        return admin_link(obj.connection)
+
+    @admin.display(description="last error")
+    def last_error_display(self, obj):
+        return pretty_json(obj.last_error)
+
+    @admin.display(description="details")
+    def details_display(self, obj):
+        return pretty_json(obj.details)
+
+    @admin.display(description="secrets stored")
+    def secrets_display(self, obj):
+        return ", ".join(obj.secrets_set) or "—"
+
+    @admin.display(description="captcha")
+    def challenge(self, obj):
+        if not obj.challenge_image:
+            return "—"
+        return format_html(
+            '<img src="{}" alt="The captcha to read" class="provisioning-challenge">',
+            self.challenge_image_url(obj),
+        )
+
+    @admin.display(description="unfinished operation")
+    def pending_operation(self, obj):
+        operation = self.unfinished_operation(obj)
+        if operation is None:
+            return "—"
+        return admin_link(operation, f"#{operation.pk} {operation.get_kind_display()} ({operation.status})")
+
+    @admin.display(description="recent operations")
+    def recent_operations(self, obj):
+        operations = obj.operations.order_by("-created_at", "-id")[:RECENT_OPERATIONS]
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    admin_link(op, f"#{op.pk} {op.get_kind_display()}"),
+                    op.status,
+                    op.requested_by,
+                    op.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    op.error_message or "",
+                )
+                for op in operations
+            ),
+        )
+        if not rows:
+            return "—"
+        return format_html(
+            "<table><thead><tr><th>operation</th><th>status</th><th>requested by</th><th>created</th>"
+            "<th>error</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    def unfinished_operation(self, obj):
+        return account_pending_operation(obj)
+
+    def challenge_image_url(self, obj):
+        return reverse("admin:provisioning_account_challenge_image", args=[obj.pk])
+
+    # --- operations ------------------------------------------------------------------------------
+    def operation_target(self, obj):
+        return {"account": obj}
+
+    def operation_kinds(self, obj):
+        return available_operations(obj)
+
+    def operation_request_context(self, request, obj, kind):
+        if obj.challenge_image and kind in (OperationKind.ANSWER_CAPTCHA, OperationKind.REFRESH_CAPTCHA):
+            return {"challenge_image_url": self.challenge_image_url(obj)}
+        return {}
+
+    def bulk_request(self, request, queryset, kind):
+        spec = OPERATION_SPECS[kind]
+        requested, refused, skipped = [], [], []
+        for account in queryset.select_related("member", "connection"):
+            if spec not in available_operations(account):
+                skipped.append(account)
+                continue
+            try:
+                requested.append(
+                    services.operation_request(kind=kind, account=account, requested_by=requester(request))
+                )
+            except services.ServiceError as exc:
+                refused.append((account, exc.message))
+        report_requests(request, label=spec.label, requested=requested, refused=refused, skipped=skipped)
+        if len(requested) == 1 and not (refused or skipped):
+            return redirect(change_url(requested[0]))
+        return None
+
+    def bulk_request_confirmation(self, request, queryset, kind):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{OPERATION_SPECS[kind].label}: are you sure?",
+            "opts": self.opts,
+            "spec": OPERATION_SPECS[kind],
+            "accounts": queryset.select_related("member", "connection"),
+            "action_name": f"request_{kind}",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/provisioning/account/confirm_bulk_request.html", context)
+
+    # --- extra pages -----------------------------------------------------------------------------
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/challenge-image/",
+                self.admin_site.admin_view(self.challenge_image_view),
+                name="%s_%s_challenge_image" % info,
+            ),
+            path(
+                "<path:object_id>/secrets/",
+                self.admin_site.admin_view(self.secrets_view),
+                name="%s_%s_secrets" % info,
+            ),
+            *self.operation_request_urls(),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        account = self.get_object(request, unquote(object_id))
+        extra_context = dict(extra_context or {})
+        if account is not None:
+            pending = self.unfinished_operation(account)
+            extra_context.update(
+                operation_buttons=[] if pending else self.operation_buttons(request, account),
+                pending_operation=pending,
+                refresh_seconds=2 if pending else None,
+                secrets_url=reverse("admin:provisioning_account_secrets", args=[account.pk])
+                if request.user.has_perm("provisioning.view_account_secrets")
+                else None,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Provisioning a new account: pick a member and a connection; services do the rest."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        data = request.POST if request.method == "POST" else None
+        form = AccountCreateForm(data, initial=request.GET.dict(), admin_site=self.admin_site)
+        if data is not None and form.is_valid():
+            try:
+                account, operation = services.account_create(
+                    member=form.cleaned_data["member"],
+                    connection=form.cleaned_data["connection"],
+                    requested_by=requester(request),
+                )
+            except services.ServiceError as exc:
+                form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request, format_html("Account created; {} requested.", admin_link(operation, "its provisioning"))
+                )
+                return redirect(change_url(account))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Provision an account",
+            "opts": self.opts,
+            "form": form,
+            "adminform": helpers.AdminForm(form, [(None, {"fields": ["member", "connection"]})], {}),
+            "media": self.media + form.media,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/provisioning/account/add_form.html", context)
+
+    def challenge_image_view(self, request, object_id):
+        """The captcha picture of an account, for staff to read (never cached)."""
+        account = self.get_object(request, unquote(object_id))
+        if account is None or not account.challenge_image:
+            raise Http404("This account has no captcha to read.")
+        if not self.has_view_permission(request, account):
+            raise PermissionDenied
+        response = HttpResponse(bytes(account.challenge_image), content_type="image/jpeg")
+        add_never_cache_headers(response)
+        return response
+
+    def secrets_view(self, request, object_id):
+        """GET asks for confirmation; POST shows the decrypted secrets and records the read."""
+        account = self.get_object(request, unquote(object_id))
+        if account is None:
+            raise Http404
+        if not (
+            self.has_view_permission(request, account)
+            and request.user.has_perm("provisioning.view_account_secrets")
+        ):
+            raise PermissionDenied
+        secrets = None
+        if request.method == "POST":
+            secrets = services.account_secrets_read(account=account, user=request.user, via="admin")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Secrets of {account}",
+            "opts": self.opts,
+            "object": account,
+            "secret_names": account.secrets_set,
+            "secrets": None if secrets is None else [
+                (name, value if isinstance(value, str) else json.dumps(value)) for name, value in sorted(secrets.items())
+            ],
+            "media": self.media,
+        }
+        response = TemplateResponse(request, "admin/provisioning/account/secrets.html", context)
+        add_never_cache_headers(response)
+        return response

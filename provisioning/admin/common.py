@@ -1,0 +1,228 @@
+"""Helpers the ModelAdmins share: who asks, what may be requested now, how results are shown."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+
+from .. import services
+from ..models import Operation
+from ..providers import registry
+from ..states import OPERATION_SPECS, OperationKind, OperationSpec
+from .forms import operation_form_for
+
+# how many names a message lists before it says "and N more"
+MESSAGE_NAMES = 10
+
+
+def requester(request) -> services.Requester:
+    """The staff user behind an admin request, as operations record it ("admin:alice")."""
+    return services.Requester.for_user(request.user, "admin")
+
+
+def operation_permission(kind: str) -> str:
+    """The permission staff need to request ``kind``."""
+    if kind == OperationKind.DEPROVISION:
+        return "provisioning.deprovision_account"
+    if not OPERATION_SPECS[kind].on_account:
+        return "provisioning.manage_connection"
+    return "provisioning.provision_account"
+
+
+def may_request(user, kind: str) -> bool:
+    return user.has_perm(operation_permission(kind))
+
+
+def available_operations(account) -> list[OperationSpec]:
+    """Operations that could start on ``account`` now: its provider offers them, its state allows them.
+
+    Services check this again (and more: a busy account, a full quota) when one is requested.
+    """
+    try:
+        provider = registry.get(account.connection.provider)
+    except registry.UnknownProvider:
+        return []
+    return [
+        spec
+        for spec in OPERATION_SPECS.values()
+        if spec.on_account and provider.supports(spec.kind) and account.status in spec.allowed_from
+    ]
+
+
+def pretty_json(value) -> str:
+    if value in (None, {}, [], ""):
+        return "—"
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return format_html('<pre class="provisioning-json">{}</pre>', text)
+
+
+def pre(text: str) -> str:
+    return format_html('<pre class="provisioning-body">{}</pre>', text) if text else "—"
+
+
+def change_url(obj) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def admin_link(obj, text=None) -> str:
+    if obj is None:
+        return "—"
+    return format_html('<a href="{}">{}</a>', change_url(obj), obj if text is None else text)
+
+
+def changelist_url(model, **filters) -> str:
+    url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+    return f"{url}?{urlencode(filters)}" if filters else url
+
+
+def names(items, limit: int = MESSAGE_NAMES) -> str:
+    """"a, b and c" or "a, b, c and 7 more"."""
+    items = [str(item) for item in items]
+    if len(items) > limit:
+        return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+    if len(items) > 1:
+        return ", ".join(items[:-1]) + f" and {items[-1]}"
+    return "".join(items)
+
+
+def report_requests(request, *, label: str, requested: list, refused: list[tuple[object, str]], skipped=()):
+    """Tell staff what a bulk request did: what was queued, what was not and why. Never raises."""
+    if len(requested) == 1:
+        operation = requested[0]
+        messages.success(
+            request,
+            format_html(
+                "Requested {} for {}: {}.",
+                label.lower(),
+                operation.account or operation.connection,
+                admin_link(operation, f"operation #{operation.pk}"),
+            ),
+        )
+    elif requested:
+        url = changelist_url(Operation, id__in=",".join(str(op.pk) for op in requested))
+        messages.success(
+            request,
+            format_html('Requested {} for {} objects: <a href="{}">see the operations</a>.', label.lower(), len(requested), url),
+        )
+    if skipped:
+        messages.warning(
+            request,
+            f"{label} is not available for {names(skipped)}: the provider does not offer it or the "
+            "account's state does not allow it.",
+        )
+    if refused:
+        shown = refused[:MESSAGE_NAMES]
+        more = len(refused) - len(shown)
+        messages.error(
+            request,
+            format_html(
+                "{} was refused for {}:<ul>{}</ul>{}",
+                label,
+                f"{len(refused)} object" + ("s" if len(refused) != 1 else ""),
+                format_html_join("", "<li>{}: {}</li>", ((str(obj), message) for obj, message in shown)),
+                f"… and {more} more." if more else "",
+            ),
+        )
+    if not (requested or skipped or refused):
+        messages.info(request, "Nothing was selected.")
+
+
+class OperationRequestMixin:
+    """Per-object pages that request an operation: a confirmation, or a small form for its input.
+
+    ``<object_id>/request/<kind>/``: GET shows the page, POST calls ``services.operation_request``
+    and leads to the new operation's page (which refreshes itself until the operation finishes).
+    Subclasses say which kinds are available for an object and how it is passed to services.
+    """
+
+    operation_request_template = "admin/provisioning/operation_request.html"
+
+    def operation_target(self, obj) -> dict:
+        raise NotImplementedError
+
+    def operation_kinds(self, obj) -> list[OperationSpec]:
+        raise NotImplementedError
+
+    def operation_request_url(self, obj, kind: str) -> str:
+        opts = self.opts
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_request", args=[obj.pk, kind])
+
+    def operation_buttons(self, request, obj) -> list[tuple[str, str]]:
+        """(label, url) of every operation staff may request on ``obj`` now."""
+        return [
+            (spec.label, self.operation_request_url(obj, spec.kind))
+            for spec in self.operation_kinds(obj)
+            if may_request(request.user, spec.kind)
+        ]
+
+    def operation_request_urls(self):
+        opts = self.opts
+        return [
+            path(
+                "<path:object_id>/request/<str:kind>/",
+                self.admin_site.admin_view(self.operation_request_view),
+                name=f"{opts.app_label}_{opts.model_name}_request",
+            ),
+        ]
+
+    def operation_request_context(self, request, obj, kind: str) -> dict:
+        return {}
+
+    def operation_request_view(self, request, object_id, kind):
+        obj = self.get_object(request, unquote(object_id))
+        spec = OPERATION_SPECS.get(kind)
+        if obj is None or spec is None:
+            raise Http404("No such object or operation.")
+        if not self.has_view_permission(request, obj) or not may_request(request.user, kind):
+            raise PermissionDenied
+        if spec not in self.operation_kinds(obj):
+            messages.error(request, f"{spec.label} is not available for {obj} now.")
+            return redirect(change_url(obj))
+        form_class = operation_form_for(kind)
+        form = form_class(request.POST) if request.method == "POST" else form_class()
+        if request.method == "POST" and form.is_valid():
+            input, secret_input = form.operation_input()
+            try:
+                operation = services.operation_request(
+                    kind=kind,
+                    input=input,
+                    secret_input=secret_input,
+                    requested_by=requester(request),
+                    **self.operation_target(obj),
+                )
+            except services.InvalidRequest as exc:
+                form.add_service_errors(exc)
+            except services.Conflict as exc:
+                messages.error(request, exc.message)
+                return redirect(change_url(obj))
+            else:
+                messages.success(request, f"{spec.label} requested for {obj}.")
+                return redirect(change_url(operation))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{spec.label}: {obj}",
+            "subtitle": None,
+            "opts": self.opts,
+            "object": obj,
+            "spec": spec,
+            "form": form,
+            "media": self.media + form.media,
+            **self.operation_request_context(request, obj, kind),
+        }
+        return TemplateResponse(
+            request,
+            [
+                f"admin/provisioning/{self.opts.model_name}/request_{kind}.html",
+                self.operation_request_template,
+            ],
+            context,
+        )

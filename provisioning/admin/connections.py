@@ -1,0 +1,241 @@
+"""Connections: configured provider endpoints, with write-only credentials, health and quota.
+
+Adding a connection starts with choosing its provider (the credential inputs depend on it);
+each credential is a password input that is never filled in, and left blank keeps its value.
+Health checks and reconciliations are requested through services, like every operation.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Count, ProtectedError, Q
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from .. import services
+from ..models import Connection
+from ..providers import registry
+from ..services.operations import QUOTA_FREE_STATUSES
+from ..states import OPERATION_SPECS, OperationKind, ProviderKind
+from .common import OperationRequestMixin, change_url, pretty_json, report_requests, requester
+from .forms import connection_form_for, credential_form_fields
+
+CONNECTION_OPERATIONS = (OperationKind.HEALTH_CHECK, OperationKind.RECONCILE)
+HEALTH_SYMBOLS = {"ok": "✔", "degraded": "⚠", "error": "✖", "unknown": "?"}
+
+
+def connection_request_action(kind: str, description: str):
+    def action(modeladmin, request, queryset):
+        requested, refused, skipped = [], [], []
+        for connection in queryset:
+            provider = registry.all_providers().get(connection.provider)
+            if provider is None or not provider.supports(kind):
+                skipped.append(connection)
+                continue
+            try:
+                requested.append(
+                    services.operation_request(kind=kind, connection=connection, requested_by=requester(request))
+                )
+            except services.ServiceError as exc:
+                refused.append((connection, exc.message))
+        report_requests(
+            request, label=OPERATION_SPECS[kind].label, requested=requested, refused=refused, skipped=skipped
+        )
+
+    action.__name__ = f"request_{kind}"
+    return admin.action(description=description, permissions=["manage"])(action)
+
+
+@admin.register(Connection)
+class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
+    list_display = (
+        "name",
+        "provider",
+        "enabled",
+        "health",
+        "health_checked_at",
+        "quota_usage",
+        "requests_per_minute",
+        "max_concurrency",
+        "credentials_display",
+    )
+    list_filter = ("provider", "enabled", "health_status")
+    search_fields = ("name", "base_url")
+    actions = [
+        connection_request_action(OperationKind.HEALTH_CHECK, "Check health now"),
+        connection_request_action(OperationKind.RECONCILE, "Reconcile now"),
+    ]
+    change_form_template = "admin/provisioning/connection/change_form.html"
+    status_fields = (
+        "credentials_display",
+        "secret_state_display",
+        "health_status",
+        "health_detail",
+        "health_checked_at",
+        "quota_usage",
+        "settings_display",
+        "created_at",
+        "updated_at",
+    )
+
+    # --- permissions: configuring a connection needs manage_connection too -----------------------
+    def has_manage_permission(self, request):
+        return request.user.has_perm("provisioning.manage_connection")
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and self.has_manage_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self.has_manage_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self.has_manage_permission(request)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deleting goes through services, one at a time
+        return actions
+
+    # --- the form: credential inputs of the connection's provider --------------------------------
+    def provider_kind(self, request, obj=None) -> str | None:
+        kind = obj.provider if obj is not None else request.GET.get("provider")
+        return kind if kind in registry.all_providers() else None
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kind = self.provider_kind(request, obj)
+        if kind is not None:
+            kwargs["form"] = connection_form_for(kind)
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        kind = self.provider_kind(request, obj)
+        main = ["name", "provider", "base_url", "enabled"]
+        fieldsets = [(None, {"fields": main})]
+        if kind is not None:
+            fieldsets.append(
+                (
+                    "Credentials (write-only)",
+                    {
+                        "fields": credential_form_fields(kind),
+                        "description": "Stored encrypted and never shown again. Leave an input blank "
+                        "to keep the current value.",
+                    },
+                )
+            )
+        fieldsets.append(("Limits", {"fields": ["max_accounts", "requests_per_minute", "max_concurrency"]}))
+        if obj is not None:
+            fieldsets.append(("Status", {"fields": list(self.status_fields)}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("provider", *self.status_fields)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """First choose the provider: the credential inputs depend on it."""
+        if self.has_add_permission(request) and self.provider_kind(request) is None:
+            return self.choose_provider_view(request)
+        return super().add_view(request, form_url, extra_context)
+
+    def choose_provider_view(self, request):
+        installed = registry.all_providers()
+        choices = [
+            {
+                "kind": kind,
+                "label": label,
+                "installed": kind in installed,
+                "credentials": list(installed[kind].credential_fields) if kind in installed else [],
+                "base_url_example": installed[kind].base_url_example if kind in installed else "",
+            }
+            for kind, label in ProviderKind.choices
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Add connection: choose its provider",
+            "opts": self.opts,
+            "providers": choices,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/provisioning/connection/choose_provider.html", context)
+
+    # --- list and page ---------------------------------------------------------------------------
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(accounts_used=Count("accounts", filter=~Q(accounts__status__in=QUOTA_FREE_STATUSES)))
+        )
+
+    @admin.display(description="health", ordering="health_status")
+    def health(self, obj):
+        return format_html(
+            '<span title="{}">{} {}</span>',
+            obj.health_detail,
+            HEALTH_SYMBOLS.get(obj.health_status, "?"),
+            obj.get_health_status_display(),
+        )
+
+    @admin.display(description="accounts used / quota", ordering="accounts_used")
+    def quota_usage(self, obj):
+        used = getattr(obj, "accounts_used", None)
+        if used is None:
+            used = obj.accounts.exclude(status__in=QUOTA_FREE_STATUSES).count()
+        return f"{used} / {obj.max_accounts if obj.max_accounts is not None else 'no limit'}"
+
+    @admin.display(description="credentials set")
+    def credentials_display(self, obj):
+        return ", ".join(obj.credentials_set) or "—"
+
+    @admin.display(description="cached secret state")
+    def secret_state_display(self, obj):
+        return ", ".join(sorted(obj.secret_state)) or "—"
+
+    @admin.display(description="provider settings")
+    def settings_display(self, obj):
+        return pretty_json(obj.settings)
+
+    # --- operations on the connection ------------------------------------------------------------
+    def operation_target(self, obj):
+        return {"connection": obj}
+
+    def operation_kinds(self, obj):
+        provider = registry.all_providers().get(obj.provider)
+        return [
+            OPERATION_SPECS[kind] for kind in CONNECTION_OPERATIONS if provider is not None and provider.supports(kind)
+        ]
+
+    def get_urls(self):
+        return [*self.operation_request_urls(), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        connection = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if connection is not None:
+            extra_context["operation_buttons"] = self.operation_buttons(request, connection)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- deleting goes through services ----------------------------------------------------------
+    def get_deleted_objects(self, objs, request):
+        protected = [
+            str(account)
+            for connection in objs
+            for account in connection.accounts.exclude(status="deprovisioned").select_related("member")
+        ]
+        perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
+        return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        services.connection_delete(connection=obj)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except (services.ServiceError, ProtectedError) as exc:
+            message = exc.message if isinstance(exc, services.ServiceError) else (
+                "This connection is still referenced (by batches of provisioning); it cannot be deleted."
+            )
+            messages.error(request, message)
+            connection = self.get_object(request, object_id)
+            return redirect(change_url(connection) if connection else "admin:provisioning_connection_changelist")

@@ -1,0 +1,168 @@
+"""Members: the people the organisation serves, with their accounts at a glance."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.http import urlencode
+
+from .. import services
+from ..models import Account, Member
+from ..states import AccountStatus
+from .common import names, report_requests, requester
+from .forms import ProvisionAtConnectionForm
+
+
+class AccountStatusFilter(admin.SimpleListFilter):
+    """Members with at least one account in a status (or with none at all)."""
+
+    title = "account status"
+    parameter_name = "account_status"
+
+    def lookups(self, request, model_admin):
+        return [("none", "No account"), *AccountStatus.choices]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "none":
+            return queryset.filter(accounts__isnull=True)
+        if value in AccountStatus.values:
+            return queryset.filter(accounts__status=value).distinct()
+        return queryset
+
+
+class AccountInline(admin.TabularInline):
+    """The member's accounts, read-only: each links to its page, where operations are requested."""
+
+    model = Account
+    fields = ("connection", "provider", "status", "external_id", "needs_attention", "updated_at")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "accounts"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("connection")
+
+    @admin.display(description="provider")
+    def provider(self, obj):
+        return obj.connection.get_provider_display()
+
+    @admin.display(description="attention", boolean=True)
+    def needs_attention(self, obj):
+        return bool(obj.attention)
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    list_display = ("email", "first_name", "last_name", "phone", "country", "external_ref", "accounts_summary", "created_at")
+    list_filter = (AccountStatusFilter, "accounts__connection__provider", "country")
+    search_fields = ("email", "first_name", "last_name", "external_ref", "phone")
+    inlines = [AccountInline]
+    actions = ["provision_at_connection"]
+    fieldsets = (
+        (None, {"fields": ("email", "first_name", "last_name")}),
+        ("Contact and place", {"fields": ("phone", "country")}),
+        ("Organisation", {"fields": ("external_ref",)}),
+    )
+    change_form_template = "admin/provisioning/member/change_form.html"
+
+    def has_provision_permission(self, request):
+        return request.user.has_perm("provisioning.provision_account")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("accounts__connection")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # deleting goes through services, one at a time
+        return actions
+
+    @admin.display(description="accounts")
+    def accounts_summary(self, obj):
+        accounts = list(obj.accounts.all())
+        if not accounts:
+            return "—"
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}: {}</a>',
+            (
+                (reverse("admin:provisioning_account_change", args=[a.pk]), a.connection.name, a.status)
+                for a in accounts
+            ),
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        if self.has_provision_permission(request):
+            extra_context["provision_url"] = (
+                reverse("admin:provisioning_account_add") + "?" + urlencode({"member": object_id})
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Provision at a connection…", permissions=["provision"])
+    def provision_at_connection(self, request, queryset):
+        """Ask for the connection on an intermediate page, then create each member's account there."""
+        form = ProvisionAtConnectionForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            connection = form.cleaned_data["connection"]
+            operations, refused = [], []
+            for member in queryset:
+                try:
+                    _, operation = services.account_create(
+                        member=member, connection=connection, requested_by=requester(request)
+                    )
+                    operations.append(operation)
+                except services.ServiceError as exc:
+                    refused.append((member, exc.message))
+            report_requests(request, label=f"Provisioning at {connection}", requested=operations, refused=refused)
+            return None
+        if not form.fields["connection"].queryset.exists():
+            messages.error(request, "No enabled connection can provision accounts: add or enable one first.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Provision at a connection",
+            "opts": self.opts,
+            "members": queryset,
+            "member_names": names(queryset),
+            "form": form,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/provisioning/member/provision_at_connection.html", context)
+
+    # --- deleting goes through services ----------------------------------------------------------
+    def get_deleted_objects(self, objs, request):
+        protected = [
+            str(account)
+            for member in objs
+            for account in member.accounts.exclude(status=AccountStatus.DEPROVISIONED).select_related("connection")
+        ]
+        perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
+        return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        services.member_delete(member=obj)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except services.ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("admin:provisioning_member_change", object_id)

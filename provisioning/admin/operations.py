@@ -1,0 +1,394 @@
+"""Operations and their records: what was asked, what happened, every HTTP exchange (redacted).
+
+All of these are read-only: operations are requested from the account and connection pages,
+retried or cancelled through services; exchange records and secret reads are an audit trail.
+An unfinished operation's page refreshes itself every two seconds.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from .. import services
+from ..models import Batch, ExternalCall, Operation, SecretAccess
+from ..selectors import batch_progress
+from ..states import UNFINISHED_OPERATION_STATUSES, OperationStatus
+from .common import admin_link, change_url, changelist_url, may_request, pre, pretty_json, report_requests, requester
+
+REFRESH_SECONDS = 2
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records nobody edits in the admin; they can be viewed by those with the view permission."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ExternalCallInline(admin.StackedInline):
+    model = ExternalCall
+    fields = (
+        ("attempt", "method", "status_code", "duration", "provider_request_id", "created_at"),
+        "url",
+        "error",
+        "request_headers_display",
+        "request_body_display",
+        "response_body_display",
+    )
+    readonly_fields = (
+        "attempt",
+        "method",
+        "status_code",
+        "duration",
+        "provider_request_id",
+        "created_at",
+        "url",
+        "error",
+        "request_headers_display",
+        "request_body_display",
+        "response_body_display",
+    )
+    ordering = ("created_at", "id")
+    extra = 0
+    max_num = 0
+    can_delete = False
+    verbose_name = "HTTP exchange"
+    verbose_name_plural = "HTTP exchanges (redacted)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="duration")
+    def duration(self, obj):
+        return f"{obj.duration_ms} ms"
+
+    @admin.display(description="request headers")
+    def request_headers_display(self, obj):
+        return pretty_json(obj.request_headers)
+
+    @admin.display(description="request body")
+    def request_body_display(self, obj):
+        return pre(obj.request_body)
+
+    @admin.display(description="response body")
+    def response_body_display(self, obj):
+        return pre(obj.response_body)
+
+
+@admin.register(Operation)
+class OperationAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "status",
+        "account_link",
+        "connection",
+        "attempts_display",
+        "requested_by",
+        "error_code",
+        "created_at",
+        "finished_at",
+    )
+    list_select_related = ("connection", "account__member", "account__connection")
+    list_filter = ("status", "kind", "connection__provider", "connection", "error_code")
+    search_fields = ("=id", "requested_by", "error_message", "account__member__email", "account__external_id")
+    date_hierarchy = "created_at"
+    inlines = [ExternalCallInline]
+    actions = ["retry_operations", "cancel_operations"]
+    fieldsets = (
+        (None, {"fields": ("kind", "status_display", "account_link", "connection_link", "batch_link", "requested_by")}),
+        ("Input", {"fields": ("input_display", "secret_input_display")}),
+        ("Outcome", {"fields": ("result_display", "links", "error_display")}),
+        (
+            "Progress",
+            {
+                "fields": (
+                    "attempts_display",
+                    "next_attempt_at",
+                    "lease_expires_at",
+                    "created_at",
+                    "started_at",
+                    "finished_at",
+                )
+            },
+        ),
+    )
+    readonly_fields = (
+        "kind",
+        "status_display",
+        "account_link",
+        "connection_link",
+        "batch_link",
+        "requested_by",
+        "input_display",
+        "secret_input_display",
+        "result_display",
+        "links",
+        "error_display",
+        "attempts_display",
+        "next_attempt_at",
+        "lease_expires_at",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    change_form_template = "admin/provisioning/operation/change_form.html"
+
+    @admin.display(description="account")
+    def account_link(self, obj):
+        return admin_link(obj.account) if obj.account_id else "— (the connection)"
+
+    @admin.display(description="connection")
+    def connection_link(self, obj):
+        return admin_link(obj.connection)
+
+    @admin.display(description="batch")
+    def batch_link(self, obj):
+        return admin_link(obj.batch) if obj.batch_id else "—"
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        if obj.status == OperationStatus.WAITING_RETRY and obj.next_attempt_at:
+            return f"waiting to retry (next attempt at {obj.next_attempt_at:%H:%M:%S} UTC)"
+        if obj.status == OperationStatus.QUEUED and obj.next_attempt_at:
+            return f"queued (scheduled for {obj.next_attempt_at:%H:%M:%S} UTC)"
+        return obj.get_status_display()
+
+    @admin.display(description="attempts")
+    def attempts_display(self, obj):
+        return f"{obj.attempts} / {obj.max_attempts}"
+
+    @admin.display(description="input")
+    def input_display(self, obj):
+        return pretty_json(obj.input)
+
+    @admin.display(description="secret input")
+    def secret_input_display(self, obj):
+        keys = sorted(obj.secret_input)
+        return f"{', '.join(keys)} (encrypted, not shown)" if keys else "—"
+
+    @admin.display(description="result")
+    def result_display(self, obj):
+        return pretty_json(obj.result)
+
+    @admin.display(description="links")
+    def links(self, obj):
+        """Links in the result (a login link's redirect URI), ready to open."""
+        urls = [
+            (key, value)
+            for key, value in sorted(obj.result.items())
+            if isinstance(value, str) and value.startswith(("https://", "http://"))
+        ]
+        if not urls:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"), '{}: <a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', ((k, v, v) for k, v in urls)
+        )
+
+    @admin.display(description="error")
+    def error_display(self, obj):
+        return pretty_json(obj.error)
+
+    # --- retry and cancel, through services --------------------------------------------------
+    def has_retry_permission(self, request):
+        return request.user.has_perm("provisioning.provision_account")
+
+    @admin.action(description="Retry the selected failed operations", permissions=["retry"])
+    def retry_operations(self, request, queryset):
+        self._each(request, queryset, services.operation_retry, "Retry")
+
+    @admin.action(description="Cancel the selected queued operations", permissions=["retry"])
+    def cancel_operations(self, request, queryset):
+        self._each(request, queryset, services.operation_cancel, "Cancel")
+
+    def _each(self, request, queryset, service, label):
+        done, refused = [], []
+        for operation in queryset.select_related("account", "connection"):
+            if not may_request(request.user, operation.kind):
+                refused.append((operation, "you may not request this kind of operation"))
+                continue
+            try:
+                done.append(service(operation=operation, requested_by=requester(request)))
+            except services.ServiceError as exc:
+                refused.append((operation, exc.message))
+        report_requests(request, label=label, requested=done, refused=refused)
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # the batch page links to its operations
+        return lookup in ("batch", "batch__id__exact") or super().lookup_allowed(lookup, value, request)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.retry_or_cancel_view)
+        return [
+            path("<path:object_id>/retry/", view, {"verb": "retry"}, name="provisioning_operation_retry"),
+            path("<path:object_id>/cancel/", view, {"verb": "cancel"}, name="provisioning_operation_cancel"),
+            *super().get_urls(),
+        ]
+
+    def retry_or_cancel_view(self, request, object_id, verb):
+        services_by_verb = {"retry": services.operation_retry, "cancel": services.operation_cancel}
+        operation = self.get_object(request, unquote(object_id))
+        if operation is None:
+            raise Http404
+        if not may_request(request.user, operation.kind):
+            raise PermissionDenied
+        if request.method == "POST":
+            try:
+                result = services_by_verb[verb](operation=operation, requested_by=requester(request))
+            except services.ServiceError as exc:
+                messages.error(request, exc.message)
+                return redirect(change_url(operation))
+            messages.success(request, f"{verb.title()} done.")
+            return redirect(change_url(result))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{verb.title()} {operation}?",
+            "opts": self.opts,
+            "object": operation,
+            "verb": verb,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/provisioning/operation/confirm_verb.html", context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        operation = self.get_object(request, unquote(object_id))
+        extra_context = dict(extra_context or {})
+        if operation is not None:
+            allowed = may_request(request.user, operation.kind)
+            extra_context.update(
+                refresh_seconds=None if operation.finished else REFRESH_SECONDS,
+                retry_url=reverse("admin:provisioning_operation_retry", args=[operation.pk])
+                if allowed and operation.status == OperationStatus.FAILED
+                else None,
+                cancel_url=reverse("admin:provisioning_operation_cancel", args=[operation.pk])
+                if allowed and operation.status in (OperationStatus.QUEUED, OperationStatus.WAITING_RETRY)
+                else None,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(ExternalCall)
+class ExternalCallAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "method", "short_url", "status_code", "duration_ms", "connection", "operation_link", "provider_request_id", "error")
+    list_select_related = ("connection", "operation")
+    list_filter = ("connection__provider", "connection", "method", "status_code")
+    search_fields = ("url", "provider_request_id", "error", "=operation__id")
+    date_hierarchy = "created_at"
+    fields = (
+        "operation_link",
+        "connection",
+        "attempt",
+        "method",
+        "url",
+        "status_code",
+        "duration_ms",
+        "provider_request_id",
+        "error",
+        "request_headers_display",
+        "request_body_display",
+        "response_body_display",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="URL", ordering="url")
+    def short_url(self, obj):
+        return obj.url if len(obj.url) <= 80 else obj.url[:79] + "…"
+
+    @admin.display(description="operation")
+    def operation_link(self, obj):
+        return admin_link(obj.operation, f"#{obj.operation_id}")
+
+    @admin.display(description="request headers")
+    def request_headers_display(self, obj):
+        return pretty_json(obj.request_headers)
+
+    @admin.display(description="request body")
+    def request_body_display(self, obj):
+        return pre(obj.request_body)
+
+    @admin.display(description="response body")
+    def response_body_display(self, obj):
+        return pre(obj.response_body)
+
+
+@admin.register(SecretAccess)
+class SecretAccessAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "user", "account_link", "via", "keys_display")
+    list_select_related = ("user", "account__member", "account__connection")
+    list_filter = ("via",)
+    search_fields = ("user__username", "account__member__email", "=account__id")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "user", "account_link", "via", "keys_display")
+    readonly_fields = fields
+
+    @admin.display(description="account")
+    def account_link(self, obj):
+        return admin_link(obj.account)
+
+    @admin.display(description="secrets read")
+    def keys_display(self, obj):
+        return ", ".join(obj.keys) or "—"
+
+
+@admin.register(Batch)
+class BatchAdmin(ReadOnlyAdmin):
+    list_display = ("id", "connection", "requested_by", "created_at", "progress")
+    list_select_related = ("connection",)
+    list_filter = ("connection",)
+    fields = ("connection", "requested_by", "created_at", "progress", "counts", "operations_link")
+    readonly_fields = fields
+    change_form_template = "admin/provisioning/batch/change_form.html"
+
+    def get_queryset(self, request):
+        unfinished = Q(operations__status__in=UNFINISHED_OPERATION_STATUSES)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(total=Count("operations"), unfinished=Count("operations", filter=unfinished))
+        )
+
+    @admin.display(description="progress")
+    def progress(self, obj):
+        done = obj.total - obj.unfinished
+        percent = round(100 * done / obj.total) if obj.total else 100
+        return format_html(
+            '<progress max="{}" value="{}"></progress> {} of {} finished ({}%)', obj.total or 1, done, done, obj.total, percent
+        )
+
+    @admin.display(description="operations by status")
+    def counts(self, obj):
+        counts = batch_progress(obj)["counts"]
+        return ", ".join(f"{status}: {n}" for status, n in sorted(counts.items())) or "—"
+
+    @admin.display(description="operations")
+    def operations_link(self, obj):
+        return format_html('<a href="{}">see the operations of this batch</a>', changelist_url(Operation, batch__id__exact=obj.pk))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        batch = self.get_object(request, unquote(object_id))
+        extra_context = dict(extra_context or {})
+        if batch is not None and batch.unfinished:
+            extra_context["refresh_seconds"] = REFRESH_SECONDS
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -1,0 +1,81 @@
+"""Admin tests: a stand-in provider that offers every operation, and objects to look at.
+
+The stand-in borrows the ``snaptrade`` kind for the test only (the registry is restored after),
+so the tests depend on the admin alone, not on what a real provider offers today.
+"""
+
+import pytest
+
+from provisioning.models import Account, Connection, Member
+from provisioning.providers import registry
+from provisioning.providers.base import Provider
+from provisioning.providers.http import ProviderClient
+from provisioning.states import OPERATION_SPECS, AccountStatus, ProviderKind
+
+# a captcha's worth of JPEG: the admin serves whatever bytes the account holds
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01fake-captcha\xff\xd9"
+
+
+class EverythingProvider(Provider):
+    kind = ProviderKind.SNAPTRADE.value
+    label = "Everything"
+    client_class = ProviderClient
+    operations = frozenset(OPERATION_SPECS)
+    credential_fields = {"client_id": True, "consumer_key": True, "region": False}
+
+
+@pytest.fixture(autouse=True)
+def everything_provider():
+    previous = registry.all_providers().get(EverythingProvider.kind)
+    registry.register(EverythingProvider)
+    yield EverythingProvider
+    if previous is not None:
+        registry.register(previous)
+
+
+@pytest.fixture
+def member(db):
+    return Member.objects.create(email="jane@example.org", first_name="Jane", last_name="Doe", country="SG")
+
+
+@pytest.fixture
+def connection(db):
+    return Connection.objects.create(
+        provider=ProviderKind.SNAPTRADE,
+        name="Everything sandbox",
+        base_url="http://sandbox.test/everything",
+        credentials={"client_id": "CLIENT-ID-VALUE", "consumer_key": "CONSUMER-KEY-VALUE-42"},
+    )
+
+
+@pytest.fixture
+def make_account(member, connection):
+    def make(status=AccountStatus.PENDING, *, member=member, connection=connection, **fields):
+        return Account.objects.create(member=member, connection=connection, status=status, **fields)
+
+    return make
+
+
+@pytest.fixture
+def staff_user(db, django_user_model):
+    """A staff user with only the permissions a test gives it (``grant``)."""
+    return django_user_model.objects.create_user(username="clerk", password="pw", is_staff=True)
+
+
+@pytest.fixture
+def grant(staff_user):
+    from django.contrib.auth.models import Permission
+
+    def grant(*codenames):
+        for codename in codenames:
+            staff_user.user_permissions.add(Permission.objects.get(codename=codename, content_type__app_label="provisioning"))
+        # permissions are cached on the instance
+        return type(staff_user).objects.get(pk=staff_user.pk)
+
+    return grant
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client

@@ -1,0 +1,143 @@
+"""Every admin page a superuser can open renders (no 500), with real objects on it."""
+
+import pytest
+from django.urls import reverse
+
+from provisioning.models import Batch, ExternalCall, Operation, SecretAccess
+from provisioning.states import AccountStatus, OperationKind, OperationStatus
+
+from .conftest import JPEG
+
+MODELS = ["member", "connection", "account", "operation", "externalcall", "secretaccess", "batch"]
+ADDABLE = {"member", "connection", "account"}
+
+
+@pytest.fixture
+def objects(make_account, connection, admin_user):
+    account = make_account(
+        AccountStatus.AWAITING_CAPTCHA,
+        external_id="remote-1",
+        details={"captcha_id": 17},
+        secrets={"user_secret": "S3CRET"},
+        challenge_image=JPEG,
+        last_error={"code": "rejected", "message": "Turing test failed"},
+        attention="Look at me",
+    )
+    batch = Batch.objects.create(connection=connection, requested_by="api:bot")
+    operation = Operation.objects.create(
+        kind=OperationKind.PROVISION,
+        status=OperationStatus.FAILED,
+        account=account,
+        connection=connection,
+        batch=batch,
+        requested_by="admin:admin",
+        result={"redirect_uri": "https://app.example/login?token=x"},
+        error_code="rejected",
+        error_message="No.",
+        secret_input={"answer": "k4m2z"},
+    )
+    call = ExternalCall.objects.create(
+        operation=operation,
+        connection=connection,
+        method="POST",
+        url="http://sandbox.test/users?key=***",
+        request_body='{"a": 1}',
+        status_code=400,
+        response_body='["ERROR", "No."]',
+        duration_ms=12,
+        provider_request_id="req-1",
+    )
+    access = SecretAccess.objects.create(account=account, user=admin_user, via="admin", keys=["user_secret"])
+    return {
+        "member": account.member,
+        "connection": connection,
+        "account": account,
+        "operation": operation,
+        "externalcall": call,
+        "secretaccess": access,
+        "batch": batch,
+    }
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_changelist_renders(admin_client, objects, model):
+    response = admin_client.get(reverse(f"admin:provisioning_{model}_changelist"))
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 1
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_change_page_renders(admin_client, objects, model):
+    response = admin_client.get(reverse(f"admin:provisioning_{model}_change", args=[objects[model].pk]))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_add_page_renders_or_is_refused_for_records(admin_client, db, model):
+    response = admin_client.get(reverse(f"admin:provisioning_{model}_add"))
+    assert response.status_code == (200 if model in ADDABLE else 403)
+
+
+def test_adding_a_connection_starts_with_choosing_its_provider(admin_client, db):
+    chooser = admin_client.get(reverse("admin:provisioning_connection_add"))
+    assert b"?provider=snaptrade" in chooser.content
+    form = admin_client.get(reverse("admin:provisioning_connection_add") + "?provider=snaptrade")
+    assert form.status_code == 200
+    assert {"credential_client_id", "credential_consumer_key", "credential_region"} <= set(form.context["adminform"].form.fields)
+
+
+def test_failed_operation_page_shows_its_calls_result_link_and_retry(admin_client, objects):
+    response = admin_client.get(reverse("admin:provisioning_operation_change", args=[objects["operation"].pk]))
+    html = response.content.decode()
+    assert "http://sandbox.test/users?key=***" in html
+    assert "req-1" in html
+    assert 'href="https://app.example/login?token=x"' in html
+    assert reverse("admin:provisioning_operation_retry", args=[objects["operation"].pk]) in html
+    assert "k4m2z" not in html  # secret input: names only
+
+
+def test_account_page_shows_captcha_buttons_and_never_the_secrets(admin_client, objects):
+    account = objects["account"]
+    html = admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
+    assert reverse("admin:provisioning_account_challenge_image", args=[account.pk]) in html
+    assert reverse("admin:provisioning_account_request", args=[account.pk, "answer_captcha"]) in html
+    assert reverse("admin:provisioning_account_request", args=[account.pk, "refresh_captcha"]) in html
+    # not allowed from awaiting_captcha
+    assert reverse("admin:provisioning_account_request", args=[account.pk, "login_link"]) not in html
+    assert reverse("admin:provisioning_account_secrets", args=[account.pk]) in html
+    assert "user_secret" in html and "S3CRET" not in html
+
+
+def test_captcha_image_is_served_as_jpeg_to_staff(admin_client, objects, client):
+    url = reverse("admin:provisioning_account_challenge_image", args=[objects["account"].pk])
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/jpeg"
+    assert response.content == JPEG
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_captcha_image_needs_a_signed_in_staff_member(client, objects):
+    url = reverse("admin:provisioning_account_challenge_image", args=[objects["account"].pk])
+    response = client.get(url)
+    assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_answer_captcha_page_shows_the_image(admin_client, objects):
+    account = objects["account"]
+    response = admin_client.get(reverse("admin:provisioning_account_request", args=[account.pk, "answer_captcha"]))
+    assert response.status_code == 200
+    assert reverse("admin:provisioning_account_challenge_image", args=[account.pk]).encode() in response.content
+    assert b'name="answer"' in response.content
+
+
+def test_batch_page_shows_progress(admin_client, objects):
+    response = admin_client.get(reverse("admin:provisioning_batch_change", args=[objects["batch"].pk]))
+    assert b"1 of 1 finished" in response.content
+
+
+def test_operations_of_a_batch_can_be_listed(admin_client, objects):
+    url = reverse("admin:provisioning_operation_changelist") + f"?batch__id__exact={objects['batch'].pk}"
+    response = admin_client.get(url)
+    assert response.status_code == 200
+    assert response.context["cl"].result_count == 1

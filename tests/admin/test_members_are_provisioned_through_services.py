@@ -1,0 +1,101 @@
+"""Provisioning members from the admin: the member action, the account "add" page, deleting."""
+
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from provisioning.models import Account, Connection, Member, Operation
+from provisioning.states import AccountStatus, OperationStatus
+
+MEMBERS = reverse("admin:provisioning_member_changelist")
+
+
+def texts(response):
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def test_provision_at_connection_asks_for_the_connection_then_creates_accounts(admin_client, member, connection):
+    other = Member.objects.create(email="joe@example.org")
+    selected = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk, other.pk]}
+    page = admin_client.post(MEMBERS, selected)
+    assert page.status_code == 200 and b"Provision at a connection" in page.content
+    assert not Account.objects.exists()
+
+    response = admin_client.post(MEMBERS, {**selected, "apply": "yes", "connection": connection.pk})
+    assert response.status_code == 302
+    accounts = Account.objects.filter(connection=connection)
+    assert {a.member for a in accounts} == {member, other}
+    assert {(op.kind, op.status) for op in Operation.objects.all()} == {("provision", OperationStatus.QUEUED)}
+    assert Operation.objects.count() == 2
+
+
+def test_provision_at_connection_reports_members_that_already_have_an_account(admin_client, member, connection, make_account):
+    make_account(AccountStatus.ACTIVE)
+    data = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk], "apply": "yes", "connection": connection.pk}
+    response = admin_client.post(MEMBERS, data)
+    assert response.status_code == 302
+    assert not Operation.objects.exists()
+    assert any("already has an account" in text for text in texts(response))
+
+
+def test_disabled_connections_are_not_offered(admin_client, member, connection):
+    Connection.objects.filter(pk=connection.pk).update(enabled=False)
+    data = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk]}
+    response = admin_client.post(MEMBERS, data)
+    assert response.status_code == 302
+    assert any("No enabled connection" in text for text in texts(response))
+
+
+def test_account_add_page_provisions(admin_client, member, connection):
+    url = reverse("admin:provisioning_account_add")
+    page = admin_client.get(url + f"?member={member.pk}")
+    assert page.status_code == 200 and page.context["form"].initial["member"] == str(member.pk)
+    response = admin_client.post(url, {"member": member.pk, "connection": connection.pk})
+    account = Account.objects.get()
+    assert response["Location"] == reverse("admin:provisioning_account_change", args=[account.pk])
+    assert Operation.objects.get().account == account
+
+
+def test_account_add_page_shows_conflicts_on_the_form(admin_client, member, connection, make_account):
+    make_account(AccountStatus.ACTIVE)
+    response = admin_client.post(reverse("admin:provisioning_account_add"), {"member": member.pk, "connection": connection.pk})
+    assert response.status_code == 200
+    assert "already has an account" in response.content.decode()
+
+
+def test_member_page_lists_accounts_and_links_provisioning(admin_client, member, make_account):
+    account = make_account(AccountStatus.ACTIVE)
+    html = admin_client.get(reverse("admin:provisioning_member_change", args=[member.pk])).content.decode()
+    assert reverse("admin:provisioning_account_change", args=[account.pk]) in html
+    assert reverse("admin:provisioning_account_add") + f"?member={member.pk}" in html
+
+
+def test_members_can_be_filtered_by_account_status(admin_client, member, make_account):
+    make_account(AccountStatus.FAILED)
+    Member.objects.create(email="nobody@example.org")
+    failed = admin_client.get(MEMBERS + "?account_status=failed")
+    assert [m.email for m in failed.context["cl"].result_list] == ["jane@example.org"]
+    none = admin_client.get(MEMBERS + "?account_status=none")
+    assert [m.email for m in none.context["cl"].result_list] == ["nobody@example.org"]
+
+
+def test_member_with_open_accounts_cannot_be_deleted(admin_client, member, make_account):
+    make_account(AccountStatus.ACTIVE)
+    url = reverse("admin:provisioning_member_delete", args=[member.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200 and page.context["protected"]
+    admin_client.post(url, {"post": "yes"})
+    assert Member.objects.filter(pk=member.pk).exists()
+
+
+def test_member_with_only_deprovisioned_accounts_is_deleted_with_them(admin_client, member, make_account):
+    make_account(AccountStatus.DEPROVISIONED)
+    response = admin_client.post(reverse("admin:provisioning_member_delete", args=[member.pk]), {"post": "yes"})
+    assert response.status_code == 302
+    assert not Member.objects.exists() and not Account.objects.exists()
+
+
+def test_connection_with_open_accounts_cannot_be_deleted(admin_client, connection, make_account):
+    make_account(AccountStatus.ACTIVE)
+    admin_client.post(reverse("admin:provisioning_connection_delete", args=[connection.pk]), {"post": "yes"})
+    assert Connection.objects.filter(pk=connection.pk).exists()
