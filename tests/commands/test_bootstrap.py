@@ -1,0 +1,125 @@
+"""``manage.py bootstrap``: a superuser once, a sandbox connection per provider, safe to rerun."""
+
+import io
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from provisioning.models import Connection, Operation
+from provisioning.providers import registry
+from provisioning.providers.base import Provider
+from provisioning.providers.http import ProviderClient
+from provisioning.sandbox.app import SIMULATORS
+from provisioning.sandbox.defaults import sandbox_credentials
+from provisioning.states import OperationKind, ProviderKind
+
+SANDBOX = "http://sandbox.test:9000"
+
+
+class StandIn(Provider):
+    kind = ProviderKind.SNAPTRADE.value
+    label = "Stand-in"
+    client_class = ProviderClient
+    operations = frozenset({OperationKind.PROVISION, OperationKind.HEALTH_CHECK})
+    credential_fields = {"client_id": True, "consumer_key": True}
+
+
+class NoSimulator(StandIn):
+    kind = ProviderKind.XHOPPE.value
+    label = "Nowhere"
+    sandbox_simulator = "no-such-simulator"
+
+
+class Quota(StandIn):
+    kind = ProviderKind.KANDY.value
+    label = "Quota"
+    credential_fields = {}
+    sandbox_simulator = "snaptrade"
+    sandbox_api_path = "/v9"
+
+    @classmethod
+    def sandbox_connection(cls, *, sandbox_url, credentials):
+        return {**super().sandbox_connection(sandbox_url=sandbox_url, credentials={}), "max_accounts": 5}
+
+
+def bootstrap(*args):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("bootstrap", *args, stdout=out, stderr=err)
+    return out.getvalue() + err.getvalue()
+
+
+@pytest.fixture
+def stand_ins(monkeypatch, settings):
+    settings.PROVISIONING = {**settings.PROVISIONING, "SANDBOX_URL": SANDBOX + "/"}
+    monkeypatch.setattr(registry, "_providers", {p.kind: p for p in (StandIn, NoSimulator, Quota)})
+
+
+def test_first_run_creates_a_superuser_and_prints_its_password_once(db, stand_ins):
+    first = bootstrap()
+    match = re.search(r"password:\s+(\S+)", first)
+    assert match, first
+    assert "http://127.0.0.1:8000/admin/" in first and "user name: admin" in first
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password(match[1])
+
+    second = bootstrap()
+    assert match[1] not in second and "password:" not in second
+    assert "superuser 'admin' exists" in second
+    assert get_user_model().objects.count() == 1
+    assert get_user_model().objects.get().check_password(match[1])  # unchanged
+
+
+def test_existing_superuser_is_left_alone(db, stand_ins, django_user_model):
+    django_user_model.objects.create_superuser("boss", "", "pw")
+    output = bootstrap()
+    assert "password:" not in output and "'boss' exists" in output
+    assert django_user_model.objects.count() == 1
+
+
+def test_a_sandbox_connection_per_provider_with_a_simulator(db, stand_ins):
+    output = bootstrap()
+    stand_in = Connection.objects.get(provider="snaptrade")
+    assert stand_in.name == "Stand-in sandbox"
+    assert stand_in.base_url == f"{SANDBOX}/snaptrade"
+    assert stand_in.credentials == sandbox_credentials()["snaptrade"]
+    quota = Connection.objects.get(provider="kandy")
+    assert (quota.base_url, quota.max_accounts) == (f"{SANDBOX}/snaptrade/v9", 5)
+    assert not Connection.objects.filter(provider="xhoppe").exists()
+    assert "no 'no-such-simulator' simulator" in output
+    # a first health check of each is requested (the worker runs it when it starts)
+    assert sorted(Operation.objects.values_list("connection__provider", "kind")) == [
+        ("kandy", "health_check"),
+        ("snaptrade", "health_check"),
+    ]
+
+
+def test_second_run_changes_no_connection(db, stand_ins):
+    bootstrap()
+    Connection.objects.filter(provider="snaptrade").update(base_url="http://edited.test/snaptrade", enabled=False)
+    output = bootstrap()
+    assert Connection.objects.count() == 2
+    edited = Connection.objects.get(provider="snaptrade")
+    assert (edited.base_url, edited.enabled) == ("http://edited.test/snaptrade", False)
+    assert "exists   Stand-in sandbox" in output
+    assert Operation.objects.count() == 2
+
+
+def test_no_sandbox_option(db, stand_ins):
+    bootstrap("--no-sandbox")
+    assert not Connection.objects.exists()
+
+
+def test_every_installed_provider_with_a_simulator_gets_a_working_sandbox_connection(db, settings):
+    """With the real providers and simulators: each connection is valid for its provider."""
+    settings.PROVISIONING = {**settings.PROVISIONING, "SANDBOX_URL": SANDBOX}
+    bootstrap()
+    simulators = {simulator.name for simulator in SIMULATORS}
+    expected = {kind for kind, p in registry.all_providers().items() if (p.sandbox_simulator or kind) in simulators}
+    assert expected, "no provider has a simulator"
+    assert set(Connection.objects.values_list("provider", flat=True)) == expected
+    for connection in Connection.objects.all():
+        provider = registry.get(connection.provider)
+        assert connection.base_url.startswith(f"{SANDBOX}/{provider.sandbox_simulator or provider.kind}")
+        assert provider.validate_credentials(connection.credentials) == {}
