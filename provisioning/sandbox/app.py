@@ -7,6 +7,7 @@ import threading
 
 from .control import ControlPanel
 from .core import Clock, Outbox, Request, Response, Simulator
+from .flyve import FlyveSimulator
 from .kandy import KandySimulator
 from .snaptrade import SnapTradeSimulator
 from .xhoppe import XhoppeSimulator
@@ -16,6 +17,7 @@ SIMULATORS: list[type[Simulator]] = [
     SnapTradeSimulator,
     KandySimulator,
     XhoppeSimulator,
+    FlyveSimulator,
 ]
 
 

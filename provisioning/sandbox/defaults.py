@@ -24,6 +24,7 @@ CREDENTIALS = {
         "api_secret": ("SANDBOX_KANDY_API_SECRET", "DAS-portal-sandbox"),
     },
     "xhoppe": {},  # registration needs no credentials
+    "flyve": {"user_token": ("SANDBOX_FLYVE_USER_TOKEN", "sandbox-flyve-service-user-token")},
 }
 
 
