@@ -96,13 +96,14 @@ def names(items, limit: int = MESSAGE_NAMES) -> str:
 
 def report_requests(request, *, label: str, requested: list, refused: list[tuple[object, str]], skipped=()):
     """Tell staff what a bulk request did: what was queued, what was not and why. Never raises."""
+    what = label[:1].lower() + label[1:]
     if len(requested) == 1:
         operation = requested[0]
         messages.success(
             request,
             format_html(
                 "Requested {} for {}: {}.",
-                label.lower(),
+                what,
                 operation.account or operation.connection,
                 admin_link(operation, f"operation #{operation.pk}"),
             ),
@@ -111,7 +112,7 @@ def report_requests(request, *, label: str, requested: list, refused: list[tuple
         url = changelist_url(Operation, id__in=",".join(str(op.pk) for op in requested))
         messages.success(
             request,
-            format_html('Requested {} for {} objects: <a href="{}">see the operations</a>.', label.lower(), len(requested), url),
+            format_html('Requested {} for {} objects: <a href="{}">see the operations</a>.', what, len(requested), url),
         )
     if skipped:
         messages.warning(

@@ -171,7 +171,7 @@ class VerifyForm(OperationForm):
         label="SMS code",
         max_length=20,
         help_text="The code the member received by SMS.",
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
     )
 
     def clean_code(self):

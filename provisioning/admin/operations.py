@@ -40,29 +40,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ExternalCallInline(admin.StackedInline):
+class ExternalCallInline(admin.TabularInline):
+    """The operation's HTTP exchanges in order, one line each; headers and bodies fold out."""
+
     model = ExternalCall
-    fields = (
-        ("attempt", "method", "status_code", "duration", "provider_request_id", "created_at"),
-        "url",
-        "error",
-        "request_headers_display",
-        "request_body_display",
-        "response_body_display",
-    )
-    readonly_fields = (
-        "attempt",
-        "method",
-        "status_code",
-        "duration",
-        "provider_request_id",
-        "created_at",
-        "url",
-        "error",
-        "request_headers_display",
-        "request_body_display",
-        "response_body_display",
-    )
+    fields = ("attempt", "exchange", "duration", "provider_request_id", "error")
+    readonly_fields = fields
     ordering = ("created_at", "id")
     extra = 0
     max_num = 0
@@ -79,21 +62,22 @@ class ExternalCallInline(admin.StackedInline):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="exchange")
+    def exchange(self, obj):
+        return format_html(
+            "{} {} → <strong>{}</strong><details><summary>headers and bodies</summary>"
+            "<h4>request headers</h4>{}<h4>request body</h4>{}<h4>response body</h4>{}</details>",
+            obj.method,
+            obj.url,
+            obj.status_code or "no answer",
+            pretty_json(obj.request_headers),
+            pre(obj.request_body),
+            pre(obj.response_body),
+        )
+
     @admin.display(description="duration")
     def duration(self, obj):
         return f"{obj.duration_ms} ms"
-
-    @admin.display(description="request headers")
-    def request_headers_display(self, obj):
-        return pretty_json(obj.request_headers)
-
-    @admin.display(description="request body")
-    def request_body_display(self, obj):
-        return pre(obj.request_body)
-
-    @admin.display(description="response body")
-    def response_body_display(self, obj):
-        return pre(obj.response_body)
 
 
 @admin.register(Operation)
@@ -157,7 +141,9 @@ class OperationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="account")
     def account_link(self, obj):
-        return admin_link(obj.account) if obj.account_id else "— (the connection)"
+        if not obj.account_id:
+            return "— (the connection)"
+        return admin_link(obj.account, f"#{obj.account_id} {obj.account.member.email}")
 
     @admin.display(description="connection")
     def connection_link(self, obj):

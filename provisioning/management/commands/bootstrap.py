@@ -39,9 +39,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-sandbox", action="store_true", help="do not configure sandbox connections")
 
     def handle(self, *args, username, admin_url, sandbox_url, no_sandbox, **options):
-        self.superuser_ensure(username=username, admin_url=admin_url)
         if not no_sandbox:
             self.sandbox_connections_ensure(sandbox_url=(sandbox_url or settings.PROVISIONING["SANDBOX_URL"]).rstrip("/"))
+        # last, so that the password is the last thing printed
+        self.superuser_ensure(username=username, admin_url=admin_url)
 
     # --- the superuser ----------------------------------------------------------------------
     def superuser_ensure(self, *, username: str, admin_url: str) -> None:
