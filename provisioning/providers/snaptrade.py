@@ -38,6 +38,7 @@ from .base import Outcome, Provider, installation_id
 from .exceptions import (
     AlreadyExists,
     ConfigurationError,
+    Deferred,
     InvalidInput,
     NeedsAttention,
     NotFound,
@@ -320,6 +321,8 @@ class SnapTradeProvider(Provider):
         """Is the API up (``GET /``, unsigned), and are the credentials accepted (a signed ``listUsers``)?"""
         try:
             status = self.client.api_status()
+        except Deferred:  # the portal's own limit: nothing was asked yet
+            raise
         except TransientError as err:
             return self._health(HealthStatus.ERROR, f"SnapTrade is unreachable: {err.message}", online=False)
         online = bool(isinstance(status, dict) and status.get("online"))
@@ -328,6 +331,8 @@ class SnapTradeProvider(Provider):
             users = self.client.list_users()
         except ConfigurationError as err:
             return self._health(HealthStatus.ERROR, f"Credentials rejected: {err.message}", online=online)
+        except Deferred:
+            raise
         except TransientError as err:
             return self._health(HealthStatus.DEGRADED, f"Signed requests fail for now: {err.message}", online=online)
         summary = f"API version {version}; credentials accepted, {len(users)} users registered."

@@ -1,12 +1,14 @@
 """A member's SnapTrade account, end to end: the API, PostgreSQL, Redis, a Celery worker process
 and the sandbox process. Provisioned, its secret encrypted at rest, a login link that opens,
-deprovisioned until SnapTrade's listUsers no longer has it."""
+a rotated secret, deprovisioned until SnapTrade's listUsers no longer has it."""
 
 import pytest
 import requests
 from django.db import connection as db_connection
 
 from provisioning.models import Account, ExternalCall
+from provisioning.providers.exceptions import NeedsAttention
+from provisioning.providers.snaptrade import SnapTradeClient
 from tests.integration.snaptrade_support import api, snaptrade  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
@@ -48,6 +50,16 @@ def test_provision_login_link_and_deprovision_through_the_api(api, snaptrade, ce
     assert page.status_code == 200 and f"valid for SnapTrade user {user_id}" in page.text
     assert link["result"]["expires_at"] and link["result"]["session_id"]
     assert secret not in str(link["result"])
+
+    # rotating the secret stores the new one; SnapTrade accepts only that one from now on
+    rotation = api.call("POST", f"accounts/{account['id']}/rotate-secret/")
+    assert api.operation(rotation["id"])["status"] == "succeeded"
+    rotated = Account.objects.get(pk=account["id"]).secrets["user_secret"]
+    assert rotated != secret and rotated not in raw_secrets(account["id"])
+    client = SnapTradeClient(snaptrade.connection)
+    assert client.login(user_id, rotated)["redirectURI"]
+    with pytest.raises(NeedsAttention):
+        client.login(user_id, secret)
 
     # deprovision: SnapTrade only queues the deletion; the portal is done and forgets the secret
     deprovision = api.call("DELETE", f"accounts/{account['id']}/")

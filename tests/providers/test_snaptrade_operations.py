@@ -161,11 +161,13 @@ def test_a_refused_register_for_an_existing_user_asks_a_person(account, http):
 
     operation = run("provision", account=account)
 
-    assert (operation.status, operation.error_code, operation.attempts) == (OperationStatus.FAILED, "needs_attention", 1)
+    assert (operation.status, operation.error_code) == (OperationStatus.FAILED, "needs_attention")
+    assert operation.attempts == 1
 
 
 def test_a_refused_register_for_a_user_that_does_not_exist_fails_with_snaptrades_detail(account, http):
-    http.post(REGISTER, status=400, json=snaptrade_error(400, "userId: Ensure this field has no more than 32 chars.", "1001"))
+    refusal = snaptrade_error(400, "userId: Ensure this field has no more than 32 chars.", "1001")
+    http.post(REGISTER, status=400, json=refusal)
     http.get(USERS, json=[])
 
     operation = run("provision", account=account)
@@ -430,7 +432,8 @@ def test_health_check_proves_reachability_and_credentials(connection, http):
         ({"json": {"version": 1, "timestamp": "t", "online": True}},
          {"status": 401, "json": snaptrade_error(401, "Unable to verify signature sent", "1076")},
          HealthStatus.ERROR, "Credentials rejected"),
-        ({"status": 503, "json": snaptrade_error(503, "down", "1000")}, {"json": []}, HealthStatus.ERROR, "unreachable"),
+        ({"status": 503, "json": snaptrade_error(503, "down", "1000")}, {"json": []},
+         HealthStatus.ERROR, "unreachable"),
         ({"json": {"version": 1, "timestamp": "t", "online": False}}, {"json": []}, HealthStatus.DEGRADED, "offline"),
         ({"json": {"version": 1, "timestamp": "t", "online": True}},
          {"status": 429, "json": snaptrade_error(429, "Request was throttled.", "0000")},
@@ -446,3 +449,16 @@ def test_health_check_reports_what_is_wrong(connection, http, status_answer, use
     connection.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED
     assert connection.health_status == health and said in connection.health_detail
+
+
+def test_the_portals_own_rate_limit_defers_a_health_check_instead_of_failing_it(connection, http):
+    Connection.objects.filter(pk=connection.pk).update(requests_per_minute=1)
+    http.get(f"{BASE}/", json={"version": 151, "timestamp": "t", "online": True})
+    http.get(USERS, json=[])
+
+    operation = run("health_check", connection=connection)
+
+    connection.refresh_from_db()
+    assert (operation.status, operation.error_code) == (OperationStatus.WAITING_RETRY, "local_rate_limit")
+    assert connection.health_status == HealthStatus.UNKNOWN
+    assert len(http.calls) == 1  # listUsers was never sent

@@ -28,15 +28,21 @@ MOUNT = "/mounted/snaptrade"  # a base URL with a path, like the sandbox's
 SPECIAL = " +/@=&!*'()~%?#;:,$[]\"<>\\^`{|}\t"
 # user ids and secrets: the characters PROVIDERS.md calls out, plus any other text
 awkward_text = st.text(
-    alphabet=st.one_of(st.sampled_from(SPECIAL + "øéß漢字🙂"), st.characters(codec="utf-8")), min_size=1, max_size=24
+    alphabet=st.one_of(st.sampled_from(SPECIAL + "øéß漢字🙂"), st.characters(codec="utf-8")),
+    min_size=1,
+    max_size=24,
 )
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12))
 json_body = st.recursive(
     st.dictionaries(st.text(max_size=8), json_leaf, max_size=4),
-    lambda inner: st.dictionaries(st.text(max_size=8), st.one_of(json_leaf, inner, st.lists(inner, max_size=3)), max_size=4),
+    lambda inner: st.dictionaries(
+        st.text(max_size=8), st.one_of(json_leaf, inner, st.lists(inner, max_size=3)), max_size=4
+    ),
     max_leaves=12,
 )
-many = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+many = settings(
+    max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def make_client(base_url="https://api.snaptrade.com", client_id="CLIENT_TEST", consumer_key="CK_TEST", clock=FROZEN):
@@ -52,7 +58,8 @@ def make_client(base_url="https://api.snaptrade.com", client_id="CLIENT_TEST", c
 VECTORS = [
     # (client id, key, timestamp, call on our client, request target as sent, Signature)
     ("CLIENT_TEST", "CK_TEST", 1795311048, lambda c: c.register_user("bob"),
-     "/snapTrade/registerUser?clientId=CLIENT_TEST&timestamp=1795311048", "QiUEoSOMT0mc7faeZ9T+jWhDSFO7Aq/QJkTFozi4NTk="),
+     "/snapTrade/registerUser?clientId=CLIENT_TEST&timestamp=1795311048",
+     "QiUEoSOMT0mc7faeZ9T+jWhDSFO7Aq/QJkTFozi4NTk="),
     ("CLIENT_TEST", "CK_TEST", 1795311048, lambda c: c.login("bob", "sec ret/1"),
      "/snapTrade/login?userId=bob&userSecret=sec%20ret/1&clientId=CLIENT_TEST&timestamp=1795311048",
      "w8Hqfe32uxCkRxQqtAd1dceUmStDVHimW3BpSTLRaFI="),
@@ -64,8 +71,12 @@ VECTORS = [
     ("C", "CK", 1795311371, lambda c: c.register_user("bøb"),
      "/snapTrade/registerUser?clientId=C&timestamp=1795311371", "cLgmEXCwvW0r3K3n4rEqXDZ1ziu7iwXBpPvx5lSQxj8="),
 ]
-ANSWERS = {"registerUser": {"userId": "bob", "userSecret": "s-1"}, "login": {"redirectURI": "https://x", "sessionId": "1"},
-           "listUsers": [], "deleteUser": {"status": "deleted", "detail": "", "userId": "bob"}}
+ANSWERS = {
+    "registerUser": {"userId": "bob", "userSecret": "s-1"},
+    "login": {"redirectURI": "https://x", "sessionId": "1"},
+    "listUsers": [],
+    "deleteUser": {"status": "deleted", "detail": "", "userId": "bob"},
+}
 
 
 @pytest.mark.parametrize(
@@ -234,7 +245,8 @@ def test_each_special_character_is_encoded_like_the_sdk(wire, official_sdk, our_
 def test_login_options_reset_and_list_match_the_sdk(wire, official_sdk, our_client):
     auth = official_sdk.authentication
     options = {"broker": "ALPACA", "connectionType": "trade", "darkMode": True, "customRedirect": "https://e.x/a?b=c"}
-    sdk_options = {"broker": "ALPACA", "connection_type": "trade", "dark_mode": True, "custom_redirect": "https://e.x/a?b=c"}
+    sdk_options = {"broker": "ALPACA", "connection_type": "trade", "dark_mode": True,
+                   "custom_redirect": "https://e.x/a?b=c"}
     assert_same_on_the_wire(wire, lambda: auth.login_snap_trade_user(user_id="bob", user_secret="s", **sdk_options),
                             lambda: our_client.login("bob", "s", options))
     assert_same_on_the_wire(wire, lambda: auth.reset_snap_trade_user_secret(user_id="bob", user_secret="s /+"),
