@@ -1,7 +1,8 @@
 from django.urls import path
 
-from . import views
+from . import views, views_public
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("validate/flyve/<int:connection_id>/", views_public.flyve_validation, name="flyve-validation"),
 ]
