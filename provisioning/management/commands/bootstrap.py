@@ -77,6 +77,8 @@ class Command(BaseCommand):
         simulators = {simulator.name for simulator in SIMULATORS}
         demo_credentials = sandbox_credentials()
         self.stdout.write(f"Sandbox connections (simulators at {sandbox_url}, dashboard {sandbox_url}/_sandbox/):")
+        # a stable order: on a fresh database the Flyve connection is number 1, the one the Flyve
+        # simulator's validation emails link to by default (SANDBOX_FLYVE_WEBAPP_URL)
         for kind, provider in sorted(registry.all_providers().items()):
             simulator = provider.sandbox_simulator or kind
             name = f"{provider.label} sandbox"
