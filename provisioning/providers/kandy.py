@@ -44,7 +44,8 @@ STATUS_MISSING_PARAMETERS = 3
 STATUS_USER_NOT_FOUND = 701
 # "invalid key", "domain access token expired", "unknown token"...: the token needs renewing.
 INVALID_TOKEN = re.compile(
-    r"\b(invalid|expired|revoked|unknown|bad|wrong)\b.*\b(key|token)s?\b|\b(key|token)s?\b.*\b(invalid|expired|revoked|not valid)\b",
+    r"\b(invalid|expired|revoked|unknown|bad|wrong)\b.*\b(key|token)s?\b"
+    r"|\b(key|token)s?\b.*\b(invalid|expired|revoked|not valid)\b",
     re.IGNORECASE,
 )
 ALREADY_EXISTS = re.compile(r"already (exists|registered|taken|in use)|duplicate", re.IGNORECASE)
@@ -108,14 +109,12 @@ class KandyClient(ProviderClient):
 
     def fetch_domain_access_token(self) -> str:
         """Ask Kandy for a new domain access token with the key and secret, and keep it."""
+        params = {
+            "key": self.credentials.get("api_key", ""),
+            "domain_api_secret": self.credentials.get("api_secret", ""),
+        }
         try:
-            result = self._result(
-                self.request(
-                    "GET",
-                    "/domains/accesstokens",
-                    params={"key": self.credentials.get("api_key", ""), "domain_api_secret": self.credentials.get("api_secret", "")},
-                )
-            )
+            result = self._result(self.request("GET", "/domains/accesstokens", params=params))
         except (ConfigurationError, Rejected, NotFound, InvalidInput) as err:
             raise ConfigurationError(
                 f"Kandy refused the domain API key and secret of this connection: {err.message}"
@@ -201,7 +200,9 @@ def _envelope(response: requests.Response) -> dict | None:
     return {**body, "status": status, "message": body.get("message", "")}
 
 
-def error_for_envelope(status: int, message: str, *, http_status: int = 200, retry_after: float | None = None) -> ProviderError:
+def error_for_envelope(
+    status: int, message: str, *, http_status: int = 200, retry_after: float | None = None
+) -> ProviderError:
     """Map a failed envelope onto the error taxonomy (the message decides before the HTTP status)."""
     shown = message or "(no message)"
     text = f"Kandy answered status {status}: {shown}"
@@ -337,6 +338,10 @@ class KandyProvider(Provider):
         )
 
     def sync(self, ctx: OperationContext) -> Outcome:
+        """Is the user still in the domain? Takes over changed user secrets; flags drift.
+
+        Clears only the flags Kandy's own drift checks set, never another reason for attention.
+        """
         user_id = ctx.account.external_id
         user = self.client.find_user(user_id)
         if user is None:
@@ -347,11 +352,18 @@ class KandyProvider(Provider):
         stored = ctx.account.secrets
         changed = {name: user[name] for name in USER_SECRETS if user.get(name) and user[name] != stored.get(name)}
         unknown = [name for name in USER_SECRETS if not (changed.get(name) or stored.get(name))]
+        current = ctx.account.attention
+        if unknown:
+            attention = _unknown_secrets_message(user_id, unknown)
+        elif _is_own_flag(current, user_id):
+            attention = ""
+        else:
+            attention = None  # someone else's reason: left as it is
         return Outcome(
             details=_user_details(user, user_id),
             secrets=changed,
             result={"user_id": user_id, "exists": True, "secrets_updated": sorted(changed)},
-            attention=_unknown_secrets_message(user_id, unknown) if unknown else "",
+            attention=attention,
         )
 
     def reconcile(self, ctx: OperationContext) -> Outcome:
@@ -362,7 +374,10 @@ class KandyProvider(Provider):
         ``-m<member>-<installation>``) but match no account are listed as unknown.
         """
         remote = {u["user_id"] for u in self.client.list_users() if isinstance(u.get("user_id"), str)}
-        accounts = self.connection.accounts.exclude(external_id="").values_list("pk", "external_id", "status", "attention")
+        # a read, not a write (as SnapTrade's reconcile does it)
+        accounts = self.connection.accounts.exclude(external_id="").values_list(
+            "pk", "external_id", "status", "attention"
+        )
         owned = self._owned_pattern()
         known, missing, stray, attention = set(), [], [], {}
         for pk, user_id, status, current in accounts:
@@ -373,7 +388,7 @@ class KandyProvider(Provider):
             elif status in (AccountStatus.FAILED, AccountStatus.DEPROVISIONED) and user_id in remote:
                 stray.append(user_id)
                 attention[pk] = _stray_message(user_id, status)
-            elif current in (_gone_message(user_id), _stray_message(user_id, status)):
+            elif _is_own_flag(current, user_id):
                 attention[pk] = ""  # drift reported earlier is resolved
         return Outcome(
             result={
@@ -400,7 +415,8 @@ class KandyProvider(Provider):
             return _health(HealthStatus.DEGRADED, f"Kandy answered unexpectedly: {err.message}")
         users = domain.get("number_of_users")
         quota = self.connection.max_accounts
-        detail = f"Credentials accepted; domain {domain.get('domain_name') or '?'} has {users if users is not None else '?'} users"
+        name = domain.get("domain_name") or "?"
+        detail = f"Credentials accepted; domain {name} has {users if users is not None else '?'} users"
         if quota is not None:
             detail += f" (this connection may hold {quota} accounts)"
         known = {key: domain[key] for key in ("domain_name", "project_name", "number_of_users") if key in domain}
@@ -425,6 +441,14 @@ def _gone_message(user_id: str) -> str:
 
 def _stray_message(user_id: str, status: str) -> str:
     return f"The Kandy user {user_id} still exists in the domain although this account is {status}."
+
+
+def _is_own_flag(attention: str, user_id: str) -> bool:
+    """Whether ``attention`` was set by this module's checks (which may clear it again).
+
+    Every flag they set starts with "The Kandy user <id> ".
+    """
+    return attention.startswith(f"The Kandy user {user_id} ")
 
 
 def _full_user_id(user: dict, user_id: str) -> str:

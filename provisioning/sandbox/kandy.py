@@ -266,7 +266,8 @@ class KandySimulator(Simulator):
             if not phone or not country:
                 raise KandyError("missing parameters: user_phone_number, user_country_code", STATUS_MISSING_PARAMETERS)
             code = f"{secrets.randbelow(10**6):06d}"
-            self.sms_codes[code] = {"phone": str(phone), "expires_at": self.clock.now() + self.settings["sms_code_ttl_seconds"]}
+            expires_at = self.clock.now() + self.settings["sms_code_ttl_seconds"]
+            self.sms_codes[code] = {"phone": str(phone), "expires_at": expires_at}
         self.outbox.send(simulator=self.name, channel="sms", to=str(phone),
                          body=f"Your Kandy verification code is {code}", data={"code": code})
         return self.success()

@@ -289,3 +289,29 @@ def test_health_check_with_refused_credentials_marks_the_connection_in_error(con
 
     connection.refresh_from_db()
     assert connection.health_status == "error" and "Credentials rejected" in connection.health_detail
+
+
+def test_sync_leaves_another_reason_for_attention_alone(account, http):
+    account.status, account.external_id, account.secrets = AccountStatus.ACTIVE, "jane-m1-test", USER_SECRETS
+    account.attention = "Member asked to be called before any change."
+    account.save()
+    http.get(f"{BASE}/domains/users", json=listed("jane-m1-test"))
+
+    run("sync", account=account)
+
+    account.refresh_from_db()
+    assert account.attention == "Member asked to be called before any change."
+
+
+def test_reconcile_clears_the_drift_flag_it_set_once_the_user_is_back(connection, account, http):
+    Account.objects.filter(pk=account.pk).update(status=AccountStatus.ACTIVE, external_id="jane-m1-test")
+    http.get(f"{BASE}/domains/users", json=listed())
+    run("reconcile", connection=connection)
+    account.refresh_from_db()
+    assert "no longer exists" in account.attention
+
+    http.replace("GET", f"{BASE}/domains/users", json=listed("jane-m1-test"))
+    run("reconcile", connection=connection)
+
+    account.refresh_from_db()
+    assert account.attention == ""

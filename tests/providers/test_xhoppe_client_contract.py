@@ -23,7 +23,9 @@ BASE = "http://test.xhop.pe/api/v1"
 INVALID_RESOURCE = "Invalid resource. Please fix errors and try again."
 # PROVIDERS.md §2.5, "Example shapes"
 GOLDEN_REGISTERED = {"msisdn": "6591234567", "valid_for_authentication": False}
-GOLDEN_VERIFIED = {"msisdn": "6591234567", "authentication_token": "Zq3-x9KpL2mN7bV4cR1t", "valid_for_authentication": True}
+GOLDEN_VERIFIED = {
+    "msisdn": "6591234567", "authentication_token": "Zq3-x9KpL2mN7bV4cR1t", "valid_for_authentication": True
+}
 GOLDEN_TAKEN = {"error": INVALID_RESOURCE, "errors": {"msisdn": ["has already been taken"]}}
 
 
@@ -128,7 +130,9 @@ def test_login_sends_msisdn_and_password(http, client, log):
     assert "Pw-123456" not in log.calls[0].request_body
 
 
-@pytest.mark.parametrize("body", [{"error": "You must specify an API key."}, {"error": "Invalid API key (x) specified."}])
+@pytest.mark.parametrize(
+    "body", [{"error": "You must specify an API key."}, {"error": "Invalid API key (x) specified."}]
+)
 def test_401_is_a_configuration_error_with_spree_s_message(http, client, body):
     http.post(f"{BASE}/users", status=401, json=body)
 
