@@ -1,0 +1,75 @@
+"""A staff member signs in to the admin in headless Chromium and provisions a member at SnapTrade.
+
+The real SnapTrade provider talks to the sandbox (served from a thread); operations run eagerly in
+the web process, so the operation page already shows the outcome (the integration tests run the
+same path with a real worker).
+"""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from portal.celery import app as celery_app
+from provisioning.models import Account, Connection
+from provisioning.providers import registry
+from provisioning.sandbox.defaults import sandbox_credentials
+from provisioning.states import AccountStatus
+
+
+@pytest.fixture
+def everything_provider():
+    """The real providers here, not the stand-in of the other admin tests."""
+    return None
+
+
+@pytest.fixture
+def eager():
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
+@pytest.fixture
+def snaptrade_sandbox(transactional_db, sandbox):
+    assert registry.get("snaptrade").label == "SnapTrade"
+    return Connection.objects.create(
+        provider="snaptrade",
+        name="SnapTrade sandbox",
+        base_url=f"{sandbox.url}/snaptrade",
+        credentials=sandbox_credentials()["snaptrade"],
+    )
+
+
+def test_staff_provision_a_member_at_snaptrade(page, live_server, django_user_model, snaptrade_sandbox, sandbox, eager):
+    django_user_model.objects.create_superuser("staff", "", "a-long-password")
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", "a-long-password")
+    page.click("input[type=submit]")
+
+    page.goto(f"{live_server.url}/admin/provisioning/member/add/")
+    page.fill("#id_email", "jane@example.org")
+    page.fill("#id_first_name", "Jane")
+    page.fill("#id_last_name", "Doe")
+    page.click("input[name=_save]")
+
+    page.check("input.action-select")
+    page.select_option("select[name=action]", "provision_at_connection")
+    page.click("button[name=index]")
+    page.select_option("select[name=connection]", label="SnapTrade sandbox")
+    page.click("input[type=submit][value=Provision]")
+
+    expect(page.locator("ul.messagelist")).to_contain_text("Requested provisioning at SnapTrade sandbox")
+    page.click("ul.messagelist a")  # the operation's page
+    expect(page.get_by_role("heading", name=re.compile(r"^Provision #\d+ \(succeeded\)$"))).to_be_visible()
+    expect(page.locator("text=HTTP exchanges (redacted)")).to_be_visible()
+
+    account = Account.objects.get()
+    assert account.status == AccountStatus.ACTIVE
+    assert sandbox.state("snaptrade")["users"] == [account.external_id]
+    page.goto(f"{live_server.url}/admin/provisioning/account/{account.pk}/change/")
+    expect(page.locator("a", has_text="Login link")).to_be_visible()
+    assert "user_secret" in page.content()
+    assert account.secrets["user_secret"] not in page.content()
