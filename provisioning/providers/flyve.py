@@ -369,7 +369,7 @@ class FlyveProvider(Provider):
         if isinstance(validation_id, bool) or not str(validation_id or "").strip().isdigit() or int(str(validation_id).strip()) < 1:
             errors["validation_id"] = ["Give the validation id of the activation link (a positive number)."]
         token = data.get("token")
-        if not isinstance(token, str) or not VALIDATION_TOKEN.match(token.strip()):
+        if not isinstance(token, str) or not VALIDATION_TOKEN.match(token.strip().lower()):
             errors["token"] = ["Give the token of the activation link (64 characters, 0-9 and a-f)."]
         return errors
 
@@ -380,7 +380,7 @@ class FlyveProvider(Provider):
             parsed = parse_validation_link(str(data["link"]))
             if parsed:
                 return parsed
-        return int(str(data["validation_id"]).strip()), str(data["token"]).strip()
+        return int(str(data["validation_id"]).strip()), str(data["token"]).strip().lower()  # GLPI's are lowercase
 
     # --- captcha budget -------------------------------------------------------------------------
     def captcha_wait_seconds(self) -> float:

@@ -22,7 +22,7 @@ from provisioning.models import Account, Connection, Member
 BASE = "http://glpi.test/apirest.php"
 USER_TOKEN = "USER-TOKEN-abcdef0123456789"
 SESSION_TOKEN = "83af7e620c83a50a18d3eac2f6ed05a3ca0bea62"
-TOKEN = "a" * 64
+TOKEN = "0a1b" * 16
 STAFF = services.Requester("test:staff")
 
 

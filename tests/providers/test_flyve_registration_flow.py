@@ -259,3 +259,10 @@ def test_recorded_calls_hold_no_secret(awaiting_validation, glpi):
     assert TOKEN not in recorded
     assert awaiting_validation.secrets["password"] not in recorded
     assert re.search(r"<\d+ bytes of image/jpeg>", recorded)
+
+
+def test_a_token_typed_in_capitals_is_sent_as_glpi_wrote_it(awaiting_validation, glpi):
+    run("validate", account=awaiting_validation, input={"validation_id": 7}, secret_input={"token": TOKEN.upper()})
+
+    assert awaiting_validation.status == AccountStatus.ACTIVE
+    assert glpi.body("PUT", "PluginFlyvemdmdemoAccountvalidation/7") == {"input": {"_validate": TOKEN}}
