@@ -24,8 +24,7 @@ from django.utils.html import format_html, format_html_join
 
 from .. import services
 from ..models import Account
-from ..selectors import account_pending_operation
-from ..states import OPERATION_SPECS, OperationKind
+from ..states import OPERATION_SPECS, UNFINISHED_OPERATION_STATUSES, OperationKind
 from .common import (
     OperationRequestMixin,
     admin_link,
@@ -216,7 +215,7 @@ class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
         )
 
     def unfinished_operation(self, obj):
-        return account_pending_operation(obj)
+        return obj.operations.filter(status__in=UNFINISHED_OPERATION_STATUSES).order_by("-id").first()
 
     def challenge_image_url(self, obj):
         return reverse("admin:provisioning_account_challenge_image", args=[obj.pk])
