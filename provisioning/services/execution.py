@@ -190,6 +190,11 @@ def operation_execute(*, operation_id: int) -> Operation | None:
         provider = registry.get(operation.connection.provider)(
             operation.connection, DatabaseCallLog(operation)
         )
+        # what the operation was given in secret and what the account keeps secret never
+        # reaches a record, under whatever name a provider echoes it
+        provider.client.redactor.add_values(
+            *_strings(operation.secret_input), *_strings(account.secrets if account else {})
+        )
         outcome = getattr(provider, operation.kind)(context)
     except ProviderError as err:
         with transaction.atomic():
@@ -210,6 +215,10 @@ def operation_execute(*, operation_id: int) -> Operation | None:
     operation.refresh_from_db()
     logger.info("operation end id=%s kind=%s status=%s", operation.pk, operation.kind, operation.status)
     return operation
+
+
+def _strings(data: dict) -> list[str]:
+    return [str(v) for v in data.values() if isinstance(v, (str, int)) and not isinstance(v, bool)]
 
 
 def backoff_seconds(attempt: int) -> float:

@@ -237,3 +237,19 @@ def test_a_connection_level_outcome_flags_only_that_connections_accounts(account
     account.refresh_from_db()
     elsewhere.refresh_from_db()
     assert account.attention == "missing remotely" and elsewhere.attention == ""
+
+
+def test_secret_inputs_and_account_secrets_never_reach_the_records(account, http):
+    http.post(f"{BASE}/users", json={"id": "remote-1", "user_secret": "s3cr3t-value-42"})
+    services.operation_execute(operation_id=request_provision(account).pk)
+    # the fake echoes what it is sent, under a key that is not secret by name
+    http.post(f"{BASE}/login", json={"uri": "https://x.test/?echo=s3cr3t-value-42&code=typed-answer"})
+    operation = services.operation_request(
+        kind="login_link", account=account, secret_input={"answer": "typed-answer"}, requested_by=STAFF
+    )
+
+    services.operation_execute(operation_id=operation.pk)
+
+    call = ExternalCall.objects.filter(operation=operation).get()
+    assert "typed-answer" not in call.response_body
+    assert "s3cr3t-value-42" not in call.response_body
