@@ -217,6 +217,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "provisioning.states.AccountStatus",
+        "OperationStatusEnum": "provisioning.states.OperationStatus",
+        "HealthStatusEnum": "provisioning.models.HealthStatus",
+    },
 }
 
 # --- Logging: one line per event, never bodies or credentials -------------------------------

@@ -1,0 +1,119 @@
+"""Query filters of the lists (django-filter). Unknown enum values are a 400; ids that do not
+exist simply match nothing."""
+
+import django_filters
+from django import forms
+from django.db.models import Q
+from drf_spectacular.utils import extend_schema_field
+
+from django_filters.rest_framework import DjangoFilterBackend
+
+from ..models import Account, Batch, Connection, Member, Operation
+from ..states import AccountStatus, OperationKind, OperationStatus, ProviderKind
+from .ids import MAX_ID
+from .schema import NO_NUL_PATTERN
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter without the browsable API's filter form: that form sends every field,
+    empty ones included, which the strict filters below refuse. Query strings work as usual."""
+
+    def to_html(self, request, queryset, view):
+        return None
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
+class IdFilter(django_filters.NumberFilter):
+    """An id: a whole number from 1 (matching nothing when no such object exists)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field({"type": "string", "pattern": NO_NUL_PATTERN})
+class TextFilter(django_filters.CharFilter):
+    """Text to match; NUL characters are refused (400), as everywhere in the API."""
+
+
+class StrictFilterSet(django_filters.FilterSet):
+    """Refuses an empty value for a typed filter (enum, id): ``?status=`` is a 400, not "any".
+
+    Text filters (``email``, ``search``...) may be empty: that matches as it says.
+    """
+
+    def is_valid(self):
+        valid = super().is_valid()
+        for name, filter_ in self.filters.items():
+            if isinstance(filter_, django_filters.CharFilter) and not isinstance(filter_, django_filters.ChoiceFilter):
+                continue
+            if name in self.data and self.data.get(name) == "":
+                self.form.add_error(name, "Give a value or leave the parameter out.")
+                valid = False
+        return valid
+
+
+class ConnectionFilter(StrictFilterSet):
+    provider = django_filters.ChoiceFilter(choices=ProviderKind.choices)
+
+    class Meta:
+        model = Connection
+        fields = ["provider"]
+
+
+class MemberFilter(StrictFilterSet):
+    email = TextFilter(lookup_expr="iexact")
+    external_ref = TextFilter()
+    search = TextFilter(
+        method="filter_search", label="Matches email, name, phone or external_ref (contains)."
+    )
+
+    class Meta:
+        model = Member
+        fields = ["email", "external_ref", "search"]
+
+    def filter_search(self, queryset, name, value):
+        query = Q()
+        for word in value.split():
+            query &= (
+                Q(email__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(last_name__icontains=word)
+                | Q(phone__icontains=word)
+                | Q(external_ref__icontains=word)
+            )
+        return queryset.filter(query)
+
+
+class AccountFilter(StrictFilterSet):
+    status = django_filters.ChoiceFilter(choices=AccountStatus.choices)
+    provider = django_filters.ChoiceFilter(field_name="connection__provider", choices=ProviderKind.choices)
+    connection = IdFilter(field_name="connection_id")
+    member = IdFilter(field_name="member_id")
+
+    class Meta:
+        model = Account
+        fields = ["status", "provider", "connection", "member"]
+
+
+class OperationFilter(StrictFilterSet):
+    status = django_filters.ChoiceFilter(choices=OperationStatus.choices)
+    kind = django_filters.ChoiceFilter(choices=OperationKind.choices)
+    account = IdFilter(field_name="account_id")
+    connection = IdFilter(field_name="connection_id")
+    batch = IdFilter(field_name="batch_id")
+
+    class Meta:
+        model = Operation
+        fields = ["status", "kind", "account", "connection", "batch"]
+
+
+class BatchFilter(StrictFilterSet):
+    connection = IdFilter(field_name="connection_id")
+
+    class Meta:
+        model = Batch
+        fields = ["connection"]

@@ -1,0 +1,45 @@
+from rest_framework import serializers
+
+from ... import selectors
+from ...models import Batch, Connection, Member
+from ...states import OperationStatus
+from .fields import IdRelatedField, StrictBooleanField
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    """A batch and its progress, derived from its operations."""
+
+    total = serializers.IntegerField(source="progress.total", read_only=True)
+    counts = serializers.DictField(
+        source="progress.counts",
+        child=serializers.IntegerField(),
+        read_only=True,
+        help_text=f"Operations by status ({', '.join(OperationStatus.values)}).",
+    )
+    finished = serializers.BooleanField(source="progress.finished", read_only=True)
+
+    class Meta:
+        model = Batch
+        fields = ["id", "connection", "requested_by", "total", "counts", "finished", "created_at"]
+        read_only_fields = fields
+
+    def to_representation(self, batch):
+        batch.progress = selectors.batch_progress(batch)
+        return super().to_representation(batch)
+
+
+class BatchCreateSerializer(serializers.Serializer):
+    """``members`` or ``all_without_account: true`` (every member without an account there)."""
+
+    connection = IdRelatedField(queryset=Connection.objects.all())
+    members = IdRelatedField(
+        queryset=Member.objects.all(), many=True, required=False, allow_empty=False
+    )
+    all_without_account = StrictBooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("members")) == bool(attrs.get("all_without_account")):
+            raise serializers.ValidationError(
+                {"members": ["Give either a list of members or all_without_account: true."]}
+            )
+        return attrs

@@ -1,0 +1,22 @@
+"""``/api/v1/...`` (the resources), ``/api/schema/`` (OpenAPI 3) and ``/api/docs/`` (Swagger UI)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("connections", views.ConnectionViewSet, basename="connection")
+router.register("members", views.MemberViewSet, basename="member")
+router.register("accounts", views.AccountViewSet, basename="account")
+router.register("operations", views.OperationViewSet, basename="operation")
+router.register("batches", views.BatchViewSet, basename="batch")
+
+urlpatterns = [
+    path("v1/", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

@@ -1,0 +1,42 @@
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins
+from rest_framework.reverse import reverse
+
+from ... import selectors, services
+from ...models import Batch
+from ..filters import BatchFilter
+from ..permissions import PROVISION
+from ..serializers import BatchCreateSerializer, BatchSerializer
+from .base import ApiViewSet
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List batches"),
+    retrieve=extend_schema(summary="A batch and its progress"),
+)
+class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    serializer_class = BatchSerializer
+    filterset_class = BatchFilter
+    action_permissions = {"create": ("provisioning.add_batch", PROVISION)}
+    async_actions = frozenset({"create"})
+
+    queryset = Batch.objects.all()
+
+    @extend_schema(
+        summary="Provision many members at once",
+        request=BatchCreateSerializer,
+        responses=BatchSerializer,
+        description="Members that already have an account at the connection are skipped. With "
+        "?wait=, answers 200 once every operation of the batch finished.",
+    )
+    def create(self, request):
+        wait = self.wait_seconds()
+        serializer = BatchCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        batch = services.batch_create(**serializer.validated_data, requested_by=self.requester())
+        return self.accepted(
+            location=reverse("api:batch-detail", args=[batch.pk], request=request),
+            wait=wait,
+            is_finished=lambda: selectors.batch_is_finished(batch.pk),
+            render=lambda: BatchSerializer(batch).data,
+        )

@@ -1,0 +1,34 @@
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins
+
+from ... import services
+from ...models import Member
+from ..filters import MemberFilter
+from ..serializers import MemberSerializer
+from .base import ApiViewSet
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List members"),
+    create=extend_schema(summary="Create a member"),
+    retrieve=extend_schema(summary="A member and their accounts"),
+    partial_update=extend_schema(summary="Change a member"),
+    destroy=extend_schema(
+        summary="Delete a member",
+        description="Refused (409) while the member has accounts that are not deprovisioned.",
+    ),
+)
+class MemberViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    ApiViewSet,
+):
+    queryset = Member.objects.prefetch_related("accounts__connection")
+    serializer_class = MemberSerializer
+    filterset_class = MemberFilter
+
+    def perform_destroy(self, member):
+        services.member_delete(member=member)

@@ -1,0 +1,91 @@
+"""Reads that several interfaces share (API, admin, metrics). Plain functions, ``<thing>_<query>``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from django.db.models import Count, Prefetch
+from django.utils import timezone
+
+from .models import Account, Batch, Connection, ExternalCall, Operation
+from .states import UNFINISHED_OPERATION_STATUSES, OperationStatus
+
+FINISHED_OPERATION_STATUSES = (OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.CANCELLED)
+
+
+def connection_account_counts(connection: Connection) -> dict[str, int]:
+    """``{status: number of accounts}`` of one connection, statuses without accounts left out."""
+    rows = connection.accounts.order_by().values("status").annotate(n=Count("id"))
+    return {row["status"]: row["n"] for row in rows}
+
+
+def account_pending_operation(account: Account) -> Operation | None:
+    """The unfinished operation of ``account`` (there is at most one), or ``None``.
+
+    Uses ``account.pending_operations`` when a queryset prefetched it (see
+    ``accounts_with_pending_operation``).
+    """
+    prefetched = getattr(account, "pending_operations", None)
+    if prefetched is not None:
+        return prefetched[0] if prefetched else None
+    return account.operations.filter(status__in=UNFINISHED_OPERATION_STATUSES).order_by("-id").first()
+
+
+def accounts_with_pending_operation(queryset):
+    """``queryset`` of accounts with their unfinished operation prefetched."""
+    return queryset.prefetch_related(
+        Prefetch(
+            "operations",
+            queryset=Operation.objects.filter(status__in=UNFINISHED_OPERATION_STATUSES).order_by("-id"),
+            to_attr="pending_operations",
+        )
+    )
+
+
+def batch_progress(batch: Batch) -> dict:
+    """``{"total", "counts": {status: n}, "finished"}`` from the batch's operations."""
+    rows = batch.operations.order_by().values("status").annotate(n=Count("id"))
+    counts = {row["status"]: row["n"] for row in rows}
+    unfinished = sum(counts.get(status, 0) for status in UNFINISHED_OPERATION_STATUSES)
+    return {"total": sum(counts.values()), "counts": counts, "finished": unfinished == 0}
+
+
+def operations_count_by_status_and_kind() -> dict[tuple[str, str], int]:
+    rows = Operation.objects.order_by().values("status", "kind").annotate(n=Count("id"))
+    return {(row["status"], row["kind"]): row["n"] for row in rows}
+
+
+def accounts_count_by_status_and_provider() -> dict[tuple[str, str], int]:
+    rows = Account.objects.order_by().values("status", "connection__provider").annotate(n=Count("id"))
+    return {(row["status"], row["connection__provider"]): row["n"] for row in rows}
+
+
+def status_class(status_code: int | None) -> str:
+    """``"2xx"``...``"5xx"`` of an HTTP status; ``"none"`` when no answer came (timeout, refused)."""
+    return f"{status_code // 100}xx" if status_code else "none"
+
+
+def external_calls_count_by_connection_and_status_class(
+    *, seconds: int = 300
+) -> dict[tuple[int, str], int]:
+    """``{(connection_id, "2xx"|"4xx"|...|"none"): n}`` of the calls made in the last ``seconds``."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    rows = (
+        ExternalCall.objects.filter(created_at__gte=since)
+        .order_by()
+        .values("connection_id", "status_code")
+        .annotate(n=Count("id"))
+    )
+    counts: Counter = Counter()
+    for row in rows:
+        counts[(row["connection_id"], status_class(row["status_code"]))] += row["n"]
+    return dict(counts)
+
+
+def operation_is_finished(operation_id: int) -> bool:
+    return Operation.objects.filter(pk=operation_id, status__in=FINISHED_OPERATION_STATUSES).exists()
+
+
+def batch_is_finished(batch_id: int) -> bool:
+    return not Operation.objects.filter(batch_id=batch_id, status__in=UNFINISHED_OPERATION_STATUSES).exists()
