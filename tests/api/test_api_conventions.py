@@ -1,0 +1,80 @@
+"""Conventions every endpoint shares: pagination, error shapes, throttling, schema and docs."""
+
+import re
+
+import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
+
+from provisioning.models import Member
+
+
+def test_lists_are_paginated_newest_first(admin_client_api, db):
+    created = [Member.objects.create(email=f"p{i}@example.org") for i in range(5)]
+    first = admin_client_api.get("/api/v1/members/?page_size=2").json()
+    assert first["count"] == 5
+    assert [m["id"] for m in first["results"]] == [created[4].pk, created[3].pk]
+    assert first["previous"] is None
+    second = admin_client_api.get(first["next"]).json()
+    assert [m["id"] for m in second["results"]] == [created[2].pk, created[1].pk]
+    assert second["previous"]
+
+
+@pytest.mark.parametrize("query", ["page_size=0", "page_size=201", "page_size=abc"])
+def test_a_bad_page_size_is_400(admin_client_api, db, query):
+    response = admin_client_api.get(f"/api/v1/members/?{query}")
+    assert response.status_code == 400
+    assert "page_size" in response.json()
+
+
+def test_a_page_past_the_end_is_404(admin_client_api, db):
+    response = admin_client_api.get("/api/v1/members/?page=9")
+    assert response.status_code == 404
+    assert set(response.json()) == {"detail", "code"}
+
+
+def test_method_not_allowed_has_detail_and_code(admin_client_api, db):
+    response = admin_client_api.put("/api/v1/members/1/", {}, format="json")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_throttled_requests_get_429_with_retry_after(admin_client_api, db, settings):
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {**rates, "api": "2/minute"}}
+    codes = [admin_client_api.get("/api/v1/members/").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    response = admin_client_api.get("/api/v1/members/")
+    assert response.json()["code"] == "throttled"
+    assert int(response["Retry-After"]) > 0
+
+
+def test_schema_describes_every_resource(client, db):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json()
+    paths = schema["paths"]
+    for path in (
+        "/api/v1/connections/", "/api/v1/connections/{id}/check/", "/api/v1/members/{id}/",
+        "/api/v1/accounts/{id}/captcha/", "/api/v1/accounts/{id}/captcha/refresh/",
+        "/api/v1/accounts/{id}/credentials/", "/api/v1/operations/{id}/retry/", "/api/v1/batches/{id}/",
+    ):
+        assert path in paths
+    verify = paths["/api/v1/accounts/{id}/verify/"]["post"]
+    assert set(verify["responses"]) == {"200", "202", "400", "401", "403", "404", "409", "422", "429"}
+    assert {p["name"] for p in verify["parameters"]} >= {"Idempotency-Key", "wait", "id"}
+    assert "Location" in verify["responses"]["202"]["headers"]
+    assert "credentials" not in schema["components"]["schemas"]["Connection"]["properties"]
+    assert "credentials" in schema["components"]["schemas"]["ConnectionRequest"]["properties"]
+
+
+def test_docs_work_offline(client, db):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "swagger-ui" in html
+    external = [url for url in re.findall(r'(?:src|href)="([^"]+)"', html) if url.startswith(("http:", "https:", "//"))]
+    assert external == []
+    script = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', html).group(1)
+    assert script.startswith(settings.STATIC_URL) or script.startswith("/" + settings.STATIC_URL)
+    assert finders.find(script.split(settings.STATIC_URL, 1)[1])  # shipped by the sidecar package

@@ -1,0 +1,93 @@
+"""Batches: many provisionings at once, and their progress."""
+
+from provisioning import services
+from provisioning.models import Account, Batch, Member
+from provisioning.states import AccountStatus
+
+
+def members(n):
+    return [Member.objects.create(email=f"m{i}@example.org") for i in range(n)]
+
+
+def test_batch_of_listed_members_provisions_each_and_reports_progress(admin_client_api, connection, fake_http):
+    chosen = members(3)
+    response = admin_client_api.post(
+        "/api/v1/batches/", {"connection": connection.pk, "members": [m.pk for m in chosen]}, format="json"
+    )
+    assert response.status_code == 202, response.json()
+    batch = response.json()
+    assert batch["total"] == 3
+    assert batch["counts"] == {"queued": 3}
+    assert batch["finished"] is False
+    assert response["Location"].endswith(f"/api/v1/batches/{batch['id']}/")
+
+    first = Batch.objects.get(pk=batch["id"]).operations.order_by("id").first()
+    services.operation_execute(operation_id=first.pk)
+    progress = admin_client_api.get(f"/api/v1/batches/{batch['id']}/").json()
+    assert progress["counts"] == {"queued": 2, "succeeded": 1}
+    assert progress["finished"] is False
+
+    for operation in Batch.objects.get(pk=batch["id"]).operations.filter(status="queued"):
+        services.operation_execute(operation_id=operation.pk)
+    progress = admin_client_api.get(f"/api/v1/batches/{batch['id']}/").json()
+    assert progress == {**progress, "total": 3, "counts": {"succeeded": 3}, "finished": True}
+
+
+def test_all_without_account_skips_members_that_have_one(admin_client_api, account):
+    others = members(2)
+    response = admin_client_api.post(
+        "/api/v1/batches/", {"connection": account.connection_id, "all_without_account": True}, format="json"
+    )
+    assert response.status_code == 202
+    assert response.json()["total"] == 2
+    assert set(Account.objects.exclude(pk=account.pk).values_list("member_id", flat=True)) == {m.pk for m in others}
+
+
+def test_members_or_all_without_account_exactly_one(admin_client_api, member, connection):
+    for body in (
+        {"connection": connection.pk},
+        {"connection": connection.pk, "members": [member.pk], "all_without_account": True},
+        {"connection": connection.pk, "members": []},
+    ):
+        response = admin_client_api.post("/api/v1/batches/", body, format="json")
+        assert response.status_code == 400, body
+        assert "members" in response.json()
+    assert not Batch.objects.exists()
+
+
+def test_unknown_members_are_400_and_nothing_is_created(admin_client_api, member, connection):
+    response = admin_client_api.post(
+        "/api/v1/batches/", {"connection": connection.pk, "members": [member.pk, 9999]}, format="json"
+    )
+    assert response.status_code == 400
+    assert "members" in response.json()
+    assert not Account.objects.exists()
+
+
+def test_nobody_left_without_an_account_is_400(admin_client_api, account):
+    response = admin_client_api.post(
+        "/api/v1/batches/", {"connection": account.connection_id, "all_without_account": True}, format="json"
+    )
+    assert response.status_code == 400
+    assert "members" in response.json()
+
+
+def test_a_batch_over_the_quota_is_409_and_creates_nothing(admin_client_api, connection):
+    connection.max_accounts = 1
+    connection.save()
+    Account.objects.create(member=members(1)[0], connection=connection, status=AccountStatus.ACTIVE)
+    chosen = [Member.objects.create(email="q@example.org")]
+    response = admin_client_api.post(
+        "/api/v1/batches/", {"connection": connection.pk, "members": [m.pk for m in chosen]}, format="json"
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "quota_exceeded"
+    assert not Batch.objects.exists()
+
+
+def test_batches_list_newest_first(admin_client_api, connection):
+    first = Batch.objects.create(connection=connection, requested_by="a")
+    second = Batch.objects.create(connection=connection, requested_by="b")
+    results = admin_client_api.get("/api/v1/batches/").json()["results"]
+    assert [b["id"] for b in results] == [second.pk, first.pk]
+    assert results[0]["counts"] == {} and results[0]["finished"] is True

@@ -1,0 +1,152 @@
+"""Connections: credentials are write-only and checked per provider; health checks on demand."""
+
+from provisioning import services
+from provisioning.models import Account, Connection, HealthStatus, Member, Operation
+from provisioning.states import AccountStatus, OperationKind
+
+from .conftest import FAKE_URL
+
+
+def create_body(**changes):
+    body = {
+        "name": "Fake live",
+        "provider": "kandy",
+        "base_url": "https://fake-provider.test/v1",
+        "max_accounts": 5,
+        "requests_per_minute": 60,
+        "credentials": {"api_key": "the-key-123456", "api_secret": "the-secret-654321"},
+    }
+    return {**body, **changes}
+
+
+def test_created_connection_never_shows_its_credentials(admin_client_api):
+    response = admin_client_api.post("/api/v1/connections/", create_body(), format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert "credentials" not in body
+    assert body["credentials_set"] == ["api_key", "api_secret"]
+    assert body["health"] == {"status": "unknown", "checked_at": None, "detail": ""}
+    assert body["account_counts"] == {}
+    assert "the-secret-654321" not in response.content.decode()
+    assert Connection.objects.get(pk=body["id"]).credentials["api_secret"] == "the-secret-654321"
+    detail = admin_client_api.get(f"/api/v1/connections/{body['id']}/")
+    assert "the-key-123456" not in detail.content.decode()
+
+
+def test_missing_and_unknown_credential_keys_are_field_errors(admin_client_api):
+    response = admin_client_api.post(
+        "/api/v1/connections/", create_body(credentials={"api_secret": "s", "password": "x"}), format="json"
+    )
+    assert response.status_code == 400
+    messages = " ".join(response.json()["credentials"])
+    assert "api_key" in messages and "password" in messages
+    assert not Connection.objects.exists()
+
+
+def test_unknown_provider_and_bad_fields_are_400(admin_client_api):
+    response = admin_client_api.post(
+        "/api/v1/connections/",
+        create_body(provider="nope", base_url="not a url", max_accounts=-1, name=""),
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()) >= {"provider", "base_url", "max_accounts", "name"}
+
+
+def test_credentials_are_required_on_create(admin_client_api):
+    body = create_body()
+    del body["credentials"]
+    response = admin_client_api.post("/api/v1/connections/", body, format="json")
+    assert response.status_code == 400
+    assert "credentials" in response.json()
+
+
+def test_duplicate_name_is_a_field_error(admin_client_api, connection):
+    response = admin_client_api.post("/api/v1/connections/", create_body(name=connection.name), format="json")
+    assert response.status_code == 400
+    assert "name" in response.json()
+
+
+def test_patch_merges_credentials_and_null_removes_a_key(admin_client_api, connection):
+    url = f"/api/v1/connections/{connection.pk}/"
+    response = admin_client_api.patch(url, {"credentials": {"api_secret": "added-secret"}}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["credentials_set"] == ["api_key", "api_secret"]
+    connection.refresh_from_db()
+    assert connection.credentials == {"api_key": "KEY-abcdef-123456", "api_secret": "added-secret"}
+
+    response = admin_client_api.patch(url, {"credentials": {"api_secret": None}}, format="json")
+    assert response.json()["credentials_set"] == ["api_key"]
+
+
+def test_patch_cannot_remove_a_required_credential_or_change_the_provider(admin_client_api, connection):
+    url = f"/api/v1/connections/{connection.pk}/"
+    assert admin_client_api.patch(url, {"credentials": {"api_key": None}}, format="json").status_code == 400
+    response = admin_client_api.patch(url, {"provider": "snaptrade"}, format="json")
+    assert response.status_code == 400
+    assert "provider" in response.json()
+    connection.refresh_from_db()
+    assert connection.provider == "kandy" and connection.credentials["api_key"] == "KEY-abcdef-123456"
+
+
+def test_patch_of_other_fields_keeps_the_credentials(admin_client_api, connection):
+    response = admin_client_api.patch(
+        f"/api/v1/connections/{connection.pk}/", {"enabled": False, "max_concurrency": 3}, format="json"
+    )
+    assert response.status_code == 200
+    connection.refresh_from_db()
+    assert (connection.enabled, connection.max_concurrency) == (False, 3)
+    assert connection.credentials == {"api_key": "KEY-abcdef-123456"}
+
+
+def test_put_is_not_offered(admin_client_api, connection):
+    response = admin_client_api.put(f"/api/v1/connections/{connection.pk}/", create_body(), format="json")
+    assert response.status_code == 405
+
+
+def test_account_counts_by_status(admin_client_api, connection):
+    for i, status in enumerate([AccountStatus.ACTIVE, AccountStatus.ACTIVE, AccountStatus.FAILED]):
+        member = Member.objects.create(email=f"m{i}@example.org")
+        Account.objects.create(member=member, connection=connection, status=status)
+    body = admin_client_api.get(f"/api/v1/connections/{connection.pk}/").json()
+    assert body["account_counts"] == {"active": 2, "failed": 1}
+
+
+def test_delete_refuses_while_accounts_are_not_deprovisioned(admin_client_api, account):
+    url = f"/api/v1/connections/{account.connection_id}/"
+    response = admin_client_api.delete(url)
+    assert response.status_code == 409
+    assert response.json()["code"] == "connection_has_accounts"
+
+    Account.objects.filter(pk=account.pk).update(status=AccountStatus.DEPROVISIONED)
+    assert admin_client_api.delete(url).status_code == 204
+    assert not Connection.objects.filter(pk=account.connection_id).exists()
+
+
+def test_check_requests_a_health_check_and_reports_it(admin_client_api, connection, fake_http):
+    response = admin_client_api.post(f"/api/v1/connections/{connection.pk}/check/")
+    assert response.status_code == 202
+    operation = response.json()
+    assert operation["kind"] == OperationKind.HEALTH_CHECK and operation["status"] == "queued"
+    assert response["Location"].endswith(f"/api/v1/operations/{operation['id']}/")
+
+    services.operation_execute(operation_id=operation["id"])
+    health = admin_client_api.get(f"/api/v1/connections/{connection.pk}/").json()["health"]
+    assert health["status"] == HealthStatus.OK
+    assert health["checked_at"] is not None
+    assert fake_http.calls[0].request.url == f"{FAKE_URL}/health_check"
+
+
+def test_check_on_a_provider_without_it_is_409(admin_client_api, connection, monkeypatch):
+    from .conftest import FakeProvider
+
+    monkeypatch.setattr(FakeProvider, "operations", frozenset({OperationKind.PROVISION}))
+    response = admin_client_api.post(f"/api/v1/connections/{connection.pk}/check/")
+    assert response.status_code == 409
+    assert response.json()["code"] == "not_supported"
+    assert not Operation.objects.exists()
+
+
+def test_unknown_connection_is_404(admin_client_api, db):
+    assert admin_client_api.get("/api/v1/connections/999/").status_code == 404
+    assert admin_client_api.post("/api/v1/connections/999/check/").status_code == 404

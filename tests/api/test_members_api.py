@@ -1,0 +1,108 @@
+"""Members: validation per API.md, filters, their accounts, and deletion rules."""
+
+import pytest
+
+from provisioning.models import Account, Member
+from provisioning.states import AccountStatus
+
+
+def test_create_and_read_a_member(admin_client_api):
+    body = {
+        "external_ref": "crm-7", "email": "ann@example.org", "phone": "+6591234567",
+        "first_name": "Ann", "last_name": "Lee", "country": "SG",
+    }
+    response = admin_client_api.post("/api/v1/members/", body, format="json")
+    assert response.status_code == 201, response.json()
+    created = response.json()
+    assert {k: created[k] for k in body} == body
+    assert created["accounts"] == []
+    assert admin_client_api.get(f"/api/v1/members/{created['id']}/").json()["email"] == "ann@example.org"
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("email", "not-an-email"),
+        ("phone", "91234567"),
+        ("phone", "+0123456789"),
+        ("country", "XX"),
+        ("country", "sg"),
+        ("country", "SGP"),
+        ("email", 42),
+    ],
+)
+def test_invalid_fields_are_400_field_errors(admin_client_api, field, value):
+    body = {"email": "ann@example.org", field: value}
+    response = admin_client_api.post("/api/v1/members/", body, format="json")
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert not Member.objects.exists()
+
+
+def test_email_is_required(admin_client_api):
+    response = admin_client_api.post("/api/v1/members/", {"first_name": "Ann"}, format="json")
+    assert response.status_code == 400
+    assert "email" in response.json()
+
+
+def test_external_ref_is_unique_but_optional(admin_client_api, member):
+    duplicate = admin_client_api.post(
+        "/api/v1/members/", {"email": "x@example.org", "external_ref": member.external_ref}, format="json"
+    )
+    assert duplicate.status_code == 400
+    assert "external_ref" in duplicate.json()
+    for email in ("a@example.org", "b@example.org"):
+        response = admin_client_api.post("/api/v1/members/", {"email": email, "external_ref": ""}, format="json")
+        assert response.status_code == 201
+        assert response.json()["external_ref"] is None
+
+
+def test_filters_email_external_ref_and_search(admin_client_api, member):
+    Member.objects.create(email="bob@example.com", first_name="Bob", last_name="Stone", external_ref="crm-2")
+
+    def ids(query):
+        response = admin_client_api.get(f"/api/v1/members/?{query}")
+        assert response.status_code == 200
+        return [m["external_ref"] for m in response.json()["results"]]
+
+    assert ids("email=JANE@example.org") == ["crm-1042"]
+    assert ids("external_ref=crm-2") == ["crm-2"]
+    assert ids("search=stone") == ["crm-2"]
+    assert ids("search=jane doe") == ["crm-1042"]
+    assert ids("search=example") == ["crm-2", "crm-1042"]
+    assert ids("search=nobody") == []
+
+
+def test_member_shows_its_accounts(admin_client_api, account):
+    body = admin_client_api.get(f"/api/v1/members/{account.member_id}/").json()
+    assert body["accounts"] == [
+        {"id": account.pk, "connection": account.connection_id, "provider": "kandy", "status": "pending"}
+    ]
+
+
+def test_patch_validates_like_create(admin_client_api, member):
+    url = f"/api/v1/members/{member.pk}/"
+    assert admin_client_api.patch(url, {"phone": "12"}, format="json").status_code == 400
+    response = admin_client_api.patch(url, {"first_name": "Janet"}, format="json")
+    assert response.status_code == 200
+    member.refresh_from_db()
+    assert (member.first_name, member.phone) == ("Janet", "+6591234567")
+
+
+def test_delete_is_refused_while_accounts_are_not_deprovisioned(admin_client_api, account):
+    url = f"/api/v1/members/{account.member_id}/"
+    response = admin_client_api.delete(url)
+    assert response.status_code == 409
+    assert response.json()["code"] == "member_has_accounts"
+    assert Member.objects.filter(pk=account.member_id).exists()
+
+    Account.objects.filter(pk=account.pk).update(status=AccountStatus.DEPROVISIONED)
+    assert admin_client_api.delete(url).status_code == 204
+    assert not Member.objects.filter(pk=account.member_id).exists()
+
+
+def test_unknown_or_malformed_member_id_is_a_json_404(admin_client_api, db):
+    for url in ("/api/v1/members/999/", "/api/v1/members/1.5/", "/api/v1/members/99999999999999999999999/"):
+        response = admin_client_api.get(url)
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not found.", "code": "not_found"}

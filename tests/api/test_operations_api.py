@@ -1,0 +1,109 @@
+"""Operations: filters, the count of calls, retry (failed only) and cancel (queued or waiting)."""
+
+import pytest
+
+from provisioning import services
+from provisioning.models import Account, Batch, ExternalCall, Member, Operation
+from provisioning.states import AccountStatus, OperationKind, OperationStatus
+
+from .conftest import account_in
+
+
+def make_operation(account, kind=OperationKind.SYNC, status=OperationStatus.SUCCEEDED, **fields):
+    return Operation.objects.create(
+        kind=kind, status=status, account=account, connection=account.connection, requested_by="test", **fields
+    )
+
+
+def test_list_filters(admin_client_api, account, no_delete_connection):
+    other = Account.objects.create(member=Member.objects.create(email="o@example.org"), connection=no_delete_connection)
+    batch = Batch.objects.create(connection=account.connection, requested_by="test")
+    first = make_operation(account, OperationKind.PROVISION, OperationStatus.FAILED, batch=batch)
+    second = make_operation(account, OperationKind.SYNC, OperationStatus.SUCCEEDED)
+    third = make_operation(other, OperationKind.SYNC, OperationStatus.QUEUED)
+
+    def ids(query):
+        response = admin_client_api.get(f"/api/v1/operations/?{query}")
+        assert response.status_code == 200, response.json()
+        return [o["id"] for o in response.json()["results"]]
+
+    assert ids("") == [third.pk, second.pk, first.pk]
+    assert ids("status=failed") == [first.pk]
+    assert ids("kind=sync") == [third.pk, second.pk]
+    assert ids(f"account={other.pk}") == [third.pk]
+    assert ids(f"connection={account.connection_id}") == [second.pk, first.pk]
+    assert ids(f"batch={batch.pk}") == [first.pk]
+    assert admin_client_api.get("/api/v1/operations/?kind=dance").status_code == 400
+
+
+def test_operation_shows_calls_count_error_and_no_secret_input(admin_client_api, account, fake_http):
+    account_in(account, AccountStatus.AWAITING_VERIFICATION)
+    requested = admin_client_api.post(f"/api/v1/accounts/{account.pk}/verify/", {"code": "654321"}, format="json")
+    services.operation_execute(operation_id=requested.json()["id"])
+    response = admin_client_api.get(f"/api/v1/operations/{requested.json()['id']}/")
+    body = response.json()
+    assert body["calls"] == ExternalCall.objects.filter(operation_id=body["id"]).count() == 1
+    assert body["status"] == "succeeded" and body["error"] is None
+    assert body["started_at"] and body["finished_at"]
+    assert "654321" not in response.content.decode()
+
+
+def test_error_has_code_message_and_retryable(admin_client_api, account):
+    failed = make_operation(
+        account, status=OperationStatus.FAILED, error_code="quota_exceeded", error_message="Full.", error_retryable=False
+    )
+    body = admin_client_api.get(f"/api/v1/operations/{failed.pk}/").json()
+    assert body["error"] == {"code": "quota_exceeded", "message": "Full.", "retryable": False}
+
+
+def test_retry_of_a_failed_operation_requests_a_new_one(admin_client_api, account):
+    account_in(account, AccountStatus.ACTIVE)
+    failed = make_operation(account, status=OperationStatus.FAILED, input={"x": 1}, error_code="transient")
+    response = admin_client_api.post(f"/api/v1/operations/{failed.pk}/retry/")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["id"] != failed.pk
+    assert (body["kind"], body["status"], body["input"]) == ("sync", "queued", {"x": 1})
+    assert response["Location"].endswith(f"/api/v1/operations/{body['id']}/")
+
+
+def test_retry_keeps_the_secret_input(admin_client_api, account):
+    account_in(account, AccountStatus.AWAITING_VERIFICATION)
+    failed = make_operation(
+        account, OperationKind.VERIFY, OperationStatus.FAILED, secret_input={"code": "111111"}, error_code="transient"
+    )
+    response = admin_client_api.post(f"/api/v1/operations/{failed.pk}/retry/")
+    assert Operation.objects.get(pk=response.json()["id"]).secret_input == {"code": "111111"}
+
+
+@pytest.mark.parametrize("status", [OperationStatus.SUCCEEDED, OperationStatus.QUEUED, OperationStatus.CANCELLED])
+def test_retry_of_an_operation_that_did_not_fail_is_409(admin_client_api, account, status):
+    operation = make_operation(account, status=status)
+    response = admin_client_api.post(f"/api/v1/operations/{operation.pk}/retry/")
+    assert response.status_code == 409
+    assert response.json()["code"] == "invalid_state"
+
+
+@pytest.mark.parametrize("status", [OperationStatus.QUEUED, OperationStatus.WAITING_RETRY])
+def test_cancel_of_a_queued_or_waiting_operation(admin_client_api, account, status):
+    operation = make_operation(account, status=status)
+    response = admin_client_api.post(f"/api/v1/operations/{operation.pk}/cancel/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "cancelled"
+    assert body["error"]["code"] == "cancelled"
+    assert body["calls"] == 0
+
+
+@pytest.mark.parametrize("status", [OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.RUNNING])
+def test_cancel_of_a_running_or_finished_operation_is_409(admin_client_api, account, status):
+    operation = make_operation(account, status=status)
+    response = admin_client_api.post(f"/api/v1/operations/{operation.pk}/cancel/")
+    assert response.status_code == 409
+    operation.refresh_from_db()
+    assert operation.status == status
+
+
+def test_unknown_operation_is_404(admin_client_api, db):
+    assert admin_client_api.get("/api/v1/operations/12345/").status_code == 404
+    assert admin_client_api.post("/api/v1/operations/12345/retry/").status_code == 404
