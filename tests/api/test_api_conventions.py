@@ -5,7 +5,10 @@ import re
 import pytest
 from django.conf import settings
 from django.contrib.staticfiles import finders
+from django.db import IntegrityError
 
+from provisioning import services
+from provisioning.api.exceptions import exception_handler
 from provisioning.models import Member
 
 
@@ -78,3 +81,27 @@ def test_docs_work_offline(client, db):
     script = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', html).group(1)
     assert script.startswith(settings.STATIC_URL) or script.startswith("/" + settings.STATIC_URL)
     assert finders.find(script.split(settings.STATIC_URL, 1)[1])  # shipped by the sidecar package
+
+
+@pytest.mark.parametrize(
+    "exc, status, body",
+    [
+        (services.InvalidRequest("No such thing.", code="nothing"), 400, {"detail": "No such thing.", "code": "nothing"}),
+        (
+            services.InvalidRequest("Bad.", field_errors={"email": ["Taken."]}),
+            400,
+            {"email": ["Taken."]},
+        ),
+        (services.Conflict("Busy.", code="busy"), 409, {"detail": "Busy.", "code": "busy"}),
+        (IntegrityError("duplicate key value violates unique constraint"), 409, {"code": "integrity"}),
+    ],
+)
+def test_service_and_database_errors_map_onto_the_error_shape(exc, status, body):
+    response = exception_handler(exc, {})
+    assert response.status_code == status
+    assert body.items() <= response.data.items()
+    assert "unique constraint" not in str(response.data)
+
+
+def test_a_real_bug_is_left_to_be_a_500():
+    assert exception_handler(RuntimeError("bug"), {}) is None
