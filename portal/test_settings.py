@@ -23,3 +23,7 @@ from .settings import STORAGES  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+# whitenoise warns on every request when STATIC_ROOT does not exist; tests never collect
+STATIC_ROOT = VAR_DIR / "test-static"  # noqa: F405
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
