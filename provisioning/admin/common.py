@@ -24,6 +24,19 @@ from .forms import operation_form_for
 MESSAGE_NAMES = 10
 
 
+class ReadOnlyMixin:
+    """For ModelAdmins and inlines of records nobody edits in the admin (view permission only)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def requester(request) -> services.Requester:
     """The staff user behind an admin request, as operations record it ("admin:alice")."""
     return services.Requester.for_user(request.user, "admin")

@@ -13,7 +13,7 @@ from django.utils.http import urlencode
 from .. import services
 from ..models import Account, Member
 from ..states import AccountStatus
-from .common import names, report_requests, requester
+from .common import ReadOnlyMixin, names, report_requests, requester
 from .forms import ProvisionAtConnectionForm
 
 
@@ -35,7 +35,7 @@ class AccountStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-class AccountInline(admin.TabularInline):
+class AccountInline(ReadOnlyMixin, admin.TabularInline):
     """The member's accounts, read-only: each links to its page, where operations are requested."""
 
     model = Account
@@ -46,15 +46,6 @@ class AccountInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
     verbose_name_plural = "accounts"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("connection")

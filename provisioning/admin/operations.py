@@ -21,25 +21,26 @@ from django.utils.safestring import mark_safe
 from .. import services
 from ..models import Batch, ExternalCall, Operation, SecretAccess
 from ..states import UNFINISHED_OPERATION_STATUSES, OperationStatus
-from .common import admin_link, change_url, changelist_url, may_request, pre, pretty_json, report_requests, requester
+from .common import (
+    ReadOnlyMixin,
+    admin_link,
+    change_url,
+    changelist_url,
+    may_request,
+    pre,
+    pretty_json,
+    report_requests,
+    requester,
+)
 
 REFRESH_SECONDS = 2
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Records nobody edits in the admin; they can be viewed by those with the view permission."""
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ExternalCallInline(admin.TabularInline):
+class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
     """The operation's HTTP exchanges in order, one line each; headers and bodies fold out."""
 
     model = ExternalCall
@@ -51,15 +52,6 @@ class ExternalCallInline(admin.TabularInline):
     can_delete = False
     verbose_name = "HTTP exchange"
     verbose_name_plural = "HTTP exchanges (redacted)"
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="exchange")
     def exchange(self, obj):
