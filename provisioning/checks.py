@@ -5,6 +5,7 @@ from django.core.checks import Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .providers import registry
+from .providers.base import Provider
 from .states import OPERATION_SPECS, ProviderKind
 
 
@@ -36,6 +37,15 @@ def check_providers(app_configs, **kwargs):
             if operation not in OPERATION_SPECS:
                 messages.append(
                     Error(f"Provider '{kind}' declares an unknown operation '{operation}'.", id="provisioning.E003")
+                )
+            elif operation == "reconcile" and provider.remote_user_ids is Provider.remote_user_ids:
+                messages.append(
+                    Error(
+                        f"Provider '{kind}' declares 'reconcile' but cannot list its users "
+                        "(implement remote_user_ids).",
+                        obj=provider,
+                        id="provisioning.E004",
+                    )
                 )
             elif not callable(getattr(provider, operation, None)):
                 messages.append(

@@ -89,3 +89,11 @@ def operation_is_finished(operation_id: int) -> bool:
 
 def batch_is_finished(batch_id: int) -> bool:
     return not Operation.objects.filter(batch_id=batch_id, status__in=UNFINISHED_OPERATION_STATUSES).exists()
+
+
+def connection_local_accounts(connection: Connection) -> list:
+    """The connection's accounts with a remote id, as reconciliation compares them."""
+    from .providers.drift import LocalAccount
+
+    rows = connection.accounts.exclude(external_id="").values_list("pk", "external_id", "status", "attention")
+    return [LocalAccount(*row) for row in rows]

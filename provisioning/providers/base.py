@@ -52,6 +52,8 @@ class OperationContext:
     account: Any = None
     input: dict[str, Any] = field(default_factory=dict)
     secret_input: dict[str, Any] = field(default_factory=dict)
+    # connection-level operations: the connection's accounts (``drift.LocalAccount``)
+    local_accounts: list[Any] = field(default_factory=list)
 
     @property
     def is_retry(self) -> bool:
@@ -61,6 +63,11 @@ class OperationContext:
     @property
     def member(self):
         return self.account.member if self.account else None
+
+
+def health_outcome(status: str, detail: str, **result: Any) -> Outcome:
+    """The outcome of a health check: the connection's health, and the same as the result."""
+    return Outcome(health=(status, detail), result={"health": status, "detail": detail, **result})
 
 
 def installation_id() -> str:
@@ -133,3 +140,25 @@ class Provider:
     def validate_input(self, kind: str, data: dict) -> dict[str, list[str]]:
         """Field errors for an operation's input, checked when it is requested."""
         return {}
+
+    # --- reconciliation: a provider that lists its users gets ``reconcile`` from these -------
+    def remote_user_ids(self) -> set[str]:
+        """Every user id the provider holds for this connection's credentials."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its users.")
+
+    def owns_remote_id(self, user_id: str) -> bool:
+        """Whether ``user_id`` is one this installation derives for this connection."""
+        return user_id.startswith(f"portal-{installation_id()}-") and user_id.endswith(
+            f"-c{self.connection.pk}"
+        )
+
+    def reconcile(self, ctx: OperationContext) -> Outcome:
+        """The provider's users against the connection's accounts (see ``drift.reconcile``)."""
+        from . import drift
+
+        return drift.reconcile(
+            label=self.label,
+            remote_ids=self.remote_user_ids(),
+            local=ctx.local_accounts,
+            is_ours=self.owns_remote_id,
+        )

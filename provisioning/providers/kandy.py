@@ -22,7 +22,8 @@ import requests
 from ..models import HealthStatus
 from ..states import AccountStatus, OperationKind, ProviderKind
 from . import registry
-from .base import OperationContext, Outcome, Provider, installation_id
+from . import drift
+from .base import OperationContext, Outcome, Provider, health_outcome, installation_id
 from .exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -271,8 +272,11 @@ class KandyProvider(Provider):
         local = _user_id_part(account.member.email.split("@", 1)[0]) or "member"
         return f"{local}-m{account.member_id}-{_user_id_part(installation_id(), 16)}"
 
-    def _owned_pattern(self) -> re.Pattern:
-        return re.compile(rf"-m\d+-{re.escape(_user_id_part(installation_id(), 16))}$")
+    def owns_remote_id(self, user_id: str) -> bool:
+        return re.search(rf"-m\d+-{re.escape(_user_id_part(installation_id(), 16))}$", user_id) is not None
+
+    def remote_user_ids(self) -> set[str]:
+        return {u["user_id"] for u in self.client.list_users() if isinstance(u.get("user_id"), str)}
 
     # --- operations ---------------------------------------------------------------------------
     def provision(self, ctx: OperationContext) -> Outcome:
@@ -346,7 +350,7 @@ class KandyProvider(Provider):
         user = self.client.find_user(user_id)
         if user is None:
             return Outcome(
-                attention=_gone_message(user_id),
+                attention=drift.missing_message(self.label, user_id),
                 result={"user_id": user_id, "exists": False},
             )
         stored = ctx.account.secrets
@@ -355,51 +359,13 @@ class KandyProvider(Provider):
         current = ctx.account.attention
         if unknown:
             attention = _unknown_secrets_message(user_id, unknown)
-        elif _is_own_flag(current, user_id):
-            attention = ""
         else:
-            attention = None  # someone else's reason: left as it is
+            attention = drift.clear_own_flag(current)  # another reason for attention stays
         return Outcome(
             details=_user_details(user, user_id),
             secrets=changed,
             result={"user_id": user_id, "exists": True, "secrets_updated": sorted(changed)},
             attention=attention,
-        )
-
-    def reconcile(self, ctx: OperationContext) -> Outcome:
-        """The domain's users against this connection's accounts (a report; flags drifted accounts).
-
-        Active accounts whose user is gone, and failed or deprovisioned ones whose user still
-        exists, are flagged for attention; users that look like this portal's (their id ends in
-        ``-m<member>-<installation>``) but match no account are listed as unknown.
-        """
-        remote = {u["user_id"] for u in self.client.list_users() if isinstance(u.get("user_id"), str)}
-        # a read, not a write (as SnapTrade's reconcile does it)
-        accounts = self.connection.accounts.exclude(external_id="").values_list(
-            "pk", "external_id", "status", "attention"
-        )
-        owned = self._owned_pattern()
-        known, missing, stray, attention = set(), [], [], {}
-        for pk, user_id, status, current in accounts:
-            known.add(user_id)
-            if status == AccountStatus.ACTIVE and user_id not in remote:
-                missing.append(user_id)
-                attention[pk] = _gone_message(user_id)
-            elif status in (AccountStatus.FAILED, AccountStatus.DEPROVISIONED) and user_id in remote:
-                stray.append(user_id)
-                attention[pk] = _stray_message(user_id, status)
-            elif _is_own_flag(current, user_id):
-                attention[pk] = ""  # drift reported earlier is resolved
-        return Outcome(
-            result={
-                "remote_users": len(remote),
-                "local_accounts": len(known),
-                "missing_remotely": sorted(missing),
-                "present_but_not_active": sorted(stray),
-                "unknown_remotely": sorted(uid for uid in remote - known if owned.search(uid)),
-                "other_remote_users": sum(1 for uid in remote - known if not owned.search(uid)),
-            },
-            account_attention=attention,
         )
 
     def health_check(self, ctx: OperationContext) -> Outcome:
@@ -408,11 +374,11 @@ class KandyProvider(Provider):
             self.client.fetch_domain_access_token()
             domain = self.client.domain_details()
         except ConfigurationError as err:
-            return _health(HealthStatus.ERROR, f"Credentials rejected: {err.message}")
+            return health_outcome(HealthStatus.ERROR, f"Credentials rejected: {err.message}")
         except TransientError as err:
-            return _health(HealthStatus.ERROR, f"Kandy is unreachable: {err.message}")
+            return health_outcome(HealthStatus.ERROR, f"Kandy is unreachable: {err.message}")
         except ProviderError as err:
-            return _health(HealthStatus.DEGRADED, f"Kandy answered unexpectedly: {err.message}")
+            return health_outcome(HealthStatus.DEGRADED, f"Kandy answered unexpectedly: {err.message}")
         users = domain.get("number_of_users")
         quota = self.connection.max_accounts
         name = domain.get("domain_name") or "?"
@@ -420,35 +386,15 @@ class KandyProvider(Provider):
         if quota is not None:
             detail += f" (this connection may hold {quota} accounts)"
         known = {key: domain[key] for key in ("domain_name", "project_name", "number_of_users") if key in domain}
-        outcome = _health(HealthStatus.OK, detail + ".", **known)
+        outcome = health_outcome(HealthStatus.OK, detail + ".", **known)
         outcome.connection_settings = known
         return outcome
 
-def _health(status: str, detail: str, **result) -> Outcome:
-    return Outcome(health=(status, detail), result={"health": status, "detail": detail, **result})
-
-
 def _unknown_secrets_message(user_id: str, names: list[str]) -> str:
     return (
-        f"The Kandy user {user_id} exists but the portal does not know its {', '.join(names)} "
+        f"{drift.DRIFT_PREFIX}the Kandy user {user_id} exists but the portal does not know its {', '.join(names)} "
         "(Kandy's user list does not show them): set them again at Kandy."
     )
-
-
-def _gone_message(user_id: str) -> str:
-    return f"The Kandy user {user_id} no longer exists in the domain."
-
-
-def _stray_message(user_id: str, status: str) -> str:
-    return f"The Kandy user {user_id} still exists in the domain although this account is {status}."
-
-
-def _is_own_flag(attention: str, user_id: str) -> bool:
-    """Whether ``attention`` was set by this module's checks (which may clear it again).
-
-    Every flag they set starts with "The Kandy user <id> ".
-    """
-    return attention.startswith(f"The Kandy user {user_id} ")
 
 
 def _full_user_id(user: dict, user_id: str) -> str:

@@ -18,7 +18,6 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterable
@@ -34,7 +33,8 @@ from django.utils import timezone
 from ..models import HealthStatus
 from ..states import AccountStatus, OperationKind, ProviderKind
 from . import registry
-from .base import Outcome, Provider, installation_id
+from . import drift
+from .base import Outcome, Provider, health_outcome
 from .exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -64,7 +64,6 @@ CODE_BAD_USER_SECRET = "1083"  # "Invalid userID or userSecret provided" (third-
 LOGIN_LINK_LIFETIME = timedelta(minutes=5)
 # how long a provisioning waits when SnapTrade is still deleting the account's previous user
 PENDING_DELETION_RETRY_SECONDS = 15.0
-DRIFT_PREFIX = "Drift: "
 
 
 # --- signing ------------------------------------------------------------------------------------
@@ -324,70 +323,24 @@ class SnapTradeProvider(Provider):
         except Deferred:  # the portal's own limit: nothing was asked yet
             raise
         except TransientError as err:
-            return self._health(HealthStatus.ERROR, f"SnapTrade is unreachable: {err.message}", online=False)
+            return health_outcome(HealthStatus.ERROR, f"SnapTrade is unreachable: {err.message}", online=False)
         online = bool(isinstance(status, dict) and status.get("online"))
         version = status.get("version") if isinstance(status, dict) else None
         try:
             users = self.client.list_users()
         except ConfigurationError as err:
-            return self._health(HealthStatus.ERROR, f"Credentials rejected: {err.message}", online=online)
+            return health_outcome(HealthStatus.ERROR, f"Credentials rejected: {err.message}", online=online)
         except Deferred:
             raise
         except TransientError as err:
-            return self._health(HealthStatus.DEGRADED, f"Signed requests fail for now: {err.message}", online=online)
+            return health_outcome(HealthStatus.DEGRADED, f"Signed requests fail for now: {err.message}", online=online)
         summary = f"API version {version}; credentials accepted, {len(users)} users registered."
         if not online:
-            return self._health(HealthStatus.DEGRADED, f"SnapTrade reports itself offline. {summary}", online=False)
-        return self._health(HealthStatus.OK, f"Online. {summary}", online=True, users=len(users))
+            return health_outcome(HealthStatus.DEGRADED, f"SnapTrade reports itself offline. {summary}", online=False)
+        return health_outcome(HealthStatus.OK, f"Online. {summary}", online=True, users=len(users))
 
-    @staticmethod
-    def _health(status: str, detail: str, **result) -> Outcome:
-        return Outcome(health=(status, detail), result={"health": status, "detail": detail, **result})
-
-    def reconcile(self, ctx) -> Outcome:
-        """Compare ``listUsers`` with this connection's accounts.
-
-        Local accounts that are active but not listed are flagged for attention (drift); the drift
-        flag is cleared from those listed again. Remote users with this installation's prefix and
-        no local account are listed; other remote users are counted.
-        """
-        remote = set(self.client.list_users())
-        local = self._local_accounts()
-        ours = f"portal-{installation_id()}-"
-        this_connection = re.compile(rf"-c{self.connection.pk}$")
-        missing, attention = [], {}
-        for account_id, external_id, status, flag in local:
-            if status != AccountStatus.ACTIVE:
-                continue
-            if external_id not in remote:
-                missing.append({"account": account_id, "user_id": external_id})
-                attention[account_id] = _drift_message(external_id)
-            elif flag.startswith(DRIFT_PREFIX):
-                attention[account_id] = ""
-        known = {external_id for _, external_id, _, _ in local}
-        unknown = sorted(u for u in remote - known if u.startswith(ours) and this_connection.search(u))
-        other_connections = sum(1 for u in remote - known if u.startswith(ours) and not this_connection.search(u))
-        foreign = sum(1 for u in remote if not u.startswith(ours))
-        return Outcome(
-            account_attention=attention,
-            result={
-                "remote_users": len(remote),
-                "local_accounts": len(local),
-                "missing_remotely": missing,
-                "unknown_remotely": unknown,
-                "other_connections_remotely": other_connections,
-                "foreign_remotely": foreign,
-            },
-        )
-
-    def _local_accounts(self) -> list[tuple[int, str, str, str]]:
-        """(id, external_id, status, attention) of this connection's accounts.
-
-        A read, not a write: services would ideally hand these over in the context.
-        """
-        return list(
-            self.connection.accounts.exclude(external_id="").values_list("pk", "external_id", "status", "attention")
-        )
+    def remote_user_ids(self) -> set[str]:
+        return set(self.client.list_users())
 
     # --- account level -------------------------------------------------------------------------
     def provision(self, ctx) -> Outcome:
@@ -484,16 +437,16 @@ class SnapTradeProvider(Provider):
     def sync(self, ctx) -> Outcome:
         """Is the account's user still at SnapTrade? Flags drift, and clears a drift flag it set."""
         account = ctx.account
-        present = account.external_id in self.client.list_users()
-        outcome = Outcome(
+        present = account.external_id in self.remote_user_ids()
+        return Outcome(
             details={"remote_present": present, "remote_checked_at": _now()},
             result={"user_id": account.external_id, "present_remotely": present},
+            attention=drift.account_drift(
+                label=self.label,
+                account=drift.LocalAccount(account.pk, account.external_id, account.status, account.attention),
+                present=present,
+            ),
         )
-        if not present:
-            outcome.attention = _drift_message(account.external_id)
-        elif account.attention.startswith(DRIFT_PREFIX):
-            outcome.attention = ""
-        return outcome
 
     def deprovision(self, ctx) -> Outcome:
         """``deleteUser`` only queues the deletion at SnapTrade; the account is done on our side."""
@@ -526,14 +479,6 @@ class SnapTradeProvider(Provider):
                 "No SnapTrade user secret is stored for this account: deprovision it and provision it again."
             )
         return account.external_id, secret
-
-
-def _drift_message(user_id: str) -> str:
-    return (
-        f"{DRIFT_PREFIX}SnapTrade no longer lists user {user_id}; it was deleted outside the portal (or the "
-        "connection now points at another SnapTrade client). Deprovision this account, then provision it "
-        "again if the member still needs it."
-    )
 
 
 def _now() -> str:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from .. import selectors
 from ..models import Account, Connection, ExternalCall, HealthStatus, Operation
 from ..providers import registry
 from ..providers.base import UNSET, OperationContext, Outcome
@@ -184,6 +185,7 @@ def operation_execute(*, operation_id: int) -> Operation | None:
         account=account,
         input=operation.input,
         secret_input=operation.secret_input,
+        local_accounts=[] if account else selectors.connection_local_accounts(operation.connection),
     )
     logger.info("operation start id=%s kind=%s attempt=%s", operation.pk, operation.kind, operation.attempts)
     try:

@@ -243,7 +243,7 @@ def test_sync_flags_a_user_gone_from_the_domain_and_clears_the_flag_when_it_is_b
 
     account.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED and operation.result["exists"] is False
-    assert "no longer exists" in account.attention
+    assert "no longer has user jane-m1-test" in account.attention
 
     http.replace("GET", f"{BASE}/domains/users", json=listed("jane-m1-test"))
     run("sync", account=account)
@@ -262,11 +262,11 @@ def test_reconcile_reports_drift_both_ways_and_flags_the_accounts(connection, ac
     assert operation.status == OperationStatus.SUCCEEDED
     assert operation.result == {
         "remote_users": 3, "local_accounts": 2, "missing_remotely": ["jane-m1-test"],
-        "present_but_not_active": ["f-m2-test"], "unknown_remotely": ["ghost-m99-test"], "other_remote_users": 1,
+        "present_but_failed": ["f-m2-test"], "unknown_remotely": ["ghost-m99-test"], "foreign_remotely": 1,
     }
     account.refresh_from_db()
     failed.refresh_from_db()
-    assert "no longer exists" in account.attention and "still exists" in failed.attention
+    assert "no longer has user jane-m1-test" in account.attention and "still has user f-m2-test" in failed.attention
 
 
 def test_health_check_records_the_domains_number_of_users(connection, http):
@@ -308,7 +308,7 @@ def test_reconcile_clears_the_drift_flag_it_set_once_the_user_is_back(connection
     http.get(f"{BASE}/domains/users", json=listed())
     run("reconcile", connection=connection)
     account.refresh_from_db()
-    assert "no longer exists" in account.attention
+    assert "no longer has user jane-m1-test" in account.attention
 
     http.replace("GET", f"{BASE}/domains/users", json=listed("jane-m1-test"))
     run("reconcile", connection=connection)

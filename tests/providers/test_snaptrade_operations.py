@@ -402,10 +402,10 @@ def test_reconcile_lists_what_differs_and_flags_the_missing_accounts(connection,
     operation = run("reconcile", connection=connection)
 
     assert operation.status == OperationStatus.SUCCEEDED
-    assert operation.result["missing_remotely"] == [{"account": missing.pk, "user_id": missing.external_id}]
+    assert operation.result["missing_remotely"] == [missing.external_id]
+    assert operation.result["present_but_failed"] == []  # deprovisioned: deletion is asynchronous
     assert operation.result["unknown_remotely"] == [f"portal-test-m99-c{connection.pk}"]
-    assert operation.result["other_connections_remotely"] == 1
-    assert operation.result["foreign_remotely"] == 2
+    assert operation.result["foreign_remotely"] == 3  # another connection's, another installation's, alice
     missing.refresh_from_db()
     present.refresh_from_db()
     assert missing.attention.startswith("Drift: ") and present.attention == ""
