@@ -207,7 +207,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "provisioning.api.exceptions.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"validation_page": "20/hour"},
+    # per user (per IP when anonymous), counted in the default cache (share it: CACHE_URL)
+    "DEFAULT_THROTTLE_RATES": {"api": env("API_THROTTLE_RATE", default="1200/minute")},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Provisioning portal API",
