@@ -137,6 +137,14 @@ class Provider:
             "credentials": dict(credentials),
         }
 
+    @classmethod
+    def sandbox_environment(cls, *, connection, portal_url: str) -> dict[str, str]:
+        """Environment variables the sandbox process needs for ``connection`` (default: none).
+
+        ``manage.py bootstrap`` records them in ``.env``, which ``make run`` gives the sandbox.
+        """
+        return {}
+
     def validate_input(self, kind: str, data: dict) -> dict[str, list[str]]:
         """Field errors for an operation's input, checked when it is requested."""
         return {}

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import requests
+from django.urls import reverse
 from django.utils import timezone
 
 from ..models import HealthStatus
@@ -341,6 +342,12 @@ class FlyveProvider(Provider):
     sandbox_api_path = "/apirest.php"
 
     client: GlpiClient
+
+    @classmethod
+    def sandbox_environment(cls, *, connection, portal_url: str) -> dict[str, str]:
+        """The simulator's validation emails link to this connection's public page."""
+        page = reverse("flyve-validation", kwargs={"connection_id": connection.pk})
+        return {"SANDBOX_FLYVE_WEBAPP_URL": f"{portal_url.rstrip('/')}{page}"}
 
     def external_id_for(self, account) -> str:
         """The GLPI login: the member's email."""

@@ -20,8 +20,8 @@ Point a connection at ``<sandbox>/flyve/apirest.php`` with the demo user token
 - ``getGlpiConfig``: the password policy from the settings.
 
 Runtime settings (``POST /_sandbox/flyve/settings``): ``webapp_url`` (default from
-``SANDBOX_FLYVE_WEBAPP_URL``, else the portal's page of connection 1: set it to the portal's
-``/validate/flyve/<connection id>/`` page), the password policy keys, ``service_account_active``,
+``SANDBOX_FLYVE_WEBAPP_URL``, which ``manage.py bootstrap`` records in ``.env``, else the portal's
+page of connection 1: it must be the portal's ``/validate/flyve/<connection id>/`` page), the password policy keys, ``service_account_active``,
 ``demo_mode``, ``inactive_profile_configured``, ``fail_default_fleet`` (the plugin's own failure
 paths), ``app_token`` (``SANDBOX_FLYVE_APP_TOKEN``), lifetimes and ``captcha_limits``.
 

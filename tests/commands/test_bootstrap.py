@@ -44,6 +44,15 @@ class Quota(StandIn):
         return {**super().sandbox_connection(sandbox_url=sandbox_url, credentials={}), "max_accounts": 5}
 
 
+@pytest.fixture(autouse=True)
+def env_file(tmp_path, monkeypatch):
+    """A .env of the test's own: bootstrap never touches the developer's."""
+    path = tmp_path / ".env"
+    path.write_text("SECRET_KEY=x\n")
+    monkeypatch.setattr("provisioning.management.commands.bootstrap.DEFAULT_ENV_FILE", path)
+    return path
+
+
 def bootstrap(*args):
     out, err = io.StringIO(), io.StringIO()
     call_command("bootstrap", *args, stdout=out, stderr=err)
@@ -123,3 +132,20 @@ def test_every_installed_provider_with_a_simulator_gets_a_working_sandbox_connec
         provider = registry.get(connection.provider)
         assert connection.base_url.startswith(f"{SANDBOX}/{provider.sandbox_simulator or provider.kind}")
         assert provider.validate_credentials(connection.credentials) == {}
+
+
+def test_the_sandbox_learns_where_flyve_validation_links_point(db, env_file, monkeypatch):
+    from provisioning.providers.flyve import FlyveProvider
+
+    monkeypatch.delenv("SANDBOX_FLYVE_WEBAPP_URL", raising=False)
+    monkeypatch.setattr(registry, "_providers", {"flyve": FlyveProvider})
+    Connection.objects.create(provider="snaptrade", name="taken first", base_url="https://x.test")
+
+    output = bootstrap("--portal-url", "https://portal.test/")
+    bootstrap()  # a second run adds nothing
+
+    flyve = Connection.objects.get(provider="flyve")
+    assert flyve.pk != 1
+    assert env_file.read_text().count("SANDBOX_FLYVE_WEBAPP_URL") == 1
+    assert f"SANDBOX_FLYVE_WEBAPP_URL=https://portal.test/validate/flyve/{flyve.pk}/\n" in env_file.read_text()
+    assert "recorded SANDBOX_FLYVE_WEBAPP_URL in .env" in output

@@ -5,11 +5,16 @@
   at ``settings.PROVISIONING["SANDBOX_URL"]``, with the sandbox's demo credentials
   (``provisioning.sandbox.defaults``), and requests a first health check of each. The provider
   decides the details (``Provider.sandbox_connection``). Existing connections are never changed.
+- Records in ``.env`` what the sandbox needs to know of those connections
+  (``Provider.sandbox_environment``, e.g. the page Flyve's validation emails link to), unless
+  ``.env`` or the environment already sets it; ``make run`` starts the sandbox with ``.env``.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -23,6 +28,7 @@ from ...providers import registry
 from ...states import OperationKind
 
 BOOTSTRAP = services.Requester("bootstrap")
+DEFAULT_ENV_FILE = settings.BASE_DIR / ".env"
 
 
 class Command(BaseCommand):
@@ -31,18 +37,29 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin", help="name of the superuser to create (default: admin)")
         parser.add_argument(
-            "--admin-url", default="http://127.0.0.1:8000/admin/", help="the admin's address, as printed"
+            "--portal-url", default="http://127.0.0.1:8000", help="where the portal is served (default: %(default)s)"
         )
         parser.add_argument(
             "--sandbox-url", default=None, help="where the simulators listen (default: the SANDBOX_URL setting)"
         )
         parser.add_argument("--no-sandbox", action="store_true", help="do not configure sandbox connections")
+        parser.add_argument(
+            "--env-file", default=None, help="the .env file the sandbox is started with (default: .env beside manage.py)"
+        )
 
-    def handle(self, *args, username, admin_url, sandbox_url, no_sandbox, **options):
+    def handle(self, *args, username, portal_url, sandbox_url, no_sandbox, env_file, **options):
+        portal_url = portal_url.rstrip("/")
         if not no_sandbox:
-            self.sandbox_connections_ensure(sandbox_url=(sandbox_url or settings.PROVISIONING["SANDBOX_URL"]).rstrip("/"))
+            connections = self.sandbox_connections_ensure(
+                sandbox_url=(sandbox_url or settings.PROVISIONING["SANDBOX_URL"]).rstrip("/")
+            )
+            self.sandbox_environment_ensure(
+                connections=connections,
+                portal_url=portal_url,
+                dotenv=Path(env_file) if env_file else DEFAULT_ENV_FILE,
+            )
         # last, so that the password is the last thing printed
-        self.superuser_ensure(username=username, admin_url=admin_url)
+        self.superuser_ensure(username=username, admin_url=f"{portal_url}/admin/")
 
     # --- the superuser ----------------------------------------------------------------------
     def superuser_ensure(self, *, username: str, admin_url: str) -> None:
@@ -70,15 +87,15 @@ class Command(BaseCommand):
         )
 
     # --- sandbox connections ----------------------------------------------------------------
-    def sandbox_connections_ensure(self, *, sandbox_url: str) -> None:
+    def sandbox_connections_ensure(self, *, sandbox_url: str) -> list[Connection]:
+        """The sandbox connection of every provider with a simulator, created when missing."""
         from ...sandbox.app import SIMULATORS
         from ...sandbox.defaults import sandbox_credentials
 
         simulators = {simulator.name for simulator in SIMULATORS}
         demo_credentials = sandbox_credentials()
         self.stdout.write(f"Sandbox connections (simulators at {sandbox_url}, dashboard {sandbox_url}/_sandbox/):")
-        # a stable order: on a fresh database the Flyve connection is number 1, the one the Flyve
-        # simulator's validation emails link to by default (SANDBOX_FLYVE_WEBAPP_URL)
+        connections = []
         for kind, provider in sorted(registry.all_providers().items()):
             simulator = provider.sandbox_simulator or kind
             name = f"{provider.label} sandbox"
@@ -92,8 +109,10 @@ class Command(BaseCommand):
             if problems:
                 self.stderr.write(f"  skipped  {name}: demo credentials lack {', '.join(sorted(problems))}")
                 continue
-            if Connection.objects.filter(Q(name=name) | Q(provider=kind, base_url=config["base_url"])).exists():
+            existing = Connection.objects.filter(Q(name=name) | Q(provider=kind, base_url=config["base_url"])).first()
+            if existing is not None:
                 self.stdout.write(f"  exists   {name}")
+                connections.append(existing)
                 continue
             with transaction.atomic():
                 connection = Connection.objects.create(provider=kind, name=name, **config)
@@ -102,3 +121,28 @@ class Command(BaseCommand):
                         kind=OperationKind.HEALTH_CHECK, connection=connection, requested_by=BOOTSTRAP
                     )
             self.stdout.write(f"  created  {name} -> {connection.base_url}")
+            connections.append(connection)
+        return connections
+
+    def sandbox_environment_ensure(self, *, connections: list[Connection], portal_url: str, dotenv: Path) -> None:
+        """Append to ``.env`` the sandbox variables these connections need and nobody set."""
+        wanted = {}
+        for connection in connections:
+            provider = registry.get(connection.provider)
+            wanted.update(provider.sandbox_environment(connection=connection, portal_url=portal_url))
+        present = dotenv.read_text() if dotenv.exists() else ""
+        missing = {
+            name: value
+            for name, value in wanted.items()
+            if name not in os.environ and not any(line.startswith(f"{name}=") for line in present.splitlines())
+        }
+        if not missing:
+            return
+        if not dotenv.exists():
+            for name, value in missing.items():
+                self.stdout.write(f"  the sandbox needs {name}={value} in its environment")
+            return
+        lines = "".join(f"{name}={value}\n" for name, value in missing.items())
+        with dotenv.open("a") as file:
+            file.write(("" if present.endswith("\n") or not present else "\n") + "# written by manage.py bootstrap for the sandbox\n" + lines)
+        self.stdout.write(f"  recorded {', '.join(missing)} in .env for the sandbox")
