@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -48,6 +49,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, username, portal_url, sandbox_url, no_sandbox, env_file, **options):
+        # what this command prints is its report; the services' own log lines would bury it
+        logging.getLogger("provisioning").setLevel(max(logging.WARNING, logging.getLogger("provisioning").level))
         portal_url = portal_url.rstrip("/")
         if not no_sandbox:
             connections = self.sandbox_connections_ensure(
