@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from ..states import OperationKind
 from .serializers import (
     CaptchaAnswerInputSerializer,
-    LoginLinkInputSerializer,
+    ProviderOptionsSerializer,
     ValidateInputSerializer,
     VerifyInputSerializer,
 )
@@ -51,7 +51,7 @@ ACCOUNT_ACTIONS: tuple[AccountAction, ...] = (
     ),
     AccountAction(
         "login-link", K.LOGIN_LINK, "A connection-portal link; the result holds redirect_uri (SnapTrade)",
-        LoginLinkInputSerializer,
+        ProviderOptionsSerializer,
     ),
     AccountAction("rotate-secret", K.ROTATE_SECRET, "Replace the user secret (SnapTrade)"),
     AccountAction("sync", K.SYNC, "Refresh the remote state and detect drift"),

@@ -7,7 +7,6 @@ import pytest
 import responses
 
 from provisioning import services
-from provisioning.api.serializers import LoginLinkInputSerializer
 from provisioning.models import Member
 from provisioning.providers import registry
 
@@ -23,10 +22,29 @@ def snaptrade(db):
         yield mock
 
 
-def test_login_link_body_names_exactly_snaptrades_options():
-    from provisioning.providers.snaptrade import LOGIN_OPTIONS
+def test_login_link_options_are_checked_by_the_provider(admin_client_api, snaptrade):
+    connection = admin_client_api.post(
+        "/api/v1/connections/",
+        {"name": "SnapTrade", "provider": "snaptrade", "base_url": BASE, "credentials": CREDENTIALS},
+        format="json",
+    ).json()
+    member = Member.objects.create(email="trader@example.org")
+    account = admin_client_api.post(
+        "/api/v1/accounts/", {"member": member.pk, "connection": connection["id"]}, format="json"
+    ).json()["account"]
+    from provisioning.models import Account
 
-    assert set(LoginLinkInputSerializer().fields) == set(LOGIN_OPTIONS)
+    Account.objects.filter(pk=account["id"]).update(status="active")
+    Account.objects.get(pk=account["id"]).operations.update(status="succeeded")
+    url = f"/api/v1/accounts/{account['id']}/login-link/"
+
+    unknown = admin_client_api.post(url, {"colour": "red"}, format="json")
+    bad = admin_client_api.post(url, {"connectionType": "write"}, format="json")
+    not_an_object = admin_client_api.post(url, ["read"], format="json")
+
+    assert unknown.status_code == 400 and "colour" in unknown.json()
+    assert bad.status_code == 400 and bad.json()["connectionType"] == ["Must be one of: read, trade, trade-if-available."]
+    assert not_an_object.status_code == 400
 
 
 def test_snaptrade_connection_needs_client_id_and_consumer_key(admin_client_api, snaptrade):

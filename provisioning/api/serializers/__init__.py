@@ -3,7 +3,7 @@
 from .accounts import AccountCreatedSerializer, AccountCreateSerializer, AccountSerializer
 from .actions import (
     CaptchaAnswerInputSerializer,
-    LoginLinkInputSerializer,
+    ProviderOptionsSerializer,
     ValidateInputSerializer,
     VerifyInputSerializer,
 )
@@ -22,7 +22,7 @@ __all__ = [
     "CaptchaAnswerInputSerializer",
     "ConnectionSerializer",
     "ErrorSerializer",
-    "LoginLinkInputSerializer",
+    "ProviderOptionsSerializer",
     "MemberSerializer",
     "OperationSerializer",
     "ValidateInputSerializer",

@@ -1,15 +1,8 @@
 """Bodies of the account actions (see ``api/account_actions.py`` for what each one requests)."""
 
-from django.core.validators import URLValidator
 from rest_framework import serializers
 
-from .fields import (
-    StrictBooleanField,
-    StrictCharField,
-    StrictIntegerField,
-    StrictRegexField,
-    StrictURLField,
-)
+from .fields import StrictCharField, StrictIntegerField, StrictRegexField
 
 
 class VerifyInputSerializer(serializers.Serializer):
@@ -30,33 +23,17 @@ class ValidateInputSerializer(serializers.Serializer):
         return value.lower()
 
 
-class LoginLinkInputSerializer(serializers.Serializer):
-    """Options of the connection portal the link opens, all optional, with SnapTrade's names.
+class ProviderOptionsSerializer(serializers.Serializer):
+    """A JSON object of options that the account's provider checks itself.
 
-    The provider checks them further (``validate_input``); unknown keys are refused.
+    The provider is the one place that knows them (``Provider.validate_input``, run when the
+    operation is requested): an unknown option or a bad value is a 400 with its field errors.
     """
 
-    broker = StrictCharField(required=False, max_length=500, help_text="Preselect a broker (its slug).")
-    immediateRedirect = StrictBooleanField(required=False)
-    customRedirect = StrictURLField(
-        required=False,
-        max_length=200,
-        validators=[URLValidator(schemes=["http", "https"])],
-        help_text="An absolute http(s) URL to return to.",
-    )
-    reconnect = serializers.UUIDField(
-        required=False, format="hex_verbose", help_text="A brokerage connection id to reconnect."
-    )
-    connectionType = serializers.ChoiceField(required=False, choices=["read", "trade", "trade-if-available"])
-    showCloseButton = StrictBooleanField(required=False)
-    darkMode = StrictBooleanField(required=False)
-    locale = StrictCharField(required=False, max_length=500)
-    connectionPortalVersion = serializers.ChoiceField(required=False, choices=["v4", "v3", "v2"])
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object of options."]})
+        return dict(data)
 
-    def validate(self, attrs):
-        unknown = sorted(set(self.initial_data) - set(self.fields)) if isinstance(self.initial_data, dict) else []
-        if unknown:
-            raise serializers.ValidationError({key: ["Unknown login option."] for key in unknown})
-        if "reconnect" in attrs:
-            attrs["reconnect"] = str(attrs["reconnect"])
-        return attrs
+    def to_representation(self, instance):
+        return dict(instance)
