@@ -1,4 +1,7 @@
-"""Real processes for integration tests: the sandbox server and Celery workers (and beat).
+"""Real processes for integration tests: the sandbox server and Celery workers (and beat); and
+the portal's side of a test: ``api`` (the REST API as staff), ``sandbox_connection(kind)`` (a
+portal Connection to a simulator of ``sandbox_process``) and ``snaptrade``. Plain helpers
+(``wait_for``, ``wait_until_finished``, ``STAFF``) are in ``support.py``.
 
 Each process runs from this checkout with ``DJANGO_SETTINGS_MODULE=portal.test_settings``, writes
 its output to a temporary log file (its tail is added to the report of a failing test), and is
@@ -24,6 +27,12 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from provisioning.models import Connection
+from provisioning.providers import registry
+from provisioning.sandbox.defaults import sandbox_credentials
+from tests.integration.snaptrade_support import SnapTradeSandbox
+from tests.integration.support import StaffApi
 
 REPO = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -213,6 +222,42 @@ def sandbox_process(request, process_log_dir, sandbox_control_class):
         yield control
     finally:
         process.stop()
+
+
+# --- the portal's side: staff at the API, connections to the sandbox process ---------------------
+
+@pytest.fixture
+def api(transactional_db, django_user_model) -> StaffApi:
+    """The REST API as a staff member (a superuser with a DRF token) sees it."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    staff = django_user_model.objects.create_superuser("ops", "ops@example.org", "not-used-0123")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
+    return StaffApi(client)
+
+
+@pytest.fixture
+def sandbox_connection(sandbox_process, transactional_db):
+    """Factory: ``sandbox_connection("kandy")`` creates the portal Connection to that provider's
+    simulator in ``sandbox_process``, configured as ``manage.py bootstrap`` does it: the provider's
+    ``sandbox_connection()`` with the sandbox's demo credentials."""
+    def create(kind: str) -> Connection:
+        provider = registry.get(kind)
+        fields = provider.sandbox_connection(
+            sandbox_url=sandbox_process.url,
+            credentials=sandbox_credentials()[provider.sandbox_simulator or kind],
+        )
+        return Connection.objects.create(provider=kind, name=f"{provider.label} sandbox", **fields)
+
+    return create
+
+
+@pytest.fixture
+def snaptrade(sandbox_process, sandbox_connection) -> SnapTradeSandbox:
+    """The SnapTrade simulator of ``sandbox_process`` and a portal connection to it."""
+    return SnapTradeSandbox(sandbox_process, sandbox_connection("snaptrade"))
 
 
 # --- Celery worker and beat ----------------------------------------------------------------------

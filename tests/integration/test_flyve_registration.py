@@ -16,9 +16,7 @@ import pytest
 from PIL import Image
 
 from provisioning.models import Connection
-from provisioning.providers.flyve import FlyveProvider
-from provisioning.sandbox.defaults import sandbox_credentials
-from tests.integration.snaptrade_support import api, wait_for  # noqa: F401  (fixtures)
+from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,10 +34,8 @@ class FlyveSandbox:
 
 
 @pytest.fixture
-def flyve(sandbox_process, transactional_db) -> FlyveSandbox:
-    fields = FlyveProvider.sandbox_connection(sandbox_url=sandbox_process.url, credentials=sandbox_credentials()["flyve"])
-    connection = Connection.objects.create(provider="flyve", name="Flyve sandbox", **fields)
-    return FlyveSandbox(sandbox_process, connection)
+def flyve(sandbox_process, sandbox_connection) -> FlyveSandbox:
+    return FlyveSandbox(sandbox_process, sandbox_connection("flyve"))
 
 
 def test_registration_with_captcha_and_email_link_through_a_real_worker(

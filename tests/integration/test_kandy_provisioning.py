@@ -3,41 +3,22 @@
 PostgreSQL, Redis, the worker and the sandbox are real; nothing is faked.
 """
 
-import time
-
 import pytest
 import requests
 from django.db import connection as db_connection
 
 from provisioning import services
 from provisioning.models import Account, Connection, ExternalCall, Member, Operation
-from provisioning.providers.kandy import KandyProvider
-from provisioning.sandbox.defaults import sandbox_credentials
 from provisioning.states import AccountStatus, OperationStatus
+from tests.integration.support import STAFF, wait_until_finished
 
 pytestmark = pytest.mark.integration
 
-STAFF = services.Requester("test:staff")
-WAIT_SECONDS = 60
-
-
-def finished(operation: Operation) -> Operation:
-    """The operation once a worker has finished it (fails the test if that takes unreasonably long)."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        operation.refresh_from_db()
-        if operation.finished:
-            return operation
-        time.sleep(0.1)
-    pytest.fail(f"operation {operation.pk} ({operation.kind}) still {operation.status} after {WAIT_SECONDS} s")
-
 
 @pytest.fixture
-def kandy(sandbox_process, transactional_db):
+def kandy(sandbox_connection):
     """A Kandy connection to the sandbox process, configured the way bootstrap does it."""
-    fields = KandyProvider.sandbox_connection(sandbox_url=sandbox_process.url,
-                                              credentials=sandbox_credentials()["kandy"])
-    return Connection.objects.create(provider="kandy", name="Kandy sandbox", **fields)
+    return sandbox_connection("kandy")
 
 
 def provision(connection, n: int) -> tuple[Account, Operation]:
@@ -52,7 +33,7 @@ def test_provisioning_up_to_the_quota_and_the_sixth_refused(kandy, sandbox_proce
 
     started = [provision(kandy, n) for n in range(5)]
     for account, operation in started:
-        assert finished(operation).status == OperationStatus.SUCCEEDED, operation.error
+        assert wait_until_finished(operation).status == OperationStatus.SUCCEEDED, operation.error
         account.refresh_from_db()
         assert account.status == AccountStatus.ACTIVE
         assert set(account.secrets) == {"user_password", "user_api_key", "user_api_secret"}
@@ -74,8 +55,8 @@ def test_kandys_own_quota_answer_fails_the_provisioning_permanently(kandy, sandb
     Connection.objects.filter(pk=kandy.pk).update(max_accounts=None)  # the portal does not know the plan
     first, second = provision(kandy, 1), provision(kandy, 2)
 
-    assert finished(first[1]).status == OperationStatus.SUCCEEDED
-    failed = finished(second[1])
+    assert wait_until_finished(first[1]).status == OperationStatus.SUCCEEDED
+    failed = wait_until_finished(second[1])
 
     assert failed.status == OperationStatus.FAILED and failed.attempts == 1
     assert failed.error == {"code": "quota_exceeded", "retryable": False,
@@ -87,7 +68,7 @@ def test_kandys_own_quota_answer_fails_the_provisioning_permanently(kandy, sandb
 
 def test_the_token_is_fetched_again_after_the_sandbox_invalidates_it(kandy, sandbox_process, celery_worker_process):
     celery_worker_process()
-    assert finished(provision(kandy, 1)[1]).status == OperationStatus.SUCCEEDED
+    assert wait_until_finished(provision(kandy, 1)[1]).status == OperationStatus.SUCCEEDED
     kandy.refresh_from_db()
     first_token = kandy.secret_state["domain_access_token"]
 
@@ -95,7 +76,7 @@ def test_the_token_is_fetched_again_after_the_sandbox_invalidates_it(kandy, sand
     assert invalidated == {"invalidated": 1}
     account, operation = provision(kandy, 2)
 
-    assert finished(operation).status == OperationStatus.SUCCEEDED, operation.error
+    assert wait_until_finished(operation).status == OperationStatus.SUCCEEDED, operation.error
     account.refresh_from_db()
     kandy.refresh_from_db()
     second_token = kandy.secret_state["domain_access_token"]

@@ -9,7 +9,7 @@ from how long the test took.
 import pytest
 
 from provisioning.models import ExternalCall
-from tests.integration.snaptrade_support import api, snaptrade, wait_for  # noqa: F401  (fixtures)
+from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.integration
 

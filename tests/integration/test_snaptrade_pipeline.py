@@ -9,7 +9,6 @@ from django.db import connection as db_connection
 from provisioning.models import Account, ExternalCall
 from provisioning.providers.exceptions import NeedsAttention
 from provisioning.providers.snaptrade import SnapTradeClient
-from tests.integration.snaptrade_support import api, snaptrade  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 
 from provisioning import services
 from provisioning.models import Operation
-from tests.integration.snaptrade_support import api, snaptrade, wait_for  # noqa: F401  (fixtures)
+from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -3,11 +3,9 @@
 import pytest
 
 from provisioning import services
-from provisioning.models import Connection, Member
-from provisioning.providers.xhoppe import XhoppeProvider
-from provisioning.sandbox.defaults import sandbox_credentials
+from provisioning.models import Member
 from provisioning.states import AccountStatus, OperationStatus
-from tests.integration.test_kandy_provisioning import STAFF, finished
+from tests.integration.support import STAFF, wait_until_finished
 
 pytestmark = pytest.mark.integration
 
@@ -15,10 +13,8 @@ PHONE, MSISDN = "+6591234567", "6591234567"
 
 
 @pytest.fixture
-def xhoppe(sandbox_process, transactional_db):
-    fields = XhoppeProvider.sandbox_connection(sandbox_url=sandbox_process.url,
-                                               credentials=sandbox_credentials()["xhoppe"])
-    return Connection.objects.create(provider="xhoppe", name="Xhoppe sandbox", **fields)
+def xhoppe(sandbox_connection):
+    return sandbox_connection("xhoppe")
 
 
 def register(connection, email: str, phone: str = PHONE):
@@ -27,8 +23,9 @@ def register(connection, email: str, phone: str = PHONE):
 
 
 def verify(account, code: str):
-    return finished(services.operation_request(kind="verify", account=account, secret_input={"code": code},
-                                               requested_by=STAFF))
+    operation = services.operation_request(kind="verify", account=account, secret_input={"code": code},
+                                           requested_by=STAFF)
+    return wait_until_finished(operation)
 
 
 def test_register_then_the_code_from_the_outbox_then_verify_makes_the_account_active(
@@ -37,7 +34,7 @@ def test_register_then_the_code_from_the_outbox_then_verify_makes_the_account_ac
     celery_worker_process()
     account, operation = register(xhoppe, "jane@example.org")
 
-    assert finished(operation).status == OperationStatus.SUCCEEDED, operation.error
+    assert wait_until_finished(operation).status == OperationStatus.SUCCEEDED, operation.error
     account.refresh_from_db()
     assert account.status == AccountStatus.AWAITING_VERIFICATION and account.external_id == MSISDN
     [sms] = sandbox_process.outbox(simulator="xhoppe", to=MSISDN)
@@ -63,7 +60,7 @@ def test_an_expired_code_keeps_the_account_waiting_until_a_new_one_is_sent(
 ):
     celery_worker_process()
     account, operation = register(xhoppe, "jane@example.org")
-    finished(operation)
+    wait_until_finished(operation)
     old_code = sandbox_process.outbox(simulator="xhoppe", to=MSISDN)[-1]["data"]["code"]
     sandbox_process.clock(advance_seconds=11 * 60)
 
@@ -72,7 +69,9 @@ def test_an_expired_code_keeps_the_account_waiting_until_a_new_one_is_sent(
     assert expired.status == OperationStatus.FAILED and "expired" in expired.error["message"]
     assert account.status == AccountStatus.AWAITING_VERIFICATION
 
-    reset = finished(services.operation_request(kind="reset_password", account=account, requested_by=STAFF))
+    reset = wait_until_finished(
+        services.operation_request(kind="reset_password", account=account, requested_by=STAFF)
+    )
     assert reset.status == OperationStatus.SUCCEEDED
     new_code = sandbox_process.outbox(simulator="xhoppe", to=MSISDN)[-1]["data"]["code"]
 
@@ -84,11 +83,11 @@ def test_an_expired_code_keeps_the_account_waiting_until_a_new_one_is_sent(
 def test_a_duplicate_msisdn_is_shown_as_a_field_error(xhoppe, sandbox_process, celery_worker_process):
     celery_worker_process()
     _, first = register(xhoppe, "jane@example.org")
-    assert finished(first).status == OperationStatus.SUCCEEDED
+    assert wait_until_finished(first).status == OperationStatus.SUCCEEDED
 
     account, second = register(xhoppe, "jane.again@example.org")  # another member, the same phone
 
-    failed = finished(second)
+    failed = wait_until_finished(second)
     assert failed.status == OperationStatus.FAILED and failed.attempts == 1
     assert failed.error["code"] == "invalid_input" and failed.error["retryable"] is False
     assert "msisdn: has already been taken" in failed.error["message"]
