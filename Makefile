@@ -11,13 +11,15 @@ PY := $(VENV)/bin/python
 PIP_INSTALL = $(PY) -m pip install -q $(1) 2>&1 | { grep -v "^WARNING: Location '.*' is ignored" || true; }
 # extra arguments for pytest, e.g. make test PYTEST_ARGS='-k snaptrade -x'
 PYTEST_ARGS ?=
+# extra arguments for the benchmarks, e.g. make bench BENCH_ARGS='--quick'
+BENCH_ARGS ?=
 
 .PHONY: help run test bench clean venv venv-dev
 
 help:
 	@echo "make run    start web (127.0.0.1:8000), worker, beat and the sandbox (127.0.0.1:8001)"
 	@echo "make test   the whole test suite, with real PostgreSQL, Redis, Celery and Chromium"
-	@echo "make bench  the benchmarks"
+	@echo "make bench  the benchmarks (about 1 minute; BENCH_ARGS=--quick: about 30 s)"
 	@echo "make clean  remove .venv and caches (keeps .env and var/, the local database)"
 
 # --- Python environment -----------------------------------------------------------------------
@@ -65,8 +67,10 @@ test: venv-dev
 	@REQUIRE_INTEGRATION=1 scripts/test-services run -- $(VENV)/bin/pytest $(PYTEST_ARGS) || { \
 		rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$rc; }
 
+# measures and prints (no assertions); the production-like stack starts its own throwaway
+# PostgreSQL + Redis through scripts/test-services. make bench BENCH_ARGS=--quick: about 30 s
 bench: venv-dev
-	@if [ -d benchmarks ]; then $(PY) -m benchmarks; else echo "No benchmarks yet (benchmarks/ does not exist)."; fi
+	@$(PY) -m benchmarks $(BENCH_ARGS)
 
 # keeps .env and var/ (the local database and the keys that decrypt it)
 clean:

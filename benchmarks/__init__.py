@@ -1,0 +1,11 @@
+"""Benchmarks of the portal: ``python -m benchmarks [--quick]`` (or ``make bench``).
+
+They measure and print; they assert nothing and are not part of ``make test``. Every process
+they start (sandbox, Celery workers, throwaway PostgreSQL and Redis) runs on loopback with its
+own temporary database, broker folder and keys, and is stopped by its PID.
+
+- ``micro``: request signing, redaction and Fernet encryption, timeit-style.
+- ``pipeline``: provisionings requested through the services, run by a real worker against the
+  real sandbox; also how the sandbox's latency and a connection's ``max_concurrency`` bound
+  throughput.
+"""

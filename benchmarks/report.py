@@ -1,0 +1,92 @@
+"""The compact table ``python -m benchmarks`` prints from its results."""
+
+from __future__ import annotations
+
+
+def _number(value, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _row(cells, widths) -> str:
+    return "  ".join(str(cell).ljust(width) if i == 0 else str(cell).rjust(width)
+                     for i, (cell, width) in enumerate(zip(cells, widths, strict=True)))
+
+
+PIPELINE_COLUMNS = ("", "ops/s", "p50", "p95", "max", "queue p50", "run p50", "http mean", "run-http", "ok")
+PIPELINE_WIDTHS = (38, 6, 6, 6, 6, 9, 7, 9, 8, 7)
+
+
+def _pipeline_row(title: str, run: dict, *, throughput: bool = True) -> str:
+    latency, queue, work = run.get("latency_ms", {}), run.get("queue_ms", {}), run.get("run_ms", {})
+    return _row(
+        (
+            title,
+            _number(run.get("ops_per_second") if throughput else None, 1),
+            _number(latency.get("p50")),
+            _number(latency.get("p95")),
+            _number(latency.get("max")),
+            _number(queue.get("p50")),
+            _number(work.get("p50"), 1),
+            _number(run.get("http_mean_ms"), 1),
+            _number(run.get("run_minus_http_mean_ms"), 1),
+            f"{run['succeeded']}/{run['operations']}",
+        ),
+        PIPELINE_WIDTHS,
+    )
+
+
+def print_pipeline(stacks: dict) -> None:
+    print("\nPipeline: SnapTrade provisionings, services -> Celery worker process -> sandbox process")
+    print("(ms from Operation.created_at to finished_at; queue = to started_at; run = started_at to finished_at;")
+    print(" http = ExternalCall.duration_ms; run-http = mean run minus mean http: claim, DB writes, Python;")
+    print(" ops/s = from the first start to the last finish, with a backlog)")
+    print(_row(PIPELINE_COLUMNS, PIPELINE_WIDTHS))
+    for name, result in stacks.items():
+        if "pipeline" not in result:
+            print(f"{name}: {result.get('skipped') or result.get('error')}")
+            continue
+        print(result["label"])
+        idle = result["idle"]
+        print(_pipeline_row(f"  one at a time ({idle['operations']})", idle, throughput=False))
+        burst = result["pipeline"]
+        title = f"  batch of {burst['operations']} (created in {burst['batch_request_seconds']:.1f} s)"
+        print(_pipeline_row(title, burst))
+
+
+def print_cap(result: dict) -> None:
+    cap = result.get("concurrency_cap")
+    if not cap:
+        return
+    runs = cap["runs"]
+    print(f"\nConcurrency cap: sandbox latency {cap['latency_ms']} ms, {runs[0]['operations']} provisionings,"
+          f" {result['label']}")
+    print(f"(an operation refused a slot is sent again {cap['refused_wait_seconds']:g} s later)")
+    widths = (16, 6, 22, 18, 8, 7)
+    print(_row(("max_concurrency", "ops/s", "bound (slots/latency)", "max HTTP in flight", "p95 ms", "ok"), widths))
+    for run in runs:
+        print(_row((run["max_concurrency"] or "none", _number(run.get("ops_per_second"), 1),
+                    _number(run["bound_ops_per_second"], 1), run["max_http_in_flight"],
+                    _number(run.get("latency_ms", {}).get("p95")), f"{run['succeeded']}/{run['operations']}"),
+                   widths))
+
+
+def print_micro(micro) -> None:
+    if not isinstance(micro, list):
+        print(f"\nMicro: {micro.get('error') if micro else 'not run'}")
+        return
+    print(f"\nMicro (timeit, median of {micro[0]['repeats']} repeats)")
+    widths = (28, 9, 9, 0)
+    print(_row(("", "us/op", "ops/s", ""), widths))
+    for item in micro:
+        print(_row((item["name"], _number(item["us_per_op"], 1), _number(item["ops_per_second"]),
+                    item["detail"]), widths))
+
+
+def print_report(results: dict) -> None:
+    machine = results["machine"]
+    print(f"\nBenchmarks {results['date']}, {machine['cores']} cores, Python {machine['python']},"
+          f" {results['seconds']} s")
+    print_pipeline(results["pipeline"])
+    local = results["pipeline"].get("local", {})
+    print_cap(local)
+    print_micro(results["micro"])
