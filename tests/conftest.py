@@ -1,4 +1,7 @@
-"""Fixtures for every test: the provider sandbox, headless Chromium, and the integration gate.
+"""Fixtures for every test: the provider sandbox, headless Chromium, and the integration gate; and
+what many tests start from: ``member`` and her ``account`` at the test's ``connection`` (each
+folder or module defines ``connection``, and overrides ``member`` where it needs another one),
+``http`` (HTTP faked with ``responses``) and ``eager`` (Celery tasks run in the requesting process).
 
 Markers (registered in pytest.ini):
 
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import responses
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -152,6 +156,41 @@ def sandbox(sandbox_server):
     control = SandboxControl(sandbox_server)
     control.reset()
     return control
+
+
+# --- data, fake HTTP, eager Celery -------------------------------------------------------------
+
+@pytest.fixture
+def member(db):
+    from provisioning.models import Member
+
+    return Member.objects.create(email="jane@example.org", first_name="Jane", last_name="Doe", country="SG")
+
+
+@pytest.fixture
+def account(member, connection):
+    """``member``'s account at the test's ``connection``, pending."""
+    from provisioning.models import Account
+
+    return Account.objects.create(member=member, connection=connection)
+
+
+@pytest.fixture
+def http():
+    """HTTP faked with ``responses``; a response registered but never asked for is no failure."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def eager():
+    """Celery runs each task in the requesting process as soon as it is dispatched (after commit)."""
+    from portal.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
 
 
 # --- headless Chromium ---------------------------------------------------------------------------

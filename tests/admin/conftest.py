@@ -6,7 +6,7 @@ so the tests depend on the admin alone, not on what a real provider offers today
 
 import pytest
 
-from provisioning.models import Account, Connection, Member
+from provisioning.models import Account, Connection
 from provisioning.providers import registry
 from provisioning.providers.base import Provider
 from provisioning.providers.http import ProviderClient
@@ -25,17 +25,9 @@ class EverythingProvider(Provider):
 
 
 @pytest.fixture(autouse=True)
-def everything_provider():
-    previous = registry.all_providers().get(EverythingProvider.kind)
-    registry.register(EverythingProvider)
-    yield EverythingProvider
-    if previous is not None:
-        registry.register(previous)
-
-
-@pytest.fixture
-def member(db):
-    return Member.objects.create(email="jane@example.org", first_name="Jane", last_name="Doe", country="SG")
+def everything_provider(monkeypatch):
+    monkeypatch.setitem(registry._providers, EverythingProvider.kind, EverythingProvider)
+    return EverythingProvider
 
 
 @pytest.fixture

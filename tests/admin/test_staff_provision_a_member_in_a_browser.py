@@ -10,7 +10,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from portal.celery import app as celery_app
 from provisioning.models import Account, Connection
 from provisioning.providers import registry
 from provisioning.sandbox.defaults import sandbox_credentials
@@ -21,14 +20,6 @@ from provisioning.states import AccountStatus
 def everything_provider():
     """The real providers here, not the stand-in of the other admin tests."""
     return None
-
-
-@pytest.fixture
-def eager():
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
 
 
 @pytest.fixture

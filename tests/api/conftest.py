@@ -186,15 +186,11 @@ def no_delete_connection(db):
 
 @pytest.fixture
 def member(db):
+    """Jane of tests/conftest.py, with a phone and a CRM reference."""
     return Member.objects.create(
         email="jane@example.org", first_name="Jane", last_name="Doe", country="SG", phone="+6591234567",
         external_ref="crm-1042",
     )
-
-
-@pytest.fixture
-def account(member, connection):
-    return Account.objects.create(member=member, connection=connection)
 
 
 def account_in(account: Account, status: str) -> Account:

@@ -22,16 +22,22 @@ def snaptrade(db):
         yield mock
 
 
-def test_login_link_options_are_checked_by_the_provider(admin_client_api, snaptrade):
-    connection = admin_client_api.post(
+def account_created(client) -> dict:
+    """A SnapTrade connection and a new member's account there, through the API; the answer of
+    ``POST /accounts/`` (``account`` and its provisioning ``operation``)."""
+    connection = client.post(
         "/api/v1/connections/",
         {"name": "SnapTrade", "provider": "snaptrade", "base_url": BASE, "credentials": CREDENTIALS},
         format="json",
     ).json()
     member = Member.objects.create(email="trader@example.org")
-    account = admin_client_api.post(
+    return client.post(
         "/api/v1/accounts/", {"member": member.pk, "connection": connection["id"]}, format="json"
-    ).json()["account"]
+    ).json()
+
+
+def test_login_link_options_are_checked_by_the_provider(admin_client_api, snaptrade):
+    account = account_created(admin_client_api)["account"]
     from provisioning.models import Account
 
     Account.objects.filter(pk=account["id"]).update(status="active")
@@ -55,15 +61,7 @@ def test_snaptrade_connection_needs_client_id_and_consumer_key(admin_client_api,
 
 
 def test_provision_read_secret_and_login_link(admin_client_api, snaptrade):
-    connection = admin_client_api.post(
-        "/api/v1/connections/",
-        {"name": "SnapTrade", "provider": "snaptrade", "base_url": BASE, "credentials": CREDENTIALS},
-        format="json",
-    ).json()
-    member = Member.objects.create(email="trader@example.org")
-    created = admin_client_api.post(
-        "/api/v1/accounts/", {"member": member.pk, "connection": connection["id"]}, format="json"
-    ).json()
+    created = account_created(admin_client_api)
     user_id = created["account"]["external_id"]
     assert user_id  # chosen before the first call
 

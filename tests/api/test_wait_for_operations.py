@@ -10,14 +10,9 @@ from .conftest import account_in
 
 
 @pytest.fixture
-def eager_worker(transactional_db):
-    """Celery runs each task in the request's process right when it is dispatched (after commit)."""
-    from portal.celery import app
-
-    previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = previous
+def eager_worker(transactional_db, eager):
+    """Celery runs each task in the request's process right when it is dispatched; dispatching
+    waits for the commit, so the test's transactions must be real ones."""
 
 
 @pytest.mark.parametrize("wait", ["abc", "-1", "31", "1.5", ""])

@@ -15,19 +15,11 @@ from django.core import signing
 from django.core.cache import cache
 from django.test import Client
 
-from portal.celery import app as celery_app
 from provisioning import services, views_public
 from provisioning.models import Account, Connection, Member, Operation
 from provisioning.sandbox.defaults import sandbox_credentials
 from provisioning.states import AccountStatus, OperationStatus
-from tests.providers.flyve_support import (  # noqa: F401  (fixtures)
-    BASE,
-    STAFF,
-    TOKEN,
-    USER_TOKEN,
-    glpi,
-    http,
-)
+from tests.providers.flyve_support import BASE, STAFF, TOKEN, FakeGlpi, flyve_connection
 
 OTHER_TOKEN = "b" * 64
 
@@ -38,17 +30,13 @@ def _fresh_rate_limits():
 
 
 @pytest.fixture
-def eager():
-    """Operations run in the requesting thread as soon as they are committed."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = before
+def glpi(http):
+    return FakeGlpi(http)
 
 
 @pytest.fixture
 def connection(transactional_db):
-    return Connection.objects.create(provider="flyve", name="flyve demo", base_url=BASE, credentials={"user_token": USER_TOKEN})
+    return flyve_connection()
 
 
 def awaiting_account(connection, email="jane@example.org") -> Account:

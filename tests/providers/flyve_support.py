@@ -3,7 +3,8 @@
 Bodies are GLPI's golden shapes from PROVIDERS.md §3: ``{"session_token": ...}``, 201
 ``{"id", "message"}`` with ``Location``, ``[{"<id>": true, "message": ""}]`` on PUT, empty
 ``killSession``, ``["ERROR_...", "message"]`` errors. ``FakeGlpi`` counts sessions so that tests
-can prove every session is killed.
+can prove every session is killed; the ``glpi`` fixture (tests/providers/conftest.py) registers it
+on the ``http`` mock. A Flyve test module makes its ``connection`` fixture with ``flyve_connection()``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ import io
 import json
 import re
 
-import pytest
 import responses
 from PIL import Image
 
 from provisioning import services
-from provisioning.models import Account, Connection, Member
+from provisioning.models import Connection
 
 BASE = "http://glpi.test/apirest.php"
 USER_TOKEN = "USER-TOKEN-abcdef0123456789"
@@ -130,32 +130,11 @@ class FakeGlpi:
         return len(self.requests("GET", "killSession"))
 
 
-@pytest.fixture
-def http():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
-def glpi(http):
-    return FakeGlpi(http)
-
-
-@pytest.fixture
-def connection(db):
+def flyve_connection() -> Connection:
+    """A Flyve connection to the faked GLPI (``BASE``) with the user token ``USER_TOKEN``."""
     return Connection.objects.create(
         provider="flyve", name="flyve demo", base_url=BASE, credentials={"user_token": USER_TOKEN}
     )
-
-
-@pytest.fixture
-def member(db):
-    return Member.objects.create(email="jane@example.org", first_name="Jane", last_name="Doe", country="SG")
-
-
-@pytest.fixture
-def account(member, connection):
-    return Account.objects.create(member=member, connection=connection)
 
 
 def run(kind: str, *, account=None, connection=None, input=None, secret_input=None):

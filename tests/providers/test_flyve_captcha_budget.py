@@ -12,15 +12,12 @@ from provisioning.models import Account, ExternalCall, Member, Operation
 from provisioning.providers.flyve import FlyveProvider
 from provisioning.services.execution import DatabaseCallLog
 from provisioning.states import AccountStatus, OperationStatus
-from tests.providers.flyve_support import (  # noqa: F401  (fixtures)
-    BASE,
-    account,
-    connection,
-    glpi,
-    http,
-    member,
-    run,
-)
+from tests.providers.flyve_support import BASE, flyve_connection, run
+
+
+@pytest.fixture
+def connection(db):
+    return flyve_connection()
 
 
 def captcha_posts(connection, *ages_in_seconds, status=201):

@@ -15,15 +15,7 @@ from provisioning.providers.flyve import (
     password_policy,
 )
 from provisioning.providers.http import NullCallLog
-from tests.providers.flyve_support import (  # noqa: F401  (fixtures)
-    BASE,
-    SESSION_TOKEN,
-    TOKEN,
-    USER_TOKEN,
-    connection,
-    glpi,
-    http,
-)
+from tests.providers.flyve_support import BASE, SESSION_TOKEN, TOKEN, USER_TOKEN, flyve_connection
 
 DOC = "; view documentation in your browser at http://glpi.test/apirest.php/#"
 
@@ -90,6 +82,11 @@ ERRORS = [
     (500, ["ERROR", "Internal error"], e.TransientError, "transient", "Internal error"),
     (503, None, e.TransientError, "transient", "server error"),
 ]
+
+
+@pytest.fixture
+def connection(db):
+    return flyve_connection()
 
 
 @pytest.fixture

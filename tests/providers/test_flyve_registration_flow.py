@@ -10,18 +10,12 @@ from django.utils import timezone
 from provisioning import services
 from provisioning.models import ExternalCall, HealthStatus, Operation
 from provisioning.states import AccountStatus, OperationStatus
-from tests.providers.flyve_support import (  # noqa: F401  (fixtures)
-    STAFF,
-    TOKEN,
-    USER_TOKEN,
-    account,
-    connection,
-    glpi,
-    http,
-    jpeg,
-    member,
-    run,
-)
+from tests.providers.flyve_support import STAFF, TOKEN, USER_TOKEN, flyve_connection, jpeg, run
+
+
+@pytest.fixture
+def connection(db):
+    return flyve_connection()
 
 
 @pytest.fixture

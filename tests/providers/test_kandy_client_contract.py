@@ -9,7 +9,6 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import responses
 
 from provisioning.models import Connection
 from provisioning.providers.exceptions import (
@@ -95,9 +94,10 @@ class RecordingCallLog:
 
 
 @pytest.fixture
-def http():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
+def http(http):
+    """The fake HTTP of tests/conftest.py; here every answer registered must also be asked for."""
+    http.assert_all_requests_are_fired = True
+    return http
 
 
 @pytest.fixture

@@ -52,12 +52,6 @@ def query(call) -> dict:
 
 
 @pytest.fixture
-def http():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-@pytest.fixture
 def connection(db):
     return Connection.objects.create(
         provider="kandy", name="Kandy", base_url=BASE, max_accounts=5,
@@ -69,11 +63,6 @@ def connection(db):
 @pytest.fixture
 def member(db):
     return Member.objects.create(email="Jane.Doe@example.org", first_name="Jane", last_name="Doe", country="SG")
-
-
-@pytest.fixture
-def account(member, connection):
-    return Account.objects.create(member=member, connection=connection)
 
 
 def run(kind, *, account=None, connection=None):

@@ -5,7 +5,6 @@ SnapTrade's errors look like ``{"detail", "status_code", "code"}``; the detail i
 
 import pytest
 import requests
-import responses
 
 from provisioning.models import Connection
 from provisioning.providers import exceptions as e
@@ -28,12 +27,6 @@ def client():
     connection = Connection(provider="snaptrade", name="t", base_url=BASE,
                             credentials={"client_id": "CLIENT-ID-1", "consumer_key": "CONSUMER-KEY-XYZ"})
     return SnapTradeClient(connection)
-
-
-@pytest.fixture
-def http():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def raised(call) -> e.ProviderError:

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 import requests
-import responses
 from django.db import connection as db_connection
 from django.utils import timezone
 
@@ -36,13 +35,9 @@ def snaptrade_error(status, detail, code):
 
 
 @pytest.fixture(autouse=True)
-def snaptrade_registered():
+def snaptrade_registered(monkeypatch):
     """Other test modules may lend the kind to a fake provider; make sure it is ours here."""
-    previous = registry.all_providers().get("snaptrade")
-    registry.register(SnapTradeProvider)
-    yield
-    if previous is not None:
-        registry.register(previous)
+    monkeypatch.setitem(registry._providers, SnapTradeProvider.kind, SnapTradeProvider)
 
 
 @pytest.fixture
@@ -59,22 +54,11 @@ def member(db):
 
 
 @pytest.fixture
-def account(member, connection):
-    return Account.objects.create(member=member, connection=connection)
-
-
-@pytest.fixture
 def active_account(member, connection):
     return Account.objects.create(
         member=member, connection=connection, status=AccountStatus.ACTIVE,
         external_id=f"portal-test-m{member.pk}-c{connection.pk}", secrets={"user_secret": SECRET},
     )
-
-
-@pytest.fixture
-def http():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 def run(kind, *, account=None, connection=None, input=None) -> Operation:

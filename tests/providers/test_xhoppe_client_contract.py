@@ -7,7 +7,6 @@ becomes field errors on any 4xx, 401 is a configuration error.
 import json
 
 import pytest
-import responses
 
 from provisioning.models import Connection
 from provisioning.providers.exceptions import (
@@ -44,9 +43,10 @@ class RecordingCallLog:
 
 
 @pytest.fixture
-def http():
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        yield mock
+def http(http):
+    """The fake HTTP of tests/conftest.py; here every answer registered must also be asked for."""
+    http.assert_all_requests_are_fired = True
+    return http
 
 
 @pytest.fixture

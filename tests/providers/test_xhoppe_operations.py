@@ -4,23 +4,16 @@ import json
 
 import pytest
 import requests
-import responses
 from django.utils import timezone
 
 from provisioning import services
-from provisioning.models import Account, Connection, ExternalCall, Member, Operation
+from provisioning.models import Connection, ExternalCall, Member, Operation
 from provisioning.states import AccountStatus, OperationStatus
 
 BASE = "http://test.xhop.pe/api/v1"
 INVALID_RESOURCE = "Invalid resource. Please fix errors and try again."
 TOKEN = "Zq3-x9KpL2mN7bV4cR1t"
 STAFF = services.Requester("test:staff")
-
-
-@pytest.fixture
-def http():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 @pytest.fixture
@@ -31,11 +24,6 @@ def connection(db):
 @pytest.fixture
 def member(db):
     return Member.objects.create(email="jane@example.org", phone="+6591234567", country="SG")
-
-
-@pytest.fixture
-def account(member, connection):
-    return Account.objects.create(member=member, connection=connection)
 
 
 @pytest.fixture

@@ -5,9 +5,8 @@ redaction and error mapping under test are the production ones.
 """
 
 import pytest
-import responses
 
-from provisioning.models import Account, Connection, Member
+from provisioning.models import Connection
 from provisioning.providers import registry
 from provisioning.providers.base import Outcome, Provider
 from provisioning.providers.exceptions import RateLimited, TransientError
@@ -55,12 +54,9 @@ class FakeProvider(Provider):
 
 
 @pytest.fixture
-def fake_provider():
-    previous = registry.all_providers().get(FakeProvider.kind)
-    registry.register(FakeProvider)
-    yield FakeProvider
-    if previous is not None:
-        registry.register(previous)
+def fake_provider(monkeypatch):
+    monkeypatch.setitem(registry._providers, FakeProvider.kind, FakeProvider)
+    return FakeProvider
 
 
 @pytest.fixture
@@ -68,22 +64,6 @@ def connection(db, fake_provider):
     return Connection.objects.create(
         provider=FakeProvider.kind, name="fake", base_url=BASE, credentials={"api_key": "KEY-1234-SECRET"}
     )
-
-
-@pytest.fixture
-def member(db):
-    return Member.objects.create(email="jane@example.org", first_name="Jane", last_name="Doe", country="SG")
-
-
-@pytest.fixture
-def account(member, connection):
-    return Account.objects.create(member=member, connection=connection)
-
-
-@pytest.fixture
-def http():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
 
 
 __all__ = ["BASE", "RateLimited", "TransientError"]
