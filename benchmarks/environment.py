@@ -32,13 +32,13 @@ SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
 def bench_environment(tmp: Path, *, production: bool) -> dict[str, str]:
     """Variables for the benchmark process and its workers, on top of ``os.environ``."""
     env = {
-        "DJANGO_SETTINGS_MODULE": "benchmarks.settings",  # portal.settings, own broker folder
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
         "PYTHONPATH": str(REPO),
         "PYTHONUNBUFFERED": "1",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "DEBUG": "false",  # whatever a local .env says: DEBUG keeps every SQL query in memory
-        "BENCH_BROKER_DIR": str(tmp / "broker"),
+        "CELERY_BROKER_DIR": str(tmp / "broker"),  # not the broker of a make run on this checkout
     }
     if not production:
         env["DATABASE_URL"] = f"sqlite:///{tmp / 'portal.sqlite3'}"
