@@ -60,7 +60,10 @@ def print_cap(result: dict) -> None:
     runs = cap["runs"]
     print(f"\nConcurrency cap: sandbox latency {cap['latency_ms']} ms, {runs[0]['operations']} provisionings,"
           f" {result['label']}")
-    print(f"(an operation refused a slot is sent again {cap['refused_wait_seconds']:g} s later)")
+    print(
+        "(an operation refused a slot is woken when one of the connection's operations finishes, "
+        f"else comes back after about {cap['refused_wait_seconds']:g} s)"
+    )
     widths = (16, 6, 22, 18, 8, 7)
     print(_row(("max_concurrency", "ops/s", "bound (slots/latency)", "max HTTP in flight", "p95 ms", "ok"), widths))
     for run in runs:

@@ -34,7 +34,8 @@ from .operations import operation_dispatch
 
 logger = logging.getLogger(__name__)
 
-# how long an operation waits when its connection is at its concurrency cap
+# how long an operation refused a slot (its connection at its concurrency cap) waits at most:
+# it is normally woken earlier, when a running operation of the connection finishes
 CONCURRENCY_WAIT_SECONDS = 2.0
 
 
@@ -147,9 +148,12 @@ def operation_claim(*, operation_id: int) -> Operation | None:
                 connection=connection, status=OperationStatus.RUNNING, lease_expires_at__gt=now
             ).exclude(pk=operation.pk)
             if running.count() >= connection.max_concurrency:
-                operation.next_attempt_at = now + timedelta(seconds=CONCURRENCY_WAIT_SECONDS)
+                # queued with a time: waiting for a slot (see _wake_next_waiting); jittered so
+                # that operations refused together do not all come back together
+                wait = CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5)
+                operation.next_attempt_at = now + timedelta(seconds=wait)
                 operation.save(update_fields=["next_attempt_at", "updated_at"])
-                operation_dispatch(operation=operation, countdown=CONCURRENCY_WAIT_SECONDS)
+                operation_dispatch(operation=operation, countdown=wait)
                 return None
         operation.status = OperationStatus.RUNNING
         operation.attempts += 1
@@ -267,6 +271,24 @@ def _locked_account(operation: Operation) -> Account | None:
     return Account.objects.select_for_update().get(pk=operation.account_id)
 
 
+def _wake_next_waiting(operation: Operation) -> None:
+    """A slot of a capped connection is free: send the operation that waits longest for one."""
+    if not operation.connection.max_concurrency:
+        return
+    waiting = (
+        Operation.objects.filter(
+            connection_id=operation.connection_id,
+            status=OperationStatus.QUEUED,
+            next_attempt_at__gt=timezone.now(),
+        )
+        .order_by("next_attempt_at", "id")
+        .first()
+    )
+    if waiting is not None:
+        Operation.objects.filter(pk=waiting.pk).update(next_attempt_at=timezone.now())
+        operation_dispatch(operation=waiting)
+
+
 def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
     account = _locked_account(operation)
     spec = OPERATION_SPECS[operation.kind]
@@ -282,6 +304,7 @@ def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
     operation.finished_at = timezone.now()
     operation.lease_expires_at = None
     operation.save()
+    _wake_next_waiting(operation)
 
 
 def _operation_fail_or_retry(operation: Operation, err: ProviderError) -> None:
@@ -300,6 +323,7 @@ def _operation_fail_or_retry(operation: Operation, err: ProviderError) -> None:
     operation.save()
     logger.info("operation retry id=%s in %.1fs after %s", operation.pk, delay, err.code)
     operation_dispatch(operation=operation, countdown=delay)
+    _wake_next_waiting(operation)
 
 
 def _operation_fail(operation: Operation, err: ProviderError) -> None:
@@ -330,3 +354,4 @@ def _operation_fail(operation: Operation, err: ProviderError) -> None:
     operation.finished_at = timezone.now()
     operation.lease_expires_at = None
     operation.save()
+    _wake_next_waiting(operation)

@@ -81,6 +81,34 @@ def test_concurrency_cap_defers_the_claim(account, member, connection):
     assert second.attempts == 0
 
 
+def test_a_finished_operation_wakes_the_one_waiting_longest_for_its_slot(
+    account, connection, http, django_capture_on_commit_callbacks
+):
+    from provisioning.models import Account, Member
+
+    http.post(f"{BASE}/users", json={"id": "remote-1", "user_secret": "s3cr3t-value-42"})
+    connection.max_concurrency = 1
+    connection.save()
+    others = [
+        Account.objects.create(member=Member.objects.create(email=f"{n}@example.org"), connection=connection)
+        for n in ("b", "c")
+    ]
+    first = services.operation_request(kind="provision", account=account, requested_by=STAFF)
+    waiting = [services.operation_request(kind="provision", account=a, requested_by=STAFF) for a in others]
+    services.operation_claim(operation_id=first.pk)
+    for operation in waiting:
+        assert services.operation_claim(operation_id=operation.pk) is None  # refused a slot
+    longest = min(waiting, key=lambda op: Operation.objects.get(pk=op.pk).next_attempt_at)
+    Operation.objects.filter(pk=first.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.operation_execute(operation_id=first.pk)
+
+    woken = [op for op in Operation.objects.filter(pk__in=[w.pk for w in waiting]) if op.next_attempt_at <= timezone.now()]
+    assert [op.pk for op in woken] == [longest.pk]  # one slot freed, one operation sent
+    assert len(callbacks) == 1
+
+
 def test_the_portals_own_rate_limit_defers_without_using_an_attempt(account, connection, http):
     http.post(f"{BASE}/users", json={"id": "remote-1", "user_secret": "s3cr3t-value-42"})
     connection.requests_per_minute = 1
