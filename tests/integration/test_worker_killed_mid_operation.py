@@ -1,10 +1,12 @@
 """A worker killed (SIGKILL) in the middle of an operation: another worker finishes it after the
 lease expires, and SnapTrade never gets the same user registered twice.
 
-The sandbox delays every answer, so the kill lands while ``registerUser`` is in flight. SnapTrade
-carries it out regardless, but its answer, the only copy of the user secret, is lost with the
-worker. The retry looks before it leaps: it finds the user, does not register again, and asks a
-person to delete and re-provision, which then works.
+Two cases, as they can happen:
+- the request had not been carried out when the worker died: the retry looks, finds no user,
+  registers it once and the provisioning succeeds;
+- SnapTrade carried it out, but its answer, the only copy of the user secret, died with the
+  worker: the retry looks before it leaps, finds the user, does not register again, and asks a
+  person to delete and re-provision, which then works.
 """
 
 import time
@@ -32,6 +34,34 @@ def sweep_until_finished(operation_id: int) -> Operation:
     return wait_for(finished, f"operation {operation_id} to be finished by the second worker")
 
 
+def kill_while_running(worker, operation_id: int) -> None:
+    wait_for(lambda: Operation.objects.get(pk=operation_id).status == "running", "the first worker to start it")
+    time.sleep(1.0)  # the request left at once; SnapTrade's answer is still seconds away
+    worker.kill()
+    worker.popen.wait(10)
+
+
+def test_provision_killed_before_snaptrade_acted_is_completed_by_another_worker(
+    api, snaptrade, celery_worker_process
+):
+    # SnapTrade holds the request without acting on it (then the client would time out)
+    snaptrade.control.faults("snaptrade", fail_next=[{"timeout": True, "seconds": 4, "path": "registerUser"}])
+    first = celery_worker_process(env=LEASE)
+    account, operation = api.provision("killed-early@example.org", snaptrade.connection)
+
+    kill_while_running(first, operation["id"])
+    assert snaptrade.users() == []
+
+    celery_worker_process(env=LEASE)
+    finished = sweep_until_finished(operation["id"])
+
+    assert (finished.status, finished.attempts) == ("succeeded", 2)
+    assert snaptrade.users() == [account["external_id"]]
+    assert snaptrade.counter("POST /snapTrade/registerUser").get("200") == 1
+    account = api.call("GET", f"accounts/{account['id']}/")
+    assert account["status"] == "active" and account["secrets_set"] == ["user_secret"]
+
+
 def test_provision_killed_mid_request_is_finished_by_another_worker_without_a_second_user(
     api, snaptrade, celery_worker_process
 ):
@@ -40,10 +70,7 @@ def test_provision_killed_mid_request_is_finished_by_another_worker_without_a_se
     account, operation = api.provision("killed@example.org", snaptrade.connection)
     user_id = account["external_id"]
 
-    wait_for(lambda: Operation.objects.get(pk=operation["id"]).status == "running", "the first worker to start it")
-    time.sleep(1.0)  # the request left at once; SnapTrade's answer is still LATENCY_MS away
-    first.kill()
-    first.popen.wait(10)
+    kill_while_running(first, operation["id"])
 
     # SnapTrade still carries out the request the dead worker sent
     wait_for(lambda: snaptrade.users() == [user_id], "SnapTrade to register the user")
