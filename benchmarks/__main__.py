@@ -21,7 +21,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .environment import PYTHON, REPO, SERVICE_VARIABLES, Process
+from devtools.processes import REPO, ChildProcess
+
+from .environment import PYTHON, SERVICE_VARIABLES
 from .report import print_report
 
 TEST_SERVICES = REPO / "scripts" / "test-services"
@@ -43,12 +45,12 @@ def run_child(name: str, args: list[str], *, timeout: float, work: Path) -> dict
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}  # never the caller's servers
     print(f"running {name} ...", end=" ", flush=True)
     clock = time.monotonic()
-    process = Process(name, [*args, "--out", str(out)], env=env, log_dir=work)
+    process = ChildProcess(name, [*args, "--out", str(out)], env=env, log_dir=work)
     try:
         process.popen.wait(timeout)
     except BaseException as exc:  # a timeout or Ctrl-C: let it stop what it started
         print("stopping", flush=True)
-        for pid, _ in process.children():  # under test-services: the benchmark itself first
+        for pid, _ in process.child_pids():  # under test-services: the benchmark itself first
             os.kill(pid, signal.SIGTERM)
         process.stop(timeout=40)
         if isinstance(exc, subprocess.TimeoutExpired):

@@ -41,7 +41,9 @@ from pathlib import Path
 
 import requests
 
-from .environment import CELERY, PYTHON, Process, bench_environment, free_port, wait_until
+from devtools.processes import ChildProcess, free_port
+
+from .environment import CELERY, PYTHON, bench_environment, wait_until
 
 STACKS = {
     "local": {"label": "make run: SQLite, folder broker, threads x4", "pool": "threads", "concurrency": 4},
@@ -59,7 +61,7 @@ class Sandbox:
     def __init__(self, env: dict[str, str], log_dir: Path):
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        self.process = Process(
+        self.process = ChildProcess(
             "sandbox",
             [PYTHON, "-m", "provisioning.sandbox", "--port", str(port), "--log-level", "WARNING"],
             env=env,
@@ -79,9 +81,9 @@ class Sandbox:
         requests.post(f"{self.url}/_sandbox/snaptrade/faults", json=changes, timeout=5).raise_for_status()
 
 
-def start_worker(stack: dict, env: dict[str, str], log_dir: Path) -> Process:
+def start_worker(stack: dict, env: dict[str, str], log_dir: Path) -> ChildProcess:
     nodename = f"bench-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-    worker = Process(
+    worker = ChildProcess(
         "worker",
         [CELERY, "-A", "portal", "worker", "-l", "info", "-n", nodename, "--pool", stack["pool"],
          "--concurrency", str(stack["concurrency"]), "--without-mingle", "--without-gossip"],

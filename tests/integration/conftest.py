@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -27,13 +26,13 @@ from pathlib import Path
 import pytest
 import requests
 
+from devtools.processes import ChildProcess, free_port
 from provisioning.models import Connection
 from provisioning.providers import registry
 from provisioning.sandbox.defaults import sandbox_credentials
 from tests.integration.snaptrade_support import SnapTradeSandbox
 from tests.integration.support import StaffApi
 
-REPO = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
 START_TIMEOUT = 60.0
 LOG_TAIL_LINES = 60
@@ -41,83 +40,14 @@ _PROCESSES = pytest.StashKey[list]()
 _numbers = itertools.count(1)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_time(pid: int) -> str | None:
-    """The start time of a process (field 22 of /proc/PID/stat), None once it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-class ManagedProcess:
-    """A child process with its output in a log file; always stopped by its own PID."""
+class ManagedProcess(ChildProcess):
+    """A child process of a test: it fails the test, with its log, when it does not come up."""
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path):
-        self.name = name
-        self.children: list[tuple[int, str | None]] = []
-        self.args = args
-        self.log_path = log_dir / f"{name}.log"
-        with open(self.log_path, "wb") as log:
-            self.popen = subprocess.Popen(
-                args, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        super().__init__(name, args, env=env, log_dir=log_dir)
 
     def tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        """Send a signal to the process (SIGKILL by default: a crash, no clean shutdown)."""
-        if self.alive():
-            os.kill(self.pid, sig)
-
-    def stop(self, timeout: float = 20.0) -> int | None:
-        """SIGTERM (warm shutdown for Celery), then SIGKILL after ``timeout``; returns the exit code."""
-        if self.alive():
-            os.kill(self.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.popen.wait(10)
-        self._reap_orphans()
-        return self.popen.returncode
-
-    def _reap_orphans(self) -> None:
-        """Kill the noted children that still run (pool processes of a parent that died hard).
-        A PID is only signalled while its start time is the one noted, so never a reused PID."""
-        for pid, started in self.children:
-            if _start_time(pid) == started:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-
-    def remember_children(self) -> None:
-        """Note the current child processes, so that a SIGKILLed parent's pool can be cleaned up."""
-        found = []
-        for task in Path(f"/proc/{self.pid}/task").glob("*"):
-            try:
-                found += [int(pid) for pid in (task / "children").read_text().split()]
-            except OSError:
-                continue
-        self.children = [(pid, _start_time(pid)) for pid in found]
+        return super().tail(lines)
 
     def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = START_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -276,7 +206,7 @@ class CeleryWorker(ManagedProcess):
         self.remember_children()
         super().kill(sig)
         if sig == signal.SIGKILL:
-            self._reap_orphans()
+            self.reap_children()
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """Warm shutdown (SIGTERM: running tasks finish), of beat too; SIGKILL after ``timeout``."""

@@ -1,0 +1,1 @@
+"""Tooling shared by the test suite and the benchmarks (never imported by the product)."""
