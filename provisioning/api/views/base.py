@@ -1,6 +1,6 @@
 """What every API viewset shares: idempotency, pagination, throttling, JSON, 202 answers."""
 
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -72,3 +72,14 @@ class ApiViewSet(IdempotentMixin, viewsets.GenericViewSet):
             is_finished=lambda: selectors.operation_is_finished(operation.pk),
             render=render_operation,
         )
+
+
+class ApiModelViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    ApiViewSet,
+):
+    """List, create, read, update and delete, with everything ``ApiViewSet`` adds."""

@@ -1,5 +1,4 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins
 from rest_framework.decorators import action
 
 from ... import services
@@ -8,7 +7,7 @@ from ...states import OperationKind
 from ..filters import ConnectionFilter
 from ..permissions import MANAGE_CONNECTION
 from ..serializers import ConnectionSerializer, OperationSerializer
-from .base import ApiViewSet
+from .base import ApiModelViewSet
 
 
 @extend_schema_view(
@@ -21,14 +20,7 @@ from .base import ApiViewSet
         description="Refused (409) while it holds accounts that are not deprovisioned.",
     ),
 )
-class ConnectionViewSet(
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    ApiViewSet,
-):
+class ConnectionViewSet(ApiModelViewSet):
     queryset = Connection.objects.all()
     serializer_class = ConnectionSerializer
     filterset_class = ConnectionFilter

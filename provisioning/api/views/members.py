@@ -1,11 +1,10 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins
 
 from ... import services
 from ...models import Member
 from ..filters import MemberFilter
 from ..serializers import MemberSerializer
-from .base import ApiViewSet
+from .base import ApiModelViewSet
 
 
 @extend_schema_view(
@@ -18,14 +17,7 @@ from .base import ApiViewSet
         description="Refused (409) while the member has accounts that are not deprovisioned.",
     ),
 )
-class MemberViewSet(
-    mixins.ListModelMixin,
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    ApiViewSet,
-):
+class MemberViewSet(ApiModelViewSet):
     queryset = Member.objects.prefetch_related("accounts__connection")
     serializer_class = MemberSerializer
     filterset_class = MemberFilter
