@@ -11,6 +11,7 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from ..models import Account, Connection, Member
 from ..providers import registry
 from ..states import OperationKind
+from .. import services
 from ..services import InvalidRequest
 
 # --- connections ------------------------------------------------------------------------------
@@ -75,10 +76,7 @@ class ConnectionForm(forms.ModelForm):
 
     def save(self, commit=True):
         instance = super().save(commit=False)
-        if instance.credentials != self.credentials:
-            instance.credentials = self.credentials
-            # tokens the provider cached with the old credentials would be stale
-            instance.secret_state = {}
+        services.connection_set_credentials(connection=instance, credentials=self.credentials)
         if commit:
             instance.save()
             self._save_m2m()

@@ -8,6 +8,7 @@ from .accounts import (
     account_secrets_read,
     batch_create,
     connection_delete,
+    connection_set_credentials,
     connection_validate_credentials,
     member_delete,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "account_set_status",
     "batch_create",
     "connection_delete",
+    "connection_set_credentials",
     "connection_validate_credentials",
     "connections_health_check",
     "connections_reconcile",

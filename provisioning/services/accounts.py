@@ -63,6 +63,17 @@ def connection_validate_credentials(*, provider: str, credentials: dict) -> None
         ]})
 
 
+def connection_set_credentials(*, connection: Connection, credentials: dict) -> None:
+    """Give ``connection`` new credentials (validated by the caller; saved by the caller).
+
+    What the provider cached with the old ones (an access token, in ``secret_state``) is
+    dropped when they change: it may belong to another account or project at the provider.
+    """
+    if dict(connection.credentials) != credentials:
+        connection.credentials = credentials
+        connection.secret_state = {}
+
+
 def connection_delete(*, connection: Connection) -> None:
     if connection.accounts.exclude(status=AccountStatus.DEPROVISIONED).exists():
         raise Conflict(

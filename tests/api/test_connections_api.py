@@ -150,3 +150,17 @@ def test_check_on_a_provider_without_it_is_409(admin_client_api, connection, mon
 def test_unknown_connection_is_404(admin_client_api, db):
     assert admin_client_api.get("/api/v1/connections/999/").status_code == 404
     assert admin_client_api.post("/api/v1/connections/999/check/").status_code == 404
+
+
+def test_new_credentials_drop_what_the_provider_cached_with_the_old_ones(admin_client_api, connection):
+    connection.secret_state = {"domain_access_token": "DAT-of-the-old-project"}
+    connection.save()
+    url = f"/api/v1/connections/{connection.pk}/"
+
+    admin_client_api.patch(url, {"enabled": True}, format="json")
+    connection.refresh_from_db()
+    assert connection.secret_state == {"domain_access_token": "DAT-of-the-old-project"}
+
+    admin_client_api.patch(url, {"credentials": {"api_key": "KEY-of-another-project"}}, format="json")
+    connection.refresh_from_db()
+    assert connection.secret_state == {}

@@ -72,3 +72,10 @@ class ConnectionSerializer(StrictModelSerializer):
                 raise serializers.ValidationError(exc.field_errors or {"credentials": [exc.message]})
             attrs["credentials"] = credentials
         return attrs
+
+    def update(self, instance, validated_data):
+        if "credentials" in validated_data:
+            services.connection_set_credentials(
+                connection=instance, credentials=validated_data.pop("credentials")
+            )
+        return super().update(instance, validated_data)

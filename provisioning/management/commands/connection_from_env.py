@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from ... import services
 from ...models import Connection
 from ...providers import registry
 
@@ -54,9 +55,7 @@ class Command(BaseCommand):
             if problems:
                 details = "; ".join(f"{key}: {' '.join(messages)}" for key, messages in sorted(problems.items()))
                 raise CommandError(f"The credentials are not complete: {details}")
-            if credentials != connection.credentials:
-                connection.credentials = credentials
-                connection.secret_state = {}
+            services.connection_set_credentials(connection=connection, credentials=credentials)
             if base_url:
                 connection.base_url = base_url
             if max_accounts is not None:
