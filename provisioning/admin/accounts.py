@@ -31,7 +31,7 @@ from .common import (
     available_operations,
     change_url,
     pretty_json,
-    report_requests,
+    request_each,
     requester,
 )
 from .forms import AccountCreateForm
@@ -234,19 +234,14 @@ class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     def bulk_request(self, request, queryset, kind):
         spec = OPERATION_SPECS[kind]
-        requested, refused, skipped = [], [], []
-        for account in queryset.select_related("member", "connection"):
-            if spec not in available_operations(account):
-                skipped.append(account)
-                continue
-            try:
-                requested.append(
-                    services.operation_request(kind=kind, account=account, requested_by=requester(request))
-                )
-            except services.ServiceError as exc:
-                refused.append((account, exc.message))
-        report_requests(request, label=spec.label, requested=requested, refused=refused, skipped=skipped)
-        if len(requested) == 1 and not (refused or skipped):
+        requested = request_each(
+            request,
+            kind=kind,
+            objects=queryset.select_related("member", "connection"),
+            target="account",
+            available=lambda account: spec in available_operations(account),
+        )
+        if len(requested) == 1 and len(queryset) == 1:
             return redirect(change_url(requested[0]))
         return None
 

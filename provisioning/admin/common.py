@@ -107,6 +107,24 @@ def names(items, limit: int = MESSAGE_NAMES) -> str:
     return "".join(items)
 
 
+def request_each(request, *, kind: str, objects, target: str, available) -> list[Operation]:
+    """Request ``kind`` for each of ``objects`` (accounts or connections, as ``target`` says)
+    that ``available(obj)`` allows, through services; report what happened; return what was queued."""
+    requested, refused, skipped = [], [], []
+    for obj in objects:
+        if not available(obj):
+            skipped.append(obj)
+            continue
+        try:
+            requested.append(
+                services.operation_request(kind=kind, requested_by=requester(request), **{target: obj})
+            )
+        except services.ServiceError as exc:
+            refused.append((obj, exc.message))
+    report_requests(request, label=OPERATION_SPECS[kind].label, requested=requested, refused=refused, skipped=skipped)
+    return requested
+
+
 def report_requests(request, *, label: str, requested: list, refused: list[tuple[object, str]], skipped=()):
     """Tell staff what a bulk request did: what was queued, what was not and why. Never raises."""
     what = label[:1].lower() + label[1:]

@@ -18,7 +18,7 @@ from ..models import Connection
 from ..providers import registry
 from ..services.operations import QUOTA_FREE_STATUSES
 from ..states import OPERATION_SPECS, OperationKind, ProviderKind
-from .common import OperationRequestMixin, change_url, pretty_json, report_requests, requester
+from .common import OperationRequestMixin, change_url, pretty_json, request_each
 from .forms import connection_form_for, credential_form_fields
 
 CONNECTION_OPERATIONS = (OperationKind.HEALTH_CHECK, OperationKind.RECONCILE)
@@ -27,21 +27,11 @@ HEALTH_SYMBOLS = {"ok": "✔", "degraded": "⚠", "error": "✖", "unknown": "?"
 
 def connection_request_action(kind: str, description: str):
     def action(modeladmin, request, queryset):
-        requested, refused, skipped = [], [], []
-        for connection in queryset:
+        def available(connection):
             provider = registry.all_providers().get(connection.provider)
-            if provider is None or not provider.supports(kind):
-                skipped.append(connection)
-                continue
-            try:
-                requested.append(
-                    services.operation_request(kind=kind, connection=connection, requested_by=requester(request))
-                )
-            except services.ServiceError as exc:
-                refused.append((connection, exc.message))
-        report_requests(
-            request, label=OPERATION_SPECS[kind].label, requested=requested, refused=refused, skipped=skipped
-        )
+            return provider is not None and provider.supports(kind)
+
+        request_each(request, kind=kind, objects=queryset, target="connection", available=available)
 
     action.__name__ = f"request_{kind}"
     return admin.action(description=description, permissions=["manage"])(action)
