@@ -79,30 +79,9 @@ GOLDEN_DOMAIN = {
 INVALID_KEY = {"status": 1, "message": "invalid key"}
 
 
-class RecordingCallLog:
-    def __init__(self):
-        self.calls, self.states = [], []
-
-    def before_request(self):
-        pass
-
-    def record(self, call):
-        self.calls.append(call)
-
-    def save_secret_state(self, state):
-        self.states.append(dict(state))
-
-
 @pytest.fixture
-def http(http):
-    """The fake HTTP of tests/conftest.py; here every answer registered must also be asked for."""
-    http.assert_all_requests_are_fired = True
-    return http
-
-
-@pytest.fixture
-def log():
-    return RecordingCallLog()
+def http(strict_http):
+    return strict_http
 
 
 def make_client(log, *, token=TOKEN, **credentials):

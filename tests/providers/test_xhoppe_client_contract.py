@@ -28,30 +28,15 @@ GOLDEN_VERIFIED = {
 GOLDEN_TAKEN = {"error": INVALID_RESOURCE, "errors": {"msisdn": ["has already been taken"]}}
 
 
-class RecordingCallLog:
-    def __init__(self):
-        self.calls = []
-
-    def before_request(self):
-        pass
-
-    def record(self, call):
-        self.calls.append(call)
-
-    def save_secret_state(self, state):
-        raise AssertionError("Xhoppe keeps no connection state")
+@pytest.fixture
+def http(strict_http):
+    return strict_http
 
 
 @pytest.fixture
-def http(http):
-    """The fake HTTP of tests/conftest.py; here every answer registered must also be asked for."""
-    http.assert_all_requests_are_fired = True
-    return http
-
-
-@pytest.fixture
-def log():
-    return RecordingCallLog()
+def log(log):
+    yield log
+    assert log.states == [], "Xhoppe keeps no connection state"
 
 
 def make_client(log, **credentials):
