@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import timedelta
 
-from django.db.models import Count, Prefetch
+from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from .models import Account, Batch, Connection, ExternalCall, Operation
-from .states import UNFINISHED_OPERATION_STATUSES, OperationStatus
+from .states import QUOTA_FREE_ACCOUNT_STATUSES, UNFINISHED_OPERATION_STATUSES, OperationStatus
 
 FINISHED_OPERATION_STATUSES = (OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.CANCELLED)
 
@@ -18,6 +18,20 @@ def connection_account_counts(connection: Connection) -> dict[str, int]:
     """``{status: number of accounts}`` of one connection, statuses without accounts left out."""
     rows = connection.accounts.order_by().values("status").annotate(n=Count("id"))
     return {row["status"]: row["n"] for row in rows}
+
+
+def connection_quota_used(connection: Connection, *, excluding: Account | None = None) -> int:
+    """Accounts of ``connection`` that count against its quota (``max_accounts``)."""
+    accounts = connection.accounts.exclude(status__in=QUOTA_FREE_ACCOUNT_STATUSES)
+    if excluding is not None:
+        accounts = accounts.exclude(pk=excluding.pk)
+    return accounts.count()
+
+
+def connections_with_quota_used(queryset):
+    """``queryset`` of connections annotated with ``quota_used`` (as ``connection_quota_used``)."""
+    counted = ~Q(accounts__status__in=QUOTA_FREE_ACCOUNT_STATUSES) & Q(accounts__isnull=False)
+    return queryset.annotate(quota_used=Count("accounts", filter=counted))
 
 
 def account_pending_operation(account: Account) -> Operation | None:

@@ -52,6 +52,9 @@ class OperationStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+# account states that do not count against a connection's quota (max_accounts)
+QUOTA_FREE_ACCOUNT_STATUSES = (AccountStatus.PENDING, AccountStatus.FAILED, AccountStatus.DEPROVISIONED)
+
 UNFINISHED_OPERATION_STATUSES = (
     OperationStatus.QUEUED,
     OperationStatus.RUNNING,

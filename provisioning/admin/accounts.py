@@ -22,9 +22,9 @@ from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 
-from .. import services
+from .. import selectors, services
 from ..models import Account
-from ..states import OPERATION_SPECS, UNFINISHED_OPERATION_STATUSES, OperationKind
+from ..states import OPERATION_SPECS, OperationKind
 from .common import (
     OperationRequestMixin,
     admin_link,
@@ -215,7 +215,7 @@ class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
         )
 
     def unfinished_operation(self, obj):
-        return obj.operations.filter(status__in=UNFINISHED_OPERATION_STATUSES).order_by("-id").first()
+        return selectors.account_pending_operation(obj)
 
     def challenge_image_url(self, obj):
         return reverse("admin:provisioning_account_challenge_image", args=[obj.pk])

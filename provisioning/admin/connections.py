@@ -8,15 +8,14 @@ Health checks and reconciliations are requested through services, like every ope
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Count, ProtectedError, Q
+from django.db.models import ProtectedError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from .. import services
+from .. import selectors, services
 from ..models import Connection
 from ..providers import registry
-from ..services.operations import QUOTA_FREE_STATUSES
 from ..states import OPERATION_SPECS, OperationKind, ProviderKind
 from .common import OperationRequestMixin, change_url, pretty_json, request_each
 from .forms import connection_form_for, credential_form_fields
@@ -152,11 +151,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     # --- list and page ---------------------------------------------------------------------------
     def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(accounts_used=Count("accounts", filter=~Q(accounts__status__in=QUOTA_FREE_STATUSES)))
-        )
+        return selectors.connections_with_quota_used(super().get_queryset(request))
 
     @admin.display(description="health", ordering="health_status")
     def health(self, obj):
@@ -167,11 +162,11 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
             obj.get_health_status_display(),
         )
 
-    @admin.display(description="accounts used / quota", ordering="accounts_used")
+    @admin.display(description="accounts used / quota", ordering="quota_used")
     def quota_usage(self, obj):
-        used = getattr(obj, "accounts_used", None)
+        used = getattr(obj, "quota_used", None)
         if used is None:
-            used = obj.accounts.exclude(status__in=QUOTA_FREE_STATUSES).count()
+            used = selectors.connection_quota_used(obj)
         return f"{used} / {obj.max_accounts if obj.max_accounts is not None else 'no limit'}"
 
     @admin.display(description="credentials set")

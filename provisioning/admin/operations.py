@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from .. import services
+from .. import selectors, services
 from ..models import Batch, ExternalCall, Operation, SecretAccess
 from ..states import UNFINISHED_OPERATION_STATUSES, OperationStatus
 from .common import (
@@ -356,7 +356,7 @@ class BatchAdmin(ReadOnlyAdmin):
 
     @admin.display(description="operations by status")
     def counts(self, obj):
-        counts = dict(obj.operations.order_by().values_list("status").annotate(n=Count("id")))
+        counts = selectors.batch_progress(obj)["counts"]
         return ", ".join(f"{status}: {n}" for status, n in sorted(counts.items())) or "—"
 
     @admin.display(description="operations")

@@ -14,12 +14,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .. import selectors
 from ..models import Account, Connection, Operation
 from ..providers import registry
 from ..states import (
     OPERATION_SPECS,
     UNFINISHED_OPERATION_STATUSES,
-    AccountStatus,
     OperationKind,
     OperationStatus,
 )
@@ -27,8 +27,6 @@ from .errors import Conflict, InvalidRequest
 
 logger = logging.getLogger(__name__)
 
-# account states that count against a connection's quota
-QUOTA_FREE_STATUSES = (AccountStatus.PENDING, AccountStatus.FAILED, AccountStatus.DEPROVISIONED)
 
 
 @dataclass(frozen=True)
@@ -123,13 +121,7 @@ def _check_quota(account: Account) -> None:
     limit = account.connection.max_accounts
     if limit is None:
         return
-    used = (
-        Account.objects.filter(connection=account.connection)
-        .exclude(pk=account.pk)
-        .exclude(status__in=QUOTA_FREE_STATUSES)
-        .count()
-    )
-    if used >= limit:
+    if selectors.connection_quota_used(account.connection, excluding=account) >= limit:
         raise Conflict(
             f"The connection '{account.connection}' is at its quota of {limit} accounts.",
             code="quota_exceeded",
