@@ -171,7 +171,15 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Provisioning behaviour -----------------------------------------------------------------
+BUILT_IN_PROVIDERS = [
+    "provisioning.providers.snaptrade.SnapTradeProvider",
+    "provisioning.providers.kandy.KandyProvider",
+    "provisioning.providers.xhoppe.XhoppeProvider",
+    "provisioning.providers.flyve.FlyveProvider",
+]
 PROVISIONING = {
+    # the provider plug-ins, by dotted path to their Provider class (add yours to the list)
+    "PROVIDERS": env.list("PROVISIONING_PROVIDERS", default=BUILT_IN_PROVIDERS),
     # attempts of one operation before it fails with its last (transient) error
     "MAX_ATTEMPTS": env.int("OPERATION_MAX_ATTEMPTS", default=5),
     # exponential backoff: base * 2**(attempt-1), capped, with full jitter

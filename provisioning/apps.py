@@ -7,6 +7,3 @@ class ProvisioningConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers system checks)
-        from .providers import registry
-
-        registry.autodiscover()

@@ -1,12 +1,13 @@
 """System checks: misconfiguration fails at start-up, not at the first request."""
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from .providers import registry
 from .providers.base import Provider
-from .states import OPERATION_SPECS, ProviderKind
+from .states import OPERATION_SPECS
 
 
 @register()
@@ -31,8 +32,16 @@ def check_encryption_keys(app_configs, **kwargs):
 
 @register()
 def check_providers(app_configs, **kwargs):
+    """Every listed provider imports, once per kind, and implements what it declares."""
+    try:
+        providers = registry.all_providers()
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), hint="Fix the dotted path in PROVISIONING_PROVIDERS.", id="provisioning.E005")]
     messages = []
-    for kind, provider in registry.all_providers().items():
+    kinds = [getattr(import_string(path), "kind", None) for path in registry.provider_paths()]
+    for kind in {kind for kind in kinds if kinds.count(kind) > 1}:
+        messages.append(Error(f"Provider kind '{kind}' is listed twice in PROVISIONING['PROVIDERS'].", id="provisioning.E006"))
+    for kind, provider in providers.items():
         for operation in provider.operations:
             if operation not in OPERATION_SPECS:
                 messages.append(
@@ -55,9 +64,12 @@ def check_providers(app_configs, **kwargs):
                         id="provisioning.E004",
                     )
                 )
-    for kind in ProviderKind.values:
-        if kind not in registry.all_providers():
+        for operation in set(provider.input_fields) - set(provider.operations):
             messages.append(
-                Warning(f"No provider module is installed for '{kind}'.", id="provisioning.W001")
+                Error(
+                    f"Provider '{kind}' declares input for '{operation}', which it does not offer.",
+                    obj=provider,
+                    id="provisioning.E007",
+                )
             )
     return messages

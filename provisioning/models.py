@@ -10,12 +10,12 @@ from django.db import models
 from django.db.models import Q
 
 from .fields import EncryptedJSONField
+from .providers import registry
 from .states import (
     UNFINISHED_OPERATION_STATUSES,
     AccountStatus,
     OperationKind,
     OperationStatus,
-    ProviderKind,
 )
 
 e164_validator = RegexValidator(
@@ -62,14 +62,18 @@ class HealthStatus(models.TextChoices):
 class Connection(models.Model):
     """One configured provider endpoint (sandbox or live), with encrypted credentials."""
 
-    provider = models.CharField(max_length=20, choices=ProviderKind.choices)
+    # a kind of the provider registry (PROVISIONING["PROVIDERS"]), not database choices: a
+    # provider can be installed without a migration
+    provider = models.CharField(max_length=50, validators=[registry.validate_kind])
     name = models.CharField(max_length=100, unique=True)
     base_url = models.URLField(max_length=300)
     credentials = EncryptedJSONField(help_text="Write-only; encrypted at rest.")
+    # what staff chose among the provider's declared settings (e.g. SCIM's deprovision mode)
+    settings = models.JSONField(default=dict, blank=True)
     # provider-owned runtime state that must stay secret (e.g. a cached access token)
     secret_state = EncryptedJSONField()
     # provider-owned runtime state that is not secret (e.g. the GLPI password policy)
-    settings = models.JSONField(default=dict, blank=True)
+    state = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     max_accounts = models.PositiveIntegerField(
         null=True, blank=True, help_text="Quota: accounts this connection may hold (empty: no limit)."
@@ -90,6 +94,10 @@ class Connection(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def provider_label(self) -> str:
+        return registry.label(self.provider)
 
     @property
     def credentials_set(self) -> list[str]:
@@ -134,6 +142,10 @@ class Account(models.Model):
     @property
     def provider(self) -> str:
         return self.connection.provider
+
+    @property
+    def provider_label(self) -> str:
+        return self.connection.provider_label
 
     @property
     def secrets_set(self) -> list[str]:

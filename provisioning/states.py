@@ -9,13 +9,6 @@ from dataclasses import dataclass
 from django.db import models
 
 
-class ProviderKind(models.TextChoices):
-    KANDY = "kandy", "Kandy (v1.2)"
-    XHOPPE = "xhoppe", "Xhoppe"
-    FLYVE = "flyve", "Flyve MDM demo (GLPI)"
-    SNAPTRADE = "snaptrade", "SnapTrade"
-
-
 class AccountStatus(models.TextChoices):
     PENDING = "pending"
     PROVISIONING = "provisioning"
@@ -61,22 +54,22 @@ UNFINISHED_OPERATION_STATUSES = (
     OperationStatus.WAITING_RETRY,
 )
 
-S = AccountStatus
-_AWAITING = {S.AWAITING_CAPTCHA, S.AWAITING_VERIFICATION, S.AWAITING_VALIDATION}
+_AWAITING = {AccountStatus.AWAITING_CAPTCHA, AccountStatus.AWAITING_VERIFICATION, AccountStatus.AWAITING_VALIDATION}
 
+_S = AccountStatus
 # Every legal change of Account.status. A failed operation may put the account back in the
 # state it was in before the operation started, hence the "back" edges.
 ACCOUNT_TRANSITIONS: dict[str, set[str]] = {
-    S.PENDING: {S.PROVISIONING},
+    _S.PENDING: {_S.PROVISIONING},
     # back to pending/deprovisioned only when the provisioning is cancelled before it ran
-    S.PROVISIONING: {S.ACTIVE, S.FAILED, S.PENDING, S.DEPROVISIONED, *_AWAITING},
-    S.AWAITING_CAPTCHA: {S.PROVISIONING, S.DEPROVISIONING, S.FAILED},
-    S.AWAITING_VERIFICATION: {S.ACTIVE, S.DEPROVISIONING, S.FAILED},
-    S.AWAITING_VALIDATION: {S.ACTIVE, S.DEPROVISIONING, S.FAILED},
-    S.ACTIVE: {S.DEPROVISIONING, S.FAILED},
-    S.FAILED: {S.PROVISIONING, S.DEPROVISIONING, S.ACTIVE},
-    S.DEPROVISIONING: {S.DEPROVISIONED, S.ACTIVE, S.FAILED, *_AWAITING},
-    S.DEPROVISIONED: {S.PROVISIONING},
+    _S.PROVISIONING: {_S.ACTIVE, _S.FAILED, _S.PENDING, _S.DEPROVISIONED, *_AWAITING},
+    _S.AWAITING_CAPTCHA: {_S.PROVISIONING, _S.DEPROVISIONING, _S.FAILED},
+    _S.AWAITING_VERIFICATION: {_S.ACTIVE, _S.DEPROVISIONING, _S.FAILED},
+    _S.AWAITING_VALIDATION: {_S.ACTIVE, _S.DEPROVISIONING, _S.FAILED},
+    _S.ACTIVE: {_S.DEPROVISIONING, _S.FAILED},
+    _S.FAILED: {_S.PROVISIONING, _S.DEPROVISIONING, _S.ACTIVE},
+    _S.DEPROVISIONING: {_S.DEPROVISIONED, _S.ACTIVE, _S.FAILED, *_AWAITING},
+    _S.DEPROVISIONED: {_S.PROVISIONING},
 }
 
 
@@ -91,6 +84,13 @@ def check_transition(current: str, target: str) -> None:
         raise InvalidTransition(current, target)
 
 
+# The permissions operations need (see ``OperationSpec.permission``).
+PROVISION_PERMISSION = "provisioning.provision_account"
+DEPROVISION_PERMISSION = "provisioning.deprovision_account"
+MANAGE_CONNECTION_PERMISSION = "provisioning.manage_connection"
+VIEW_SECRETS_PERMISSION = "provisioning.view_account_secrets"
+
+
 @dataclass(frozen=True)
 class OperationSpec:
     """What an operation kind needs from the account and does to it.
@@ -98,7 +98,8 @@ class OperationSpec:
     ``allowed_from``: account states it may be requested in (``None``: a connection-level
     operation with no account). ``running_status``: the account state while it runs.
     ``failure_status``: the account state after a permanent failure (``None``: back to the
-    state it was in before). ``label``: what staff see on buttons.
+    state it was in before). ``label``: what staff see on buttons. ``permission``: what a
+    person needs to request it (or retry or cancel it), in the admin and the API alike.
     """
 
     kind: str
@@ -106,37 +107,39 @@ class OperationSpec:
     allowed_from: frozenset | None
     running_status: str | None = None
     failure_status: str | None = None
+    permission: str = PROVISION_PERMISSION
 
     @property
     def on_account(self) -> bool:
         return self.allowed_from is not None
 
 
-def _spec(kind, label, allowed_from=None, running=None, failure=None):
+def _spec(kind, label, allowed_from=None, running=None, failure=None, permission=PROVISION_PERMISSION):
     allowed = None if allowed_from is None else frozenset(allowed_from)
-    return OperationSpec(kind, label, allowed, running, failure)
+    return OperationSpec(kind, label, allowed, running, failure, permission)
 
 
-K = OperationKind
+_K, _S = OperationKind, AccountStatus
 OPERATION_SPECS: dict[str, OperationSpec] = {
     spec.kind: spec
     for spec in (
-        _spec(K.PROVISION, "Provision", {S.PENDING, S.FAILED, S.DEPROVISIONED}, S.PROVISIONING, S.FAILED),
-        _spec(K.VERIFY, "Verify SMS code", {S.AWAITING_VERIFICATION}),
-        _spec(K.RESET_PASSWORD, "Reset password", {S.ACTIVE, S.AWAITING_VERIFICATION}),
-        _spec(K.REFRESH_CAPTCHA, "New captcha", {S.AWAITING_CAPTCHA}),
-        _spec(K.ANSWER_CAPTCHA, "Answer captcha", {S.AWAITING_CAPTCHA}, S.PROVISIONING, S.FAILED),
-        _spec(K.VALIDATE, "Validate email", {S.AWAITING_VALIDATION}),
-        _spec(K.LOGIN_LINK, "Login link", {S.ACTIVE}),
-        _spec(K.ROTATE_SECRET, "Rotate secret", {S.ACTIVE}),
-        _spec(K.SYNC, "Sync remote state", {S.ACTIVE}),
+        _spec(_K.PROVISION, "Provision", {_S.PENDING, _S.FAILED, _S.DEPROVISIONED}, _S.PROVISIONING, _S.FAILED),
+        _spec(_K.VERIFY, "Verify SMS code", {_S.AWAITING_VERIFICATION}),
+        _spec(_K.RESET_PASSWORD, "Reset password", {_S.ACTIVE, _S.AWAITING_VERIFICATION}),
+        _spec(_K.REFRESH_CAPTCHA, "New captcha", {_S.AWAITING_CAPTCHA}),
+        _spec(_K.ANSWER_CAPTCHA, "Answer captcha", {_S.AWAITING_CAPTCHA}, _S.PROVISIONING, _S.FAILED),
+        _spec(_K.VALIDATE, "Validate email", {_S.AWAITING_VALIDATION}),
+        _spec(_K.LOGIN_LINK, "Login link", {_S.ACTIVE}),
+        _spec(_K.ROTATE_SECRET, "Rotate secret", {_S.ACTIVE}),
+        _spec(_K.SYNC, "Sync remote state", {_S.ACTIVE}),
         _spec(
-            K.DEPROVISION,
+            _K.DEPROVISION,
             "Deprovision",
-            {S.ACTIVE, S.FAILED, *_AWAITING},
-            S.DEPROVISIONING,
+            {_S.ACTIVE, _S.FAILED, *_AWAITING},
+            _S.DEPROVISIONING,
+            permission=DEPROVISION_PERMISSION,
         ),
-        _spec(K.HEALTH_CHECK, "Health check"),
-        _spec(K.RECONCILE, "Reconcile"),
+        _spec(_K.HEALTH_CHECK, "Health check", permission=MANAGE_CONNECTION_PERMISSION),
+        _spec(_K.RECONCILE, "Reconcile", permission=MANAGE_CONNECTION_PERMISSION),
     )
 }

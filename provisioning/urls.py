@@ -1,10 +1,12 @@
 from django.urls import path
 
-from . import views, views_public
+from . import views
+from .providers import registry
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),
-    path("validate/flyve/<int:connection_id>/", views_public.flyve_validation, name="flyve-validation"),
+    # public pages of the installed providers (e.g. Flyve's /validate/flyve/<connection_id>/)
+    *registry.public_urlpatterns(),
 ]

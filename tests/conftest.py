@@ -183,6 +183,20 @@ def http():
 
 
 @pytest.fixture
+def install_providers(settings):
+    """``install_providers(Cls, ...)``: make provider classes installed for one test, the way an
+    installation does it: their dotted paths in ``PROVISIONING["PROVIDERS"]``. Listed first, so a
+    stand-in that borrows a built-in kind takes its place; the setting is restored afterwards."""
+
+    def install(*classes):
+        paths = [f"{cls.__module__}.{cls.__qualname__}" for cls in classes]
+        settings.PROVISIONING = {**settings.PROVISIONING, "PROVIDERS": [*paths, *settings.PROVISIONING["PROVIDERS"]]}
+        return classes
+
+    return install
+
+
+@pytest.fixture
 def eager():
     """Celery runs each task in the requesting process as soon as it is dispatched (after commit)."""
     from portal.celery import app

@@ -1,7 +1,8 @@
 """Misconfiguration fails at start-up: the system checks of provisioning/checks.py."""
 
+import pytest
+
 from provisioning import checks
-from provisioning.providers import registry
 from provisioning.providers.base import Provider
 from provisioning.providers.http import ProviderClient
 
@@ -10,18 +11,45 @@ def test_installed_providers_pass_the_checks():
     assert [m for m in checks.check_providers(None) if m.level >= 40] == []
 
 
-def test_a_provider_declaring_reconcile_without_listing_users_is_an_error(monkeypatch):
-    class Broken(Provider):
-        kind = "snaptrade"
-        label = "Broken"
-        client_class = ProviderClient
-        operations = frozenset({"reconcile", "verify"})
+class Broken(Provider):
+    kind = "broken"
+    label = "Broken"
+    client_class = ProviderClient
+    operations = frozenset({"reconcile", "verify"})
+    input_fields = {"validate": ()}
 
-    monkeypatch.setitem(registry._providers, "snaptrade", Broken)
+
+def test_a_provider_that_does_not_implement_what_it_declares_is_an_error(install_providers):
+    install_providers(Broken)
 
     ids = sorted(m.id for m in checks.check_providers(None))
 
     assert ids.count("provisioning.E004") == 2  # reconcile cannot list, verify is not implemented
+    assert ids.count("provisioning.E007") == 1  # input for an operation it does not offer
+
+
+def test_a_provider_path_that_does_not_import_is_an_error(settings):
+    settings.PROVISIONING = {**settings.PROVISIONING, "PROVIDERS": ["provisioning.providers.nowhere.Provider"]}
+
+    assert [m.id for m in checks.check_providers(None)] == ["provisioning.E005"]
+
+
+def test_a_kind_listed_twice_is_an_error(settings):
+    path = "provisioning.providers.kandy.KandyProvider"
+    settings.PROVISIONING = {**settings.PROVISIONING, "PROVIDERS": [path, path]}
+
+    assert [m.id for m in checks.check_providers(None)] == ["provisioning.E006"]
+
+
+def test_a_connection_to_a_provider_that_is_not_installed_is_refused(db):
+    from django.core.exceptions import ValidationError
+
+    from provisioning.models import Connection
+
+    connection = Connection(provider="nosuch", name="x", base_url="https://x.test")
+    with pytest.raises(ValidationError) as refused:
+        connection.full_clean()
+    assert "not an installed provider" in str(refused.value.message_dict["provider"])
 
 
 def test_missing_encryption_keys_are_an_error(settings):

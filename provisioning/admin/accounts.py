@@ -24,6 +24,7 @@ from django.utils.html import format_html, format_html_join
 
 from .. import selectors, services
 from ..models import Account
+from ..providers import registry
 from ..states import OPERATION_SPECS, OperationKind
 from .common import (
     OperationRequestMixin,
@@ -147,7 +148,7 @@ class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
     # --- list and page ---------------------------------------------------------------------------
     @admin.display(description="provider", ordering="connection__provider")
     def provider(self, obj):
-        return obj.connection.get_provider_display()
+        return obj.provider_label
 
     @admin.display(description="attention", boolean=True)
     def needs_attention(self, obj):
@@ -223,6 +224,9 @@ class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
     # --- operations ------------------------------------------------------------------------------
     def operation_target(self, obj):
         return {"account": obj}
+
+    def operation_provider(self, obj):
+        return registry.all_providers().get(obj.connection.provider)
 
     def operation_kinds(self, obj):
         return available_operations(obj)

@@ -17,7 +17,7 @@ from django.utils.http import urlencode
 from .. import services
 from ..models import Operation
 from ..providers import registry
-from ..states import OPERATION_SPECS, OperationKind, OperationSpec
+from ..states import OPERATION_SPECS, OperationSpec
 from .forms import operation_form_for
 
 # how many names a message lists before it says "and N more"
@@ -42,17 +42,9 @@ def requester(request) -> services.Requester:
     return services.Requester.for_user(request.user, "admin")
 
 
-def operation_permission(kind: str) -> str:
-    """The permission staff need to request ``kind``."""
-    if kind == OperationKind.DEPROVISION:
-        return "provisioning.deprovision_account"
-    if not OPERATION_SPECS[kind].on_account:
-        return "provisioning.manage_connection"
-    return "provisioning.provision_account"
-
-
 def may_request(user, kind: str) -> bool:
-    return user.has_perm(operation_permission(kind))
+    """Whether ``user`` may request (retry, cancel) operations of ``kind``."""
+    return user.has_perm(OPERATION_SPECS[kind].permission)
 
 
 def available_operations(account) -> list[OperationSpec]:
@@ -181,6 +173,10 @@ class OperationRequestMixin:
     def operation_target(self, obj) -> dict:
         raise NotImplementedError
 
+    def operation_provider(self, obj):
+        """The provider class of ``obj``'s connection (``None`` when it is not installed)."""
+        raise NotImplementedError
+
     def operation_kinds(self, obj) -> list[OperationSpec]:
         raise NotImplementedError
 
@@ -219,15 +215,13 @@ class OperationRequestMixin:
         if spec not in self.operation_kinds(obj):
             messages.error(request, f"{spec.label} is not available for {obj} now.")
             return redirect(change_url(obj))
-        form_class = operation_form_for(kind)
+        form_class = operation_form_for(self.operation_provider(obj), kind)
         form = form_class(request.POST) if request.method == "POST" else form_class()
         if request.method == "POST" and form.is_valid():
-            input, secret_input = form.operation_input()
             try:
                 operation = services.operation_request(
                     kind=kind,
-                    input=input,
-                    secret_input=secret_input,
+                    input=form.operation_input(),
                     requested_by=requester(request),
                     **self.operation_target(obj),
                 )

@@ -16,9 +16,9 @@ from django.utils.html import format_html
 from .. import selectors, services
 from ..models import Connection
 from ..providers import registry
-from ..states import OPERATION_SPECS, OperationKind, ProviderKind
+from ..states import OPERATION_SPECS, OperationKind
 from .common import OperationRequestMixin, change_url, pretty_json, request_each
-from .forms import connection_form_for, credential_form_fields
+from .forms import connection_form_for, credential_form_fields, setting_form_fields
 
 CONNECTION_OPERATIONS = (OperationKind.HEALTH_CHECK, OperationKind.RECONCILE)
 HEALTH_SYMBOLS = {"ok": "✔", "degraded": "⚠", "error": "✖", "unknown": "?"}
@@ -40,7 +40,7 @@ def connection_request_action(kind: str, description: str):
 class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
     list_display = (
         "name",
-        "provider",
+        "provider_label",
         "enabled",
         "health",
         "health_checked_at",
@@ -63,7 +63,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         "health_detail",
         "health_checked_at",
         "quota_usage",
-        "settings_display",
+        "state_display",
         "created_at",
         "updated_at",
     )
@@ -112,6 +112,8 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
                     },
                 )
             )
+        if kind is not None and setting_form_fields(kind):
+            fieldsets.append(("Settings", {"fields": setting_form_fields(kind)}))
         fieldsets.append(("Limits", {"fields": ["max_accounts", "requests_per_minute", "max_concurrency"]}))
         if obj is not None:
             fieldsets.append(("Status", {"fields": list(self.status_fields)}))
@@ -129,16 +131,14 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         return super().add_view(request, form_url, extra_context)
 
     def choose_provider_view(self, request):
-        installed = registry.all_providers()
         choices = [
             {
                 "kind": kind,
-                "label": label,
-                "installed": kind in installed,
-                "credentials": list(installed[kind].credential_fields) if kind in installed else [],
-                "base_url_example": installed[kind].base_url_example if kind in installed else "",
+                "label": provider.label,
+                "credentials": [declared.verbose_name for declared in provider.credential_fields],
+                "base_url_example": provider.base_url_example,
             }
-            for kind, label in ProviderKind.choices
+            for kind, provider in registry.all_providers().items()
         ]
         context = {
             **self.admin_site.each_context(request),
@@ -149,9 +149,23 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/provisioning/connection/choose_provider.html", context)
 
+    # --- saving goes through services ------------------------------------------------------------
+    def save_model(self, request, obj, form, change):
+        changes = form.connection_changes()
+        if change:
+            saved = services.connection_update(connection=obj, **changes)
+        else:
+            saved = services.connection_create(**changes)
+        form.instance = saved
+        obj.pk = saved.pk
+
     # --- list and page ---------------------------------------------------------------------------
     def get_queryset(self, request):
         return selectors.connections_with_quota_used(super().get_queryset(request))
+
+    @admin.display(description="provider", ordering="provider")
+    def provider_label(self, obj):
+        return obj.provider_label
 
     @admin.display(description="health", ordering="health_status")
     def health(self, obj):
@@ -177,13 +191,16 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
     def secret_state_display(self, obj):
         return ", ".join(sorted(obj.secret_state)) or "—"
 
-    @admin.display(description="provider settings")
-    def settings_display(self, obj):
-        return pretty_json(obj.settings)
+    @admin.display(description="what the provider reported")
+    def state_display(self, obj):
+        return pretty_json(obj.state)
 
     # --- operations on the connection ------------------------------------------------------------
     def operation_target(self, obj):
         return {"connection": obj}
+
+    def operation_provider(self, obj):
+        return registry.all_providers().get(obj.provider)
 
     def operation_kinds(self, obj):
         provider = registry.all_providers().get(obj.provider)

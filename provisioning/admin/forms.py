@@ -2,39 +2,84 @@
 
 from __future__ import annotations
 
-import re
-from urllib.parse import unquote
-
 from django import forms
 from django.contrib.admin.widgets import AutocompleteSelect
 
 from ..models import Account, Connection, Member
-from ..providers import registry
-from ..states import OperationKind
 from .. import services
+from ..providers import registry
+from ..providers.inputs import BOOLEAN, INTEGER, InputErrors, InputField
 from ..services import InvalidRequest
+from ..states import OperationKind
+
+# --- fields from a provider's declaration ---------------------------------------------------------
+
+
+def declared_form_field(declared: InputField, *, password: bool = False) -> forms.Field:
+    """A form input for a declared field. It only collects what is typed: the declaration's own
+    check (``inputs.clean_values``, through services) accepts or refuses it, as in the API."""
+    common = {"label": declared.verbose_name, "required": False, "help_text": declared.help_text}
+    if declared.type == BOOLEAN:
+        if declared.required:
+            return forms.BooleanField(**common)
+        return forms.NullBooleanField(**common, widget=forms.NullBooleanSelect)
+    if declared.choices:
+        choices = [("", "—"), *((choice, choice) for choice in declared.choices)]
+        return forms.ChoiceField(**common, choices=choices)
+    attrs = {"autocomplete": "new-password" if password else "off", "spellcheck": "false"}
+    if declared.max_length:
+        attrs["size"] = min(max(declared.max_length, 20), 90)
+    if declared.type == INTEGER:
+        attrs["inputmode"] = "numeric"
+    if password:
+        widget = forms.PasswordInput(render_value=False, attrs=attrs)
+    else:
+        widget = forms.TextInput(attrs=attrs)
+    return forms.CharField(**common, strip=False, widget=widget)
+
+
+def add_input_errors(form: forms.Form, errors: dict, *, prefix: str = "") -> None:
+    """Show field errors (``{name: [messages]}``, as services give them) on ``form``."""
+    for name, messages in errors.items():
+        messages = [messages] if isinstance(messages, str) else messages
+        if isinstance(messages, dict):  # {"credentials": {key: [...]}}
+            add_input_errors(form, messages, prefix=name)
+            continue
+        target = f"{prefix}_{name}" if prefix else name
+        if target in form.fields:
+            form.add_error(target, list(messages))
+        elif name == "non_field_errors":
+            form.add_error(None, list(messages))
+        else:
+            form.add_error(None, [f"{name}: {message}" for message in messages])
+
 
 # --- connections ------------------------------------------------------------------------------
 
 
 def credential_field_name(key: str) -> str:
-    return f"credential_{key}"
+    return f"credentials_{key}"
 
 
 def clear_field_name(key: str) -> str:
-    return f"clear_credential_{key}"
+    return f"clear_credentials_{key}"
+
+
+def setting_field_name(key: str) -> str:
+    return f"settings_{key}"
 
 
 class ConnectionForm(forms.ModelForm):
-    """A connection with one password-style input per credential of its provider.
+    """A connection with the inputs its provider declares: credentials and settings.
 
     Credentials are write-only: inputs are never pre-filled (not even after a validation error),
     a blank input keeps the current value, and an optional one can be removed with its box.
-    Use ``connection_form_for(kind)``: it adds the inputs of that provider.
+    Use ``connection_form_for(kind)``: it adds the inputs of that provider. ``clean`` asks
+    services to merge and check them (the rule the API follows too); the admin saves through
+    ``services.connection_create`` / ``connection_update`` with ``connection_changes()``.
     """
 
     provider_kind: str = ""
-    credential_keys: dict[str, bool] = {}
 
     class Meta:
         model = Connection
@@ -43,73 +88,89 @@ class ConnectionForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "provider" in self.fields:  # the add form: the provider was chosen on the page before
-            self.fields["provider"].initial = self.provider_kind
+            self.fields["provider"] = forms.ChoiceField(choices=registry.choices(), initial=self.provider_kind)
             self.fields["provider"].disabled = True
         if "base_url" in self.fields and self.provider_class.base_url_example:
             self.fields["base_url"].help_text = f"For example {self.provider_class.base_url_example}"
         current = self.instance.credentials if self.instance.pk else {}
-        for key, required in self.credential_keys.items():
-            field = self.fields[credential_field_name(key)]
-            state = "Set; leave blank to keep it." if current.get(key) else "Not set."
-            field.help_text = f"{'Required' if required else 'Optional'}. {state}"
+        for declared in self.provider_class.credential_fields:
+            field = self.fields[credential_field_name(declared.name)]
+            state = "Set; leave blank to keep it." if current.get(declared.name) else "Not set."
+            field.help_text = f"{'Required' if declared.required else 'Optional'}. {state} {declared.help_text}".strip()
+        for declared in self.provider_class.setting_fields:
+            self.initial.setdefault(setting_field_name(declared.name), (self.instance.settings or {}).get(declared.name))
 
     @property
     def provider_class(self):
         return registry.get(self.provider_kind)
 
+    def credential_changes(self) -> dict:
+        """Typed credentials (blank: keep), and ``None`` for those ticked for removal."""
+        changes = {}
+        for declared in self.provider_class.credential_fields:
+            value = self.cleaned_data.get(credential_field_name(declared.name))
+            if value:
+                changes[declared.name] = value
+            elif self.cleaned_data.get(clear_field_name(declared.name)):
+                changes[declared.name] = None
+        return changes
+
+    def setting_changes(self) -> dict:
+        return {
+            declared.name: self.cleaned_data.get(setting_field_name(declared.name))
+            for declared in self.provider_class.setting_fields
+        }
+
     def clean(self):
         cleaned = super().clean()
-        credentials = dict(self.instance.credentials) if self.instance.pk else {}
-        for key in self.credential_keys:
-            value = cleaned.get(credential_field_name(key))
-            if value:
-                credentials[key] = value
-            elif cleaned.get(clear_field_name(key)):
-                credentials.pop(key, None)
-        for key, messages in self.provider_class.validate_credentials(credentials).items():
-            if key in self.credential_keys:
-                self.add_error(credential_field_name(key), messages)
-            else:
-                self.add_error(None, f"Stored credential '{key}': {' '.join(messages)}")
-        self.credentials = credentials
+        current = self.instance
+        try:
+            services.connection_credentials_merge(
+                provider=self.provider_kind,
+                current=dict(current.credentials) if current.pk else {},
+                changes=self.credential_changes(),
+                from_form=True,
+            )
+            services.connection_settings_merge(
+                provider=self.provider_kind, current={}, changes=self.setting_changes(), from_form=True
+            )
+        except InvalidRequest as exc:
+            add_input_errors(self, exc.field_errors)
         return cleaned
 
-    def save(self, commit=True):
-        instance = super().save(commit=False)
-        services.connection_set_credentials(connection=instance, credentials=self.credentials)
-        if commit:
-            instance.save()
-            self._save_m2m()
-        return instance
+    def connection_changes(self) -> dict:
+        """Keyword arguments of ``services.connection_create`` / ``connection_update``."""
+        fields = {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
+        fields["provider"] = self.provider_kind
+        return {**fields, "credentials": self.credential_changes(), "settings": self.setting_changes()}
 
 
 def connection_form_for(kind: str) -> type[ConnectionForm]:
     """The ConnectionForm of provider ``kind`` (which must be registered)."""
     provider = registry.get(kind)
-    attrs = {"provider_kind": kind, "credential_keys": dict(provider.credential_fields), "__module__": __name__}
-    for key, required in provider.credential_fields.items():
-        attrs[credential_field_name(key)] = forms.CharField(
-            label=key,
-            required=False,
-            widget=forms.PasswordInput(
-                render_value=False, attrs={"autocomplete": "new-password", "spellcheck": "false"}
-            ),
-        )
-        if not required:
-            attrs[clear_field_name(key)] = forms.BooleanField(
-                label=f"Remove {key}", required=False, help_text="Forget the current value."
+    attrs = {"provider_kind": kind, "__module__": __name__}
+    for declared in provider.credential_fields:
+        attrs[credential_field_name(declared.name)] = declared_form_field(declared, password=True)
+        if not declared.required:
+            attrs[clear_field_name(declared.name)] = forms.BooleanField(
+                label=f"Remove {declared.verbose_name}", required=False, help_text="Forget the current value."
             )
+    for declared in provider.setting_fields:
+        attrs[setting_field_name(declared.name)] = declared_form_field(declared)
     return type(f"{kind.title()}ConnectionForm", (ConnectionForm,), attrs)
 
 
 def credential_form_fields(kind: str) -> list[str]:
-    provider = registry.get(kind)
     names = []
-    for key, required in provider.credential_fields.items():
-        names.append(credential_field_name(key))
-        if not required:
-            names.append(clear_field_name(key))
+    for declared in registry.get(kind).credential_fields:
+        names.append(credential_field_name(declared.name))
+        if not declared.required:
+            names.append(clear_field_name(declared.name))
     return names
+
+
+def setting_form_fields(kind: str) -> list[str]:
+    return [setting_field_name(declared.name) for declared in registry.get(kind).setting_fields]
 
 
 # --- accounts -----------------------------------------------------------------------------------
@@ -147,112 +208,44 @@ class AccountCreateForm(ProvisionAtConnectionForm):
 
 
 class OperationForm(forms.Form):
-    """The input of one operation kind. The base form asks for nothing: it is a confirmation."""
+    """The input of one operation kind at one provider, built from its declaration.
 
-    def operation_input(self) -> tuple[dict, dict]:
-        """``(input, secret_input)`` for ``services.operation_request``; codes and tokens are secret."""
-        return {}, {}
+    An operation without input gets a form without fields: a confirmation. ``clean`` checks
+    what was typed with the provider's own rules (``Provider.clean_input``), which services
+    apply again when the operation is requested.
+    """
+
+    provider_class = None
+    kind: str = ""
+
+    def clean(self):
+        cleaned = super().clean()
+        raw = {name: value for name, value in cleaned.items() if value not in (None, "")}
+        try:
+            plain, secret = self.provider_class.clean_input(self.kind, raw, from_form=True)
+        except InputErrors as exc:
+            add_input_errors(self, exc.errors)
+        else:
+            self.input = {**plain, **secret}
+        return cleaned
+
+    def operation_input(self) -> dict:
+        """The input for ``services.operation_request`` (secret values are kept encrypted there)."""
+        return getattr(self, "input", {})
 
     def add_service_errors(self, exc: InvalidRequest) -> None:
         if not exc.field_errors:
             self.add_error(None, exc.message)
-        for field, messages in exc.field_errors.items():
-            messages = [messages] if isinstance(messages, str) else list(messages)
-            if field in self.fields:
-                self.add_error(field, messages)
-            else:
-                self.add_error(None, [f"{field}: {message}" for message in messages])
+        add_input_errors(self, exc.field_errors)
 
 
-class VerifyForm(OperationForm):
-    code = forms.CharField(
-        label="SMS code",
-        max_length=20,
-        help_text="The code the member received by SMS.",
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
-    )
-
-    def clean_code(self):
-        return "".join(self.cleaned_data["code"].split())
-
-    def operation_input(self):
-        return {}, {"code": self.cleaned_data["code"]}
-
-
-class AnswerCaptchaForm(OperationForm):
-    answer = forms.CharField(
-        label="Captcha answer",
-        max_length=32,
-        help_text="The characters in the picture above.",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "spellcheck": "false"}),
-    )
-
-    def operation_input(self):
-        return {}, {"answer": self.cleaned_data["answer"]}
-
-
-VALIDATION_LINK = re.compile(r"#!/account/(?P<validation_id>\d+)/validation/(?P<token>[0-9A-Fa-f]{64})/?$")
-VALIDATION_TOKEN = re.compile(r"^[0-9A-Fa-f]{64}$")
-
-
-class ValidateForm(OperationForm):
-    """The validation email's link, or its two parts typed separately."""
-
-    link = forms.CharField(
-        label="Validation link",
-        required=False,
-        max_length=2000,
-        help_text="Paste the whole link from the email: …#!/account/<id>/validation/<token>",
-        widget=forms.TextInput(attrs={"size": 90, "autocomplete": "off", "autofocus": True}),
-    )
-    validation_id = forms.IntegerField(label="Validation id", required=False, min_value=1)
-    token = forms.CharField(
-        label="Token",
-        required=False,
-        max_length=64,
-        help_text="64 hexadecimal characters.",
-        widget=forms.TextInput(attrs={"size": 70, "autocomplete": "off", "spellcheck": "false"}),
-    )
-
-    def clean(self):
-        cleaned = super().clean()
-        link = unquote(cleaned.get("link") or "").strip()
-        validation_id, token = cleaned.get("validation_id"), (cleaned.get("token") or "").strip()
-        if link:
-            match = VALIDATION_LINK.search(link)
-            if not match:
-                self.add_error(
-                    "link",
-                    "This is not a validation link: it should end in "
-                    "#!/account/<id>/validation/<64 hexadecimal characters>.",
-                )
-                return cleaned
-            if (validation_id and validation_id != int(match["validation_id"])) or (
-                token and token.lower() != match["token"].lower()
-            ):
-                self.add_error(None, "The link and the id or token typed below disagree: give one or the other.")
-                return cleaned
-            validation_id, token = int(match["validation_id"]), match["token"]
-        elif not (validation_id and token):
-            self.add_error(None, "Paste the validation link, or give both the validation id and the token.")
-            return cleaned
-        elif not VALIDATION_TOKEN.match(token):
-            self.add_error("token", "The token is 64 hexadecimal characters (0-9, a-f).")
-            return cleaned
-        cleaned["validation_id"], cleaned["token"] = validation_id, token.lower()
-        return cleaned
-
-    def operation_input(self):
-        return {"validation_id": self.cleaned_data["validation_id"]}, {"token": self.cleaned_data["token"]}
-
-
-# operation kinds that need input from staff; every other kind is a plain confirmation
-OPERATION_FORMS: dict[str, type[OperationForm]] = {
-    OperationKind.VERIFY: VerifyForm,
-    OperationKind.ANSWER_CAPTCHA: AnswerCaptchaForm,
-    OperationKind.VALIDATE: ValidateForm,
-}
-
-
-def operation_form_for(kind: str) -> type[OperationForm]:
-    return OPERATION_FORMS.get(kind, OperationForm)
+def operation_form_for(provider_class, kind: str) -> type[OperationForm]:
+    """The form of ``kind`` at ``provider_class`` (or a bare confirmation without a provider)."""
+    fields = provider_class.input_fields.get(kind, ()) if provider_class is not None else ()
+    attrs = {"provider_class": provider_class, "kind": kind, "__module__": __name__}
+    for number, declared in enumerate(fields):
+        field = declared_form_field(declared)
+        if number == 0:
+            field.widget.attrs["autofocus"] = True
+        attrs[declared.name] = field
+    return type(f"{kind.title().replace('_', '')}Form", (OperationForm,), attrs)

@@ -52,7 +52,7 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
 
     @admin.display(description="provider")
     def provider(self, obj):
-        return obj.connection.get_provider_display()
+        return obj.provider_label
 
     @admin.display(description="attention", boolean=True)
     def needs_attention(self, obj):

@@ -1,23 +1,18 @@
-"""The account actions of the API, as one table: URL path -> operation kind and body.
+"""The account actions of the API, as one table: URL path -> operation kind.
 
-Every action is a POST on ``/accounts/{id}/<path>/`` that validates its body with
-``input_serializer`` and requests the operation ``kind`` through
-``services.operation_request``. Fields named in ``secret_fields`` (SMS codes, captcha
-answers, validation tokens) travel in the operation's encrypted ``secret_input``, never in
-its ``input`` (which the API shows); the provider reads them from ``ctx.secret_input``.
+Every action is a POST on ``/accounts/{id}/<path>/`` that requests the operation ``kind``
+through ``services.operation_request`` with the request's JSON body as its input. The input is
+what the account's provider declares for that kind (``Provider.input_fields``): services check
+it and keep its secret values (SMS codes, captcha answers, validation tokens) encrypted, never
+in the operation's ``input`` (which the API shows). The body's schema is built from the same
+declarations (``serializers.input_serializer_for``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..states import OperationKind
-from .serializers import (
-    CaptchaAnswerInputSerializer,
-    ProviderOptionsSerializer,
-    ValidateInputSerializer,
-    VerifyInputSerializer,
-)
 
 
 @dataclass(frozen=True)
@@ -25,34 +20,17 @@ class AccountAction:
     path: str
     kind: str
     summary: str
-    input_serializer: type | None = None
-    secret_fields: frozenset[str] = field(default_factory=frozenset)
-
-    def split_input(self, data: dict) -> tuple[dict, dict]:
-        """``(input, secret_input)`` of the validated body."""
-        plain = {k: v for k, v in data.items() if k not in self.secret_fields}
-        secret = {k: v for k, v in data.items() if k in self.secret_fields}
-        return plain, secret
 
 
-K = OperationKind
+_K = OperationKind
 ACCOUNT_ACTIONS: tuple[AccountAction, ...] = (
-    AccountAction("provision", K.PROVISION, "(Re)try provisioning a pending, failed or deprovisioned account"),
-    AccountAction("verify", K.VERIFY, "Submit the SMS code (Xhoppe)", VerifyInputSerializer, frozenset({"code"})),
-    AccountAction("reset-password", K.RESET_PASSWORD, "Send a forgotten-password SMS (Xhoppe)"),
-    AccountAction(
-        "captcha", K.ANSWER_CAPTCHA, "Answer the captcha and create the remote user (Flyve)",
-        CaptchaAnswerInputSerializer, frozenset({"answer"}),
-    ),
-    AccountAction("captcha/refresh", K.REFRESH_CAPTCHA, "Ask the provider for a new captcha (Flyve)"),
-    AccountAction(
-        "validate", K.VALIDATE, "Complete the email validation (Flyve)",
-        ValidateInputSerializer, frozenset({"token"}),
-    ),
-    AccountAction(
-        "login-link", K.LOGIN_LINK, "A connection-portal link; the result holds redirect_uri (SnapTrade)",
-        ProviderOptionsSerializer,
-    ),
-    AccountAction("rotate-secret", K.ROTATE_SECRET, "Replace the user secret (SnapTrade)"),
-    AccountAction("sync", K.SYNC, "Refresh the remote state and detect drift"),
+    AccountAction("provision", _K.PROVISION, "(Re)try provisioning a pending, failed or deprovisioned account"),
+    AccountAction("verify", _K.VERIFY, "Submit the SMS code (Xhoppe)"),
+    AccountAction("reset-password", _K.RESET_PASSWORD, "Send a forgotten-password SMS (Xhoppe)"),
+    AccountAction("captcha", _K.ANSWER_CAPTCHA, "Answer the captcha and create the remote user (Flyve)"),
+    AccountAction("captcha/refresh", _K.REFRESH_CAPTCHA, "Ask the provider for a new captcha (Flyve)"),
+    AccountAction("validate", _K.VALIDATE, "Complete the email validation (Flyve)"),
+    AccountAction("login-link", _K.LOGIN_LINK, "A connection-portal link; the result holds redirect_uri (SnapTrade)"),
+    AccountAction("rotate-secret", _K.ROTATE_SECRET, "Replace the user secret (SnapTrade)"),
+    AccountAction("sync", _K.SYNC, "Refresh the remote state and detect drift"),
 )

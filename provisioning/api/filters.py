@@ -9,7 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from django_filters.rest_framework import DjangoFilterBackend
 
 from ..models import Account, Batch, Connection, Member, Operation
-from ..states import AccountStatus, OperationKind, OperationStatus, ProviderKind
+from ..providers import registry
+from ..states import AccountStatus, OperationKind, OperationStatus
 from .ids import MAX_ID
 from .schema import NO_NUL_PATTERN
 
@@ -57,7 +58,7 @@ class StrictFilterSet(django_filters.FilterSet):
 
 
 class ConnectionFilter(StrictFilterSet):
-    provider = django_filters.ChoiceFilter(choices=ProviderKind.choices)
+    provider = django_filters.ChoiceFilter(choices=registry.choices)
 
     class Meta:
         model = Connection
@@ -90,7 +91,7 @@ class MemberFilter(StrictFilterSet):
 
 class AccountFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=AccountStatus.choices)
-    provider = django_filters.ChoiceFilter(field_name="connection__provider", choices=ProviderKind.choices)
+    provider = django_filters.ChoiceFilter(field_name="connection__provider", choices=registry.choices)
     connection = IdFilter(field_name="connection_id")
     member = IdFilter(field_name="member_id")
 

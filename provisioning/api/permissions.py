@@ -8,12 +8,13 @@ actions not listed fall back to the model permission of the HTTP method.
 
 from rest_framework.permissions import DjangoModelPermissions
 
-from ..states import OperationKind
-
-PROVISION = "provisioning.provision_account"
-DEPROVISION = "provisioning.deprovision_account"
-VIEW_SECRETS = "provisioning.view_account_secrets"
-MANAGE_CONNECTION = "provisioning.manage_connection"
+from ..states import (
+    DEPROVISION_PERMISSION as DEPROVISION,
+    MANAGE_CONNECTION_PERMISSION as MANAGE_CONNECTION,
+    OPERATION_SPECS,
+    PROVISION_PERMISSION as PROVISION,
+    VIEW_SECRETS_PERMISSION as VIEW_SECRETS,
+)
 
 
 class ModelPermissions(DjangoModelPermissions):
@@ -41,8 +42,4 @@ class ModelPermissions(DjangoModelPermissions):
 
 def permission_for_kind(kind: str) -> str:
     """The permission that requesting (retrying, cancelling) an operation of ``kind`` needs."""
-    if kind == OperationKind.DEPROVISION:
-        return DEPROVISION
-    if kind in (OperationKind.HEALTH_CHECK, OperationKind.RECONCILE):
-        return MANAGE_CONNECTION
-    return PROVISION
+    return OPERATION_SPECS[kind].permission

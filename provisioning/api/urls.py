@@ -14,6 +14,7 @@ router.register("members", views.MemberViewSet, basename="member")
 router.register("accounts", views.AccountViewSet, basename="account")
 router.register("operations", views.OperationViewSet, basename="operation")
 router.register("batches", views.BatchViewSet, basename="batch")
+router.register("providers", views.ProviderViewSet, basename="provider")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

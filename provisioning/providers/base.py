@@ -1,10 +1,14 @@
 """The shape every provider module has.
 
 A provider module (``providers/<kind>.py``) defines a ``ProviderClient`` subclass (HTTP,
-signing, error mapping) and a ``Provider`` subclass that declares the operation kinds it
-supports and implements each as a method named after the kind. A method gets an
-``OperationContext`` and returns an ``Outcome``, or raises a ``ProviderError``; it never
-touches the database itself: services apply the outcome.
+signing, what its error bodies mean) and a ``Provider`` subclass that declares what it takes
+and does: the operation kinds it supports (each implemented as a method named after the kind),
+the input of each (``input_fields``), its connections' credentials and settings
+(``credential_fields``, ``setting_fields``), all as ``inputs.InputField``s from which the admin
+and the API build their forms, serializers and schema. A method gets an ``OperationContext`` and
+returns an ``Outcome``, or raises a ``ProviderError``; it never touches the database itself:
+services apply the outcome. The class is listed by dotted path in ``PROVISIONING["PROVIDERS"]``
+(``registry.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any, ClassVar
 from django.conf import settings
 
 from .http import CallLog, ProviderClient
+from .inputs import InputField, clean_values, split_secret
 
 UNSET: Any = object()
 
@@ -36,7 +41,7 @@ class Outcome:
     attention: str | None = None  # "" clears a previous flag
     challenge_image: Any = UNSET  # bytes, or None to clear
     health: tuple[str, str] | None = None  # (HealthStatus, detail) for the connection
-    connection_settings: dict[str, Any] = field(default_factory=dict)
+    connection_state: dict[str, Any] = field(default_factory=dict)  # merged into Connection.state
     # connection-level operations (reconcile): account id -> attention message ("" clears)
     account_attention: dict[int, str] = field(default_factory=dict)
 
@@ -85,8 +90,11 @@ class Provider:
     label: ClassVar[str]
     client_class: ClassVar[type[ProviderClient]]
     operations: ClassVar[frozenset[str]]
-    # credential key -> required
-    credential_fields: ClassVar[dict[str, bool]] = {}
+    # what staff give: the input of each operation kind that takes any, a connection's
+    # credentials (kept encrypted, write-only) and its settings (plain, e.g. a mode)
+    input_fields: ClassVar[dict[str, tuple[InputField, ...]]] = {}
+    credential_fields: ClassVar[tuple[InputField, ...]] = ()
+    setting_fields: ClassVar[tuple[InputField, ...]] = ()
     # a human-readable note for staff on what the connection's base URL looks like
     base_url_example: ClassVar[str] = ""
     # the bundled simulator (``provisioning/sandbox/<name>.py``, mounted at ``/<name>``; default:
@@ -102,18 +110,63 @@ class Provider:
     def supports(cls, kind: str) -> bool:
         return kind in cls.operations
 
+    # --- what the provider takes (see ``inputs.py``) ------------------------------------------
     @classmethod
-    def validate_credentials(cls, credentials: dict) -> dict[str, list[str]]:
-        """Field errors for missing or unknown credential keys (empty when fine)."""
-        errors: dict[str, list[str]] = {}
-        for key, required in cls.credential_fields.items():
-            if required and not credentials.get(key):
-                errors.setdefault(key, []).append("This credential is required.")
-        for key in credentials:
-            if key not in cls.credential_fields:
-                known = ", ".join(cls.credential_fields) or "none"
-                errors.setdefault(key, []).append(f"Unknown credential (known: {known}).")
-        return errors
+    def clean_input(cls, kind: str, data: dict, *, from_form: bool = False) -> tuple[dict, dict]:
+        """``(input, secret_input)`` of an operation, checked; ``InputErrors`` otherwise."""
+        fields = cls.input_fields.get(kind, ())
+        values = cls.check_input(kind, clean_values(fields, data, from_form=from_form))
+        return split_secret(fields, values)
+
+    @classmethod
+    def check_input(cls, kind: str, values: dict) -> dict:
+        """Rules across the fields of an operation's input (each checked alone already): the
+        values to keep, or ``InputErrors``. Default: as they are."""
+        return values
+
+    @classmethod
+    def clean_credentials(cls, data: dict, *, from_form: bool = False) -> dict:
+        """A connection's complete credentials, checked; ``InputErrors`` otherwise."""
+        return cls.check_credentials(clean_values(cls.credential_fields, data, from_form=from_form))
+
+    @classmethod
+    def check_credentials(cls, values: dict) -> dict:
+        """Rules across the credentials (e.g. "a token, or a user name and a password")."""
+        return values
+
+    @classmethod
+    def clean_settings(cls, data: dict, *, from_form: bool = False) -> dict:
+        return clean_values(cls.setting_fields, data, from_form=from_form)
+
+    @classmethod
+    def public_urls(cls) -> list:
+        """URL patterns of public pages this provider needs (served without login at the site's
+        root), e.g. the page a provider's emails link to. Default: none."""
+        return []
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The provider as ``GET /api/v1/providers/`` lists it."""
+        from ..states import OPERATION_SPECS
+
+        return {
+            "kind": cls.kind,
+            "label": cls.label,
+            "base_url_example": cls.base_url_example,
+            "credentials": [f.describe() for f in cls.credential_fields],
+            "settings": [f.describe() for f in cls.setting_fields],
+            "operations": [
+                {
+                    "kind": kind,
+                    "label": OPERATION_SPECS[kind].label,
+                    "on_account": OPERATION_SPECS[kind].on_account,
+                    "permission": OPERATION_SPECS[kind].permission,
+                    "input": [f.describe() for f in cls.input_fields.get(kind, ())],
+                }
+                for kind in OPERATION_SPECS
+                if kind in cls.operations
+            ],
+        }
 
     def external_id_for(self, account) -> str:
         """The remote user id to register, chosen once before the first call and stored.
@@ -143,10 +196,6 @@ class Provider:
 
         ``manage.py bootstrap`` records them in ``.env``, which ``make run`` gives the sandbox.
         """
-        return {}
-
-    def validate_input(self, kind: str, data: dict) -> dict[str, list[str]]:
-        """Field errors for an operation's input, checked when it is requested."""
         return {}
 
     # --- reconciliation: a provider that lists its users gets ``reconcile`` from these -------

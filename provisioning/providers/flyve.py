@@ -29,15 +29,15 @@ import re
 import secrets
 import string
 from collections.abc import Iterator
+from urllib.parse import unquote
 from typing import Any
 
 import requests
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 
 from ..models import HealthStatus
-from ..states import AccountStatus, OperationKind, ProviderKind
-from . import registry
+from ..states import AccountStatus, OperationKind
 from .base import OperationContext, Outcome, Provider
 from .exceptions import (
     AlreadyExists,
@@ -51,6 +51,7 @@ from .exceptions import (
     TransientError,
 )
 from .http import ProviderClient, error_for_status, retry_after_seconds
+from .inputs import BOOLEAN, INTEGER, InputErrors, InputField
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +98,10 @@ VALIDATION_EXPIRED = "Validation token expired"
 VALIDATION_INVALID = frozenset({"Validation token missing", "Validation token is invalid"})
 
 # The validation link of the email; the id and token are also accepted on their own.
-VALIDATION_LINK = re.compile(r"#!/account/(?P<id>\d+)/validation/(?P<token>[^/?#\s]+)")
+VALIDATION_LINK = re.compile(r"#!/account/(?P<id>\d+)/validation/(?P<token>[^/?#\s]+)/?$")
 VALIDATION_TOKEN = re.compile(r"^[a-f0-9]{64}$")
+# GLPI's captcha phrases are 5 characters; anything this long is not an answer
+CAPTCHA_ANSWER_MAX_LENGTH = 50
 
 # Characters of generated passwords; the symbols are GLPI "\W" characters and JSON-safe.
 PASSWORD_SYMBOLS = "!#$%&*+-=?@^~."
@@ -323,9 +326,8 @@ class GlpiClient(ProviderClient):
             raise TransientError(f"GLPI created the {what} but sent no id.") from None
 
 
-@registry.register
 class FlyveProvider(Provider):
-    kind = ProviderKind.FLYVE
+    kind = "flyve"
     label = "Flyve MDM demo (GLPI)"
     client_class = GlpiClient
     operations = frozenset(
@@ -337,7 +339,30 @@ class FlyveProvider(Provider):
             OperationKind.HEALTH_CHECK,
         }
     )
-    credential_fields = {"user_token": True, "app_token": False}
+    credential_fields = (
+        InputField("user_token", label="user token", secret=True, max_length=200,
+                   help_text="The API token of the demo plugin's service account (GLPI user token)."),
+        InputField("app_token", label="app token", required=False, secret=True, max_length=200,
+                   help_text="Optional: the App-Token of GLPI's API client, when GLPI asks for one."),
+    )
+    input_fields = {
+        OperationKind.ANSWER_CAPTCHA: (
+            InputField("answer", label="captcha answer", secret=True, max_length=CAPTCHA_ANSWER_MAX_LENGTH,
+                       help_text="The characters shown in the captcha image."),
+            InputField("newsletter", BOOLEAN, required=False,
+                       help_text="Whether the member subscribes to Flyve's newsletter (default: no)."),
+        ),
+        OperationKind.VALIDATE: (
+            InputField("link", label="validation link", required=False, secret=True, max_length=2000,
+                       help_text="The whole link of the activation email: …#!/account/<id>/validation/<token>. "
+                       "It is enough on its own."),
+            InputField("validation_id", INTEGER, label="validation id", required=False, min_value=1,
+                       max_value=2**31 - 1, help_text="Instead of the link: the number after #!/account/."),
+            InputField("token", required=False, secret=True, lowercase=True, pattern=r"[0-9a-fA-F]{64}",
+                       pattern_message="The token is 64 hexadecimal characters (0-9, a-f).",
+                       help_text="Instead of the link: the 64 characters after /validation/."),
+        ),
+    }
     base_url_example = "https://glpi.example.org/apirest.php"
     sandbox_api_path = "/apirest.php"
 
@@ -353,41 +378,44 @@ class FlyveProvider(Provider):
         """The GLPI login: the member's email."""
         return account.member.email
 
-    # --- input --------------------------------------------------------------------------------
-    def validate_input(self, kind: str, data: dict) -> dict[str, list[str]]:
-        if kind == OperationKind.ANSWER_CAPTCHA:
-            answer = data.get("answer")
-            if not isinstance(answer, str) or not answer.strip():
-                return {"answer": ["Type the characters shown in the captcha image."]}
-            if len(answer.strip()) > 50:
-                return {"answer": ["That is far longer than a captcha."]}
-        if kind == OperationKind.VALIDATE:
-            return self._validation_errors(data)
-        return {}
-
-    @staticmethod
-    def _validation_errors(data: dict) -> dict[str, list[str]]:
-        if data.get("link"):
-            if parse_validation_link(str(data["link"])) is None:
-                return {"link": ["Paste the whole link of the activation email (it holds #!/account/.../validation/...)."]}
-            return {}
-        errors: dict[str, list[str]] = {}
-        validation_id = data.get("validation_id")
-        if isinstance(validation_id, bool) or not str(validation_id or "").strip().isdigit() or int(str(validation_id).strip()) < 1:
-            errors["validation_id"] = ["Give the validation id of the activation link (a positive number)."]
-        token = data.get("token")
-        if not isinstance(token, str) or not VALIDATION_TOKEN.match(token.strip().lower()):
-            errors["token"] = ["Give the token of the activation link (64 characters, 0-9 and a-f)."]
-        return errors
+    # --- input ------------------------------------------------------------------------------
+    @classmethod
+    def check_input(cls, kind: str, values: dict) -> dict:
+        """``validate`` takes the email's link, or its id and token: kept as id and token."""
+        if kind != OperationKind.VALIDATE:
+            return values
+        link = values.pop("link", None)
+        if link is not None:
+            parsed = parse_validation_link(unquote(link))
+            if parsed is None:
+                raise InputErrors({"link": [
+                    "This is not a validation link: it should end in #!/account/<id>/validation/<64 hexadecimal "
+                    "characters>."
+                ]})
+            link_id, link_token = parsed
+            if values.get("validation_id", link_id) != link_id or values.get("token", link_token.lower()) != link_token.lower():
+                raise InputErrors({"non_field_errors": [
+                    "The link and the id or token given with it disagree: give one or the other."
+                ]})
+            values["validation_id"], values["token"] = link_id, link_token.lower()
+        if "validation_id" not in values or "token" not in values:
+            raise InputErrors({"non_field_errors": [
+                "Paste the validation link, or give both the validation id and the token."
+            ]})
+        if not VALIDATION_TOKEN.match(values["token"]):
+            raise InputErrors({"token": ["The token is 64 hexadecimal characters (0-9, a-f)."]})
+        return values
 
     @staticmethod
     def validation_pair(data: dict) -> tuple[int, str]:
-        """``(validation id, token)`` from an operation's input: a ``link`` or the two fields."""
-        if data.get("link"):
-            parsed = parse_validation_link(str(data["link"]))
-            if parsed:
-                return parsed
-        return int(str(data["validation_id"]).strip()), str(data["token"]).strip().lower()  # GLPI's are lowercase
+        """``(validation id, token)`` from an operation's (checked) input."""
+        return int(data["validation_id"]), str(data["token"]).lower()  # GLPI's are lowercase
+
+    @classmethod
+    def public_urls(cls) -> list:
+        from . import flyve_page
+
+        return [path("validate/flyve/<int:connection_id>/", flyve_page.flyve_validation, name="flyve-validation")]
 
     # --- captcha budget -------------------------------------------------------------------------
     def captcha_wait_seconds(self) -> float:
@@ -456,7 +484,7 @@ class FlyveProvider(Provider):
         if not captcha_id:
             raise Rejected("There is no captcha to answer: ask for a new one.", code="no_captcha", outcome=stay)
         email = ctx.member.email
-        password = generate_password(ctx.connection.settings.get("glpi_password_policy"))
+        password = generate_password(ctx.connection.state.get("glpi_password_policy"))
         newsletter = "1" if str(data.get("newsletter", "0")).lower() not in ("0", "", "false", "none") else "0"
         fields = {
             "name": email,
@@ -555,6 +583,6 @@ class FlyveProvider(Provider):
         detail = f"Service account session opened and closed; {describe_policy(policy)}; {budget}."
         return Outcome(
             health=(HealthStatus.OK, detail),
-            connection_settings={"glpi_password_policy": policy},
+            connection_state={"glpi_password_policy": policy},
             result={"password_policy": policy, "captcha_wait_seconds": round(wait)},
         )

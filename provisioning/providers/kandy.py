@@ -20,8 +20,7 @@ from typing import Any
 import requests
 
 from ..models import HealthStatus
-from ..states import AccountStatus, OperationKind, ProviderKind
-from . import registry
+from ..states import AccountStatus, OperationKind
 from . import drift
 from .base import OperationContext, Outcome, Provider, health_outcome, installation_id
 from .exceptions import (
@@ -36,6 +35,7 @@ from .exceptions import (
     TransientError,
 )
 from .http import ProviderClient, retry_after_seconds
+from .inputs import InputField
 
 # Kandy's own words for a full user quota (Basic plans allow 5 users) [K1].
 QUOTA_MESSAGE = "failed to register user on compass"
@@ -229,9 +229,8 @@ def error_for_envelope(
     return Rejected(text)
 
 
-@registry.register
 class KandyProvider(Provider):
-    kind = ProviderKind.KANDY.value
+    kind = "kandy"
     label = "Kandy (v1.2)"
     client_class = KandyClient
     operations = frozenset(
@@ -243,7 +242,14 @@ class KandyProvider(Provider):
             OperationKind.HEALTH_CHECK,
         }
     )
-    credential_fields = {"api_key": True, "api_secret": True, "access_token": False}
+    credential_fields = (
+        InputField("api_key", label="domain API key", max_length=200,
+                   help_text="The project's domain API key (it starts with DAK)."),
+        InputField("api_secret", label="domain API secret", secret=True, max_length=200,
+                   help_text="The project's domain API secret (it starts with DAS)."),
+        InputField("access_token", label="domain access token", required=False, secret=True, max_length=500,
+                   help_text="Optional: a domain access token to start with; the portal fetches new ones itself."),
+    )
     base_url_example = "https://api.kandy.io/v1.2"
     sandbox_api_path = "/v1.2"
     # a Kandy Basic plan holds 5 users, and so does the sandbox's domain by default
@@ -387,7 +393,7 @@ class KandyProvider(Provider):
             detail += f" (this connection may hold {quota} accounts)"
         known = {key: domain[key] for key in ("domain_name", "project_name", "number_of_users") if key in domain}
         outcome = health_outcome(HealthStatus.OK, detail + ".", **known)
-        outcome.connection_settings = known
+        outcome.connection_state = known
         return outcome
 
 def _unknown_secrets_message(user_id: str, names: list[str]) -> str:

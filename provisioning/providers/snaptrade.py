@@ -19,20 +19,16 @@ import hashlib
 import hmac
 import json
 import time
-import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.utils import timezone
 
 from ..models import HealthStatus
-from ..states import AccountStatus, OperationKind, ProviderKind
-from . import registry
+from ..states import AccountStatus, OperationKind
 from . import drift
 from .base import Outcome, Provider, health_outcome
 from .exceptions import (
@@ -47,6 +43,7 @@ from .exceptions import (
     TransientError,
 )
 from .http import ProviderClient, retry_after_seconds
+from .inputs import BOOLEAN, URI, UUID, InputField
 
 REGISTER_USER = "/snapTrade/registerUser"
 LOGIN = "/snapTrade/login"
@@ -232,60 +229,26 @@ def _is_about_user_secret(code: str, detail: str) -> bool:
 
 # --- login link options -------------------------------------------------------------------------
 
-def _choice(*values):
-    def check(value):
-        if value not in values:
-            return f"Must be one of: {', '.join(values)}."
-    return check
-
-
-def _text(value):
-    if not isinstance(value, str) or not value.strip():
-        return "Must be a non-empty string."
-    if len(value) > 500:
-        return "At most 500 characters."
-
-
-def _flag(value):
-    if not isinstance(value, bool):
-        return "Must be true or false."
-
-
-def _url(value):
-    if problem := _text(value):
-        return problem
-    try:
-        URLValidator(schemes=["http", "https"])(value)
-    except ValidationError:
-        return "Must be an absolute http(s) URL."
-
-
-def _uuid(value):
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return "Must be the UUID of the brokerage connection to reconnect."
-
-
-# the optional body of SnapTrade's login (PROVIDERS.md §4.2), with SnapTrade's own names
-LOGIN_OPTIONS = {
-    "broker": _text,
-    "immediateRedirect": _flag,
-    "customRedirect": _url,
-    "reconnect": _uuid,
-    "connectionType": _choice("read", "trade", "trade-if-available"),
-    "showCloseButton": _flag,
-    "darkMode": _flag,
-    "locale": _text,
-    "connectionPortalVersion": _choice("v4", "v3", "v2"),
-}
+# the optional body of SnapTrade's login, with SnapTrade's own names
+LOGIN_OPTIONS = (
+    InputField("broker", required=False, max_length=500, help_text="Preselect a brokerage by its slug."),
+    InputField("immediateRedirect", BOOLEAN, required=False, help_text="Go straight to the brokerage's page."),
+    InputField("customRedirect", required=False, max_length=500, format=URI,
+               help_text="Where to send the person afterwards (an absolute http(s) URL)."),
+    InputField("reconnect", required=False, format=UUID,
+               help_text="The UUID of a brokerage connection to reconnect."),
+    InputField("connectionType", required=False, choices=("read", "trade", "trade-if-available")),
+    InputField("showCloseButton", BOOLEAN, required=False),
+    InputField("darkMode", BOOLEAN, required=False),
+    InputField("locale", required=False, max_length=500),
+    InputField("connectionPortalVersion", required=False, choices=("v4", "v3", "v2")),
+)
 
 
 # --- the provider -------------------------------------------------------------------------------
 
-@registry.register
 class SnapTradeProvider(Provider):
-    kind = ProviderKind.SNAPTRADE.value
+    kind = "snaptrade"
     label = "SnapTrade"
     client_class = SnapTradeClient
     operations = frozenset(
@@ -299,21 +262,15 @@ class SnapTradeProvider(Provider):
             OperationKind.RECONCILE,
         }
     )
-    credential_fields = {"client_id": True, "consumer_key": True}
+    credential_fields = (
+        InputField("client_id", label="client id", max_length=200, help_text="Your SnapTrade client id."),
+        InputField("consumer_key", label="consumer key", secret=True, max_length=500,
+                   help_text="Your SnapTrade consumer key (signs every request)."),
+    )
+    input_fields = {OperationKind.LOGIN_LINK: LOGIN_OPTIONS}
     base_url_example = "https://api.snaptrade.com (the sandbox: http://127.0.0.1:8001/snaptrade)"
 
     client: SnapTradeClient
-
-    def validate_input(self, kind: str, data: dict) -> dict[str, list[str]]:
-        if kind != OperationKind.LOGIN_LINK:
-            return {key: [f"SnapTrade's {kind.replace('_', ' ')} takes no input."] for key in data}
-        errors = {}
-        for key, value in data.items():
-            check = LOGIN_OPTIONS.get(key)
-            problem = check(value) if check else f"Unknown login option (known: {', '.join(LOGIN_OPTIONS)})."
-            if problem:
-                errors[key] = [problem]
-        return errors
 
     # --- connection level ----------------------------------------------------------------------
     def health_check(self, ctx) -> Outcome:

@@ -29,11 +29,11 @@ import string
 import requests
 from django.conf import settings
 
-from ..states import AccountStatus, OperationKind, ProviderKind
-from . import registry
+from ..states import AccountStatus, OperationKind
 from .base import OperationContext, Outcome, Provider
 from .exceptions import ConfigurationError, InvalidInput, NeedsAttention, ProviderError, Rejected
 from .http import ProviderClient, error_for_status, retry_after_seconds
+from .inputs import InputField
 
 TAKEN = "has already been taken"
 CODE_MAX_LENGTH = 32
@@ -129,13 +129,24 @@ class XhoppeClient(ProviderClient):
         return self._json(self.request("POST", "/login", json_body={"msisdn": msisdn, "password": password}))
 
 
-@registry.register
 class XhoppeProvider(Provider):
-    kind = ProviderKind.XHOPPE.value
+    kind = "xhoppe"
     label = "Xhoppe"
     client_class = XhoppeClient
     operations = frozenset({OperationKind.PROVISION, OperationKind.VERIFY, OperationKind.RESET_PASSWORD})
-    credential_fields = {"api_token": False}
+    credential_fields = (
+        InputField("api_token", label="API token", required=False, secret=True, max_length=500,
+                   help_text="Optional: sent as X-Xhoppe-Token when your Xhoppe asks for one."),
+    )
+    input_fields = {
+        OperationKind.VERIFY: (
+            InputField(
+                "code", label="SMS code", secret=True, max_length=CODE_MAX_LENGTH, remove_spaces=True,
+                pattern=r"[A-Za-z0-9]+", pattern_message="The SMS code is letters and digits only.",
+                help_text="The code the member received by SMS.",
+            ),
+        ),
+    }
     base_url_example = "http://test.xhop.pe/api/v1"
     sandbox_api_path = "/api/v1"
 
@@ -144,17 +155,6 @@ class XhoppeProvider(Provider):
     def external_id_for(self, account) -> str:
         """The msisdn: Xhoppe knows its users by phone number."""
         return msisdn_of(account.member)
-
-    def validate_input(self, kind: str, data: dict) -> dict[str, list[str]]:
-        if kind != OperationKind.VERIFY:
-            return {}
-        code = data.get("code")
-        if not isinstance(code, str) or not code.strip():
-            return {"code": ["Enter the code from the SMS."]}
-        code = code.strip()
-        if len(code) > CODE_MAX_LENGTH or not code.isalnum():
-            return {"code": [f"The SMS code is letters and digits only, at most {CODE_MAX_LENGTH}."]}
-        return {}
 
     # --- operations ---------------------------------------------------------------------------
     def provision(self, ctx: OperationContext) -> Outcome:

@@ -3,14 +3,13 @@
 Plain functions with keyword-only arguments, named ``<thing>_<verb>``.
 """
 
-from .accounts import (
-    account_create,
-    account_secrets_read,
-    batch_create,
+from .accounts import account_create, account_secrets_read, batch_create, member_delete
+from .connections import (
+    connection_create,
+    connection_credentials_merge,
     connection_delete,
-    connection_set_credentials,
-    connection_validate_credentials,
-    member_delete,
+    connection_settings_merge,
+    connection_update,
 )
 from .errors import Conflict, InvalidRequest, ServiceError
 from .execution import account_set_status, operation_claim, operation_execute
@@ -39,9 +38,11 @@ __all__ = [
     "account_secrets_read",
     "account_set_status",
     "batch_create",
+    "connection_create",
+    "connection_credentials_merge",
     "connection_delete",
-    "connection_set_credentials",
-    "connection_validate_credentials",
+    "connection_settings_merge",
+    "connection_update",
     "connections_health_check",
     "connections_reconcile",
     "member_delete",

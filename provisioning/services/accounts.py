@@ -1,11 +1,10 @@
-"""Accounts, members, batches and connections: the writes interfaces share."""
+"""Accounts, members and batches: the writes interfaces share."""
 
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
 from ..models import Account, Batch, Connection, Member, SecretAccess
-from ..providers import registry
 from ..states import AccountStatus, OperationKind
 from .errors import Conflict, InvalidRequest
 from .operations import Requester, operation_request
@@ -48,41 +47,6 @@ def member_delete(*, member: Member) -> None:
             )
         member.accounts.all().delete()
         member.delete()
-
-
-def connection_validate_credentials(*, provider: str, credentials: dict) -> None:
-    """Raise ``InvalidRequest`` with field errors for missing or unknown credential keys."""
-    try:
-        provider_class = registry.get(provider)
-    except registry.UnknownProvider as exc:
-        raise InvalidRequest(str(exc), field_errors={"provider": [str(exc)]})
-    errors = provider_class.validate_credentials(credentials)
-    if errors:
-        raise InvalidRequest("The credentials are not valid.", field_errors={"credentials": [
-            f"{key}: {' '.join(messages)}" for key, messages in errors.items()
-        ]})
-
-
-def connection_set_credentials(*, connection: Connection, credentials: dict) -> None:
-    """Give ``connection`` new credentials (validated by the caller; saved by the caller).
-
-    What the provider cached with the old ones (an access token, in ``secret_state``) is
-    dropped when they change: it may belong to another account or project at the provider.
-    """
-    if dict(connection.credentials) != credentials:
-        connection.credentials = credentials
-        connection.secret_state = {}
-
-
-def connection_delete(*, connection: Connection) -> None:
-    if connection.accounts.exclude(status=AccountStatus.DEPROVISIONED).exists():
-        raise Conflict(
-            "This connection still holds accounts that are not deprovisioned.",
-            code="connection_has_accounts",
-        )
-    with transaction.atomic():
-        connection.accounts.all().delete()
-        connection.delete()
 
 
 def batch_create(

@@ -17,6 +17,7 @@ from django.utils import timezone
 from .. import selectors
 from ..models import Account, Connection, Operation
 from ..providers import registry
+from ..providers.inputs import InputErrors
 from ..states import (
     OPERATION_SPECS,
     UNFINISHED_OPERATION_STATUSES,
@@ -51,14 +52,15 @@ def operation_request(
     account: Account | None = None,
     connection: Connection | None = None,
     input: dict | None = None,
-    secret_input: dict | None = None,
     batch=None,
 ) -> Operation:
     """Check that ``kind`` may run now and record it as a queued Operation (dispatched on commit).
 
-    Raises ``Conflict`` when the provider lacks the operation, the account's state forbids it,
-    another operation is unfinished, the connection is disabled or its quota is full; and
-    ``InvalidRequest`` for bad input.
+    ``input`` is checked against what the provider declares for ``kind`` (``InvalidRequest``
+    with its field errors otherwise); its secret values (codes, answers, tokens) are kept
+    encrypted, apart from the rest. Raises ``Conflict`` when the provider lacks the operation,
+    the account's state forbids it, another operation is unfinished, the connection is disabled
+    or its quota is full.
     """
     spec = OPERATION_SPECS.get(kind)
     if spec is None:
@@ -78,9 +80,10 @@ def operation_request(
         )
     if not connection.enabled and kind != OperationKind.HEALTH_CHECK:
         raise Conflict(f"The connection '{connection}' is disabled.", code="connection_disabled")
-    field_errors = provider(connection).validate_input(kind, {**(input or {}), **(secret_input or {})})
-    if field_errors:
-        raise InvalidRequest("The operation's input is not valid.", field_errors=field_errors)
+    try:
+        plain_input, secret_input = provider.clean_input(kind, input or {})
+    except InputErrors as exc:
+        raise InvalidRequest("The operation's input is not valid.", field_errors=exc.errors) from None
 
     with transaction.atomic():
         if account is not None:
@@ -104,8 +107,8 @@ def operation_request(
                     account=account,
                     connection=connection,
                     batch=batch,
-                    input=input or {},
-                    secret_input=secret_input or {},
+                    input=plain_input,
+                    secret_input=secret_input,
                     max_attempts=settings.PROVISIONING["MAX_ATTEMPTS"],
                     requested_by=requested_by.label,
                     requested_by_user=requested_by.user,
@@ -152,8 +155,7 @@ def operation_retry(*, operation: Operation, requested_by: Requester) -> Operati
         kind=operation.kind,
         account=operation.account,
         connection=operation.connection,
-        input=operation.input,
-        secret_input=operation.secret_input,
+        input={**operation.input, **operation.secret_input},
         requested_by=requested_by,
     )
 

@@ -1,39 +1,43 @@
 """Admin tests: a stand-in provider that offers every operation, and objects to look at.
 
-The stand-in borrows the ``snaptrade`` kind for the test only (the registry is restored after),
+The stand-in borrows the ``snaptrade`` kind for the test only (installed through the setting),
 so the tests depend on the admin alone, not on what a real provider offers today.
 """
 
 import pytest
 
 from provisioning.models import Account, Connection
-from provisioning.providers import registry
 from provisioning.providers.base import Provider
 from provisioning.providers.http import ProviderClient
-from provisioning.states import OPERATION_SPECS, AccountStatus, ProviderKind
+from provisioning.providers.inputs import InputField
+from provisioning.states import OPERATION_SPECS, AccountStatus
 
 # a captcha's worth of JPEG: the admin serves whatever bytes the account holds
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01fake-captcha\xff\xd9"
 
 
 class EverythingProvider(Provider):
-    kind = ProviderKind.SNAPTRADE.value
+    kind = "snaptrade"
     label = "Everything"
     client_class = ProviderClient
     operations = frozenset(OPERATION_SPECS)
-    credential_fields = {"client_id": True, "consumer_key": True, "region": False}
+    credential_fields = (
+        InputField("client_id"),
+        InputField("consumer_key", secret=True),
+        InputField("region", required=False),
+    )
 
 
 @pytest.fixture(autouse=True)
-def everything_provider(monkeypatch):
-    monkeypatch.setitem(registry._providers, EverythingProvider.kind, EverythingProvider)
+def everything_provider(install_providers):
+    install_providers(EverythingProvider)
     return EverythingProvider
 
 
 @pytest.fixture
 def connection(db):
     return Connection.objects.create(
-        provider=ProviderKind.SNAPTRADE,
+        provider="snaptrade",
         name="Everything sandbox",
         base_url="http://sandbox.test/everything",
         credentials={"client_id": "CLIENT-ID-VALUE", "consumer_key": "CONSUMER-KEY-VALUE-42"},

@@ -1,8 +1,8 @@
 """Fixtures of the API tests: users with exactly the permissions a test names, their tokens,
 and two providers that exist only in these tests (HTTP faked with ``responses``).
 
-The fakes borrow the registry slots of two real kinds (``kandy`` and ``xhoppe``) for the length
-of one test; ``monkeypatch`` puts the real providers back afterwards.
+The fakes borrow the kinds of two real providers (``kandy`` and ``xhoppe``) for the length of
+one test, installed through the setting (``install_providers``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from provisioning.models import Account, Connection, HealthStatus, Member
-from provisioning.providers import registry
 from provisioning.providers.base import Outcome, Provider
 from provisioning.providers.http import ProviderClient
-from provisioning.states import AccountStatus, OperationKind, ProviderKind
+from provisioning.providers.inputs import BOOLEAN, INTEGER, InputField
+from provisioning.states import AccountStatus, OperationKind
 
 FAKE_URL = "http://fake-provider.test"
 JPEG = b"\xff\xd8\xff\xe0fake-jpeg-bytes\xff\xd9"
@@ -35,16 +35,26 @@ class FakeClient(ProviderClient):
 class FakeProvider(Provider):
     """Supports every operation kind; each one is a single POST to ``/<kind>``."""
 
-    kind = ProviderKind.KANDY
+    kind = "kandy"
     label = "Fake provider"
     client_class = FakeClient
-    credential_fields = {"api_key": True, "api_secret": False}
+    credential_fields = (InputField("api_key", secret=True), InputField("api_secret", required=False, secret=True))
     operations = frozenset(OperationKind.values)
-
-    def validate_input(self, kind, data):
-        if kind == OperationKind.VERIFY and not str(data.get("code", "")).isdigit():
-            return {"code": ["The SMS code is digits only."]}
-        return {}
+    input_fields = {
+        OperationKind.VERIFY: (
+            InputField("code", secret=True, max_length=32, pattern=r"\d+",
+                       pattern_message="The SMS code is digits only."),
+        ),
+        OperationKind.ANSWER_CAPTCHA: (InputField("answer", secret=True, max_length=32),),
+        OperationKind.VALIDATE: (
+            InputField("validation_id", INTEGER, min_value=1, max_value=2**31 - 1),
+            InputField("token", secret=True, lowercase=True, pattern=r"[0-9a-fA-F]{64}"),
+        ),
+        OperationKind.LOGIN_LINK: (
+            InputField("connectionType", required=False, choices=("read", "trade")),
+            InputField("darkMode", BOOLEAN, required=False),
+        ),
+    }
 
     def _call(self, ctx, **body):
         return self.client.request("POST", f"/{ctx.kind}", json_body=body).json()
@@ -106,8 +116,9 @@ class FakeProvider(Provider):
 class NoDeleteProvider(FakeProvider):
     """A provider without a delete API (nor the human-in-the-loop steps)."""
 
-    kind = ProviderKind.XHOPPE
+    kind = "xhoppe"
     label = "No-delete provider"
+    input_fields = {}
     operations = frozenset({OperationKind.PROVISION, OperationKind.SYNC, OperationKind.HEALTH_CHECK})
 
 
@@ -118,10 +129,8 @@ def _fake_answer(request):
 
 
 @pytest.fixture(autouse=True)
-def fake_providers(monkeypatch):
-    monkeypatch.setitem(registry._providers, FakeProvider.kind, FakeProvider)
-    monkeypatch.setitem(registry._providers, NoDeleteProvider.kind, NoDeleteProvider)
-    return FakeProvider, NoDeleteProvider
+def fake_providers(install_providers):
+    return install_providers(FakeProvider, NoDeleteProvider)
 
 
 @pytest.fixture

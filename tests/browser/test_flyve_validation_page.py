@@ -15,7 +15,8 @@ from django.core import signing
 from django.core.cache import cache
 from django.test import Client
 
-from provisioning import services, views_public
+from provisioning import services
+from provisioning.providers import flyve_page as views_public
 from provisioning.models import Account, Connection, Member, Operation
 from provisioning.sandbox.defaults import sandbox_credentials
 from provisioning.states import AccountStatus, OperationStatus
@@ -222,7 +223,7 @@ def registered(sandbox, connection, email="jane@example.org") -> tuple[Account, 
     account.refresh_from_db()
     captcha_id = account.details["captcha_id"]
     phrase = next(c["phrase"] for c in sandbox.state("flyve")["captchas"] if c["id"] == captcha_id)
-    services.operation_request(kind="answer_captcha", account=account, secret_input={"answer": phrase}, requested_by=STAFF)
+    services.operation_request(kind="answer_captcha", account=account, input={"answer": phrase}, requested_by=STAFF)
     account.refresh_from_db()
     assert account.status == AccountStatus.AWAITING_VALIDATION
     return account, sandbox.outbox(simulator="flyve", to=email)[-1]

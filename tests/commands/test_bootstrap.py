@@ -11,31 +11,32 @@ from provisioning.models import Connection, Operation
 from provisioning.providers import registry
 from provisioning.providers.base import Provider
 from provisioning.providers.http import ProviderClient
+from provisioning.providers.inputs import InputField
 from provisioning.sandbox.app import SIMULATORS
 from provisioning.sandbox.defaults import sandbox_credentials
-from provisioning.states import OperationKind, ProviderKind
+from provisioning.states import OperationKind
 
 SANDBOX = "http://sandbox.test:9000"
 
 
 class StandIn(Provider):
-    kind = ProviderKind.SNAPTRADE.value
+    kind = "snaptrade"
     label = "Stand-in"
     client_class = ProviderClient
     operations = frozenset({OperationKind.PROVISION, OperationKind.HEALTH_CHECK})
-    credential_fields = {"client_id": True, "consumer_key": True}
+    credential_fields = (InputField("client_id"), InputField("consumer_key", secret=True))
 
 
 class NoSimulator(StandIn):
-    kind = ProviderKind.XHOPPE.value
+    kind = "xhoppe"
     label = "Nowhere"
     sandbox_simulator = "no-such-simulator"
 
 
 class Quota(StandIn):
-    kind = ProviderKind.KANDY.value
+    kind = "kandy"
     label = "Quota"
-    credential_fields = {}
+    credential_fields = ()
     sandbox_simulator = "snaptrade"
     sandbox_api_path = "/v9"
 
@@ -60,9 +61,12 @@ def bootstrap(*args):
 
 
 @pytest.fixture
-def stand_ins(monkeypatch, settings):
-    settings.PROVISIONING = {**settings.PROVISIONING, "SANDBOX_URL": SANDBOX + "/"}
-    monkeypatch.setattr(registry, "_providers", {p.kind: p for p in (StandIn, NoSimulator, Quota)})
+def stand_ins(settings):
+    settings.PROVISIONING = {
+        **settings.PROVISIONING,
+        "SANDBOX_URL": SANDBOX + "/",
+        "PROVIDERS": [f"{__name__}.{p.__qualname__}" for p in (StandIn, NoSimulator, Quota)],
+    }
 
 
 def test_first_run_creates_a_superuser_and_prints_its_password_once(db, stand_ins):
@@ -131,14 +135,12 @@ def test_every_installed_provider_with_a_simulator_gets_a_working_sandbox_connec
     for connection in Connection.objects.all():
         provider = registry.get(connection.provider)
         assert connection.base_url.startswith(f"{SANDBOX}/{provider.sandbox_simulator or provider.kind}")
-        assert provider.validate_credentials(connection.credentials) == {}
+        assert provider.clean_credentials(connection.credentials) == connection.credentials
 
 
-def test_the_sandbox_learns_where_flyve_validation_links_point(db, env_file, monkeypatch):
-    from provisioning.providers.flyve import FlyveProvider
-
+def test_the_sandbox_learns_where_flyve_validation_links_point(db, env_file, monkeypatch, settings):
     monkeypatch.delenv("SANDBOX_FLYVE_WEBAPP_URL", raising=False)
-    monkeypatch.setattr(registry, "_providers", {"flyve": FlyveProvider})
+    settings.PROVISIONING = {**settings.PROVISIONING, "PROVIDERS": ["provisioning.providers.flyve.FlyveProvider"]}
     Connection.objects.create(provider="snaptrade", name="taken first", base_url="https://x.test")
 
     output = bootstrap("--portal-url", "https://portal.test/")

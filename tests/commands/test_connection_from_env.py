@@ -27,7 +27,7 @@ def test_kandy_connection_from_the_seed_variables(db, seed_env):
     output = run("--provider", "kandy", "--name", "Kandy project", "--base-url", "http://kandy.test/v1.2", "--max-accounts", "5")
     connection = Connection.objects.get(name="Kandy project")
     assert connection.provider == "kandy" and connection.max_accounts == 5
-    assert registry.get("kandy").validate_credentials(connection.credentials) == {}
+    assert registry.get("kandy").clean_credentials(connection.credentials) == connection.credentials
     assert connection.credentials["api_key"] == "DAK-seed" and connection.credentials["api_secret"] == "DAS-seed"
     assert "DAT-seed" in connection.credentials.values()
     for value in SEED.values():

@@ -23,7 +23,7 @@ def register(connection, email: str, phone: str = PHONE):
 
 
 def verify(account, code: str):
-    operation = services.operation_request(kind="verify", account=account, secret_input={"code": code},
+    operation = services.operation_request(kind="verify", account=account, input={"code": code},
                                            requested_by=STAFF)
     return wait_until_finished(operation)
 

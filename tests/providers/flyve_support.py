@@ -137,14 +137,13 @@ def flyve_connection() -> Connection:
     )
 
 
-def run(kind: str, *, account=None, connection=None, input=None, secret_input=None):
+def run(kind: str, *, account=None, connection=None, input=None):
     """Request an operation and run one attempt of it, as a worker would; the operation, refreshed."""
     operation = services.operation_request(
         kind=kind,
         account=account,
         connection=connection,
         input=input,
-        secret_input=secret_input,
         requested_by=STAFF,
     )
     services.operation_execute(operation_id=operation.pk)

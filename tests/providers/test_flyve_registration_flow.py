@@ -27,7 +27,7 @@ def awaiting_captcha(account, glpi):
 
 @pytest.fixture
 def awaiting_validation(awaiting_captcha, glpi):
-    run("answer_captcha", account=awaiting_captcha, secret_input={"answer": "k4m2z"})
+    run("answer_captcha", account=awaiting_captcha, input={"answer": "k4m2z"})
     assert awaiting_captcha.status == AccountStatus.AWAITING_VALIDATION
     return awaiting_captcha
 
@@ -55,7 +55,7 @@ def test_refresh_gives_a_new_captcha_and_keeps_waiting(awaiting_captcha, glpi):
 
 def test_the_right_answer_creates_the_user_and_waits_for_the_email(awaiting_captcha, glpi):
     operation = run(
-        "answer_captcha", account=awaiting_captcha, input={"newsletter": True}, secret_input={"answer": " k4m2z "}
+        "answer_captcha", account=awaiting_captcha, input={"newsletter": True, "answer": " k4m2z "}
     )
 
     account = awaiting_captcha
@@ -76,16 +76,16 @@ def test_the_right_answer_creates_the_user_and_waits_for_the_email(awaiting_capt
 
 
 def test_newsletter_is_off_unless_asked(awaiting_captcha, glpi):
-    run("answer_captcha", account=awaiting_captcha, secret_input={"answer": "k4m2z"})
+    run("answer_captcha", account=awaiting_captcha, input={"answer": "k4m2z"})
     assert glpi.body("POST", "PluginFlyvemdmdemoUser")["input"]["_newsletter"] == "0"
 
 
 def test_generated_password_follows_the_policy_the_health_check_stored(connection, awaiting_captcha, glpi):
     run("health_check", connection=connection)
     connection.refresh_from_db()
-    assert connection.settings["glpi_password_policy"]["password_min_length"] == 24
+    assert connection.state["glpi_password_policy"]["password_min_length"] == 24
 
-    run("answer_captcha", account=awaiting_captcha, secret_input={"answer": "k4m2z"})
+    run("answer_captcha", account=awaiting_captcha, input={"answer": "k4m2z"})
 
     assert len(glpi.body("POST", "PluginFlyvemdmdemoUser")["input"]["password"]) >= 24
 
@@ -93,7 +93,7 @@ def test_generated_password_follows_the_policy_the_health_check_stored(connectio
 def test_a_wrong_answer_keeps_the_account_at_the_captcha_with_a_fresh_one(awaiting_captcha, glpi):
     glpi.error("user", "ERROR_GLPI_ADD", "Turing test failed")
 
-    operation = run("answer_captcha", account=awaiting_captcha, secret_input={"answer": "wrong"})
+    operation = run("answer_captcha", account=awaiting_captcha, input={"answer": "wrong"})
 
     account = awaiting_captcha
     assert operation.status == OperationStatus.FAILED
@@ -105,7 +105,7 @@ def test_a_wrong_answer_keeps_the_account_at_the_captcha_with_a_fresh_one(awaiti
     assert glpi.sessions_opened == glpi.sessions_killed == 2
     # and the person can answer the new one
     glpi.answer("user", status=201, json={"id": 43, "message": ""})
-    run("answer_captcha", account=account, secret_input={"answer": "right"})
+    run("answer_captcha", account=account, input={"answer": "right"})
     assert account.status == AccountStatus.AWAITING_VALIDATION
     assert glpi.body("POST", "PluginFlyvemdmdemoUser")["input"]["_plugin_flyvemdmdemo_captchas_id"] == 4
 
@@ -114,7 +114,7 @@ def test_a_wrong_answer_without_captcha_budget_redraws_the_same_captcha(awaiting
     glpi.error("user", "ERROR_GLPI_ADD", "Turing test failed")
     glpi.error("captcha", "ERROR_GLPI_ADD", "Too many captcha requests")
 
-    run("answer_captcha", account=awaiting_captcha, secret_input={"answer": "wrong"})
+    run("answer_captcha", account=awaiting_captcha, input={"answer": "wrong"})
 
     assert awaiting_captcha.status == AccountStatus.AWAITING_CAPTCHA
     assert awaiting_captcha.details["captcha_id"] == 3
@@ -132,7 +132,7 @@ def test_a_wrong_answer_without_captcha_budget_redraws_the_same_captcha(awaiting
 def test_other_rejections_fail_the_account_with_glpis_message(awaiting_captcha, glpi, message):
     glpi.error("user", "ERROR_GLPI_ADD", message)
 
-    operation = run("answer_captcha", account=awaiting_captcha, secret_input={"answer": "k4m2z"})
+    operation = run("answer_captcha", account=awaiting_captcha, input={"answer": "k4m2z"})
 
     assert operation.status == OperationStatus.FAILED
     assert operation.error_message == message
@@ -144,7 +144,7 @@ def test_other_rejections_fail_the_account_with_glpis_message(awaiting_captcha, 
 def test_a_login_failure_before_the_answer_is_sent_leaves_the_captcha_standing(connection, awaiting_captcha, glpi):
     glpi.error("init", "ERROR_GLPI_LOGIN_USER_TOKEN", "parameter user_token seems invalid", status=401)
 
-    operation = run("answer_captcha", account=awaiting_captcha, secret_input={"answer": "k4m2z"})
+    operation = run("answer_captcha", account=awaiting_captcha, input={"answer": "k4m2z"})
 
     connection.refresh_from_db()
     assert operation.status == OperationStatus.FAILED
@@ -158,7 +158,7 @@ def test_a_login_failure_before_the_answer_is_sent_leaves_the_captcha_standing(c
 def test_glpi_trouble_is_retried(awaiting_captcha, glpi):
     glpi.answer("user", status=503, body=b"")
 
-    operation = run("answer_captcha", account=awaiting_captcha, secret_input={"answer": "k4m2z"})
+    operation = run("answer_captcha", account=awaiting_captcha, input={"answer": "k4m2z"})
 
     assert operation.status == OperationStatus.WAITING_RETRY
     assert operation.error_code == "transient"
@@ -167,7 +167,7 @@ def test_glpi_trouble_is_retried(awaiting_captcha, glpi):
 
 def test_a_retry_that_finds_the_user_created_recovers_and_flags_the_unknown_password(awaiting_captcha, glpi):
     glpi.answer("user", status=503, body=b"")
-    operation = run("answer_captcha", account=awaiting_captcha, secret_input={"answer": "k4m2z"})
+    operation = run("answer_captcha", account=awaiting_captcha, input={"answer": "k4m2z"})
     glpi.error("user", "ERROR_GLPI_ADD", "An entity already exists for your email. You probably already have an account.")
 
     Operation.objects.filter(pk=operation.pk).update(next_attempt_at=timezone.now())  # its retry is due
@@ -182,7 +182,7 @@ def test_a_retry_that_finds_the_user_created_recovers_and_flags_the_unknown_pass
 
 
 def test_validation_makes_the_account_active(awaiting_validation, glpi):
-    operation = run("validate", account=awaiting_validation, input={"validation_id": 7}, secret_input={"token": TOKEN})
+    operation = run("validate", account=awaiting_validation, input={"validation_id": 7, "token": TOKEN})
 
     assert operation.status == OperationStatus.SUCCEEDED
     assert awaiting_validation.status == AccountStatus.ACTIVE
@@ -193,7 +193,7 @@ def test_validation_makes_the_account_active(awaiting_validation, glpi):
 
 def test_the_pasted_email_link_is_enough_to_validate(awaiting_validation, glpi):
     link = f"http://portal.test/validate/flyve/1/#!/account/7/validation/{TOKEN}"
-    run("validate", account=awaiting_validation, secret_input={"link": link})
+    run("validate", account=awaiting_validation, input={"link": link})
     assert awaiting_validation.status == AccountStatus.ACTIVE
 
 
@@ -201,7 +201,7 @@ def test_the_pasted_email_link_is_enough_to_validate(awaiting_validation, glpi):
 def test_expired_or_reused_tokens_fail_and_the_account_keeps_waiting(awaiting_validation, glpi, message):
     glpi.error("validate", "ERROR_GLPI_UPDATE", message)
 
-    operation = run("validate", account=awaiting_validation, input={"validation_id": 7}, secret_input={"token": TOKEN})
+    operation = run("validate", account=awaiting_validation, input={"validation_id": 7, "token": TOKEN})
 
     assert operation.status == OperationStatus.FAILED
     assert operation.error_message == message
@@ -222,7 +222,7 @@ def test_bad_input_is_refused_when_requested(account, kind, data, field):
     account.status = AccountStatus.AWAITING_CAPTCHA if kind == "answer_captcha" else AccountStatus.AWAITING_VALIDATION
     account.save()
     with pytest.raises(services.InvalidRequest) as raised:
-        services.operation_request(kind=kind, account=account, secret_input=data, requested_by=STAFF)
+        services.operation_request(kind=kind, account=account, input=data, requested_by=STAFF)
     assert field in raised.value.field_errors
 
 
@@ -233,7 +233,7 @@ def test_health_check_reads_the_password_policy_and_closes_its_session(connectio
     assert operation.status == OperationStatus.SUCCEEDED
     assert connection.health_status == HealthStatus.OK
     assert "at least 24 characters" in connection.health_detail
-    assert connection.settings["glpi_password_policy"]["use_password_security"] == 1
+    assert connection.state["glpi_password_policy"]["use_password_security"] == 1
     assert glpi.sessions_opened == glpi.sessions_killed == 1
 
 
@@ -244,7 +244,7 @@ def test_there_is_no_deprovisioning_at_glpi(awaiting_validation):
 
 
 def test_recorded_calls_hold_no_secret(awaiting_validation, glpi):
-    run("validate", account=awaiting_validation, input={"validation_id": 7}, secret_input={"token": TOKEN})
+    run("validate", account=awaiting_validation, input={"validation_id": 7, "token": TOKEN})
 
     recorded = " ".join(
         f"{c.url} {c.request_headers} {c.request_body} {c.response_body}" for c in ExternalCall.objects.all()
@@ -256,7 +256,7 @@ def test_recorded_calls_hold_no_secret(awaiting_validation, glpi):
 
 
 def test_a_token_typed_in_capitals_is_sent_as_glpi_wrote_it(awaiting_validation, glpi):
-    run("validate", account=awaiting_validation, input={"validation_id": 7}, secret_input={"token": TOKEN.upper()})
+    run("validate", account=awaiting_validation, input={"validation_id": 7, "token": TOKEN.upper()})
 
     assert awaiting_validation.status == AccountStatus.ACTIVE
     assert glpi.body("PUT", "PluginFlyvemdmdemoAccountvalidation/7") == {"input": {"_validate": TOKEN}}

@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from provisioning.providers.inputs import InputErrors
+
 from provisioning.models import Connection
 from provisioning.providers.exceptions import (
     AlreadyExists,
@@ -300,5 +302,7 @@ def test_credentials_can_come_from_the_seeds_environment_variables():
     credentials = KandyProvider.credentials_from_environment(environ)
 
     assert credentials == {"api_key": "DAK1", "api_secret": "DAS1", "access_token": "DAT1"}
-    assert KandyProvider.validate_credentials(credentials) == {}
-    assert KandyProvider.validate_credentials({"api_key": "DAK1"}) == {"api_secret": ["This credential is required."]}
+    assert KandyProvider.clean_credentials(credentials) == credentials
+    with pytest.raises(InputErrors) as refused:
+        KandyProvider.clean_credentials({"api_key": "DAK1"})
+    assert refused.value.errors == {"api_secret": ["This field is required."]}

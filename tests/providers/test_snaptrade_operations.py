@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from provisioning import services
 from provisioning.models import Account, Connection, ExternalCall, HealthStatus, Member, Operation
-from provisioning.providers import registry
 from provisioning.providers.snaptrade import SnapTradeProvider
 from provisioning.states import AccountStatus, OperationStatus
 
@@ -32,12 +31,6 @@ STAFF = services.Requester("test:staff")
 
 def snaptrade_error(status, detail, code):
     return {"detail": detail, "status_code": status, "code": code}
-
-
-@pytest.fixture(autouse=True)
-def snaptrade_registered(monkeypatch):
-    """Other test modules may lend the kind to a fake provider; make sure it is ours here."""
-    monkeypatch.setitem(registry._providers, SnapTradeProvider.kind, SnapTradeProvider)
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ def waiting(account):
 
 
 def request(kind, account, **secret_input):
-    return services.operation_request(kind=kind, account=account, secret_input=secret_input, requested_by=STAFF)
+    return services.operation_request(kind=kind, account=account, input=secret_input, requested_by=STAFF)
 
 
 def run(kind, account, **secret_input):

@@ -7,11 +7,11 @@ redaction and error mapping under test are the production ones.
 import pytest
 
 from provisioning.models import Connection
-from provisioning.providers import registry
 from provisioning.providers.base import Outcome, Provider
 from provisioning.providers.exceptions import RateLimited, TransientError
 from provisioning.providers.http import ProviderClient, error_for_status, retry_after_seconds
-from provisioning.states import AccountStatus, OperationKind, ProviderKind
+from provisioning.providers.inputs import InputField
+from provisioning.states import AccountStatus, OperationKind
 
 BASE = "http://fake.test"
 
@@ -29,11 +29,12 @@ class FakeClient(ProviderClient):
 
 
 class FakeProvider(Provider):
-    kind = ProviderKind.SNAPTRADE  # borrowed kind; restored after each test
+    kind = "snaptrade"  # borrowed kind, for each test (see install_providers)
     label = "Fake"
     client_class = FakeClient
-    credential_fields = {"api_key": True}
+    credential_fields = (InputField("api_key", secret=True),)
     operations = frozenset({OperationKind.PROVISION, OperationKind.LOGIN_LINK, OperationKind.DEPROVISION})
+    input_fields = {OperationKind.LOGIN_LINK: (InputField("answer", required=False, secret=True),)}
 
     def provision(self, ctx):
         body = self.client.request("POST", "/users", json_body={"id": ctx.account.external_id}).json()
@@ -54,8 +55,8 @@ class FakeProvider(Provider):
 
 
 @pytest.fixture
-def fake_provider(monkeypatch):
-    monkeypatch.setitem(registry._providers, FakeProvider.kind, FakeProvider)
+def fake_provider(install_providers):
+    install_providers(FakeProvider)
     return FakeProvider
 
 

@@ -245,7 +245,7 @@ def test_secret_inputs_and_account_secrets_never_reach_the_records(account, http
     # the fake echoes what it is sent, under a key that is not secret by name
     http.post(f"{BASE}/login", json={"uri": "https://x.test/?echo=s3cr3t-value-42&code=typed-answer"})
     operation = services.operation_request(
-        kind="login_link", account=account, secret_input={"answer": "typed-answer"}, requested_by=STAFF
+        kind="login_link", account=account, input={"answer": "typed-answer"}, requested_by=STAFF
     )
 
     services.operation_execute(operation_id=operation.pk)

@@ -1,14 +1,9 @@
 """Serializers of the API, one module per resource."""
 
 from .accounts import AccountCreatedSerializer, AccountCreateSerializer, AccountSerializer
-from .actions import (
-    CaptchaAnswerInputSerializer,
-    ProviderOptionsSerializer,
-    ValidateInputSerializer,
-    VerifyInputSerializer,
-)
 from .batches import BatchCreateSerializer, BatchSerializer
 from .connections import ConnectionSerializer
+from .declared import ProviderSerializer, input_serializer_for
 from .errors import ErrorSerializer
 from .members import MemberSerializer
 from .operations import OperationSerializer
@@ -19,12 +14,10 @@ __all__ = [
     "AccountSerializer",
     "BatchCreateSerializer",
     "BatchSerializer",
-    "CaptchaAnswerInputSerializer",
     "ConnectionSerializer",
     "ErrorSerializer",
-    "ProviderOptionsSerializer",
+    "ProviderSerializer",
     "MemberSerializer",
     "OperationSerializer",
-    "ValidateInputSerializer",
-    "VerifyInputSerializer",
+    "input_serializer_for",
 ]

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from ... import selectors, services
 from ...models import Connection, HealthStatus
-from ...states import ProviderKind
+from ...providers import registry
 from .fields import StrictCharField, StrictModelSerializer
 
 
@@ -16,16 +16,23 @@ class HealthSerializer(serializers.Serializer):
 class ConnectionSerializer(StrictModelSerializer):
     """A provider connection. ``credentials`` is write-only; reads show ``credentials_set``.
 
-    On PATCH, ``credentials`` is merged into the stored ones (``null`` removes a key) and the
-    result must still be complete. The provider of an existing connection cannot change.
+    Credentials and settings are what the connection's provider declares (``GET
+    /api/v1/providers/``); services merge and check them (``connection_create``,
+    ``connection_update``), as for the admin. On PATCH, ``credentials`` and ``settings`` are
+    merged into the stored ones (``null`` removes a key). The provider cannot change.
     """
 
-    provider = serializers.ChoiceField(choices=ProviderKind.choices)
+    provider = serializers.ChoiceField(choices=[], help_text="A kind listed by GET /api/v1/providers/.")
     credentials = serializers.DictField(
         child=StrictCharField(allow_null=True, allow_blank=True, max_length=1000),
         write_only=True,
-        help_text="Keys per provider: kandy api_key, api_secret; xhoppe api_token (optional); "
-        "flyve user_token, app_token (optional); snaptrade client_id, consumer_key.",
+        help_text="The credentials the provider declares (see GET /api/v1/providers/), e.g. snaptrade: "
+        "client_id, consumer_key.",
+    )
+    settings = serializers.DictField(
+        child=serializers.JSONField(),
+        required=False,
+        help_text="The settings the provider declares (see GET /api/v1/providers/), e.g. scim: deprovision_mode.",
     )
     credentials_set = serializers.ListField(child=serializers.CharField(), read_only=True)
     health = HealthSerializer(source="*", read_only=True)
@@ -44,12 +51,17 @@ class ConnectionSerializer(StrictModelSerializer):
             "max_concurrency",
             "credentials",
             "credentials_set",
+            "settings",
             "health",
             "account_counts",
             "created_at",
             "updated_at",
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = registry.choices()
 
     @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
     def get_account_counts(self, connection) -> dict[str, int]:
@@ -61,21 +73,28 @@ class ConnectionSerializer(StrictModelSerializer):
         return value
 
     def validate(self, attrs):
-        provider = attrs.get("provider") or getattr(self.instance, "provider", None)
-        if "credentials" in attrs or self.instance is None:
-            current = dict(self.instance.credentials) if self.instance is not None else {}
-            merged = {**current, **attrs.get("credentials", {})}
-            credentials = {k: v for k, v in merged.items() if v not in (None, "")}
-            try:
-                services.connection_validate_credentials(provider=provider, credentials=credentials)
-            except services.InvalidRequest as exc:
-                raise serializers.ValidationError(exc.field_errors or {"credentials": [exc.message]})
-            attrs["credentials"] = credentials
+        """Credentials and settings checked as services will (errors as field errors)."""
+        instance = self.instance
+        provider = attrs.get("provider") or getattr(instance, "provider", None)
+        try:
+            if "credentials" in attrs or instance is None:
+                services.connection_credentials_merge(
+                    provider=provider,
+                    current=dict(instance.credentials) if instance is not None else {},
+                    changes=attrs.get("credentials", {}),
+                )
+            if "settings" in attrs:
+                services.connection_settings_merge(
+                    provider=provider,
+                    current=dict(instance.settings) if instance is not None else {},
+                    changes=attrs["settings"],
+                )
+        except services.InvalidRequest as exc:
+            raise serializers.ValidationError(exc.field_errors or {"non_field_errors": [exc.message]})
         return attrs
 
+    def create(self, validated_data):
+        return services.connection_create(**validated_data)
+
     def update(self, instance, validated_data):
-        if "credentials" in validated_data:
-            services.connection_set_credentials(
-                connection=instance, credentials=validated_data.pop("credentials")
-            )
-        return super().update(instance, validated_data)
+        return services.connection_update(connection=instance, **validated_data)

@@ -3,5 +3,6 @@ from .batches import BatchViewSet
 from .connections import ConnectionViewSet
 from .members import MemberViewSet
 from .operations import OperationViewSet
+from .providers import ProviderViewSet
 
-__all__ = ["AccountViewSet", "BatchViewSet", "ConnectionViewSet", "MemberViewSet", "OperationViewSet"]
+__all__ = ["AccountViewSet", "BatchViewSet", "ConnectionViewSet", "MemberViewSet", "OperationViewSet", "ProviderViewSet"]

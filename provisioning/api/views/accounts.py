@@ -10,16 +10,18 @@ from rest_framework.response import Response
 
 from ... import selectors, services
 from ...models import Account
-from ...states import OperationKind
+from ...states import OPERATION_SPECS, OperationKind
 from ..account_actions import ACCOUNT_ACTIONS, AccountAction
 from ..filters import AccountFilter
 from ..permissions import DEPROVISION, PROVISION, VIEW_SECRETS
+from ..serializers.declared import DeclaredInputSerializer
 from ..renderers import JPEGRenderer
 from ..serializers import (
     AccountCreatedSerializer,
     AccountCreateSerializer,
     AccountSerializer,
     OperationSerializer,
+    input_serializer_for,
 )
 from .base import ApiViewSet
 
@@ -37,7 +39,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         "create": ("provisioning.add_account", PROVISION),
         "destroy": (DEPROVISION,),
         "credentials": (VIEW_SECRETS,),
-        **{spec.kind: (PROVISION,) for spec in ACCOUNT_ACTIONS},
+        **{spec.kind: (OPERATION_SPECS[spec.kind].permission,) for spec in ACCOUNT_ACTIONS},
     }
     async_actions = frozenset({"create", "destroy", *(spec.kind for spec in ACCOUNT_ACTIONS)})
 
@@ -113,13 +115,10 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     def run_account_action(self, spec: AccountAction) -> Response:
         wait = self.wait_seconds()
         account = self.get_object()
-        plain, secret = {}, {}
-        if spec.input_serializer is not None:
-            serializer = spec.input_serializer(data=self.request.data)
-            serializer.is_valid(raise_exception=True)
-            plain, secret = spec.split_input(serializer.validated_data)
+        body = DeclaredInputSerializer(data=self.request.data)
+        body.is_valid(raise_exception=True)
         operation = services.operation_request(
-            kind=spec.kind, account=account, input=plain, secret_input=secret, requested_by=self.requester()
+            kind=spec.kind, account=account, input=body.validated_data, requested_by=self.requester()
         )
         return self.operation_accepted(operation, wait=wait)
 
@@ -141,9 +140,9 @@ def _add_account_action(viewset, spec: AccountAction) -> None:
         url_name = spec.path.replace("/", "-")
         handler = action(detail=True, methods=["post"], url_path=spec.path, url_name=url_name)(handler)
     # after @action, which would replace what extend_schema attached
-    handler = extend_schema(summary=spec.summary, request=spec.input_serializer, responses=OperationSerializer)(
-        handler
-    )
+    handler = extend_schema(
+        summary=spec.summary, request=input_serializer_for(spec.kind), responses=OperationSerializer
+    )(handler)
     setattr(viewset, spec.kind, handler)
 
 

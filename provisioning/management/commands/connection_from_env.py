@@ -9,7 +9,6 @@ secret state (e.g. an access token fetched with the old ones).
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -40,32 +39,41 @@ class Command(BaseCommand):
         if not found:
             raise CommandError(f"No {provider_class.label} credentials are set in the environment (or .env).")
 
+        changes = {"credentials": found}
+        if base_url:
+            changes["base_url"] = base_url
+        if max_accounts is not None:
+            changes["max_accounts"] = max_accounts
         with transaction.atomic():
             connection = Connection.objects.select_for_update().filter(name=name).first()
             created = connection is None
-            if created:
-                if not base_url:
-                    example = provider_class.base_url_example or "the provider's API address"
-                    raise CommandError(f"A new connection needs --base-url (for example {example}).")
-                connection = Connection(provider=provider, name=name, enabled=not disabled)
-            elif connection.provider != provider:
-                raise CommandError(f"The connection '{name}' is a {connection.get_provider_display()} connection.")
-            credentials = {**connection.credentials, **found}
-            problems = provider_class.validate_credentials(credentials)
-            if problems:
-                details = "; ".join(f"{key}: {' '.join(messages)}" for key, messages in sorted(problems.items()))
-                raise CommandError(f"The credentials are not complete: {details}")
-            services.connection_set_credentials(connection=connection, credentials=credentials)
-            if base_url:
-                connection.base_url = base_url
-            if max_accounts is not None:
-                connection.max_accounts = max_accounts
             try:
-                connection.full_clean()
-            except ValidationError as exc:
-                raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items()))
-            connection.save()
+                if created:
+                    if not base_url:
+                        example = provider_class.base_url_example or "the provider's API address"
+                        raise CommandError(f"A new connection needs --base-url (for example {example}).")
+                    connection = services.connection_create(
+                        provider=provider, name=name, enabled=not disabled, **changes
+                    )
+                elif connection.provider != provider:
+                    raise CommandError(f"The connection '{name}' is a {connection.provider_label} connection.")
+                else:
+                    connection = services.connection_update(connection=connection, **changes)
+            except services.InvalidRequest as exc:
+                raise CommandError(f"{exc.message} {_describe(exc.field_errors)}".strip()) from None
         self.stdout.write(
             f"{'Created' if created else 'Updated'} the {provider_class.label} connection '{name}' "
             f"at {connection.base_url}; credentials from the environment: {', '.join(sorted(found))}."
         )
+
+
+def _describe(field_errors: dict, prefix: str = "") -> str:
+    """``{"credentials": {"api_key": ["..."]}}`` as "credentials.api_key: ..."."""
+    parts = []
+    for key, messages in sorted(field_errors.items()):
+        name = f"{prefix}{key}"
+        if isinstance(messages, dict):
+            parts.append(_describe(messages, f"{name}."))
+        else:
+            parts.append(f"{name}: {' '.join(messages)}")
+    return "; ".join(parts)

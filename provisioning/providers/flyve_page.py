@@ -1,6 +1,8 @@
-"""Public pages (no login): the Flyve MDM demo's account validation page (API.md "Public pages").
+"""The Flyve MDM demo's public account validation page (no login), contributed by the provider.
 
-``/validate/flyve/<connection_id>/`` is the page to configure as the demo plugin's ``webapp_url``.
+``FlyveProvider.public_urls`` serves it at ``/validate/flyve/<connection_id>/``: the page to
+configure as the demo plugin's ``webapp_url``. Like the admin and the API, it is an interface:
+it asks ``services`` for the ``validate`` operation and reads its outcome.
 GLPI's email links to ``<webapp_url>#!/account/<validation_id>/validation/<token>``; the fragment
 never reaches a server, so the page's script reads it, says what is about to happen, and on the
 person's confirmation posts it here (CSRF-protected; a few posts per client address and window).
@@ -29,10 +31,11 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 
-from . import services
-from .models import Account, Connection, Operation
-from .states import AccountStatus, OperationKind, OperationStatus
+from .. import services
+from ..models import Account, Connection, Operation
+from ..states import AccountStatus, OperationKind, OperationStatus
 
+PROVIDER_KIND = "flyve"
 REQUESTER = services.Requester("public:validation-page")
 POSTS_PER_WINDOW = 10
 WINDOW_SECONDS = 600
@@ -126,7 +129,7 @@ def _outcome(request, connection, operation: Operation):
 @ensure_csrf_cookie
 @csrf_protect
 def flyve_validation(request, connection_id: int):
-    connection = Connection.objects.filter(pk=connection_id, provider="flyve").first()
+    connection = Connection.objects.filter(pk=connection_id, provider=PROVIDER_KIND).first()
     if connection is None:
         return _page(
             request, None, status=404, tone="error", title="Unknown service",
@@ -174,8 +177,7 @@ def _submit(request, connection):
         operation = services.operation_request(
             kind=OperationKind.VALIDATE,
             account=account,
-            input={"validation_id": int(validation_id)},
-            secret_input={"token": token},
+            input={"validation_id": int(validation_id), "token": token},
             requested_by=REQUESTER,
         )
     except services.Conflict as conflict:

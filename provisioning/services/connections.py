@@ -1,0 +1,123 @@
+"""Connections: created, changed and deleted here, whichever interface asks.
+
+The admin, the API and the management commands all call ``connection_create`` and
+``connection_update``, so a connection's credentials and settings are merged and checked one
+way: against what its provider declares (``Provider.credential_fields``, ``setting_fields``).
+Changes are partial: a value sets a key, ``None`` (or a blank string) removes it, a key not
+mentioned keeps its value.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from ..models import Connection
+from ..providers import registry
+from ..providers.inputs import InputErrors
+from ..states import AccountStatus
+from .errors import Conflict, InvalidRequest
+
+# the plain fields of a connection that services set as they are given (the model checks them)
+CONNECTION_FIELDS = ("name", "base_url", "enabled", "max_accounts", "requests_per_minute", "max_concurrency")
+
+
+def _provider(kind: str):
+    try:
+        return registry.get(kind)
+    except registry.UnknownProvider as exc:
+        raise InvalidRequest(str(exc), field_errors={"provider": [str(exc)]}) from None
+
+
+def _merged(current: dict, changes: dict) -> dict:
+    merged = dict(current)
+    for key, value in changes.items():
+        if value is None or value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def connection_credentials_merge(*, provider: str, current: dict, changes: dict, from_form: bool = False) -> dict:
+    """The credentials ``current`` becomes with ``changes``, checked against the provider's
+    declaration; ``InvalidRequest`` with ``{"credentials": {key: [messages]}}`` otherwise."""
+    try:
+        return _provider(provider).clean_credentials(_merged(current, changes), from_form=from_form)
+    except InputErrors as exc:
+        raise InvalidRequest("The credentials are not valid.", field_errors={"credentials": exc.errors}) from None
+
+
+def connection_settings_merge(*, provider: str, current: dict, changes: dict, from_form: bool = False) -> dict:
+    """The settings ``current`` becomes with ``changes``, checked (as credentials are)."""
+    try:
+        return _provider(provider).clean_settings(_merged(current, changes), from_form=from_form)
+    except InputErrors as exc:
+        raise InvalidRequest("The settings are not valid.", field_errors={"settings": exc.errors}) from None
+
+
+def _save(connection: Connection) -> Connection:
+    try:
+        connection.full_clean(exclude=["credentials", "secret_state", "state", "settings"])
+    except ValidationError as exc:
+        raise InvalidRequest("The connection is not valid.", field_errors=exc.message_dict) from None
+    connection.save()
+    return connection
+
+
+def connection_create(
+    *, provider: str, name: str, base_url: str, credentials: dict | None = None, settings: dict | None = None,
+    **fields,
+) -> Connection:
+    """A new connection to ``provider``; ``fields`` are among ``CONNECTION_FIELDS``."""
+    _provider(provider)
+    unknown = set(fields) - set(CONNECTION_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"Unknown connection fields: {', '.join(sorted(unknown))}.")
+    connection = Connection(provider=provider, name=name, base_url=base_url, **fields)
+    connection.credentials = connection_credentials_merge(provider=provider, current={}, changes=credentials or {})
+    connection.settings = connection_settings_merge(provider=provider, current={}, changes=settings or {})
+    return _save(connection)
+
+
+def connection_update(
+    *, connection: Connection, credentials: dict | None = None, settings: dict | None = None, **fields
+) -> Connection:
+    """Change some of a connection's fields, credentials and settings (the provider stays).
+
+    What the provider cached with the old credentials (an access token, in ``secret_state``) is
+    dropped when they change: it may belong to another account or project at the provider.
+    """
+    if "provider" in fields and fields.pop("provider") != connection.provider:
+        raise InvalidRequest(
+            "The provider of a connection cannot change.",
+            field_errors={"provider": ["The provider of a connection cannot change."]},
+        )
+    unknown = set(fields) - set(CONNECTION_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"Unknown connection fields: {', '.join(sorted(unknown))}.")
+    for name, value in fields.items():
+        setattr(connection, name, value)
+    if credentials is not None:
+        new = connection_credentials_merge(
+            provider=connection.provider, current=dict(connection.credentials), changes=credentials
+        )
+        if new != dict(connection.credentials):
+            connection.credentials = new
+            connection.secret_state = {}
+    if settings is not None:
+        connection.settings = connection_settings_merge(
+            provider=connection.provider, current=dict(connection.settings), changes=settings
+        )
+    return _save(connection)
+
+
+def connection_delete(*, connection: Connection) -> None:
+    if connection.accounts.exclude(status=AccountStatus.DEPROVISIONED).exists():
+        raise Conflict(
+            "This connection still holds accounts that are not deprovisioned.",
+            code="connection_has_accounts",
+        )
+    with transaction.atomic():
+        connection.accounts.all().delete()
+        connection.delete()
