@@ -1,4 +1,4 @@
-"""Forms of the admin: connections with write-only credentials, and the input of operations."""
+"""Forms of the admin: members, connections with write-only credentials, and the input of operations."""
 
 from __future__ import annotations
 
@@ -8,11 +8,24 @@ from urllib.parse import unquote
 from django import forms
 from django.contrib.admin.widgets import AutocompleteSelect
 
-from ..models import Account, Connection, Member
+from ..models import COUNTRY_MESSAGE, Account, Connection, Member
 from ..providers import registry
 from ..states import OperationKind
 from .. import services
 from ..services import InvalidRequest
+
+# --- members ----------------------------------------------------------------------------------
+
+
+class MemberForm(forms.ModelForm):
+    """A member: the expected formats in the help texts, and the API's message for a bad country."""
+
+    class Meta:
+        model = Member
+        fields = "__all__"
+        help_texts = {"phone": "E.164, e.g. +6591234567."}
+        error_messages = {"country": {"invalid_choice": COUNTRY_MESSAGE}}
+
 
 # --- connections ------------------------------------------------------------------------------
 
