@@ -5,9 +5,12 @@ in ``services.py``.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django_countries import countries
+from django_countries.fields import CountryField
 
 from .fields import EncryptedJSONField
 from .providers import registry
@@ -21,7 +24,9 @@ from .states import (
 e164_validator = RegexValidator(
     r"^\+[1-9]\d{6,14}$", "Enter the phone number in E.164 form, for example +6591234567."
 )
-country_validator = RegexValidator(r"^[A-Z]{2}$", "Enter an ISO 3166 alpha-2 country code, like SG.")
+# one list (django-countries) and one message for the model, the admin form and the API
+COUNTRY_MESSAGE = "Enter an ISO 3166-1 alpha-2 country code such as SG (upper case)."
+COUNTRY_HELP = "ISO 3166-1 alpha-2 country code, upper case (SG, FR...)."
 
 
 class Member(models.Model):
@@ -34,7 +39,7 @@ class Member(models.Model):
     phone = models.CharField(max_length=16, blank=True, validators=[e164_validator])
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
-    country = models.CharField(max_length=2, blank=True, validators=[country_validator])
+    country = CountryField(blank=True, help_text=COUNTRY_HELP, error_messages={"invalid_choice": COUNTRY_MESSAGE})
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -45,6 +50,21 @@ class Member(models.Model):
     def __str__(self):
         name = f"{self.first_name} {self.last_name}".strip()
         return f"{name} <{self.email}>" if name else self.email
+
+    def clean_fields(self, exclude=None):
+        # CountryField reads "sg", "SGP" or "702" back as Country("SG"), so its own check would
+        # pass them: check the code exactly as it was set, like the admin form and the API do.
+        as_set = self.__dict__.get("country", "")
+        errors = {}
+        try:
+            super().clean_fields(exclude)
+        except ValidationError as exc:
+            errors = exc.error_dict
+        if "country" not in (exclude or ()) and "country" not in errors and as_set != "":
+            if not isinstance(as_set, str) or as_set not in countries:  # None included
+                errors["country"] = [ValidationError(COUNTRY_MESSAGE, code="invalid_choice")]
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs):
         if self.external_ref == "":

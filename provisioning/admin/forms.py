@@ -1,11 +1,11 @@
-"""Forms of the admin: connections with write-only credentials, and the input of operations."""
+"""Forms of the admin: members, connections with write-only credentials, and the input of operations."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib.admin.widgets import AutocompleteSelect
 
-from ..models import Account, Connection, Member
+from ..models import COUNTRY_MESSAGE, Account, Connection, Member
 from .. import services
 from ..providers import registry
 from ..providers.inputs import BOOLEAN, INTEGER, InputErrors, InputField
@@ -52,6 +52,19 @@ def add_input_errors(form: forms.Form, errors: dict, *, prefix: str = "") -> Non
             form.add_error(None, list(messages))
         else:
             form.add_error(None, [f"{name}: {message}" for message in messages])
+
+
+# --- members ----------------------------------------------------------------------------------
+
+
+class MemberForm(forms.ModelForm):
+    """A member: the expected formats in the help texts, and the API's message for a bad country."""
+
+    class Meta:
+        model = Member
+        fields = "__all__"
+        help_texts = {"phone": "E.164, e.g. +6591234567."}
+        error_messages = {"country": {"invalid_choice": COUNTRY_MESSAGE}}
 
 
 # --- connections ------------------------------------------------------------------------------

@@ -9,12 +9,13 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.http import urlencode
+from django_countries.filters import CountryFilter
 
 from .. import services
 from ..models import Account, Member
 from ..states import AccountStatus
 from .common import ReadOnlyMixin, names, report_requests, requester
-from .forms import ProvisionAtConnectionForm
+from .forms import MemberForm, ProvisionAtConnectionForm
 
 
 class AccountStatusFilter(admin.SimpleListFilter):
@@ -62,8 +63,9 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
     list_display = ("email", "first_name", "last_name", "phone", "country", "external_ref", "accounts_summary", "created_at")
-    list_filter = (AccountStatusFilter, "accounts__connection__provider", "country")
+    list_filter = (AccountStatusFilter, "accounts__connection__provider", ("country", CountryFilter))
     search_fields = ("email", "first_name", "last_name", "external_ref", "phone")
+    form = MemberForm
     inlines = [AccountInline]
     actions = ["provision_at_connection"]
     fieldsets = (

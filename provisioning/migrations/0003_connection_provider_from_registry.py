@@ -10,7 +10,7 @@ import provisioning.providers.registry
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("provisioning", "0001_initial"),
+        ("provisioning", "0002_member_country"),
     ]
 
     operations = [

@@ -296,7 +296,7 @@ class KandyProvider(Provider):
         try:
             result = self.client.create_user(
                 user_id=user_id,
-                user_country_code=member.country,
+                user_country_code=member.country.code,
                 user_first_name=member.first_name,
                 user_last_name=member.last_name,
                 user_email=member.email,

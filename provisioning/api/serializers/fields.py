@@ -6,6 +6,7 @@ whose schema says "integer" should refuse a string, so that its OpenAPI descript
 """
 
 from django.db import models
+from django_countries.serializer_fields import CountryField
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -44,6 +45,20 @@ class StrictIntegerField(_JSONTyped, serializers.IntegerField):
 class StrictBooleanField(_JSONTyped, serializers.BooleanField):
     json_types = (bool,)
     default_error_messages = {"invalid": "Must be true or false."}
+
+
+class CountryCodeField(CountryField):
+    """A country of django-countries' list, given as its upper-case alpha-2 code ("SG") only.
+
+    The library's field also reads "sg", "SGP", 702 or "Singapore" as SG; the admin form and
+    ``Member.full_clean`` take exactly the code, so the API does too. It still writes the code
+    string, and the schema is still the enum of the codes.
+    """
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=data)
+        return serializers.ChoiceField.to_internal_value(self, data)
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})

@@ -1,8 +1,7 @@
 from rest_framework import serializers
 
-from ...models import Account, Member
-from .countries import ISO_3166_ALPHA2
-from .fields import StrictModelSerializer
+from ...models import COUNTRY_HELP, COUNTRY_MESSAGE, Account, Member
+from .fields import CountryCodeField, StrictModelSerializer
 
 
 class MemberAccountSerializer(serializers.ModelSerializer):
@@ -17,11 +16,11 @@ class MemberAccountSerializer(serializers.ModelSerializer):
 
 
 class MemberSerializer(StrictModelSerializer):
-    country = serializers.ChoiceField(
-        choices=ISO_3166_ALPHA2,
+    country = CountryCodeField(
         allow_blank=True,
         required=False,
-        help_text="ISO 3166-1 alpha-2, upper case (SG, FR...).",
+        help_text=COUNTRY_HELP,
+        error_messages={"invalid_choice": COUNTRY_MESSAGE},
     )
     accounts = MemberAccountSerializer(many=True, read_only=True)
 
