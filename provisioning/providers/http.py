@@ -198,6 +198,11 @@ class ProviderClient:
     retry_after_headers: tuple[str, ...] = ()
     request_id_header = "X-Request-ID"
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "raise_for_response" in vars(cls):  # the hook error_for replaced would be silently ignored
+            raise TypeError(f"{cls.__name__}: raise_for_response is gone; implement error_for(response, data)")
+
     def __init__(self, connection, call_log: CallLog | None = None):
         self.connection = connection
         self.base_url = connection.base_url.rstrip("/")
@@ -380,13 +385,6 @@ class ProviderClient:
     def _provider_error_for(self, response: requests.Response) -> ProviderError | None:
         """``error_for``, where a provider's misreading of an odd body is a broken answer, not a crash."""
         try:
-            legacy = getattr(self, "raise_for_response", None)  # TRANSITION: until every module has error_for
-            if legacy is not None:
-                try:
-                    legacy(response)
-                except ProviderError as err:
-                    return err
-                return None
             return self.error_for(response, response.data)
         except (LookupError, TypeError, ValueError, AttributeError):
             logger.exception("%s could not read its own answer (connection %s)", type(self).__name__, self.connection.pk)
