@@ -195,6 +195,8 @@ PROVISIONING = {
     "READ_TIMEOUT_SECONDS": env.float("PROVIDER_READ_TIMEOUT_SECONDS", default=30.0),
     # bodies kept in ExternalCall records are truncated to this many characters
     "RECORDED_BODY_CHARS": env.int("RECORDED_BODY_CHARS", default=4000),
+    # a provider answer larger than this many bytes is not read further: it is a broken answer
+    "MAX_RESPONSE_BYTES": env.int("PROVIDER_MAX_RESPONSE_BYTES", default=1_000_000),
     # how long ExternalCall rows and idempotency records are kept
     "CALL_RETENTION_DAYS": env.int("CALL_RETENTION_DAYS", default=90),
     "IDEMPOTENCY_TTL_HOURS": env.int("IDEMPOTENCY_TTL_HOURS", default=24),

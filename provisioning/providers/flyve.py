@@ -50,7 +50,7 @@ from .exceptions import (
     Rejected,
     TransientError,
 )
-from .http import ProviderClient, error_for_status, retry_after_seconds
+from .http import ProviderClient, error_for_status
 from .inputs import BOOLEAN, INTEGER, InputErrors, InputField
 
 logger = logging.getLogger(__name__)
@@ -215,6 +215,7 @@ class GlpiClient(ProviderClient):
     session, ``Session-Token`` afterwards.
     """
 
+    provider_name = "GLPI"
     secret_names = frozenset({"_validate", "session_token", "user_token", "app_token"})
     request_id_header = "X-GLPI-Request-ID"  # GLPI sends none; nothing is recorded
 
@@ -231,19 +232,14 @@ class GlpiClient(ProviderClient):
         else:
             request.headers["Authorization"] = f"user_token {self.credentials.get('user_token', '')}"
 
-    def raise_for_response(self, response: requests.Response) -> None:
+    def error_for(self, response: requests.Response, data: Any) -> ProviderError | None:
+        """An error status with GLPI's ``["ERROR_...", "message"]`` array (or any other JSON)."""
         if response.status_code < 400:
-            return
+            return None
         code, message = "", ""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, list) and len(body) >= 2 and isinstance(body[0], str):
-            code, message = body[0], clean_message(body[1])
-        raise error_for_glpi(
-            response.status_code, code, message, retry_after=retry_after_seconds(response)
-        )
+        if isinstance(data, list) and len(data) >= 2 and isinstance(data[0], str):
+            code, message = data[0], clean_message(data[1])
+        return error_for_glpi(response.status_code, code, message, retry_after=self.retry_after(response))
 
     # --- session --------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -256,8 +252,8 @@ class GlpiClient(ProviderClient):
             self.kill_session()
 
     def init_session(self) -> None:
-        body = self._json(self.request("GET", "/initSession"))
-        token = body.get("session_token") if isinstance(body, dict) else None
+        body = self.request("GET", "/initSession", shape=dict).data
+        token = body.get("session_token")
         if not token:
             raise TransientError("GLPI opened no session (no session_token in its answer).")
         self.redactor.add_values(str(token))
@@ -268,7 +264,7 @@ class GlpiClient(ProviderClient):
         if not self.session_token:
             return
         try:
-            self.request("GET", "/killSession")
+            self.request("GET", "/killSession", expect="empty")
         except ProviderError as err:
             logger.warning("GLPI killSession failed on connection %s: %s", self.connection.pk, err.code)
         finally:
@@ -276,19 +272,19 @@ class GlpiClient(ProviderClient):
 
     # --- endpoints ------------------------------------------------------------------------------
     def create_captcha(self) -> int:
-        response = self.request("POST", f"/{CAPTCHA_ITEMTYPE}", json_body={"input": {}})
+        response = self.request("POST", f"/{CAPTCHA_ITEMTYPE}", json_body={"input": {}}, shape=dict)
         return self._created_id(response, "captcha")
 
     def captcha_image(self, captcha_id: int) -> bytes:
-        response = self.request("GET", f"/{CAPTCHA_ITEMTYPE}/{captcha_id}", params={"alt": "media"})
+        response = self.request("GET", f"/{CAPTCHA_ITEMTYPE}/{captcha_id}", params={"alt": "media"}, expect="bytes")
         content_type = response.headers.get("Content-Type", "")
         if not response.content.startswith(b"\xff\xd8") or "image/" not in content_type:
             raise TransientError(f"GLPI did not send the captcha as an image (got {content_type or 'no type'}).")
         return response.content
 
     def create_user(self, fields: dict) -> int | None:
-        """Create the user; its GLPI id (``None`` when the answer held none: it was created)."""
-        response = self.request("POST", f"/{USER_ITEMTYPE}", json_body={"input": fields})
+        """Create the user; its GLPI id (``None`` when its JSON answer held none: it was created)."""
+        response = self.request("POST", f"/{USER_ITEMTYPE}", json_body={"input": fields}, shape=dict)
         try:
             return self._created_id(response, "user")
         except ProviderError:
@@ -298,7 +294,7 @@ class GlpiClient(ProviderClient):
         response = self.request(
             "PUT", f"/{VALIDATION_ITEMTYPE}/{validation_id}", json_body={"input": {"_validate": token}}
         )
-        body = self._json(response)
+        body = response.data
         items = body if isinstance(body, list) else [body]
         for item in items:
             if isinstance(item, dict) and item.get(str(validation_id)) is True:
@@ -307,21 +303,13 @@ class GlpiClient(ProviderClient):
         raise Rejected(message, code="validation_invalid")
 
     def glpi_config(self) -> dict:
-        body = self._json(self.request("GET", "/getGlpiConfig"))
-        return body if isinstance(body, dict) else {}
+        return self.request("GET", "/getGlpiConfig", shape=dict).data
 
     # --- helpers --------------------------------------------------------------------------------
     @staticmethod
-    def _json(response: requests.Response) -> Any:
+    def _created_id(response: requests.Response, what: str) -> int:
         try:
-            return response.json()
-        except ValueError:
-            raise TransientError(f"GLPI answered {response.status_code} with something that is not JSON.") from None
-
-    def _created_id(self, response: requests.Response, what: str) -> int:
-        body = self._json(response)
-        try:
-            return int(body["id"])
+            return int(response.data["id"])
         except (TypeError, KeyError, ValueError):
             raise TransientError(f"GLPI created the {what} but sent no id.") from None
 

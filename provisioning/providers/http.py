@@ -1,9 +1,18 @@
 """The base HTTP client: every request to a provider goes through ``ProviderClient.request``.
 
 That one choke point sets timeouts, injects credentials at the last moment (``authenticate``),
-maps transport failures onto the error taxonomy, asks the provider module to map the answer
-(``raise_for_response``), writes one log line, and hands a redacted record of the exchange to
-the call log (which stores it as an ``ExternalCall`` and enforces the connection's rate limit).
+maps transport failures onto the error taxonomy, reads and classifies the answer, writes one log
+line, and hands a redacted record of the exchange to the call log (which stores it as an
+``ExternalCall`` and enforces the connection's rate limit).
+
+Answers are read one way for every provider: the body is streamed and read up to
+``PROVISIONING["MAX_RESPONSE_BYTES"]``, parsed as JSON once (``response.data``), and a broken
+answer (a body that is too large, cut short, empty or not JSON where JSON is expected, or JSON
+of the wrong shape) follows one rule (``broken_answer``): a 5xx or 429 is the status's usual
+error, a 4xx the default status mapping, a 2xx an ``UnknownOutcome`` when the request was not
+idempotent (it may have happened) and a ``TransientError`` otherwise. A redirect is a
+configuration error. Provider modules only say what their own error bodies mean
+(``error_for``); whatever goes wrong, the exchange is recorded with its error.
 """
 
 from __future__ import annotations
@@ -21,11 +30,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import requests
 from django.conf import settings
 
-from .exceptions import ProviderError, TransientError, UnknownOutcome
+from .exceptions import ConfigurationError, ProviderError, TransientError, UnknownOutcome
 
 logger = logging.getLogger("provisioning.providers")
 
 MASK = "***"
+# What ``ProviderClient.request`` makes of an answer's body (its ``expect`` argument).
+EXPECT_JSON, EXPECT_BYTES, EXPECT_EMPTY = "json", "bytes", "empty"
+READ_CHUNK_BYTES = 64 * 1024
 # Header, query and JSON key names whose values are never recorded, whatever the provider.
 ALWAYS_SECRET = frozenset(
     {
@@ -144,31 +156,52 @@ class Redactor:
             return self.text(value)
         return value
 
-    def body(self, raw: bytes | str | None, content_type: str = "") -> str:
+    def body(self, raw: bytes | str | None, content_type: str = "", *, data: Any = None) -> str:
+        """The recordable text of a body; ``data`` is the body already parsed as JSON, if it was."""
         if not raw:
             return ""
         if isinstance(raw, bytes):
-            if "json" not in content_type and "text" not in content_type and content_type:
+            if data is None and "json" not in content_type and "text" not in content_type and content_type:
                 return f"<{len(raw)} bytes of {content_type.split(';')[0]}>"
             raw = raw.decode("utf-8", errors="replace")
+        if data is None:
+            data = parse_json(raw)
         try:
-            text = json.dumps(self.data(json.loads(raw)), ensure_ascii=False)
-        except ValueError:
+            text = self.text(raw) if data is None else json.dumps(self.data(data), ensure_ascii=False)
+        except RecursionError:  # absurdly nested JSON: keep it as (masked) text
             text = self.text(raw)
         limit = settings.PROVISIONING["RECORDED_BODY_CHARS"]
         return text if len(text) <= limit else text[:limit] + "…(truncated)"
 
 
+def parse_json(raw: bytes | str) -> Any:
+    """The JSON value of ``raw``, or ``None`` when it is empty or not JSON (never an exception)."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
 class ProviderClient:
     """Base of every provider's HTTP client.
 
-    Subclasses set ``secret_names`` (extra names to mask), implement ``raise_for_response`` (map
-    an answer onto the taxonomy, or return for success) and, where credentials travel with each
+    Subclasses set ``provider_name`` (how messages name the provider), ``secret_names`` (extra
+    names to mask) and ``retry_after_headers`` (reset headers besides ``Retry-After``), implement
+    ``error_for`` (what their own error bodies mean) and, where credentials travel with each
     request, ``authenticate`` (called on the prepared request right before it is sent).
     """
 
+    provider_name = "The provider"
     secret_names: frozenset[str] = frozenset()
+    retry_after_headers: tuple[str, ...] = ()
     request_id_header = "X-Request-ID"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "raise_for_response" in vars(cls):  # the hook error_for replaced would be silently ignored
+            raise TypeError(f"{cls.__name__}: raise_for_response is gone; implement error_for(response, data)")
 
     def __init__(self, connection, call_log: CallLog | None = None):
         self.connection = connection
@@ -195,10 +228,51 @@ class ProviderClient:
     def authenticate(self, request: requests.PreparedRequest) -> None:
         """Add credentials to the prepared request (headers, signature). Default: nothing."""
 
-    def raise_for_response(self, response: requests.Response) -> None:
-        """Raise a ``ProviderError`` for an unsuccessful answer. Default: any non-2xx."""
-        if response.status_code >= 400:
-            raise error_for_status(response.status_code, f"HTTP {response.status_code}")
+    def error_for(self, response: requests.Response, data: Any) -> ProviderError | None:
+        """The error a JSON answer stands for in the provider's own words, or ``None``.
+
+        Called for every answer whose body was read and parsed as JSON (``data``, never
+        ``None``), whatever its status: a 2xx can be an error too (Kandy's envelope). ``None``
+        means "no error of mine": the base then maps a status >= 400 with ``error_for_status``
+        and takes anything else as success. Default: ``None``.
+        """
+        return None
+
+    # --- shared helpers for provider modules -------------------------------------------------
+    def retry_after(self, response: requests.Response) -> float | None:
+        """Seconds the provider asks us to wait (``Retry-After`` or its reset headers)."""
+        return retry_after_seconds(response, *self.retry_after_headers)
+
+    def broken_answer(self, response: requests.Response, what: str) -> ProviderError:
+        """The one rule for an answer that cannot be read (``what`` says how it is broken).
+
+        A 5xx or 429 is the status's usual error (a gateway's HTML page is still a 502); a
+        4xx the default status mapping; a 2xx of a request that was not idempotent an
+        ``UnknownOutcome`` (a create whose result we cannot read may have happened: the next
+        attempt looks before it creates); any other 2xx a plain ``TransientError``.
+        """
+        status = response.status_code
+        message = f"{self.provider_name} answered HTTP {status} with {what}."
+        if status >= 400:
+            return error_for_status(status, message, retry_after=self.retry_after(response))
+        if getattr(response, "idempotent", True):
+            return TransientError(message)
+        return UnknownOutcome(f"{message} The request may have been carried out.")
+
+    def shape_error(self, response: requests.Response, expected: type) -> ProviderError | None:
+        """The broken-answer error when ``response.data`` is not of the ``expected`` type."""
+        if isinstance(response.data, expected):
+            return None
+        name = {dict: "a JSON object", list: "a JSON list"}.get(expected, expected.__name__)
+        return self.broken_answer(response, f"JSON that is not {name}")
+
+    def expect_shape(self, response: requests.Response, expected: type) -> Any:
+        """``response.data`` when it is of the ``expected`` type; otherwise raise the broken-answer
+        error. (``request(..., shape=...)`` does the same check before the exchange is recorded.)"""
+        error = self.shape_error(response, expected)
+        if error is not None:
+            raise error
+        return response.data
 
     # --- the choke point --------------------------------------------------------------------
     def request(
@@ -210,12 +284,21 @@ class ProviderClient:
         json_body: Any = None,
         headers: dict | None = None,
         idempotent: bool | None = None,
+        expect: str = EXPECT_JSON,
+        shape: type | None = None,
     ) -> requests.Response:
         """Send one request to ``base_url + path`` and return the successful response.
 
         ``idempotent`` (default: GET/HEAD/PUT/DELETE are) decides whether a read timeout after
-        sending is a plain transient error or an ``UnknownOutcome``.
+        sending, or a 2xx we cannot read, is a plain transient error or an ``UnknownOutcome``.
+        ``expect`` says what the body of a success is: ``"json"`` (parsed into
+        ``response.data``), ``"bytes"`` (e.g. an image, in ``response.content``) or ``"empty"``
+        (no body, or one that is ignored). ``shape`` (``dict``, ``list``) is the type the JSON
+        must have. The body is read once, at most ``MAX_RESPONSE_BYTES`` of it; errors are
+        ``ProviderError`` instances only, and the exchange is always recorded.
         """
+        if expect not in (EXPECT_JSON, EXPECT_BYTES, EXPECT_EMPTY):
+            raise ValueError(f"expect must be json, bytes or empty, not {expect!r}")
         method = method.upper()
         if idempotent is None:
             idempotent = method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
@@ -234,7 +317,7 @@ class ProviderClient:
         )
         started = time.monotonic()
         try:
-            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False)
+            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False, stream=True)
         except requests.ConnectTimeout as exc:
             raise self._failed(call, started, TransientError("The provider did not accept the connection in time."), exc)
         except requests.ReadTimeout as exc:
@@ -248,19 +331,64 @@ class ProviderClient:
             raise self._failed(call, started, err, exc)
         except requests.RequestException as exc:
             raise self._failed(call, started, TransientError(f"Could not reach the provider ({type(exc).__name__})."), exc)
-        call.duration_ms = int((time.monotonic() - started) * 1000)
         call.status_code = response.status_code
         call.provider_request_id = response.headers.get(self.request_id_header, "")[:100]
-        call.response_body = self.redactor.body(response.content, response.headers.get("Content-Type", ""))
         try:
-            self.raise_for_response(response)
-        except ProviderError as err:
-            err.status_code = err.status_code or response.status_code
-            call.error = f"{err.code}: {self.redactor.text(err.message)}"
-            raise
+            problem = self._read(response, expect=expect, idempotent=idempotent)
+            call.response_body = self.redactor.body(
+                response.content, response.headers.get("Content-Type", ""), data=response.data
+            )
+            err = self._classify(response, problem=problem, expect=expect, shape=shape)
+            if err is not None:
+                err.status_code = err.status_code or response.status_code
+                call.error = f"{err.code}: {self.redactor.text(err.message)}"
+                raise err
         finally:
+            call.duration_ms = int((time.monotonic() - started) * 1000)
             self._log(call)
         return response
+
+    # --- reading and classifying an answer ---------------------------------------------------
+    def _read(self, response: requests.Response, *, expect: str, idempotent: bool) -> str:
+        """Read the body (capped), attach ``response.data`` and ``response.idempotent``; say what
+        was wrong with the body ("" when nothing). JSON is parsed where it is expected, and for
+        any error status (where the provider's error body may say more)."""
+        limit = settings.PROVISIONING["MAX_RESPONSE_BYTES"]
+        body, problem = read_capped(response, limit)
+        response._content, response._content_consumed = body, True  # .content/.json() keep working
+        response.idempotent = idempotent
+        wants_json = expect == EXPECT_JSON or response.status_code >= 400
+        response.data = parse_json(body) if wants_json and not problem else None
+        return problem
+
+    def _classify(self, response: requests.Response, *, problem: str, expect: str, shape: type | None):
+        """The ``ProviderError`` this answer is, or ``None`` for a success."""
+        status = response.status_code
+        if 300 <= status < 400:
+            return ConfigurationError(
+                f"{self.provider_name} answered with a redirect ({status}) to "
+                f"{response.headers.get('Location', '?')}: check the connection's base URL."
+            )
+        if problem:
+            return self.broken_answer(response, problem)
+        if response.data is None:
+            if status >= 400 or expect == EXPECT_JSON:
+                return self.broken_answer(response, "a body that is not JSON" if response.content else "an empty body")
+            return None
+        err = self._provider_error_for(response)
+        if err is None and status >= 400:
+            err = error_for_status(status, f"{self.provider_name} answered HTTP {status}.", retry_after=self.retry_after(response))
+        if err is None and shape is not None:
+            err = self.shape_error(response, shape)
+        return err
+
+    def _provider_error_for(self, response: requests.Response) -> ProviderError | None:
+        """``error_for``, where a provider's misreading of an odd body is a broken answer, not a crash."""
+        try:
+            return self.error_for(response, response.data)
+        except (LookupError, TypeError, ValueError, AttributeError):
+            logger.exception("%s could not read its own answer (connection %s)", type(self).__name__, self.connection.pk)
+            return self.broken_answer(response, "JSON the client could not make sense of")
 
     def _failed(self, call: RecordedCall, started: float, err: ProviderError, exc: Exception):
         call.duration_ms = int((time.monotonic() - started) * 1000)
@@ -280,6 +408,27 @@ class ProviderClient:
             f" error={call.error}" if call.error else "",
         )
         self.call_log.record(call)
+
+
+def read_capped(response: requests.Response, limit: int) -> tuple[bytes, str]:
+    """The body of a streamed response, at most ``limit`` bytes, and what was wrong with it.
+
+    Never more than ``limit`` plus one chunk is read, so a huge (or endless) answer cannot
+    exhaust memory; a connection lost mid-body is a body cut short, not an exception.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=READ_CHUNK_BYTES):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                return b"".join(chunks)[:limit], f"a body larger than {limit} bytes"
+    except requests.RequestException as exc:
+        return b"".join(chunks), f"a body cut short ({type(exc).__name__})"
+    finally:
+        response.close()
+    return b"".join(chunks), ""
 
 
 def retry_after_seconds(response: requests.Response, *header_names: str) -> float | None:

@@ -34,7 +34,7 @@ from .exceptions import (
     Rejected,
     TransientError,
 )
-from .http import ProviderClient, retry_after_seconds
+from .http import ProviderClient
 from .inputs import InputField
 
 # Kandy's own words for a full user quota (Basic plans allow 5 users) [K1].
@@ -73,6 +73,7 @@ def _user_id_part(text: str, limit: int = 32) -> str:
 class KandyClient(ProviderClient):
     """HTTP, envelope checking, error mapping and the domain access token of one connection."""
 
+    provider_name = "Kandy"
     secret_names = frozenset(
         {
             "domain_api_secret",
@@ -87,21 +88,18 @@ class KandyClient(ProviderClient):
     )
 
     # --- the envelope ----------------------------------------------------------------------
-    def raise_for_response(self, response: requests.Response) -> None:
-        envelope = _envelope(response)
-        http_status = response.status_code
+    def error_for(self, response: requests.Response, data: Any) -> ProviderError | None:
+        """Every answer is an envelope; success is ``status == 0`` and a success message, whatever
+        the HTTP status (a 200 can carry an error). JSON that is no envelope is a broken answer."""
+        envelope = _envelope(data)
         if envelope is None:
-            if http_status == 429:
-                raise RateLimited("Kandy is rate limiting requests.", retry_after=retry_after_seconds(response))
-            if http_status >= 500 or http_status < 400:
-                raise TransientError(f"Kandy answered HTTP {http_status} without its JSON envelope.")
-            if http_status in (401, 403):
-                raise InvalidToken(f"Kandy refused the credentials (HTTP {http_status}).")
-            raise Rejected(f"Kandy answered HTTP {http_status} without its JSON envelope.")
+            return self.broken_answer(response, "JSON that is not Kandy's envelope")
         status, message = envelope["status"], envelope["message"]
         if status == 0 and message.strip().lower() in SUCCESS_MESSAGES:
-            return
-        raise error_for_envelope(status, message, http_status=http_status, retry_after=retry_after_seconds(response))
+            return None
+        return error_for_envelope(
+            status, message, http_status=response.status_code, retry_after=self.retry_after(response)
+        )
 
     # --- the domain access token ----------------------------------------------------------
     @property
@@ -158,7 +156,8 @@ class KandyClient(ProviderClient):
 
     @staticmethod
     def _result(response: requests.Response) -> dict:
-        result = (_envelope(response) or {}).get("result")
+        """The envelope's ``result`` (``error_for`` has checked the envelope); ``{}`` when it has none."""
+        result = response.data.get("result")
         return result if isinstance(result, dict) else {}
 
     # --- the calls the provider uses ------------------------------------------------------
@@ -185,12 +184,8 @@ class KandyClient(ProviderClient):
         return domain if isinstance(domain, dict) else {}
 
 
-def _envelope(response: requests.Response) -> dict | None:
-    """The parsed envelope, or None when the body is not one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
+def _envelope(body: Any) -> dict | None:
+    """The envelope in an answer's JSON (its ``status`` as an int), or None when it is not one."""
     if not isinstance(body, dict) or isinstance(body.get("status"), bool):
         return None
     status = body.get("status")

@@ -38,11 +38,12 @@ from .exceptions import (
     InvalidInput,
     NeedsAttention,
     NotFound,
+    ProviderError,
     RateLimited,
     Rejected,
     TransientError,
 )
-from .http import ProviderClient, retry_after_seconds
+from .http import ProviderClient
 from .inputs import BOOLEAN, URI, UUID, InputField
 
 REGISTER_USER = "/snapTrade/registerUser"
@@ -91,7 +92,9 @@ class SnapTradeClient(ProviderClient):
     ``clock`` (unix seconds) is an attribute so tests can freeze the signed timestamp.
     """
 
+    provider_name = "SnapTrade"
     secret_names = frozenset({"userSecret", "consumerKey"})
+    retry_after_headers = ("X-RateLimit-Reset", "X-RateLimit-Account-Reset")
     clock = staticmethod(time.time)
 
     def __init__(self, connection, call_log=None):
@@ -114,50 +117,44 @@ class SnapTradeClient(ProviderClient):
             consumer_key=self.credentials["consumer_key"], path=path, query=query, content=content
         )
 
-    def raise_for_response(self, response: requests.Response) -> None:
+    def error_for(self, response: requests.Response, data: Any) -> ProviderError | None:
+        """An error status with SnapTrade's ``{"detail", "status_code", "code"}`` body."""
         status = response.status_code
-        if status < 300:
-            return
         if status < 400:
-            raise ConfigurationError(
-                f"SnapTrade answered with a redirect ({status}) to {response.headers.get('Location', '?')}: "
-                "check the connection's base URL."
-            )
-        detail, code = self._error_fields(response)
+            return None
+        detail, code = self._error_fields(response, data)
         detail = self.redactor.text(detail)  # shown to staff: never echo a secret
         said = f"SnapTrade answered {status}: {detail}" + (f" (code {code})" if code else "")
         if status == 429:
-            raise RateLimited(
-                said, retry_after=retry_after_seconds(response, "X-RateLimit-Reset", "X-RateLimit-Account-Reset")
-            )
+            return RateLimited(said, retry_after=self.retry_after(response))
         if status >= 500:
-            raise TransientError(said)
+            return TransientError(said)
         if status in (401, 403):
             if code != CODE_SIGNATURE_REJECTED and _is_about_user_secret(code, detail):
-                raise NeedsAttention(
+                return NeedsAttention(
                     f"{said}. The user secret stored for this account is not accepted; SnapTrade shows a "
                     "secret only once, so deprovision the account (deleting the remote user) and provision it again."
                 )
-            raise ConfigurationError(
+            return ConfigurationError(
                 f"{said}. Check the connection's client id and consumer key (and this machine's clock)."
             )
         if status == 404 and code == CODE_NOT_FOUND:
-            raise NotFound(said)
+            return NotFound(said)
         if status == 400 and code == CODE_PERSONAL_KEY:
-            raise ConfigurationError(f"{said}. Managing users needs a commercial API key, not a personal one.")
+            return ConfigurationError(f"{said}. Managing users needs a commercial API key, not a personal one.")
         if status == 400 and self.relative_path(urlsplit(response.request.url).path) == REGISTER_USER:
-            raise AlreadyExists(f"{said}. The user possibly exists already.")
+            return AlreadyExists(f"{said}. The user possibly exists already.")
         if status in (400, 422):
-            raise InvalidInput(said)
-        raise Rejected(said)
+            return InvalidInput(said)
+        return Rejected(said)
 
     # --- SnapTrade's operations ----------------------------------------------------------------
     def api_status(self) -> dict:
-        return self._json(self.request("GET", "/"), dict)
+        return self.request("GET", "/", shape=dict).data
 
     def register_user(self, user_id: str) -> dict:
         """Not idempotent: a read timeout is an ``UnknownOutcome``."""
-        answer = self._json(self._call("POST", REGISTER_USER, body={"userId": user_id}), dict)
+        answer = self._call("POST", REGISTER_USER, body={"userId": user_id}).data
         self.redactor.add_values(answer.get("userSecret"))
         return answer
 
@@ -165,19 +162,19 @@ class SnapTradeClient(ProviderClient):
         """A connection-portal link; asking twice is harmless, hence idempotent."""
         self.redactor.add_values(user_secret)
         query = [("userId", user_id), ("userSecret", user_secret)]
-        return self._json(self._call("POST", LOGIN, query=query, body=options or {}, idempotent=True), dict)
+        return self._call("POST", LOGIN, query=query, body=options or {}, idempotent=True).data
 
     def list_users(self) -> list[str]:
-        return [str(user) for user in self._json(self._call("GET", LIST_USERS), list)]
+        return [str(user) for user in self._call("GET", LIST_USERS, shape=list).data]
 
     def delete_user(self, user_id: str) -> dict:
-        return self._json(self._call("DELETE", DELETE_USER, query=[("userId", user_id)]), dict)
+        return self._call("DELETE", DELETE_USER, query=[("userId", user_id)]).data
 
     def reset_user_secret(self, user_id: str, user_secret: str) -> dict:
         """Not idempotent: once it went through, only the new secret works."""
         self.redactor.add_values(user_secret)
         body = {"userId": user_id, "userSecret": user_secret}
-        answer = self._json(self._call("POST", RESET_USER_SECRET, body=body, idempotent=False), dict)
+        answer = self._call("POST", RESET_USER_SECRET, body=body, idempotent=False).data
         self.redactor.add_values(answer.get("userSecret"))
         return answer
 
@@ -188,32 +185,16 @@ class SnapTradeClient(ProviderClient):
             path = path[len(self.base_path):]
         return path or "/"
 
-    def _call(self, method, path, *, query=(), body=None, idempotent=None) -> requests.Response:
-        """The query is encoded here, in the SDK's order and spelling; requests leaves it as is."""
+    def _call(self, method, path, *, query=(), body=None, idempotent=None, shape=dict) -> requests.Response:
+        """The query is encoded here, in the SDK's order and spelling; requests leaves it as is.
+
+        SnapTrade answers with a JSON object unless ``shape`` says otherwise."""
         target = f"{path}?{encode_query(query)}" if query else path
-        return self.request(method, target, json_body=body, idempotent=idempotent)
+        return self.request(method, target, json_body=body, idempotent=idempotent, shape=shape)
 
     @staticmethod
-    def _json(response: requests.Response, expected: type) -> Any:
-        """The answer's JSON, which must be of the ``expected`` type (dict or list)."""
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, expected):
-            raise ConfigurationError(
-                f"SnapTrade's answer to {response.request.method} {urlsplit(response.request.url).path} is not "
-                f"a JSON {'object' if expected is dict else 'list'}: check the connection's base URL."
-            )
-        return data
-
-    @staticmethod
-    def _error_fields(response: requests.Response) -> tuple[str, str]:
+    def _error_fields(response: requests.Response, body: Any) -> tuple[str, str]:
         """``detail`` and ``code`` of SnapTrade's error body (``{"detail","status_code","code"}``)."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
         detail = code = ""
         if isinstance(body, dict):
             detail = body.get("detail") or body.get("default_detail") or ""

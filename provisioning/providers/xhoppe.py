@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import string
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -32,7 +33,7 @@ from django.conf import settings
 from ..states import AccountStatus, OperationKind
 from .base import OperationContext, Outcome, Provider
 from .exceptions import ConfigurationError, InvalidInput, NeedsAttention, ProviderError, Rejected
-from .http import ProviderClient, error_for_status, retry_after_seconds
+from .http import ProviderClient, error_for_status
 from .inputs import InputField
 
 TAKEN = "has already been taken"
@@ -72,6 +73,7 @@ def _field_errors(errors) -> dict[str, list[str]]:
 class XhoppeClient(ProviderClient):
     """JSON in and out; the optional connection token travels as ``X-Xhoppe-Token``."""
 
+    provider_name = "Xhoppe"
     secret_names = frozenset(
         {"authentication_token", "code", "sms_confirmation_token", "sms_token", "verification_code", "api_token"}
     )
@@ -85,48 +87,40 @@ class XhoppeClient(ProviderClient):
         if token:
             request.headers["X-Xhoppe-Token"] = token
 
-    def raise_for_response(self, response: requests.Response) -> None:
-        if 200 <= response.status_code < 300:
-            return
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        body = body if isinstance(body, dict) else {}
-        message = body.get("error") if isinstance(body.get("error"), str) else ""
+    def error_for(self, response: requests.Response, data: Any) -> ProviderError | None:
+        """An error status with the Spree envelope ``{"error", "errors": {field: [...]}}``."""
         status = response.status_code
+        if status < 400:
+            return None
+        body = data if isinstance(data, dict) else {}
+        message = body.get("error") if isinstance(body.get("error"), str) else ""
         if status == 401:
-            raise ConfigurationError(
-                f"Xhoppe refused the request as unauthenticated: {message or 'HTTP 401'}"
-            )
+            return ConfigurationError(f"Xhoppe refused the request as unauthenticated: {message or 'HTTP 401'}")
         field_errors = _field_errors(body.get("errors"))
-        if 400 <= status < 500 and field_errors:
-            raise InvalidInput(message or "Xhoppe rejected the request.", field_errors=field_errors)
-        raise error_for_status(
+        if status < 500 and field_errors:
+            return InvalidInput(message or "Xhoppe rejected the request.", field_errors=field_errors)
+        return error_for_status(
             status,
             f"Xhoppe answered HTTP {status}" + (f": {message}" if message else "."),
-            retry_after=retry_after_seconds(response),
+            retry_after=self.retry_after(response),
         )
 
-    def _json(self, response: requests.Response) -> dict:
-        try:
-            body = response.json()
-        except ValueError:
-            return {}
-        return body if isinstance(body, dict) else {}
+    def _call(self, method: str, path: str, body: dict, *, idempotent: bool | None = None) -> dict:
+        """Xhoppe answers every call with a JSON object (the user, or what it did)."""
+        return self.request(method, path, json_body=body, idempotent=idempotent, shape=dict).data
 
     def register(self, *, msisdn: str, password: str) -> dict:
         body = {"msisdn": msisdn, "password": password, "password_confirmation": password}
-        return self._json(self.request("POST", "/users", json_body=body, idempotent=False))
+        return self._call("POST", "/users", body, idempotent=False)
 
     def verify(self, *, code: str) -> dict:
-        return self._json(self.request("POST", "/users/verify", json_body={"code": code}, idempotent=False))
+        return self._call("POST", "/users/verify", {"code": code}, idempotent=False)
 
     def forget_password(self, *, msisdn: str) -> dict:
-        return self._json(self.request("PUT", "/users/forget_password", json_body={"msisdn": msisdn}))
+        return self._call("PUT", "/users/forget_password", {"msisdn": msisdn})
 
     def login(self, *, msisdn: str, password: str) -> dict:
-        return self._json(self.request("POST", "/login", json_body={"msisdn": msisdn, "password": password}))
+        return self._call("POST", "/login", {"msisdn": msisdn, "password": password})
 
 
 class XhoppeProvider(Provider):

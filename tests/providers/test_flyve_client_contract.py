@@ -80,7 +80,8 @@ ERRORS = [
     (400, ["ERROR_GLPI_UPDATE", "Failed to find your account"], e.Rejected, "rejected", "Failed to find your account"),
     # server trouble
     (500, ["ERROR", "Internal error"], e.TransientError, "transient", "Internal error"),
-    (503, None, e.TransientError, "transient", "server error"),
+    # a gateway's HTML page: the base client's one rule for answers that are not JSON
+    (503, None, e.TransientError, "transient", "GLPI answered HTTP 503 with a body that is not JSON"),
 ]
 
 

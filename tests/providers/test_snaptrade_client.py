@@ -153,12 +153,22 @@ def test_any_other_4xx_is_permanent(client, http, method, url, status, expected)
     assert type(error) is expected and not error.retryable
 
 
-def test_an_answer_that_is_not_snaptrades_json_points_at_the_base_url(client, http):
+def test_an_answer_that_is_not_json_is_a_broken_answer_like_every_providers(client, http):
+    # the base client's one rule (tests/providers/test_broken_answers_are_read_one_way.py): a read
+    # is tried again; only a redirect points at the base URL
     http.get(USERS, body="<html>hello</html>", content_type="text/html")
 
     error = raised(client.list_users)
 
-    assert type(error) is e.ConfigurationError and "base URL" in error.message
+    assert type(error) is e.TransientError and "not JSON" in error.message
+
+
+def test_json_of_the_wrong_shape_is_a_broken_answer_too(client, http):
+    http.get(USERS, json={"users": []})
+    http.post(REGISTER, json=["u"])
+
+    assert type(raised(client.list_users)) is e.TransientError
+    assert type(raised(lambda: client.register_user("u"))) is e.UnknownOutcome
 
 
 def test_a_redirect_points_at_the_base_url(client, http):

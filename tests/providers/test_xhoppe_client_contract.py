@@ -101,11 +101,19 @@ def test_a_refused_code_carries_the_reason(http, client, message):
     assert err.value.field_errors == {"code": [message]}
 
 
-def test_forget_password_is_a_put_with_the_msisdn_and_any_body(http, client):
+def test_forget_password_is_a_put_with_the_msisdn(http, client):
+    http.put(f"{BASE}/users/forget_password", status=200, json={"msisdn": "6591234567"})
+
+    assert client.forget_password(msisdn="6591234567") == {"msisdn": "6591234567"}
+    assert json.loads(http.calls[0].request.body) == {"msisdn": "6591234567"}
+
+
+def test_an_empty_answer_is_a_broken_answer_not_an_empty_user(http, client):
+    # the base client's one rule (tests/providers/test_broken_answers_are_read_one_way.py)
     http.put(f"{BASE}/users/forget_password", status=200, body="")
 
-    assert client.forget_password(msisdn="6591234567") == {}
-    assert json.loads(http.calls[0].request.body) == {"msisdn": "6591234567"}
+    with pytest.raises(TransientError, match="empty body"):
+        client.forget_password(msisdn="6591234567")
 
 
 def test_login_sends_msisdn_and_password(http, client, log):

@@ -22,10 +22,11 @@ class FakeClient(ProviderClient):
     def authenticate(self, request):
         request.headers["Authorization"] = f"Bearer {self.credentials['api_key']}"
 
-    def raise_for_response(self, response):
+    def error_for(self, response, data):
         if response.status_code >= 400:
-            kwargs = {"retry_after": retry_after_seconds(response)}
-            raise error_for_status(response.status_code, response.json().get("detail", "error"), **kwargs)
+            detail = data.get("detail", "error") if isinstance(data, dict) else "error"
+            return error_for_status(response.status_code, detail, retry_after=retry_after_seconds(response))
+        return None
 
 
 class FakeProvider(Provider):
