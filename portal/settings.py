@@ -229,6 +229,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "provisioning.api.schema.provider_kinds_hook",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "AccountStatusEnum": "provisioning.states.AccountStatus",
         "OperationStatusEnum": "provisioning.states.OperationStatus",

@@ -38,18 +38,23 @@ def declared_form_field(declared: InputField, *, password: bool = False) -> form
     return forms.CharField(**common, strip=False, widget=widget)
 
 
-def add_input_errors(form: forms.Form, errors: dict, *, prefix: str = "") -> None:
-    """Show field errors (``{name: [messages]}``, as services give them) on ``form``."""
+def add_input_errors(form: forms.Form, errors: dict, *, field_name=None) -> None:
+    """Show field errors (``{name: [messages]}``, as services give them) on ``form``.
+
+    A connection's credential and setting errors come nested (``{"credentials": {key: [...]}}``)
+    and land on the inputs ``credential_field_name(key)`` and ``setting_field_name(key)``.
+    """
     for name, messages in errors.items():
-        messages = [messages] if isinstance(messages, str) else messages
-        if isinstance(messages, dict):  # {"credentials": {key: [...]}}
-            add_input_errors(form, messages, prefix=name)
+        if isinstance(messages, dict):
+            nested = {"credentials": credential_field_name, "settings": setting_field_name}.get(name)
+            add_input_errors(form, messages, field_name=nested)
             continue
-        target = f"{prefix}_{name}" if prefix else name
+        messages = [messages] if isinstance(messages, str) else list(messages)
+        target = field_name(name) if field_name else name
         if target in form.fields:
-            form.add_error(target, list(messages))
+            form.add_error(target, messages)
         elif name == "non_field_errors":
-            form.add_error(None, list(messages))
+            form.add_error(None, messages)
         else:
             form.add_error(None, [f"{name}: {message}" for message in messages])
 
@@ -71,15 +76,15 @@ class MemberForm(forms.ModelForm):
 
 
 def credential_field_name(key: str) -> str:
-    return f"credentials_{key}"
+    return f"credential_{key}"
 
 
 def clear_field_name(key: str) -> str:
-    return f"clear_credentials_{key}"
+    return f"clear_credential_{key}"
 
 
 def setting_field_name(key: str) -> str:
-    return f"settings_{key}"
+    return f"setting_{key}"
 
 
 class ConnectionForm(forms.ModelForm):
@@ -153,7 +158,7 @@ class ConnectionForm(forms.ModelForm):
 
     def connection_changes(self) -> dict:
         """Keyword arguments of ``services.connection_create`` / ``connection_update``."""
-        fields = {name: self.cleaned_data[name] for name in self._meta.fields if name in self.cleaned_data}
+        fields = {name: self.cleaned_data[name] for name in services.CONNECTION_FIELDS if name in self.cleaned_data}
         fields["provider"] = self.provider_kind
         return {**fields, "credentials": self.credential_changes(), "settings": self.setting_changes()}
 

@@ -40,6 +40,18 @@ class TextFilter(django_filters.CharFilter):
     """Text to match; NUL characters are refused (400), as everywhere in the API."""
 
 
+class ProviderKindField(forms.CharField):
+    default_validators = [registry.validate_kind]
+
+
+@extend_schema_field({"type": "string", "minLength": 1, "pattern": "^[a-z0-9_-]+$"})
+class ProviderFilter(django_filters.CharFilter):
+    """An installed provider's kind (``GET /api/v1/providers/`` lists them; they come from the
+    registry, not from a fixed list, so the schema cannot enumerate them). Any other is a 400."""
+
+    field_class = ProviderKindField
+
+
 class StrictFilterSet(django_filters.FilterSet):
     """Refuses an empty value for a typed filter (enum, id): ``?status=`` is a 400, not "any".
 
@@ -49,7 +61,8 @@ class StrictFilterSet(django_filters.FilterSet):
     def is_valid(self):
         valid = super().is_valid()
         for name, filter_ in self.filters.items():
-            if isinstance(filter_, django_filters.CharFilter) and not isinstance(filter_, django_filters.ChoiceFilter):
+            typed = isinstance(filter_, (django_filters.ChoiceFilter, ProviderFilter))
+            if isinstance(filter_, django_filters.CharFilter) and not typed:
                 continue
             if name in self.data and self.data.get(name) == "":
                 self.form.add_error(name, "Give a value or leave the parameter out.")
@@ -58,7 +71,7 @@ class StrictFilterSet(django_filters.FilterSet):
 
 
 class ConnectionFilter(StrictFilterSet):
-    provider = django_filters.ChoiceFilter(choices=registry.choices)
+    provider = ProviderFilter()
 
     class Meta:
         model = Connection
@@ -91,7 +104,7 @@ class MemberFilter(StrictFilterSet):
 
 class AccountFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=AccountStatus.choices)
-    provider = django_filters.ChoiceFilter(field_name="connection__provider", choices=registry.choices)
+    provider = ProviderFilter(field_name="connection__provider")
     connection = IdFilter(field_name="connection_id")
     member = IdFilter(field_name="member_id")
 

@@ -134,3 +134,18 @@ class ApiSchema(AutoSchema):
             body = BAD_REQUEST if code == 400 else OpenApiResponse(ErrorSerializer, ERROR_DESCRIPTIONS[code])
             responses[str(code)] = self._get_response_for_code(body, str(code), direction=direction)
         return dict(sorted(responses.items()))
+
+
+def provider_kinds_hook(result, generator, request, public):
+    """Provider kinds come from the registry (a setting), not from a fixed list: the schema
+    enumerates the ones installed when it is generated, for the ``provider`` filters and the
+    ``kind`` of ``/providers/{kind}/``."""
+    from ..providers import registry
+
+    kinds = {"type": "string", "enum": list(registry.all_providers())}
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else ():
+                if (parameter["name"], parameter["in"]) in (("provider", "query"), ("kind", "path")):
+                    parameter["schema"] = dict(kinds)
+    return result

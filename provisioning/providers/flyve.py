@@ -375,17 +375,17 @@ class FlyveProvider(Provider):
         link = values.pop("link", None)
         if link is not None:
             parsed = parse_validation_link(unquote(link))
-            if parsed is None:
+            if parsed is None or not VALIDATION_TOKEN.match(parsed[1].lower()):
                 raise InputErrors({"link": [
                     "This is not a validation link: it should end in #!/account/<id>/validation/<64 hexadecimal "
                     "characters>."
                 ]})
-            link_id, link_token = parsed
-            if values.get("validation_id", link_id) != link_id or values.get("token", link_token.lower()) != link_token.lower():
+            link_id, link_token = parsed[0], parsed[1].lower()
+            if values.get("validation_id", link_id) != link_id or values.get("token", link_token) != link_token:
                 raise InputErrors({"non_field_errors": [
                     "The link and the id or token given with it disagree: give one or the other."
                 ]})
-            values["validation_id"], values["token"] = link_id, link_token.lower()
+            values["validation_id"], values["token"] = link_id, link_token
         if "validation_id" not in values or "token" not in values:
             raise InputErrors({"non_field_errors": [
                 "Paste the validation link, or give both the validation id and the token."

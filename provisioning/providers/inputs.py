@@ -72,7 +72,7 @@ class InputField:
     max_value: int | None = None
     remove_spaces: bool = False
     lowercase: bool = False
-    placeholder: str = ""
+    required_message: str = REQUIRED
 
     def __post_init__(self):
         if self.type not in TYPES:
@@ -184,7 +184,7 @@ def clean_values(
         value = data.get(f.name)
         if f.is_blank(value, from_form=from_form):
             if f.required and not partial:
-                errors[f.name] = [REQUIRED]
+                errors[f.name] = [f.required_message]
             continue
         try:
             cleaned[f.name] = f.clean(value, from_form=from_form)

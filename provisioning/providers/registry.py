@@ -70,7 +70,7 @@ def validate_kind(value: str) -> None:
     """Model field validator of ``Connection.provider``."""
     if value not in all_providers():
         known = ", ".join(all_providers()) or "none"
-        raise ValidationError(f"'{value}' is not an installed provider (installed: {known}).", code="invalid_choice")
+        raise ValidationError(f"'{value}' is not an installed provider (installed: {known}).", code="provider_not_installed")
 
 
 def public_urlpatterns() -> list:

@@ -137,7 +137,7 @@ class XhoppeProvider(Provider):
             InputField(
                 "code", label="SMS code", secret=True, max_length=CODE_MAX_LENGTH, remove_spaces=True,
                 pattern=r"[A-Za-z0-9]+", pattern_message="The SMS code is letters and digits only.",
-                help_text="The code the member received by SMS.",
+                help_text="The code the member received by SMS.", required_message="Enter the code from the SMS.",
             ),
         ),
     }

@@ -5,6 +5,7 @@ Plain functions with keyword-only arguments, named ``<thing>_<verb>``.
 
 from .accounts import account_create, account_secrets_read, batch_create, member_delete
 from .connections import (
+    CONNECTION_FIELDS,
     connection_create,
     connection_credentials_merge,
     connection_delete,
@@ -29,6 +30,7 @@ from .operations import (
 )
 
 __all__ = [
+    "CONNECTION_FIELDS",
     "SCHEDULE",
     "Conflict",
     "InvalidRequest",

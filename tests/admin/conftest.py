@@ -8,6 +8,9 @@ import pytest
 
 from provisioning.models import Account, Connection
 from provisioning.providers.base import Provider
+from provisioning.providers.flyve import FlyveProvider
+from provisioning.providers.snaptrade import SnapTradeProvider
+from provisioning.providers.xhoppe import XhoppeProvider
 from provisioning.providers.http import ProviderClient
 from provisioning.providers.inputs import InputField
 from provisioning.states import OPERATION_SPECS, AccountStatus
@@ -26,6 +29,9 @@ class EverythingProvider(Provider):
         InputField("consumer_key", secret=True),
         InputField("region", required=False),
     )
+    # the inputs the real providers declare (an SMS code, a captcha answer, a validation link...)
+    input_fields = {**XhoppeProvider.input_fields, **FlyveProvider.input_fields, **SnapTradeProvider.input_fields}
+    check_input = FlyveProvider.check_input
 
 
 @pytest.fixture(autouse=True)

@@ -75,7 +75,7 @@ def test_add_requires_required_credentials_and_does_not_echo_them(admin_client, 
     response = admin_client.post(ADD, form_data(credential_client_id="TYPED-CLIENT-ID"))
     assert response.status_code == 200  # the form again, with an error
     assert not Connection.objects.exists()
-    assert response.context["adminform"].form.errors["credential_consumer_key"] == ["This credential is required."]
+    assert response.context["adminform"].form.errors["credential_consumer_key"] == ["This field is required."]
     assert "TYPED-CLIENT-ID" not in response.content.decode()
 
 

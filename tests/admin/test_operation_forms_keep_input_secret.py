@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from provisioning.models import Operation
+from provisioning.providers.inputs import InputErrors
 from provisioning.states import AccountStatus
 
 TOKEN = "0123456789abcdef" * 4
@@ -94,7 +95,10 @@ def test_unknown_operation_is_not_found(admin_client, make_account):
 
 
 def test_provider_input_errors_are_shown_on_the_form(admin_client, make_account, everything_provider, monkeypatch):
-    monkeypatch.setattr(everything_provider, "validate_input", lambda self, kind, data: {"code": ["Six digits, please."]})
+    def six_digits(cls, kind, values):
+        raise InputErrors({"code": ["Six digits, please."]})
+
+    monkeypatch.setattr(everything_provider, "check_input", classmethod(six_digits))
     account = make_account(AccountStatus.AWAITING_VERIFICATION)
     response = admin_client.post(request_url(account, "verify"), {"code": "12"})
     assert response.status_code == 200

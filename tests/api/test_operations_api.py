@@ -58,12 +58,14 @@ def test_error_has_code_message_and_retryable(admin_client_api, account):
 
 def test_retry_of_a_failed_operation_requests_a_new_one(admin_client_api, account):
     account_in(account, AccountStatus.ACTIVE)
-    failed = make_operation(account, status=OperationStatus.FAILED, input={"x": 1}, error_code="transient")
+    failed = make_operation(
+        account, OperationKind.LOGIN_LINK, OperationStatus.FAILED, input={"darkMode": True}, error_code="transient"
+    )
     response = admin_client_api.post(f"/api/v1/operations/{failed.pk}/retry/")
     assert response.status_code == 202
     body = response.json()
     assert body["id"] != failed.pk
-    assert (body["kind"], body["status"], body["input"]) == ("sync", "queued", {"x": 1})
+    assert (body["kind"], body["status"], body["input"]) == ("login_link", "queued", {"darkMode": True})
     assert response["Location"].endswith(f"/api/v1/operations/{body['id']}/")
 
 

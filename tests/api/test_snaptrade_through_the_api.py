@@ -46,7 +46,7 @@ def test_login_link_options_are_checked_by_the_provider(admin_client_api, snaptr
     not_an_object = admin_client_api.post(url, ["read"], format="json")
 
     assert unknown.status_code == 400 and "colour" in unknown.json()
-    assert bad.status_code == 400 and bad.json()["connectionType"] == ["Must be one of: read, trade, trade-if-available."]
+    assert bad.status_code == 400 and bad.json()["connectionType"] == ["Choose one of: read, trade, trade-if-available."]
     assert not_an_object.status_code == 400
 
 

@@ -43,7 +43,7 @@ def secrets_under_old_key(db, settings):
         for i in range(5)
     ]
     operation = Operation.objects.create(
-        kind="verify", account=accounts[1], connection=connection, requested_by="t", input={"code": "123456"}
+        kind="verify", account=accounts[1], connection=connection, requested_by="t", secret_input={"code": "123456"}
     )
     return connection, accounts, operation
 

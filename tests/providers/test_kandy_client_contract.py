@@ -10,9 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from provisioning.providers.inputs import InputErrors
-
 from provisioning.models import Connection
+from provisioning.providers.inputs import InputErrors
 from provisioning.providers.exceptions import (
     AlreadyExists,
     ConfigurationError,

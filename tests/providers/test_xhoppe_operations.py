@@ -143,7 +143,12 @@ def test_verify_needs_a_code(waiting):
         request("verify", waiting)
     assert err.value.field_errors == {"code": ["Enter the code from the SMS."]}
     with pytest.raises(services.InvalidRequest):
-        request("verify", waiting, code="12 34")
+        request("verify", waiting, code="12-34")
+
+
+def test_spaces_typed_in_a_code_are_dropped(waiting):
+    operation = request("verify", waiting, code=" 12 34 ")
+    assert operation.secret_input == {"code": "1234"}
 
 
 @pytest.mark.parametrize(("reason", "says"), [("is invalid", "not valid"), ("is expired", "expired")])
