@@ -14,6 +14,7 @@ class ProviderKind(models.TextChoices):
     XHOPPE = "xhoppe", "Xhoppe"
     FLYVE = "flyve", "Flyve MDM demo (GLPI)"
     SNAPTRADE = "snaptrade", "SnapTrade"
+    SCIM = "scim", "SCIM 2.0 application"
 
 
 class AccountStatus(models.TextChoices):
