@@ -233,9 +233,8 @@ class ScimClient(ProviderClient):
         return self._checked("GET /Users/{id}", self.scim.query, User, scim_id)
 
     def search(self, scim_filter: str | None = None, *, start_index: int = 1, count: int = PAGE_SIZE) -> ListResponse:
-        parameters = SearchRequest(filter=scim_filter, start_index=start_index, count=count)
-        if scim_filter is None:
-            parameters = SearchRequest(start_index=start_index, count=count)
+        # a filter left out must stay unset: an explicit None would be sent
+        parameters = SearchRequest(start_index=start_index, count=count, **({"filter": scim_filter} if scim_filter else {}))
         return self._checked("GET /Users", self.scim.query, User, query_parameters=parameters)
 
     def find_user(self, attribute: str, value: str) -> User | None:
