@@ -177,6 +177,7 @@ BUILT_IN_PROVIDERS = [
     "provisioning.providers.kandy.KandyProvider",
     "provisioning.providers.xhoppe.XhoppeProvider",
     "provisioning.providers.flyve.FlyveProvider",
+    "provisioning.providers.scim.ScimProvider",
 ]
 PROVISIONING = {
     # the provider plug-ins, by dotted path to their Provider class (add yours to the list)

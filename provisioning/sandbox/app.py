@@ -9,6 +9,7 @@ from .control import ControlPanel
 from .core import Clock, Outbox, Request, Response, Simulator
 from .flyve import FlyveSimulator
 from .kandy import KandySimulator
+from .scim import ScimSimulator
 from .snaptrade import SnapTradeSimulator
 from .xhoppe import XhoppeSimulator
 
@@ -18,6 +19,7 @@ SIMULATORS: list[type[Simulator]] = [
     KandySimulator,
     XhoppeSimulator,
     FlyveSimulator,
+    ScimSimulator,
 ]
 
 

@@ -25,6 +25,7 @@ CREDENTIALS = {
     },
     "xhoppe": {},  # registration needs no credentials
     "flyve": {"user_token": ("SANDBOX_FLYVE_USER_TOKEN", "sandbox-flyve-service-user-token")},
+    "scim": {"bearer_token": ("SANDBOX_SCIM_BEARER_TOKEN", "sandbox-scim-token")},
 }
 
 

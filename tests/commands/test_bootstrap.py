@@ -132,6 +132,15 @@ def test_every_installed_provider_with_a_simulator_gets_a_working_sandbox_connec
     expected = {kind for kind, p in registry.all_providers().items() if (p.sandbox_simulator or kind) in simulators}
     assert expected, "no provider has a simulator"
     assert set(Connection.objects.values_list("provider", flat=True)) == expected
+    assert sorted(Connection.objects.values_list("name", flat=True)) == [
+        "Flyve MDM demo (GLPI) sandbox",
+        "Kandy (v1.2) sandbox",
+        "SCIM 2.0 application sandbox",
+        "SnapTrade sandbox",
+        "Xhoppe sandbox",
+    ]
+    scim = Connection.objects.get(provider="scim")
+    assert (scim.base_url, scim.credentials) == (f"{SANDBOX}/scim/v2", sandbox_credentials()["scim"])
     for connection in Connection.objects.all():
         provider = registry.get(connection.provider)
         assert connection.base_url.startswith(f"{SANDBOX}/{provider.sandbox_simulator or provider.kind}")
