@@ -93,7 +93,7 @@ class Connection(models.Model):
     # provider-owned runtime state that must stay secret (e.g. a cached access token)
     secret_state = EncryptedJSONField()
     # provider-owned runtime state that is not secret (e.g. the GLPI password policy)
-    state = models.JSONField(default=dict, blank=True)
+    provider_state = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     max_accounts = models.PositiveIntegerField(
         null=True, blank=True, help_text="Quota: accounts this connection may hold (empty: no limit)."

@@ -193,7 +193,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     @admin.display(description="what the provider reported")
     def state_display(self, obj):
-        return pretty_json(obj.state)
+        return pretty_json(obj.provider_state)
 
     # --- operations on the connection ------------------------------------------------------------
     def operation_target(self, obj):

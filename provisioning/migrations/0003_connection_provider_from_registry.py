@@ -1,5 +1,5 @@
 """Providers come from the registry (a setting), not from database choices; a connection's
-runtime state moves from ``settings`` to ``state``, and ``settings`` now holds what staff chose
+runtime state moves from ``settings`` to ``provider_state``, and ``settings`` now holds what staff chose
 among the settings its provider declares (none of the existing providers declares any)."""
 
 from django.db import migrations, models
@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RenameField(model_name="connection", old_name="settings", new_name="state"),
+        migrations.RenameField(model_name="connection", old_name="settings", new_name="provider_state"),
         migrations.AddField(
             model_name="connection",
             name="settings",

@@ -41,7 +41,7 @@ class Outcome:
     attention: str | None = None  # "" clears a previous flag
     challenge_image: Any = UNSET  # bytes, or None to clear
     health: tuple[str, str] | None = None  # (HealthStatus, detail) for the connection
-    connection_state: dict[str, Any] = field(default_factory=dict)  # merged into Connection.state
+    provider_state: dict[str, Any] = field(default_factory=dict)  # merged into Connection.provider_state
     # connection-level operations (reconcile): account id -> attention message ("" clears)
     account_attention: dict[int, str] = field(default_factory=dict)
 

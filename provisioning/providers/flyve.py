@@ -472,7 +472,7 @@ class FlyveProvider(Provider):
         if not captcha_id:
             raise Rejected("There is no captcha to answer: ask for a new one.", code="no_captcha", outcome=stay)
         email = ctx.member.email
-        password = generate_password(ctx.connection.state.get("glpi_password_policy"))
+        password = generate_password(ctx.connection.provider_state.get("glpi_password_policy"))
         newsletter = "1" if str(data.get("newsletter", "0")).lower() not in ("0", "", "false", "none") else "0"
         fields = {
             "name": email,
@@ -571,6 +571,6 @@ class FlyveProvider(Provider):
         detail = f"Service account session opened and closed; {describe_policy(policy)}; {budget}."
         return Outcome(
             health=(HealthStatus.OK, detail),
-            connection_state={"glpi_password_policy": policy},
+            provider_state={"glpi_password_policy": policy},
             result={"password_policy": policy, "captcha_wait_seconds": round(wait)},
         )

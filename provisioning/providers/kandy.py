@@ -388,7 +388,7 @@ class KandyProvider(Provider):
             detail += f" (this connection may hold {quota} accounts)"
         known = {key: domain[key] for key in ("domain_name", "project_name", "number_of_users") if key in domain}
         outcome = health_outcome(HealthStatus.OK, detail + ".", **known)
-        outcome.connection_state = known
+        outcome.provider_state = known
         return outcome
 
 def _unknown_secrets_message(user_id: str, names: list[str]) -> str:

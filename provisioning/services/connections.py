@@ -58,7 +58,7 @@ def connection_settings_merge(*, provider: str, current: dict, changes: dict, fr
 
 def _save(connection: Connection) -> Connection:
     try:
-        connection.full_clean(exclude=["credentials", "secret_state", "state", "settings"])
+        connection.full_clean(exclude=["credentials", "secret_state", "provider_state", "settings"])
     except ValidationError as exc:
         raise InvalidRequest("The connection is not valid.", field_errors=exc.message_dict) from None
     connection.save()

@@ -235,12 +235,12 @@ def backoff_seconds(attempt: int) -> float:
 
 
 def _apply_outcome(account: Account | None, operation: Operation, outcome: Outcome) -> None:
-    if outcome.health is not None or outcome.connection_state:
+    if outcome.health is not None or outcome.provider_state:
         connection = Connection.objects.select_for_update().get(pk=operation.connection_id)
         if outcome.health is not None:
             connection.health_status, connection.health_detail = outcome.health
             connection.health_checked_at = timezone.now()
-        connection.state = {**connection.state, **outcome.connection_state}
+        connection.provider_state = {**connection.provider_state, **outcome.provider_state}
         connection.save()
     for account_id, message in outcome.account_attention.items():
         Account.objects.filter(pk=account_id, connection_id=operation.connection_id).update(

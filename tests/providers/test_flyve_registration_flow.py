@@ -83,7 +83,7 @@ def test_newsletter_is_off_unless_asked(awaiting_captcha, glpi):
 def test_generated_password_follows_the_policy_the_health_check_stored(connection, awaiting_captcha, glpi):
     run("health_check", connection=connection)
     connection.refresh_from_db()
-    assert connection.state["glpi_password_policy"]["password_min_length"] == 24
+    assert connection.provider_state["glpi_password_policy"]["password_min_length"] == 24
 
     run("answer_captcha", account=awaiting_captcha, input={"answer": "k4m2z"})
 
@@ -233,7 +233,7 @@ def test_health_check_reads_the_password_policy_and_closes_its_session(connectio
     assert operation.status == OperationStatus.SUCCEEDED
     assert connection.health_status == HealthStatus.OK
     assert "at least 24 characters" in connection.health_detail
-    assert connection.state["glpi_password_policy"]["use_password_security"] == 1
+    assert connection.provider_state["glpi_password_policy"]["use_password_security"] == 1
     assert glpi.sessions_opened == glpi.sessions_killed == 1
 
 

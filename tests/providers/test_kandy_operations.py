@@ -268,7 +268,7 @@ def test_health_check_records_the_domains_number_of_users(connection, http):
     connection.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED
     assert connection.health_status == "ok" and "3 users" in connection.health_detail
-    assert connection.state == {"domain_name": "example.portal", "project_name": "P", "number_of_users": 3}
+    assert connection.provider_state == {"domain_name": "example.portal", "project_name": "P", "number_of_users": 3}
 
 
 def test_health_check_with_refused_credentials_marks_the_connection_in_error(connection, http):
