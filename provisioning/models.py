@@ -1,4 +1,4 @@
-"""The data model of DESIGN.md: members, connections, accounts, operations and their calls.
+"""The data model: members, connections, accounts, operations and their calls.
 
 Models hold data and small derived properties only; every write that changes a state lives
 in ``services.py``.

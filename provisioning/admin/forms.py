@@ -23,9 +23,9 @@ def declared_form_field(declared: InputField, *, password: bool = False) -> form
         if declared.required:
             return forms.BooleanField(**common)
         return forms.NullBooleanField(**common, widget=forms.NullBooleanSelect)
-    if declared.choices:
+    if declared.choices:  # a select, but the declaration checks the value (not the form)
         choices = [("", "—"), *((choice, choice) for choice in declared.choices)]
-        return forms.ChoiceField(**common, choices=choices)
+        return forms.CharField(**common, widget=forms.Select(choices=choices))
     attrs = {"autocomplete": "new-password" if password else "off", "spellcheck": "false"}
     if declared.max_length:
         attrs["size"] = min(max(declared.max_length, 20), 90)

@@ -1,4 +1,4 @@
-"""The REST API of API.md: DRF viewsets over ``services``, under ``/api/v1/``.
+"""The REST API: DRF viewsets over ``services``, under ``/api/v1/``.
 
 Layout: ``urls`` (router, ``/api/schema/``, ``/api/docs/``), ``views/`` (one module per
 resource, all on ``views.base.ApiViewSet``), ``serializers/``, ``account_actions`` (the table of
@@ -6,7 +6,7 @@ account actions -> operation kinds), ``permissions``, ``exceptions`` (one error 
 ``idempotency``, ``waiting`` (``?wait=``), ``filters``, ``pagination``, ``schema`` (what the
 OpenAPI document says about every operation), ``probes`` (``/readyz``, ``/metrics``).
 
-Choices made where API.md leaves room (clients may rely on them):
+Choices made where the contract leaves room (clients may rely on them):
 
 - Every error body is ``{"detail", "code"}``, except 400s about fields (``{"field": [...]}``).
 - Input is strict JSON: no coercion of ``"1"`` to ``1`` or ``1`` to ``"1"``; ``null`` only where

@@ -1,6 +1,6 @@
 """OpenAPI documentation shared by every API view.
 
-``ApiSchema`` adds, to every operation, what the API's conventions promise (API.md):
+``ApiSchema`` adds, to every operation, what the API's conventions promise (see the README's API section):
 the ``Idempotency-Key`` header on POST and DELETE, ``?wait=`` and the ``Location`` header on
 asynchronous actions, and the error answers each kind of operation can give (400, 401, 403,
 404, 409, 422, 429). Views only declare which actions are asynchronous (``async_actions``).

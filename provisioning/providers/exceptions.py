@@ -1,4 +1,4 @@
-"""The error taxonomy every provider maps its answers onto (DESIGN.md, "Errors").
+"""The error taxonomy every provider maps its answers onto.
 
 Each error has a stable ``code``, a message a person can act on, and says whether another
 attempt could succeed. Services decide what to do from the type alone.

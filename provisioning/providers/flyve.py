@@ -1,6 +1,6 @@
-"""Flyve MDM demo plugin on GLPI's REST API (PROVIDERS.md §3): self-registration with a person.
+"""Flyve MDM demo plugin on GLPI's REST API: self-registration with a person.
 
-The flow has two human steps, each an account state (DESIGN.md): a captcha someone must read
+The flow has two human steps, each an account state: a captcha someone must read
 (``awaiting_captcha``) and a validation link sent by email (``awaiting_validation``).
 
 - ``provision`` / ``refresh_captcha``: create a captcha, fetch its JPEG, keep it with the account.

@@ -1,4 +1,4 @@
-"""Kandy (kandy.io REST API v1.2): domain access token, create/list/delete users (PROVIDERS.md §1).
+"""Kandy (kandy.io REST API v1.2): domain access token, create/list/delete users.
 
 Every answer is an envelope ``{"status": int, "message": str, "result": {...}}``; success is
 ``status == 0`` *and* a success message, whatever the HTTP status says (errors may come back as

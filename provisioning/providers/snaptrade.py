@@ -1,4 +1,4 @@
-"""SnapTrade (PROVIDERS.md §4): signed requests; users whose secret is shown once.
+"""SnapTrade: signed requests; users whose secret is shown once.
 
 The client signs every request except ``GET /`` exactly as the official SDK does (§4.3): the
 operation's own query parameters, then ``clientId`` and a fresh integer ``timestamp``, encoded
@@ -53,7 +53,7 @@ DELETE_USER = "/snapTrade/deleteUser"
 RESET_USER_SECRET = "/snapTrade/resetUserSecret"
 UNSIGNED_PATHS = frozenset({"/"})  # the API status
 
-# SnapTrade's error codes the client tells apart (PROVIDERS.md §4.5)
+# SnapTrade's error codes the client tells apart
 CODE_SIGNATURE_REJECTED = "1076"
 CODE_PERSONAL_KEY = "1012"
 CODE_NOT_FOUND = "1011"

@@ -1,4 +1,4 @@
-"""Xhoppe (Spree-style mobile commerce API, doc version ``1aa0a58``): PROVIDERS.md §2.
+"""Xhoppe (Spree-style mobile commerce API, doc version ``1aa0a58``).
 
 Registration is by phone number: ``POST /users`` with ``msisdn``, ``password`` and
 ``password_confirmation`` sends an SMS code; ``POST /users/verify`` with that code returns the

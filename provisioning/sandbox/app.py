@@ -5,22 +5,31 @@ from __future__ import annotations
 import json
 import threading
 
+import importlib
+import os
+
 from .control import ControlPanel
 from .core import Clock, Outbox, Request, Response, Simulator
-from .flyve import FlyveSimulator
-from .kandy import KandySimulator
-from .scim import ScimSimulator
-from .snaptrade import SnapTradeSimulator
-from .xhoppe import XhoppeSimulator
 
-# The registry: add a simulator class here to mount it at /<its name>.
-SIMULATORS: list[type[Simulator]] = [
-    SnapTradeSimulator,
-    KandySimulator,
-    XhoppeSimulator,
-    FlyveSimulator,
-    ScimSimulator,
-]
+# The simulators mounted by default; ``SANDBOX_SIMULATORS`` (comma-separated dotted paths) lists
+# others, e.g. the twin of a provider that lives in a package of its own.
+BUILT_IN_SIMULATORS = (
+    "provisioning.sandbox.snaptrade.SnapTradeSimulator",
+    "provisioning.sandbox.kandy.KandySimulator",
+    "provisioning.sandbox.xhoppe.XhoppeSimulator",
+    "provisioning.sandbox.flyve.FlyveSimulator",
+    "provisioning.sandbox.scim.ScimSimulator",
+)
+
+
+def simulator_classes() -> list[type[Simulator]]:
+    """The simulator classes to mount, from ``SANDBOX_SIMULATORS`` (default: the built-in ones)."""
+    configured = [path.strip() for path in os.environ.get("SANDBOX_SIMULATORS", "").split(",") if path.strip()]
+    classes = []
+    for path in configured or BUILT_IN_SIMULATORS:
+        module, _, name = path.rpartition(".")
+        classes.append(getattr(importlib.import_module(module), name))
+    return classes
 
 
 class App:
@@ -70,7 +79,7 @@ def create_app(simulators: list[type[Simulator]] | None = None, *, settings: dic
     """Build the app with one shared clock and outbox; ``settings`` maps a simulator name to overrides."""
     clock, stopping = Clock(), threading.Event()
     outbox = Outbox(clock)
-    classes = SIMULATORS if simulators is None else simulators
+    classes = simulator_classes() if simulators is None else simulators
     settings = settings or {}
     unknown = set(settings) - {cls.name for cls in classes}
     if unknown:

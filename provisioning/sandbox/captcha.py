@@ -1,4 +1,4 @@
-"""Captcha phrases and images as Gregwar/Captcha v1.1.3 makes them (PROVIDERS.md §3.4 [F6]).
+"""Captcha phrases and images as Gregwar/Captcha v1.1.3 makes them.
 
 A phrase is 5 characters from ``abcdefghijklmnpqrstuvwxyz123456789`` (no ``o``, no ``0``); an image
 is a 150x40 JPEG at quality 90. Every drawing of the same phrase gets new noise and distortion, as

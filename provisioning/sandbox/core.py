@@ -28,7 +28,8 @@ Adding a simulator
    Handlers take the :class:`Request` and return a :class:`Response`, or raise
    :class:`HTTPError`, which :meth:`Simulator.error_response` renders in the provider's shape.
    Patterns may hold ``<name>`` placeholders (one path segment), found in ``request.params``.
-2. Add the class to ``SIMULATORS`` in ``provisioning/sandbox/app.py``.
+2. Its dotted path goes in ``SANDBOX_SIMULATORS`` (the built-in ones are listed by default, see
+   ``provisioning/sandbox/app.py``); its demo credentials in ``demo_credentials``.
 
 Use ``self.clock.now()`` for every timestamp and expiry (tests move the clock through the control
 API), ``self.outbox.send(...)`` for SMS and emails a provider would send, and ``self.lock`` around
@@ -44,6 +45,7 @@ import http
 import itertools
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -299,6 +301,9 @@ class Simulator(Router):
     """Base class of a provider simulator mounted at ``/<name>``. See the module docstring."""
 
     name: typing.ClassVar[str] = ""
+    # the demo credentials it accepts: {credential name: (environment variable, demo default)};
+    # ``manage.py bootstrap`` configures the sandbox connection with them
+    demo_credentials: typing.ClassVar[dict[str, tuple[str, str]]] = {}
     default_settings: typing.ClassVar[dict[str, typing.Any]] = {}
     secret_settings: typing.ClassVar[frozenset[str]] = frozenset()  # masked in snapshot()
     # Requests per minute when no fault sets ``rate_limit_per_minute``; None = unlimited.
@@ -317,6 +322,11 @@ class Simulator(Router):
         self.faults = Faults()
         self.limiter = RollingWindowLimiter(self.clock)
         self.reset()
+
+    @classmethod
+    def credentials(cls) -> dict[str, str]:
+        """The demo credentials, read from the environment now (defaults where unset)."""
+        return {name: os.environ.get(variable) or default for name, (variable, default) in cls.demo_credentials.items()}
 
     # -- hooks for subclasses --
 

@@ -1,7 +1,7 @@
-"""GLPI REST API with the Flyve MDM demo plugin (PROVIDERS.md §3), mounted at ``/flyve``.
+"""GLPI REST API with the Flyve MDM demo plugin, mounted at ``/flyve``.
 
 Point a connection at ``<sandbox>/flyve/apirest.php`` with the demo user token
-(``defaults.sandbox_credentials()["flyve"]``). What it does, as GLPI 9.2 and the plugin do:
+(``defaults.self.credentials()``). What it does, as GLPI 9.2 and the plugin do:
 
 - ``initSession`` (``Authorization: user_token ...`` or ``?user_token=``), ``killSession``, every
   other call needing ``Session-Token`` (or ``?session_token=``); ``App-Token`` checked on every call
@@ -42,7 +42,6 @@ import secrets
 
 from . import captcha
 from .core import HTTPError, Request, Response, Simulator, route
-from .defaults import sandbox_credentials
 
 API = "/apirest.php"
 CAPTCHA = "pluginflyvemdmdemocaptcha"
@@ -99,6 +98,7 @@ class GlpiError(HTTPError):
 
 class FlyveSimulator(Simulator):
     name = "flyve"
+    demo_credentials = {"user_token": ("SANDBOX_FLYVE_USER_TOKEN", "sandbox-flyve-service-user-token")}
     default_settings = {
         "user_token": "",
         "app_token": "",
@@ -125,7 +125,7 @@ class FlyveSimulator(Simulator):
     def initial_settings(self) -> dict:
         return {
             **self.default_settings,
-            **sandbox_credentials()["flyve"],
+            **self.credentials(),
             "app_token": os.environ.get("SANDBOX_FLYVE_APP_TOKEN", ""),
             "webapp_url": os.environ.get("SANDBOX_FLYVE_WEBAPP_URL") or DEFAULT_WEBAPP_URL,
         }
@@ -434,7 +434,7 @@ class FlyveSimulator(Simulator):
         return message
 
     def _add_user(self, fields: dict, request: Request) -> int:
-        """The plugin's checks in its order (PROVIDERS.md §3.5), then the user and its validation."""
+        """The plugin's checks in its order, then the user and its validation."""
         password, password2 = fields.get("password"), fields.get("password2")
         if password != password2:
             raise _Refused("Passwords are different")

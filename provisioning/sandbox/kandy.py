@@ -1,4 +1,4 @@
-"""Kandy v1.2 simulator (PROVIDERS.md §1), mounted at ``/kandy``; the API is at ``/kandy/v1.2``.
+"""Kandy v1.2 simulator, mounted at ``/kandy``; the API is at ``/kandy/v1.2``.
 
 One domain with the sandbox's domain API key and secret (``defaults.py``). Every answer is
 Kandy's envelope ``{"status", "message"[, "result"]}``: HTTP 200 with ``status 0`` and
@@ -26,7 +26,6 @@ import re
 import secrets
 
 from .core import HTTPError, Request, Response, Simulator, route
-from .defaults import sandbox_credentials
 
 API = "/v1.2"
 QUOTA_MESSAGE = "failed to register user on compass"
@@ -53,6 +52,10 @@ def _opaque(prefix: str) -> str:
 
 class KandySimulator(Simulator):
     name = "kandy"
+    demo_credentials = {
+        "api_key": ("SANDBOX_KANDY_API_KEY", "DAK-portal-sandbox"),
+        "api_secret": ("SANDBOX_KANDY_API_SECRET", "DAS-portal-sandbox"),
+    }
     default_settings = {
         "api_key": "",
         "api_secret": "",
@@ -67,7 +70,7 @@ class KandySimulator(Simulator):
     secret_settings = frozenset({"api_secret"})
 
     def initial_settings(self) -> dict:
-        return {**self.default_settings, **sandbox_credentials()["kandy"]}
+        return {**self.default_settings, **self.credentials()}
 
     def reset_state(self) -> None:
         self.users: dict[str, dict] = {}  # user_id -> user object (with secrets)

@@ -33,7 +33,6 @@ from scim2_server.utils import load_default_resource_types, load_default_schemas
 from scim2_models import ScimProvider
 
 from .core import Request, Response, Route, Simulator
-from .defaults import sandbox_credentials
 
 API = "/v2"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -44,11 +43,12 @@ RESOURCE_PATH = re.compile(r"^(/v2/[A-Za-z]+)/(?!\.search$)[^/]+$")
 
 class ScimSimulator(Simulator):
     name = "scim"
+    demo_credentials = {"bearer_token": ("SANDBOX_SCIM_BEARER_TOKEN", "sandbox-scim-token")}
     default_settings = {"bearer_token": "", "max_results": 1000}
     secret_settings = frozenset({"bearer_token"})
 
     def initial_settings(self) -> dict:
-        return {**self.default_settings, **sandbox_credentials()["scim"]}
+        return {**self.default_settings, **self.credentials()}
 
     def reset_state(self) -> None:
         self.storage = InMemoryStorage()

@@ -1,4 +1,4 @@
-"""SnapTrade simulator (PROVIDERS.md §4), mounted at ``/snaptrade``.
+"""SnapTrade simulator, mounted at ``/snaptrade``.
 
 Point the official SDK at it with ``host=<sandbox url>/snaptrade``. The current paths
 (``/snapTrade/registerUser``...) and the legacy ones (``/api/v1/snapTrade/...``) are both served;
@@ -21,11 +21,10 @@ import urllib.parse
 import uuid
 
 from .core import HTTPError, Request, Response, Simulator, route
-from .defaults import sandbox_credentials
 
 API_VERSION = 151
 LEGACY_PREFIX = "/api/v1"
-LEGACY_DEPRECATION = "@1781222400"  # announced on /api/v1 answers (PROVIDERS.md §4.1)
+LEGACY_DEPRECATION = "@1781222400"  # announced on /api/v1 answers
 
 # Default error code per HTTP status.
 CODES = {
@@ -70,19 +69,23 @@ def signed(handler):
 
 class SnapTradeSimulator(Simulator):
     name = "snaptrade"
+    demo_credentials = {
+        "client_id": ("SANDBOX_SNAPTRADE_CLIENT_ID", "PORTAL-SANDBOX"),
+        "consumer_key": ("SANDBOX_SNAPTRADE_CONSUMER_KEY", "sandbox-consumer-key"),
+    }
     default_settings = {
         "client_id": "", "consumer_key": "",
         "timestamp_skew_seconds": 300,
         "delete_delay_seconds": 2.0,  # deleteUser is asynchronous: listed until this has passed
         "login_link_ttl_seconds": 300,
-        "duplicate_user_code": "1010",  # unconfirmed (PROVIDERS.md §4.5)
+        "duplicate_user_code": "1010",  # unconfirmed
     }
     secret_settings = frozenset({"consumer_key"})
     default_rate_limit_per_minute = 250
     native_rate_limit = True
 
     def initial_settings(self) -> dict:
-        return {**self.default_settings, **sandbox_credentials()["snaptrade"]}
+        return {**self.default_settings, **self.credentials()}
 
     def reset_state(self) -> None:
         self.users: dict[str, dict] = {}  # userId -> {"secret", "created_at", "delete_at"}

@@ -1,4 +1,4 @@
-"""Xhoppe simulator (PROVIDERS.md §2), mounted at ``/xhoppe``; the API is at ``/xhoppe/api/v1``.
+"""Xhoppe simulator, mounted at ``/xhoppe``; the API is at ``/xhoppe/api/v1``.
 
 The seed's contract (doc version ``1aa0a58``):
 
@@ -48,6 +48,7 @@ def _token() -> str:
 
 class XhoppeSimulator(Simulator):
     name = "xhoppe"
+    demo_credentials = {}  # registration needs no credentials
     default_settings = {
         "create_status": 201,
         "validation_status": 422,

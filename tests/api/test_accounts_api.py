@@ -1,4 +1,4 @@
-"""Accounts: creation requests provisioning, DELETE deprovisions, and every action of API.md's
+"""Accounts: creation requests provisioning, DELETE deprovisions, and every account action of the
 table requests its operation kind (secret input kept out of sight), runs through the real
 pipeline, and is refused (409) when the state or the provider does not allow it."""
 

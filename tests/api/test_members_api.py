@@ -1,4 +1,4 @@
-"""Members: validation per API.md, filters, their accounts, and deletion rules."""
+"""Members: validation per the API contract, filters, their accounts, and deletion rules."""
 
 import pytest
 

@@ -7,7 +7,7 @@ requests whose validity depends on stored data the schema cannot describe: ids o
 connections that must exist (POST /accounts/, /batches/), unique values (a member's
 external_ref), the credential keys the chosen provider requires (POST and PATCH /connections/)
 and the provider's own rules for an action's input (an SMS code's alphabet, a captcha's length:
-the provider depends on the account). Those answer 400 with field errors, as API.md
+the provider depends on the account). Those answer 400 with field errors, as the API contract
 says, and their rules are tested one by one in the other test modules.
 """
 

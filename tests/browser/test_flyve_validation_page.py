@@ -1,4 +1,4 @@
-"""The public validation page ``/validate/flyve/<connection_id>/`` (API.md "Public pages").
+"""The public validation page ``/validate/flyve/<connection_id>/``.
 
 The first tests post to it with Django's test client (GLPI faked with ``responses``); the last
 ones open the real email link in headless Chromium against the portal (``live_server``) and the

@@ -12,7 +12,7 @@ from provisioning.providers import registry
 from provisioning.providers.base import Provider
 from provisioning.providers.http import ProviderClient
 from provisioning.providers.inputs import InputField
-from provisioning.sandbox.app import SIMULATORS
+from provisioning.sandbox.app import simulator_classes
 from provisioning.sandbox.defaults import sandbox_credentials
 from provisioning.states import OperationKind
 
@@ -128,7 +128,7 @@ def test_every_installed_provider_with_a_simulator_gets_a_working_sandbox_connec
     """With the real providers and simulators: each connection is valid for its provider."""
     settings.PROVISIONING = {**settings.PROVISIONING, "SANDBOX_URL": SANDBOX}
     bootstrap()
-    simulators = {simulator.name for simulator in SIMULATORS}
+    simulators = {simulator.name for simulator in simulator_classes()}
     expected = {kind for kind, p in registry.all_providers().items() if (p.sandbox_simulator or kind) in simulators}
     assert expected, "no provider has a simulator"
     assert set(Connection.objects.values_list("provider", flat=True)) == expected

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.sandbox.defaults import CREDENTIALS
+from provisioning.sandbox.app import simulator_classes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -16,7 +16,7 @@ def variables_read_by_settings() -> set[str]:
 
 
 def variables_read_elsewhere() -> set[str]:
-    sandbox = {variable for fields in CREDENTIALS.values() for variable, _ in fields.values()}
+    sandbox = {variable for simulator in simulator_classes() for variable, _ in simulator.demo_credentials.values()}
     procfile = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", (ROOT / "Procfile").read_text()))
     code = set()
     for path in (ROOT / "provisioning").rglob("*.py"):

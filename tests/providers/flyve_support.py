@@ -1,6 +1,6 @@
 """A GLPI + Flyve demo API faked with ``responses`` for the unit tests of providers/flyve.py.
 
-Bodies are GLPI's golden shapes from PROVIDERS.md §3: ``{"session_token": ...}``, 201
+Bodies are GLPI's golden shapes from the provider's documented contract: ``{"session_token": ...}``, 201
 ``{"id", "message"}`` with ``Location``, ``[{"<id>": true, "message": ""}]`` on PUT, empty
 ``killSession``, ``["ERROR_...", "message"]`` errors. ``FakeGlpi`` counts sessions so that tests
 can prove every session is killed; the ``glpi`` fixture (tests/providers/conftest.py) registers it

@@ -1,4 +1,4 @@
-"""The GLPI client against GLPI's golden bodies and every error string of PROVIDERS.md §3."""
+"""The GLPI client against GLPI's golden bodies and every error string of the plugin."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Kandy client against the golden bodies of PROVIDERS.md §1 (HTTP faked with ``responses``).
+"""The Kandy client against the golden bodies of the provider's documented contract (HTTP faked with ``responses``).
 
 Query parameter names, JSON bodies, the envelope check (``status == 0`` and a success message,
 whatever the HTTP status), the error mapping of every case §1 lists, and the domain access token:
@@ -29,7 +29,7 @@ API_KEY, API_SECRET = "DAKkey000000000000000000000000001", "DASsecret00000000000
 TOKEN = "DAT0f3c9a2b7d6e4c1a8b5e2d9c6f3a0b7e"
 NEW_TOKEN = "DAT11111111111111111111111111111111"
 
-# PROVIDERS.md §1.4, "Example shapes"
+# the provider's documented contract, "Example shapes"
 GOLDEN_TOKEN = {"status": 0, "message": "success", "result": {"domain_access_token": TOKEN}}
 GOLDEN_CREATED = {
     "status": 0,

@@ -1,4 +1,4 @@
-"""The SnapTrade client maps every answer onto the error taxonomy (PROVIDERS.md §4.5).
+"""The SnapTrade client maps every answer onto the error taxonomy.
 
 SnapTrade's errors look like ``{"detail", "status_code", "code"}``; the detail is what staff see.
 """

@@ -1,8 +1,8 @@
-"""Our SnapTrade client signs and encodes exactly like the official SDK (PROVIDERS.md §4.3).
+"""Our SnapTrade client signs and encodes exactly like the official SDK.
 
 The oracle is the SDK itself: its signer (``compute_request_signature``) over generated inputs,
 and what the SDK and our client put on the wire, both captured by one loopback server. The
-PROVIDERS.md test vectors are fixed regression cases.
+The published test vectors are fixed regression cases.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from provisioning.providers.snaptrade import SnapTradeClient, encode_query, requ
 FROZEN = 1795311048
 MOUNT = "/mounted/snaptrade"  # a base URL with a path, like the sandbox's
 SPECIAL = " +/@=&!*'()~%?#;:,$[]\"<>\\^`{|}\t"
-# user ids and secrets: the characters PROVIDERS.md calls out, plus any other text
+# user ids and secrets: the characters the signing docs call out, plus any other text
 awkward_text = st.text(
     alphabet=st.one_of(st.sampled_from(SPECIAL + "øéß漢字🙂"), st.characters(codec="utf-8")),
     min_size=1,
@@ -53,7 +53,7 @@ def make_client(base_url="https://api.snaptrade.com", client_id="CLIENT_TEST", c
     return client
 
 
-# --- the PROVIDERS.md vectors --------------------------------------------------------------------
+# --- the published test vectors --------------------------------------------------------------------
 
 VECTORS = [
     # (client id, key, timestamp, call on our client, request target as sent, Signature)

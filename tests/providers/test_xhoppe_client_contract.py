@@ -1,4 +1,4 @@
-"""The Xhoppe client against the seed's contract (PROVIDERS.md §2.3-2.5, doc version 1aa0a58).
+"""The Xhoppe client against the seed's contract (doc version 1aa0a58).
 
 Golden request and answer bodies, any 2xx is success, the Spree error envelope's ``errors`` map
 becomes field errors on any 4xx, 401 is a configuration error.
@@ -20,7 +20,7 @@ from provisioning.providers.xhoppe import XhoppeClient, derived_password
 
 BASE = "http://test.xhop.pe/api/v1"
 INVALID_RESOURCE = "Invalid resource. Please fix errors and try again."
-# PROVIDERS.md §2.5, "Example shapes"
+# the provider's documented contract, "Example shapes"
 GOLDEN_REGISTERED = {"msisdn": "6591234567", "valid_for_authentication": False}
 GOLDEN_VERIFIED = {
     "msisdn": "6591234567", "authentication_token": "Zq3-x9KpL2mN7bV4cR1t", "valid_for_authentication": True

@@ -1,4 +1,4 @@
-"""The GLPI + Flyve demo simulator keeps GLPI's contract (PROVIDERS.md §3): the plugin's own
+"""The GLPI + Flyve demo simulator keeps GLPI's contract: the plugin's own
 integration scenarios (DemoAccountTest, CaptchaTest), rewritten against the sandbox."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Kandy v1.2 simulator: PROVIDERS.md §1 contract, envelope, quota, tokens, faults."""
+"""The Kandy v1.2 simulator: the documented contract, envelope, quota, tokens, faults."""
 
 import re
 

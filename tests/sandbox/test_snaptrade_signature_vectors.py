@@ -1,4 +1,4 @@
-"""The simulator verifies the PROVIDERS.md §4.3 test vectors byte for byte, and rejects any change."""
+"""The simulator verifies the published test vectors byte for byte, and rejects any change."""
 
 import http.client
 import json

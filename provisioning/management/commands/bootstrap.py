@@ -92,10 +92,10 @@ class Command(BaseCommand):
     # --- sandbox connections ----------------------------------------------------------------
     def sandbox_connections_ensure(self, *, sandbox_url: str) -> list[Connection]:
         """The sandbox connection of every provider with a simulator, created when missing."""
-        from ...sandbox.app import SIMULATORS
+        from ...sandbox.app import simulator_classes
         from ...sandbox.defaults import sandbox_credentials
 
-        simulators = {simulator.name for simulator in SIMULATORS}
+        simulators = {simulator.name for simulator in simulator_classes()}
         demo_credentials = sandbox_credentials()
         self.stdout.write(f"Sandbox connections (simulators at {sandbox_url}, dashboard {sandbox_url}/_sandbox/):")
         connections = []
