@@ -70,7 +70,11 @@ def validate_kind(value: str) -> None:
     """Model field validator of ``Connection.provider``."""
     if value not in all_providers():
         known = ", ".join(all_providers()) or "none"
-        raise ValidationError(f"'{value}' is not an installed provider (installed: {known}).", code="provider_not_installed")
+        raise ValidationError(
+            "'%(value)s' is not an installed provider (installed: %(known)s).",
+            code="provider_not_installed",
+            params={"value": value, "known": known},
+        )
 
 
 def public_urlpatterns() -> list:
