@@ -111,3 +111,16 @@ def connection_local_accounts(connection: Connection) -> list:
 
     rows = connection.accounts.exclude(external_id="").values_list("pk", "external_id", "status", "attention")
     return [LocalAccount(*row) for row in rows]
+
+
+def staff_to_notify() -> list[str]:
+    """Emails of the people told about quarantines: active superusers, and active staff users
+    holding ``provisioning.manage_connection`` (directly or through a group), with an email."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    User = get_user_model()
+    permission = Permission.objects.filter(content_type__app_label="provisioning", codename="manage_connection")
+    holders = Q(is_staff=True) & (Q(user_permissions__in=permission) | Q(groups__permissions__in=permission))
+    users = User.objects.filter(Q(is_active=True) & ~Q(email="") & (Q(is_superuser=True) | holders))
+    return sorted(set(users.values_list("email", flat=True)))
