@@ -366,7 +366,7 @@ def _operation_fail_or_retry(operation: Operation, err: ProviderError) -> None:
             return
         if quarantine.is_held_back(operation, connection) or (operation.probe and connection.quarantined):
             operation.error_code, operation.error_message, operation.error_retryable = err.code, err.message, True
-            for name, value in quarantine.hold_fields(now).items():
+            for name, value in quarantine.hold_fields(timezone.now()).items():
                 setattr(operation, name, value)
             operation.save()
             logger.info("operation held id=%s after %s: its connection is quarantined", operation.pk, err.code)

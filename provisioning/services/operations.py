@@ -172,6 +172,7 @@ def operation_dispatch(*, operation: Operation, countdown: float = 0) -> None:
 def operation_retry(*, operation: Operation, requested_by: Requester) -> Operation:
     """Retry ``operation``: a failed one is requested again as a new operation with the same
     input (returned); one waiting to retry or held is made due now (``operation_retry_now``)."""
+    operation.refresh_from_db(fields=["status"])
     if operation.status in (OperationStatus.WAITING_RETRY, OperationStatus.HELD):
         return operation_retry_now(operation=operation, requested_by=requested_by)
     if operation.status != OperationStatus.FAILED:

@@ -15,8 +15,10 @@ A provider that keeps failing is not hammered by every queued operation in turn:
   doubling up to ``QUARANTINE_PROBE_MAX_SECONDS``): a health check when the provider has one,
   else the held operation waiting longest. The sweeper looks for due probes on each run and a
   countdown task is sent for each one, whichever comes first (``connection_probe`` is idempotent).
+  A held operation that fails as a probe is held again at the back of the line, so probes take
+  turns among held operations.
 - The first success lifts the quarantine. Held operations are released **without a burst**:
-  in the order they were held, at most ``max_concurrency`` (or ``QUARANTINE_RELEASE_AT_ONCE``)
+  in the order they were requested, at most ``max_concurrency`` (or ``QUARANTINE_RELEASE_AT_ONCE``)
   at once; the others are queued for later and woken one by one as each operation of the
   connection finishes (``execution._wake_next_waiting``), with staggered times as a fallback.
 - A person can impose a quarantine (``connection_quarantine``): then nothing probes and only a
@@ -172,9 +174,9 @@ def release_held(connection: Connection) -> int:
     first, sending at most ``at once`` now; the others wait to be woken one per finish."""
     now = timezone.now()
     at_once = _release_at_once(connection)
-    held = list(
+    held = list(  # in the order they were requested
         Operation.objects.filter(connection=connection, status=OperationStatus.HELD, needs_confirmation=False)
-        .order_by("held_since", "id")
+        .order_by("id")
     )
     for index, operation in enumerate(held):
         wave = index // at_once

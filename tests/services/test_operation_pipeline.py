@@ -92,7 +92,9 @@ def test_quota_refuses_provisioning_before_any_call(account, member, connection,
     assert len(http.calls) == 0
 
 
-def test_transient_error_waits_then_retries_to_success(account, http):
+def test_transient_error_waits_then_retries_to_success(account, http, settings):
+    # full jitter may draw ~0: a base of a minute keeps "not due yet" true while the test runs
+    settings.PROVISIONING = {**settings.PROVISIONING, "BACKOFF_BASE_SECONDS": 60.0}
     http.post(f"{BASE}/users", status=503, json={"detail": "down"})
     operation = request_provision(account)
 
