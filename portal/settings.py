@@ -249,7 +249,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Provisioning portal API",
-    "VERSION": "1.0.0",
+    "VERSION": "1.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -263,6 +263,7 @@ SPECTACULAR_SETTINGS = {
         "AccountStatusEnum": "provisioning.states.AccountStatus",
         "OperationStatusEnum": "provisioning.states.OperationStatus",
         "HealthStatusEnum": "provisioning.models.HealthStatus",
+        "ConnectionStateEnum": "provisioning.states.ConnectionState",
     },
 }
 
