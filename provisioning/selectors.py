@@ -126,7 +126,7 @@ def staff_to_notify() -> list[str]:
     return sorted(set(users.values_list("email", flat=True)))
 
 
-def _clock(moment) -> str:
+def clock(moment) -> str:
     """A time as staff read it on a page: ``10:42`` today, ``2026-11-30 10:42`` otherwise (UTC)."""
     if moment is None:
         return "—"
@@ -143,11 +143,11 @@ def connection_quarantine_sentence(connection: Connection) -> str:
     if connection.quarantine_manual:
         then = "until a person lifts it"
     elif connection.next_probe_at is not None:
-        then = f"next probe at {_clock(connection.next_probe_at)}"
+        then = f"next probe at {clock(connection.next_probe_at)}"
     else:
         then = "a probe is on its way"
     return (
-        f"{connection} is quarantined since {_clock(connection.quarantined_since)} "
+        f"{connection} is quarantined since {clock(connection.quarantined_since)} "
         f"({connection.quarantine_reason}); {then}"
     )
 
@@ -165,10 +165,10 @@ def operation_waiting_sentence(operation: Operation) -> str:
     if operation.next_attempt_at is None or status not in (OperationStatus.QUEUED, OperationStatus.WAITING_RETRY):
         return ""
     if status == OperationStatus.QUEUED:
-        return f"Queued: next try at {_clock(operation.next_attempt_at)}."
+        return f"Queued: next try at {clock(operation.next_attempt_at)}."
     last = f" after {operation.error_code}: {operation.error_message}" if operation.error_code else ""
-    horizon = f"; gives up after {_clock(operation.retry_deadline)}" if operation.retry_deadline else ""
-    return f"Waiting to retry{last}; next try at {_clock(operation.next_attempt_at)}{horizon}."
+    horizon = f"; gives up after {clock(operation.retry_deadline)}" if operation.retry_deadline else ""
+    return f"Waiting to retry{last}; next try at {clock(operation.next_attempt_at)}{horizon}."
 
 
 def connections_quarantined() -> dict[tuple[int, str], int]:

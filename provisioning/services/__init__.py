@@ -23,6 +23,7 @@ from .maintenance import (
 from .guards import mass_deletion_reason, mass_deletion_threshold
 from .notifications import staff_notify
 from .operations import (
+    CANCELLABLE_STATUSES,
     SCHEDULE,
     Requester,
     operation_cancel,
@@ -40,6 +41,7 @@ from .quarantine import (
 )
 
 __all__ = [
+    "CANCELLABLE_STATUSES",
     "CONNECTION_FIELDS",
     "SCHEDULE",
     "Conflict",
