@@ -21,7 +21,7 @@ from django.utils.safestring import mark_safe
 
 from .. import selectors, services
 from ..models import Batch, ExternalCall, Operation, SecretAccess
-from ..states import UNFINISHED_OPERATION_STATUSES, OperationStatus
+from ..states import OPERATION_SPECS, UNFINISHED_OPERATION_STATUSES, OperationStatus
 from .common import (
     ReadOnlyMixin,
     admin_link,
@@ -190,7 +190,12 @@ class OperationAdmin(ReadOnlyAdmin):
 
     # --- retry and cancel, through services --------------------------------------------------
     def has_retry_permission(self, request):
-        return request.user.has_perm("provisioning.provision_account")
+        """Offer retry, cancel and confirm to whoever may request some kind of operation; each
+        operation is then checked against the permission of its own kind (``may_request``)."""
+        return any(
+            request.user.has_perm(permission)
+            for permission in {spec.permission for spec in OPERATION_SPECS.values()}
+        )
 
     @admin.action(
         description="Retry the selected operations (failed: as new ones; waiting or held: now)",

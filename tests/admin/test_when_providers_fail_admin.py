@@ -156,3 +156,18 @@ def test_confirming_a_deprovision_needs_the_deprovision_permission(staff_client,
 
     assert response.status_code == 403
     assert Operation.objects.get(pk=operation.pk).needs_confirmation
+
+
+def test_a_person_who_may_only_deprovision_confirms_from_the_operation_list(
+    staff_client, grant, connection, small_guard
+):
+    for account in active_accounts(connection, 3):
+        operation = services.operation_request(kind="deprovision", account=account, requested_by=STAFF)
+    grant("view_operation", "deprovision_account")
+
+    staff_client.post(
+        reverse("admin:provisioning_operation_changelist"),
+        {"action": "confirm_operations", ACTION_CHECKBOX_NAME: [operation.pk]},
+    )
+
+    assert Operation.objects.get(pk=operation.pk).status == OperationStatus.QUEUED
