@@ -182,11 +182,26 @@ BUILT_IN_PROVIDERS = [
 PROVISIONING = {
     # the provider plug-ins, by dotted path to their Provider class (add yours to the list)
     "PROVIDERS": env.list("PROVISIONING_PROVIDERS", default=BUILT_IN_PROVIDERS),
-    # attempts of one operation before it fails with its last (transient) error
-    "MAX_ATTEMPTS": env.int("OPERATION_MAX_ATTEMPTS", default=5),
-    # exponential backoff: base * 2**(attempt-1), capped, with full jitter
+    # a crash-loop guard only: an operation whose worker died mid-run is given up after this many
+    # attempts (transient errors are retried until the retry horizon, whatever the attempts)
+    "MAX_ATTEMPTS": env.int("OPERATION_MAX_ATTEMPTS", default=100),
+    # exponential backoff with full jitter: uniform(0, min(max, base * 2**(attempt-1)))
     "BACKOFF_BASE_SECONDS": env.float("OPERATION_BACKOFF_BASE_SECONDS", default=2.0),
-    "BACKOFF_MAX_SECONDS": env.float("OPERATION_BACKOFF_MAX_SECONDS", default=300.0),
+    "BACKOFF_MAX_SECONDS": env.float("OPERATION_BACKOFF_MAX_SECONDS", default=600.0),
+    # hours a transient error is retried, from an operation's first attempt (new connections'
+    # Connection.retry_horizon_hours; each connection can change its own)
+    "RETRY_HORIZON_HOURS": env.int("OPERATION_RETRY_HORIZON_HOURS", default=24),
+    # the circuit breaker: this many transient failures in a row quarantine a connection
+    "QUARANTINE_AFTER_FAILURES": env.int("QUARANTINE_AFTER_FAILURES", default=5),
+    # one probe while quarantined, at growing intervals: min, doubled each time, up to max
+    "QUARANTINE_PROBE_MIN_SECONDS": env.float("QUARANTINE_PROBE_MIN_SECONDS", default=10.0),
+    "QUARANTINE_PROBE_MAX_SECONDS": env.float("QUARANTINE_PROBE_MAX_SECONDS", default=120.0),
+    # held operations released at once when a quarantine ends (a capped connection: its cap)
+    "QUARANTINE_RELEASE_AT_ONCE": env.int("QUARANTINE_RELEASE_AT_ONCE", default=4),
+    # deprovisions (or accounts a reconciliation would flag) per connection and hour that need a
+    # person's confirmation: more than max(MIN_ACCOUNTS, FRACTION * the connection's accounts)
+    "MASS_DELETION_MIN_ACCOUNTS": env.int("MASS_DELETION_MIN_ACCOUNTS", default=20),
+    "MASS_DELETION_FRACTION": env.float("MASS_DELETION_FRACTION", default=0.10),
     # how long a worker owns a running operation before the sweeper may take it back
     "LEASE_SECONDS": env.float("OPERATION_LEASE_SECONDS", default=120.0),
     # a queued operation not picked up after this long is dispatched again by the sweeper
@@ -207,6 +222,16 @@ PROVISIONING = {
     "SANDBOX_URL": env("SANDBOX_URL", default="http://127.0.0.1:8001"),
 }
 
+# --- Email: staff are told when a connection is quarantined and when it is back ------------------
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="portal@localhost")
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -224,7 +249,7 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Provisioning portal API",
-    "VERSION": "1.0.0",
+    "VERSION": "1.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -238,6 +263,7 @@ SPECTACULAR_SETTINGS = {
         "AccountStatusEnum": "provisioning.states.AccountStatus",
         "OperationStatusEnum": "provisioning.states.OperationStatus",
         "HealthStatusEnum": "provisioning.models.HealthStatus",
+        "ConnectionStateEnum": "provisioning.states.ConnectionState",
     },
 }
 

@@ -6,7 +6,7 @@ in ``services.py``.
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django_countries import countries
@@ -17,6 +17,7 @@ from .providers import registry
 from .states import (
     UNFINISHED_OPERATION_STATUSES,
     AccountStatus,
+    ConnectionState,
     OperationKind,
     OperationStatus,
 )
@@ -79,6 +80,11 @@ class HealthStatus(models.TextChoices):
     ERROR = "error"
 
 
+def default_retry_horizon_hours() -> int:
+    """A new connection's retry horizon: ``PROVISIONING["RETRY_HORIZON_HOURS"]``."""
+    return settings.PROVISIONING["RETRY_HORIZON_HOURS"]
+
+
 class Connection(models.Model):
     """One configured provider endpoint (sandbox or live), with encrypted credentials."""
 
@@ -105,6 +111,21 @@ class Connection(models.Model):
     )
     health_checked_at = models.DateTimeField(null=True, blank=True)
     health_detail = models.TextField(blank=True)
+    # how long a transient error is retried, counted from an operation's first attempt
+    retry_horizon_hours = models.PositiveIntegerField(
+        default=default_retry_horizon_hours,
+        validators=[MinValueValidator(1)],
+        help_text="Hours a transient error is retried (from an operation's first attempt) before the "
+        "operation fails and asks a person to look.",
+    )
+    # the circuit breaker (services/quarantine.py): written by services only
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    quarantined_since = models.DateTimeField(null=True, blank=True, editable=False)
+    quarantine_reason = models.TextField(blank=True, editable=False)
+    # imposed by a person: no probes, lifted by a person only
+    quarantine_manual = models.BooleanField(default=False, editable=False)
+    next_probe_at = models.DateTimeField(null=True, blank=True, editable=False)
+    probe_interval_seconds = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -114,6 +135,19 @@ class Connection(models.Model):
 
     def __str__(self):
         return self.name
+
+    @property
+    def state(self) -> str:
+        """``active``, ``quarantined`` or ``disabled`` (not enabled wins)."""
+        if not self.enabled:
+            return ConnectionState.DISABLED
+        if self.quarantined_since is not None:
+            return ConnectionState.QUARANTINED
+        return ConnectionState.ACTIVE
+
+    @property
+    def quarantined(self) -> bool:
+        return self.quarantined_since is not None
 
     @property
     def provider_label(self) -> str:
@@ -205,8 +239,19 @@ class Operation(models.Model):
     secret_input = EncryptedJSONField()
     result = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    max_attempts = models.PositiveIntegerField(default=5)
+    # a crash-loop guard only (a worker dying mid-operation); transient errors are retried until
+    # ``retry_deadline``, not a number of attempts
+    max_attempts = models.PositiveIntegerField(default=100)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # when retrying stops: first attempt + the connection's horizon, pushed on by the time held
+    retry_deadline = models.DateTimeField(null=True, blank=True)
+    # status "held": why (a sentence), since when, and whether a person must confirm it
+    hold_reason = models.TextField(blank=True)
+    held_since = models.DateTimeField(null=True, blank=True)
+    needs_confirmation = models.BooleanField(default=False)
+    confirmed_by = models.CharField(max_length=150, blank=True)
+    # let through while its connection is quarantined, to find out whether the provider is back
+    probe = models.BooleanField(default=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     prior_account_status = models.CharField(max_length=24, blank=True)

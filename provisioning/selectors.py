@@ -111,3 +111,81 @@ def connection_local_accounts(connection: Connection) -> list:
 
     rows = connection.accounts.exclude(external_id="").values_list("pk", "external_id", "status", "attention")
     return [LocalAccount(*row) for row in rows]
+
+
+def staff_to_notify() -> list[str]:
+    """Emails of the people told about quarantines: active superusers, and active staff users
+    holding ``provisioning.manage_connection`` (directly or through a group), with an email."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    User = get_user_model()
+    permission = Permission.objects.filter(content_type__app_label="provisioning", codename="manage_connection")
+    holders = Q(is_staff=True) & (Q(user_permissions__in=permission) | Q(groups__permissions__in=permission))
+    users = User.objects.filter(Q(is_active=True) & ~Q(email="") & (Q(is_superuser=True) | holders))
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+def clock(moment) -> str:
+    """A time as staff read it on a page: ``10:42`` today, ``2026-11-30 10:42`` otherwise (UTC)."""
+    if moment is None:
+        return "—"
+    if moment.date() == timezone.now().date():
+        return f"{moment:%H:%M:%S} UTC"
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def connection_quarantine_sentence(connection: Connection) -> str:
+    """"SnapTrade sandbox is quarantined since 10:42 (5 calls failed in a row: …); next probe at
+    10:50", or "" when the connection is not quarantined."""
+    if connection.quarantined_since is None:
+        return ""
+    if connection.quarantine_manual:
+        then = "until a person lifts it"
+    elif connection.next_probe_at is not None:
+        then = f"next probe at {clock(connection.next_probe_at)}"
+    else:
+        then = "a probe is on its way"
+    return (
+        f"{connection} is quarantined since {clock(connection.quarantined_since)} "
+        f"({connection.quarantine_reason}); {then}"
+    )
+
+
+def operation_waiting_sentence(operation: Operation) -> str:
+    """Why an unfinished operation is not running and until when, for staff ("" if it is not waiting)."""
+    status = operation.status
+    if status == OperationStatus.HELD:
+        if operation.needs_confirmation:
+            return f"Waiting for a person: {operation.hold_reason}."
+        quarantined = connection_quarantine_sentence(operation.connection)
+        if quarantined:
+            return f"Waiting: {quarantined}."
+        return f"Held: {operation.hold_reason}" if operation.hold_reason else "Held."
+    if operation.next_attempt_at is None or status not in (OperationStatus.QUEUED, OperationStatus.WAITING_RETRY):
+        return ""
+    if status == OperationStatus.QUEUED:
+        return f"Queued: next try at {clock(operation.next_attempt_at)}."
+    last = f" after {operation.error_code}: {operation.error_message}" if operation.error_code else ""
+    horizon = f"; gives up after {clock(operation.retry_deadline)}" if operation.retry_deadline else ""
+    return f"Waiting to retry{last}; next try at {clock(operation.next_attempt_at)}{horizon}."
+
+
+def connections_quarantined() -> dict[tuple[int, str], int]:
+    """``{(connection_id, name): 1 if quarantined else 0}`` of every connection."""
+    rows = Connection.objects.values_list("pk", "name", "quarantined_since")
+    return {(pk, name): int(since is not None) for pk, name, since in rows}
+
+
+def operations_held_by_connection() -> dict[tuple[int, str, str], int]:
+    """``{(connection_id, name, "quarantine"|"confirmation"): n}`` of held operations."""
+    rows = (
+        Operation.objects.filter(status=OperationStatus.HELD)
+        .order_by()
+        .values("connection_id", "connection__name", "needs_confirmation")
+        .annotate(n=Count("id"))
+    )
+    return {
+        (row["connection_id"], row["connection__name"], "confirmation" if row["needs_confirmation"] else "quarantine"): row["n"]
+        for row in rows
+    }

@@ -43,6 +43,9 @@ class OperationStatus(models.TextChoices):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # waiting for something other than time: its connection is quarantined, or a person must
+    # confirm it (see ``Operation.hold_reason``); it uses up neither attempts nor its horizon
+    HELD = "held"
 
 
 # account states that do not count against a connection's quota (max_accounts)
@@ -52,6 +55,7 @@ UNFINISHED_OPERATION_STATUSES = (
     OperationStatus.QUEUED,
     OperationStatus.RUNNING,
     OperationStatus.WAITING_RETRY,
+    OperationStatus.HELD,
 )
 
 _AWAITING = {AccountStatus.AWAITING_CAPTCHA, AccountStatus.AWAITING_VERIFICATION, AccountStatus.AWAITING_VALIDATION}
@@ -71,6 +75,14 @@ ACCOUNT_TRANSITIONS: dict[str, set[str]] = {
     _S.DEPROVISIONING: {_S.DEPROVISIONED, _S.ACTIVE, _S.FAILED, *_AWAITING},
     _S.DEPROVISIONED: {_S.PROVISIONING},
 }
+
+
+class ConnectionState(models.TextChoices):
+    """What the API and the admin say of a connection (derived, never stored)."""
+
+    ACTIVE = "active"
+    QUARANTINED = "quarantined"
+    DISABLED = "disabled"
 
 
 class InvalidTransition(Exception):

@@ -32,3 +32,13 @@ def connections_reconcile() -> int:
 @shared_task(ignore_result=True)
 def records_clean_up() -> dict:
     return services.records_clean_up()
+
+
+@shared_task(ignore_result=True)
+def connection_probe(connection_id: int) -> None:
+    services.connection_probe(connection_id=connection_id)
+
+
+@shared_task(ignore_result=True)
+def staff_notify(subject: str, body: str) -> int:
+    return services.staff_notify(subject=subject, body=body)

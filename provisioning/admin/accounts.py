@@ -188,7 +188,9 @@ class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
         operation = self.unfinished_operation(obj)
         if operation is None:
             return "—"
-        return admin_link(operation, f"#{operation.pk} {operation.get_kind_display()} ({operation.status})")
+        link = admin_link(operation, f"#{operation.pk} {operation.get_kind_display()} ({operation.status})")
+        sentence = selectors.operation_waiting_sentence(operation)
+        return format_html("{}<br>{}", link, sentence) if sentence else link
 
     @admin.display(description="recent operations")
     def recent_operations(self, obj):
@@ -245,6 +247,13 @@ class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
             target="account",
             available=lambda account: spec in available_operations(account),
         )
+        held = [op for op in requested if op.needs_confirmation]
+        if held:
+            messages.warning(
+                request,
+                f"{len(held)} of them wait for a person's confirmation ({held[0].hold_reason}): confirm them "
+                "on their pages or with the action of the operation list.",
+            )
         if len(requested) == 1 and len(queryset) == 1:
             return redirect(change_url(requested[0]))
         return None
@@ -288,7 +297,8 @@ class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
             extra_context.update(
                 operation_buttons=[] if pending else self.operation_buttons(request, account),
                 pending_operation=pending,
-                refresh_seconds=2 if pending else None,
+                waiting_sentence=selectors.operation_waiting_sentence(pending) if pending else "",
+                refresh_seconds=2 if pending and pending.status != "held" else None,
                 secrets_url=reverse("admin:provisioning_account_secrets", args=[account.pk])
                 if request.user.has_perm("provisioning.view_account_secrets")
                 else None,

@@ -3,25 +3,41 @@
 Adding a connection starts with choosing its provider (the credential inputs depend on it);
 each credential is a password input that is never filled in, and left blank keeps its value.
 Health checks and reconciliations are requested through services, like every operation.
+A quarantined connection says so in the list and on its page (since when, why, next probe);
+staff with ``manage_connection`` can quarantine it by hand or lift a quarantine.
 """
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import ProtectedError
+from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from .. import selectors, services
 from ..models import Connection
 from ..providers import registry
 from ..states import OPERATION_SPECS, OperationKind
-from .common import OperationRequestMixin, change_url, pretty_json, request_each
+from .common import OperationRequestMixin, change_url, pretty_json, request_each, requester
 from .forms import connection_form_for, credential_form_fields, setting_form_fields
 
 CONNECTION_OPERATIONS = (OperationKind.HEALTH_CHECK, OperationKind.RECONCILE)
 HEALTH_SYMBOLS = {"ok": "✔", "degraded": "⚠", "error": "✖", "unknown": "?"}
+
+
+class QuarantineForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.TextInput(attrs={"size": 80}),
+        help_text="Shown with the connection's state, e.g. \"the provider announced maintenance until 14:00\".",
+    )
 
 
 def connection_request_action(kind: str, description: str):
@@ -41,7 +57,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "provider_label",
-        "enabled",
+        "state_column",
         "health",
         "health_checked_at",
         "quota_usage",
@@ -56,6 +72,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         connection_request_action(OperationKind.RECONCILE, "Reconcile now"),
     ]
     change_form_template = "admin/provisioning/connection/change_form.html"
+    quarantine_fields = ("quarantine_display", "consecutive_failures")
     status_fields = (
         "credentials_display",
         "secret_state_display",
@@ -114,15 +131,18 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
             )
         if kind is not None and setting_form_fields(kind):
             fieldsets.append(("Settings", {"fields": setting_form_fields(kind)}))
-        fieldsets.append(("Limits", {"fields": ["max_accounts", "requests_per_minute", "max_concurrency"]}))
+        fieldsets.append(
+            ("Limits", {"fields": ["max_accounts", "requests_per_minute", "max_concurrency", "retry_horizon_hours"]})
+        )
         if obj is not None:
+            fieldsets.append(("Quarantine", {"fields": list(self.quarantine_fields)}))
             fieldsets.append(("Status", {"fields": list(self.status_fields)}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("provider", *self.status_fields)
+        return ("provider", *self.quarantine_fields, *self.status_fields)
 
     def add_view(self, request, form_url="", extra_context=None):
         """First choose the provider: the credential inputs depend on it."""
@@ -167,6 +187,24 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
     def provider_label(self, obj):
         return obj.provider_label
 
+    @admin.display(description="state", ordering="quarantined_since")
+    def state_column(self, obj):
+        if obj.state == "quarantined":
+            return format_html(
+                '<strong class="provisioning-quarantined" title="{}">⛔ quarantined</strong> since {}',
+                selectors.connection_quarantine_sentence(obj),
+                selectors.clock(obj.quarantined_since),
+            )
+        return obj.state
+
+    @admin.display(description="quarantine")
+    def quarantine_display(self, obj):
+        sentence = selectors.connection_quarantine_sentence(obj)
+        if not sentence:
+            return "Not quarantined: its operations are sent as they come."
+        held = obj.operations.filter(status="held", needs_confirmation=False).count()
+        return format_html("<strong>{}.</strong> {} operations held.", sentence, held)
+
     @admin.display(description="health", ordering="health_status")
     def health(self, obj):
         return format_html(
@@ -209,13 +247,72 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         ]
 
     def get_urls(self):
-        return [*self.operation_request_urls(), *super().get_urls()]
+        view = self.admin_site.admin_view(self.quarantine_view)
+        return [
+            path("<path:object_id>/quarantine/", view, {"lift": False}, name="provisioning_connection_quarantine"),
+            path("<path:object_id>/lift-quarantine/", view, {"lift": True},
+                 name="provisioning_connection_lift_quarantine"),
+            *self.operation_request_urls(),
+            *super().get_urls(),
+        ]
+
+    def quarantine_buttons(self, request, connection) -> list[tuple[str, str]]:
+        if not self.has_manage_permission(request):
+            return []
+        if connection.quarantined_since is None:
+            return [("Quarantine…", reverse("admin:provisioning_connection_quarantine", args=[connection.pk]))]
+        buttons = [("Lift quarantine", reverse("admin:provisioning_connection_lift_quarantine", args=[connection.pk]))]
+        if not connection.quarantine_manual:
+            buttons.append(("Keep quarantined (by hand)…",
+                            reverse("admin:provisioning_connection_quarantine", args=[connection.pk])))
+        return buttons
+
+    def quarantine_view(self, request, object_id, lift):
+        """GET: a confirmation (with a reason to give when quarantining); POST: through services."""
+        connection = self.get_object(request, unquote(object_id))
+        if connection is None:
+            raise Http404
+        if not self.has_manage_permission(request):
+            raise PermissionDenied
+        form = QuarantineForm(request.POST if request.method == "POST" else None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                if lift:
+                    services.connection_quarantine_lift(connection=connection, requested_by=requester(request))
+                else:
+                    services.connection_quarantine(
+                        connection=connection, reason=form.cleaned_data["reason"], requested_by=requester(request)
+                    )
+            except services.ServiceError as exc:
+                messages.error(request, exc.message)
+            else:
+                messages.success(
+                    request,
+                    "Quarantine lifted: held operations are released a few at a time." if lift
+                    else "Quarantined: its operations are held until a person lifts the quarantine.",
+                )
+            return redirect(change_url(connection))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{'Lift the quarantine of' if lift else 'Quarantine'} {connection}?",
+            "opts": self.opts,
+            "object": connection,
+            "lift": lift,
+            "form": None if lift else form,
+            "sentence": selectors.connection_quarantine_sentence(connection),
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/provisioning/connection/quarantine.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         connection = self.get_object(request, object_id)
         extra_context = dict(extra_context or {})
         if connection is not None:
-            extra_context["operation_buttons"] = self.operation_buttons(request, connection)
+            extra_context["operation_buttons"] = [
+                *self.operation_buttons(request, connection),
+                *self.quarantine_buttons(request, connection),
+            ]
+            extra_context["quarantine_sentence"] = selectors.connection_quarantine_sentence(connection)
         return super().change_view(request, object_id, form_url, extra_context)
 
     # --- deleting goes through services ----------------------------------------------------------

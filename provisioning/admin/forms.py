@@ -101,13 +101,24 @@ class ConnectionForm(forms.ModelForm):
 
     class Meta:
         model = Connection
-        fields = ["name", "provider", "base_url", "enabled", "max_accounts", "requests_per_minute", "max_concurrency"]
+        fields = [
+            "name",
+            "provider",
+            "base_url",
+            "enabled",
+            "max_accounts",
+            "requests_per_minute",
+            "max_concurrency",
+            "retry_horizon_hours",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "provider" in self.fields:  # the add form: the provider was chosen on the page before
             self.fields["provider"] = forms.ChoiceField(choices=registry.choices(), initial=self.provider_kind)
             self.fields["provider"].disabled = True
+        if "retry_horizon_hours" in self.fields:  # blank: keep it (or the default of new connections)
+            self.fields["retry_horizon_hours"].required = False
         if "base_url" in self.fields and self.provider_class.base_url_example:
             self.fields["base_url"].help_text = f"For example {self.provider_class.base_url_example}"
         current = self.instance.credentials if self.instance.pk else {}
@@ -159,6 +170,8 @@ class ConnectionForm(forms.ModelForm):
     def connection_changes(self) -> dict:
         """Keyword arguments of ``services.connection_create`` / ``connection_update``."""
         fields = {name: self.cleaned_data[name] for name in services.CONNECTION_FIELDS if name in self.cleaned_data}
+        if fields.get("retry_horizon_hours") is None:
+            fields.pop("retry_horizon_hours", None)
         fields["provider"] = self.provider_kind
         return {**fields, "credentials": self.credential_changes(), "settings": self.setting_changes()}
 

@@ -1,7 +1,8 @@
 """Operations and their records: what was asked, what happened, every HTTP exchange (redacted).
 
 All of these are read-only: operations are requested from the account and connection pages,
-retried or cancelled through services; exchange records and secret reads are an audit trail.
+retried (a failed one as a new operation; one waiting to retry or held: now), cancelled or
+confirmed (held by the mass-deletion guard) through services; exchange records and secret reads are an audit trail.
 An unfinished operation's page refreshes itself every two seconds.
 """
 
@@ -20,7 +21,7 @@ from django.utils.safestring import mark_safe
 
 from .. import selectors, services
 from ..models import Batch, ExternalCall, Operation, SecretAccess
-from ..states import UNFINISHED_OPERATION_STATUSES, OperationStatus
+from ..states import OPERATION_SPECS, UNFINISHED_OPERATION_STATUSES, OperationStatus
 from .common import (
     ReadOnlyMixin,
     admin_link,
@@ -80,6 +81,7 @@ class OperationAdmin(ReadOnlyAdmin):
         "account_link",
         "connection",
         "attempts_display",
+        "next_attempt_at",
         "requested_by",
         "error_code",
         "created_at",
@@ -90,7 +92,7 @@ class OperationAdmin(ReadOnlyAdmin):
     search_fields = ("=id", "requested_by", "error_message", "account__member__email", "account__external_id")
     date_hierarchy = "created_at"
     inlines = [ExternalCallInline]
-    actions = ["retry_operations", "cancel_operations"]
+    actions = ["retry_operations", "cancel_operations", "confirm_operations"]
     fieldsets = (
         (None, {"fields": ("kind", "status_display", "account_link", "connection_link", "batch_link", "requested_by")}),
         ("Input", {"fields": ("input_display", "secret_input_display")}),
@@ -101,6 +103,7 @@ class OperationAdmin(ReadOnlyAdmin):
                 "fields": (
                     "attempts_display",
                     "next_attempt_at",
+                    "retry_deadline",
                     "lease_expires_at",
                     "created_at",
                     "started_at",
@@ -123,6 +126,7 @@ class OperationAdmin(ReadOnlyAdmin):
         "error_display",
         "attempts_display",
         "next_attempt_at",
+        "retry_deadline",
         "lease_expires_at",
         "created_at",
         "started_at",
@@ -146,11 +150,8 @@ class OperationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
-        if obj.status == OperationStatus.WAITING_RETRY and obj.next_attempt_at:
-            return f"waiting to retry (next attempt at {obj.next_attempt_at:%H:%M:%S} UTC)"
-        if obj.status == OperationStatus.QUEUED and obj.next_attempt_at:
-            return f"queued (scheduled for {obj.next_attempt_at:%H:%M:%S} UTC)"
-        return obj.get_status_display()
+        sentence = selectors.operation_waiting_sentence(obj)
+        return f"{obj.get_status_display()}. {sentence}" if sentence else obj.get_status_display()
 
     @admin.display(description="attempts")
     def attempts_display(self, obj):
@@ -189,15 +190,27 @@ class OperationAdmin(ReadOnlyAdmin):
 
     # --- retry and cancel, through services --------------------------------------------------
     def has_retry_permission(self, request):
-        return request.user.has_perm("provisioning.provision_account")
+        """Offer retry, cancel and confirm to whoever may request some kind of operation; each
+        operation is then checked against the permission of its own kind (``may_request``)."""
+        return any(
+            request.user.has_perm(permission)
+            for permission in {spec.permission for spec in OPERATION_SPECS.values()}
+        )
 
-    @admin.action(description="Retry the selected failed operations", permissions=["retry"])
+    @admin.action(
+        description="Retry the selected operations (failed: as new ones; waiting or held: now)",
+        permissions=["retry"],
+    )
     def retry_operations(self, request, queryset):
         self._each(request, queryset, services.operation_retry, "Retry")
 
-    @admin.action(description="Cancel the selected queued operations", permissions=["retry"])
+    @admin.action(description="Cancel the selected queued, waiting or held operations", permissions=["retry"])
     def cancel_operations(self, request, queryset):
         self._each(request, queryset, services.operation_cancel, "Cancel")
+
+    @admin.action(description="Confirm the selected operations awaiting confirmation", permissions=["retry"])
+    def confirm_operations(self, request, queryset):
+        self._each(request, queryset, services.operation_confirm, "Confirm")
 
     def _each(self, request, queryset, service, label):
         done, refused = [], []
@@ -220,11 +233,16 @@ class OperationAdmin(ReadOnlyAdmin):
         return [
             path("<path:object_id>/retry/", view, {"verb": "retry"}, name="provisioning_operation_retry"),
             path("<path:object_id>/cancel/", view, {"verb": "cancel"}, name="provisioning_operation_cancel"),
+            path("<path:object_id>/confirm/", view, {"verb": "confirm"}, name="provisioning_operation_confirm"),
             *super().get_urls(),
         ]
 
     def retry_or_cancel_view(self, request, object_id, verb):
-        services_by_verb = {"retry": services.operation_retry, "cancel": services.operation_cancel}
+        services_by_verb = {
+            "retry": services.operation_retry,
+            "cancel": services.operation_cancel,
+            "confirm": services.operation_confirm,
+        }
         operation = self.get_object(request, unquote(object_id))
         if operation is None:
             raise Http404
@@ -244,6 +262,7 @@ class OperationAdmin(ReadOnlyAdmin):
             "opts": self.opts,
             "object": operation,
             "verb": verb,
+            "sentence": selectors.operation_waiting_sentence(operation),
             "media": self.media,
         }
         return TemplateResponse(request, "admin/provisioning/operation/confirm_verb.html", context)
@@ -253,13 +272,23 @@ class OperationAdmin(ReadOnlyAdmin):
         extra_context = dict(extra_context or {})
         if operation is not None:
             allowed = may_request(request.user, operation.kind)
+            status = operation.status
+            awaiting_confirmation = status == OperationStatus.HELD and operation.needs_confirmation
+            retry_label = "Retry" if status == OperationStatus.FAILED else "Retry now"
             extra_context.update(
-                refresh_seconds=None if operation.finished else REFRESH_SECONDS,
+                # held: nothing moves until a probe, a lift or a person, so the page need not refresh
+                refresh_seconds=None if operation.finished or status == OperationStatus.HELD else REFRESH_SECONDS,
+                waiting_sentence=selectors.operation_waiting_sentence(operation),
+                retry_label=retry_label,
                 retry_url=reverse("admin:provisioning_operation_retry", args=[operation.pk])
-                if allowed and operation.status == OperationStatus.FAILED
+                if allowed and not awaiting_confirmation
+                and status in (OperationStatus.FAILED, OperationStatus.WAITING_RETRY, OperationStatus.HELD)
                 else None,
                 cancel_url=reverse("admin:provisioning_operation_cancel", args=[operation.pk])
-                if allowed and operation.status in (OperationStatus.QUEUED, OperationStatus.WAITING_RETRY)
+                if allowed and status in services.CANCELLABLE_STATUSES
+                else None,
+                confirm_url=reverse("admin:provisioning_operation_confirm", args=[operation.pk])
+                if allowed and awaiting_confirmation
                 else None,
             )
         return super().change_view(request, object_id, form_url, extra_context)

@@ -91,5 +91,17 @@ def metrics_text() -> str:
             calls,
             ("connection_id", "connection", "status_class"),
         ),
+        *_metric(
+            "portal_connection_quarantined",
+            "1 while a connection is quarantined (its operations are held), else 0.",
+            selectors.connections_quarantined(),
+            ("connection_id", "connection"),
+        ),
+        *_metric(
+            "portal_operations_held",
+            'Held operations by connection and what they wait for ("quarantine" or "confirmation").',
+            selectors.operations_held_by_connection(),
+            ("connection_id", "connection", "awaiting"),
+        ),
     ]
     return "\n".join(lines) + "\n"

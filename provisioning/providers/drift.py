@@ -2,6 +2,10 @@
 
 Flags the portal sets about remote state start with ``DRIFT_PREFIX``, so that a later check
 clears its own flags once the drift is gone and never another reason for attention.
+
+Reconciliation is non-destructive: it flags, it never deprovisions. An outcome that would flag
+more accounts at once than the mass-deletion threshold is not applied until a person confirms
+it (``services/guards.py``).
 """
 
 from __future__ import annotations

@@ -20,16 +20,28 @@ from .maintenance import (
     operations_sweep,
     records_clean_up,
 )
+from .guards import mass_deletion_reason, mass_deletion_threshold
+from .notifications import staff_notify
 from .operations import (
+    CANCELLABLE_STATUSES,
     SCHEDULE,
     Requester,
     operation_cancel,
+    operation_confirm,
     operation_dispatch,
     operation_request,
     operation_retry,
+    operation_retry_now,
+)
+from .quarantine import (
+    connection_probe,
+    connection_quarantine,
+    connection_quarantine_lift,
+    connections_probe_due,
 )
 
 __all__ = [
+    "CANCELLABLE_STATUSES",
     "CONNECTION_FIELDS",
     "SCHEDULE",
     "Conflict",
@@ -41,19 +53,28 @@ __all__ = [
     "account_set_status",
     "batch_create",
     "connection_create",
+    "connection_probe",
+    "connection_quarantine",
+    "connection_quarantine_lift",
+    "connections_probe_due",
     "connection_credentials_merge",
     "connection_delete",
     "connection_settings_merge",
     "connection_update",
     "connections_health_check",
     "connections_reconcile",
+    "mass_deletion_reason",
+    "mass_deletion_threshold",
     "member_delete",
     "operation_cancel",
+    "operation_confirm",
     "operation_claim",
     "operation_dispatch",
     "operation_execute",
     "operation_request",
     "operation_retry",
+    "operation_retry_now",
     "operations_sweep",
     "records_clean_up",
+    "staff_notify",
 ]

@@ -19,7 +19,15 @@ from ..states import AccountStatus
 from .errors import Conflict, InvalidRequest
 
 # the plain fields of a connection that services set as they are given (the model checks them)
-CONNECTION_FIELDS = ("name", "base_url", "enabled", "max_accounts", "requests_per_minute", "max_concurrency")
+CONNECTION_FIELDS = (
+    "name",
+    "base_url",
+    "enabled",
+    "max_accounts",
+    "requests_per_minute",
+    "max_concurrency",
+    "retry_horizon_hours",
+)
 
 
 def _provider(kind: str):

@@ -29,7 +29,8 @@ from ..providers.exceptions import (
     ProviderError,
 )
 from ..providers.http import RecordedCall
-from ..states import OPERATION_SPECS, OperationStatus, check_transition
+from ..states import OPERATION_SPECS, OperationKind, OperationStatus, check_transition
+from . import guards, quarantine
 from .operations import operation_dispatch
 
 logger = logging.getLogger(__name__)
@@ -133,8 +134,11 @@ def operation_claim(*, operation_id: int) -> Operation | None:
             operation.next_attempt_at is None or operation.next_attempt_at <= now
         )
         if not (due or lease_lost):
-            return None
-        if lease_lost and operation.attempts >= operation.max_attempts:
+            return None  # held operations included: they wait for a probe, a lift or a person
+        # max_attempts is only a crash-loop guard: a worker that keeps dying mid-operation (the
+        # lease is lost each time) must not run it forever; transient errors end at the horizon
+        past_horizon = operation.retry_deadline is not None and operation.retry_deadline <= now
+        if lease_lost and (operation.attempts >= operation.max_attempts or past_horizon):
             _operation_fail(
                 operation,
                 ProviderError(
@@ -142,6 +146,11 @@ def operation_claim(*, operation_id: int) -> Operation | None:
                     code="worker_lost",
                 ),
             )
+            return None
+        if quarantine.is_held_back(operation, connection):
+            for name, value in quarantine.hold_fields(now).items():
+                setattr(operation, name, value)
+            operation.save()
             return None
         if connection.max_concurrency:
             running = Operation.objects.filter(
@@ -159,6 +168,8 @@ def operation_claim(*, operation_id: int) -> Operation | None:
         operation.attempts += 1
         operation.lease_expires_at = now + timedelta(seconds=conf["LEASE_SECONDS"])
         operation.started_at = operation.started_at or now
+        if operation.retry_deadline is None:  # the horizon counts from the first attempt
+            operation.retry_deadline = now + timedelta(hours=connection.retry_horizon_hours)
         spec = OPERATION_SPECS[operation.kind]
         if operation.account_id and spec.running_status:
             account = Account.objects.select_for_update().get(pk=operation.account_id)
@@ -228,10 +239,15 @@ def _strings(data: dict) -> list[str]:
 
 
 def backoff_seconds(attempt: int) -> float:
-    """Exponential backoff with jitter: between half and all of ``base * 2**(attempt-1)``."""
+    """Exponential backoff with full jitter: ``uniform(0, min(max, base * 2**(attempt-1)))``.
+
+    Full jitter spreads the retries of operations that failed together (an outage) over the
+    whole interval, instead of bringing them back in a wave.
+    """
     conf = settings.PROVISIONING
-    ceiling = min(conf["BACKOFF_MAX_SECONDS"], conf["BACKOFF_BASE_SECONDS"] * 2 ** (attempt - 1))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
+    exponent = min(attempt - 1, 64)  # 2**64 seconds is already more than any cap
+    ceiling = min(conf["BACKOFF_MAX_SECONDS"], conf["BACKOFF_BASE_SECONDS"] * 2**exponent)
+    return random.uniform(0, ceiling)
 
 
 def _apply_outcome(account: Account | None, operation: Operation, outcome: Outcome) -> None:
@@ -272,9 +288,8 @@ def _locked_account(operation: Operation) -> Account | None:
 
 
 def _wake_next_waiting(operation: Operation) -> None:
-    """A slot of a capped connection is free: send the operation that waits longest for one."""
-    if not operation.connection.max_concurrency:
-        return
+    """A slot of the connection is free: send the queued operation that waits longest for one
+    (refused a slot of a capped connection, or released from a quarantine but not sent yet)."""
     waiting = (
         Operation.objects.filter(
             connection_id=operation.connection_id,
@@ -290,6 +305,13 @@ def _wake_next_waiting(operation: Operation) -> None:
 
 
 def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
+    if operation.kind == OperationKind.RECONCILE and not operation.confirmed_by:
+        confirmation = guards.reconcile_guard(operation.connection, outcome.account_attention)
+        if confirmation:
+            _operation_hold_for_confirmation(operation, confirmation, outcome)
+            return
+    healthy = outcome.health is None or outcome.health[0] == HealthStatus.OK
+    lifted = quarantine.record_answer(connection_id=operation.connection_id, success=healthy)
     account = _locked_account(operation)
     spec = OPERATION_SPECS[operation.kind]
     if account is not None and spec.running_status and not outcome.account_status:
@@ -304,20 +326,56 @@ def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
     operation.finished_at = timezone.now()
     operation.lease_expires_at = None
     operation.save()
+    if not lifted:  # a lift has just released its own first few operations
+        _wake_next_waiting(operation)
+
+
+def _operation_hold_for_confirmation(operation: Operation, reason: str, outcome: Outcome) -> None:
+    """The mass-deletion guard stopped a reconcile's outcome: nothing applied, a person decides."""
+    now = timezone.now()
+    operation.status = OperationStatus.HELD
+    operation.needs_confirmation = True
+    operation.hold_reason = reason
+    operation.held_since = now
+    operation.result = outcome.result  # what it found, for the person who decides
+    operation.lease_expires_at = None
+    operation.save()
+    logger.warning("operation held for confirmation id=%s: %s", operation.pk, reason)
     _wake_next_waiting(operation)
 
 
 def _operation_fail_or_retry(operation: Operation, err: ProviderError) -> None:
+    now = timezone.now()
     if isinstance(err, Deferred):
         operation.attempts -= 1  # nothing was tried: the attempt is given back
         delay = err.retry_after or CONCURRENCY_WAIT_SECONDS
-    elif not err.retryable or operation.attempts >= operation.max_attempts:
+    elif not err.retryable:
+        quarantine.record_answer(connection_id=operation.connection_id, success=False)
         _operation_fail(operation, err)
         return
     else:
+        if quarantine.counts_as_failure(err):
+            connection = quarantine.record_failure(connection_id=operation.connection_id, err=err)
+        else:  # a 429: the provider is up and asks us to slow down
+            connection = Connection.objects.get(pk=operation.connection_id)
+        if operation.kind == OperationKind.HEALTH_CHECK and (operation.probe or connection.quarantined):
+            _operation_fail(operation, err)  # a failed probe: the next one comes at its interval
+            return
+        if operation.retry_deadline is not None and now >= operation.retry_deadline:
+            _operation_fail(operation, err, at_horizon=connection)
+            return
+        if quarantine.is_held_back(operation, connection) or (operation.probe and connection.quarantined):
+            operation.error_code, operation.error_message, operation.error_retryable = err.code, err.message, True
+            for name, value in quarantine.hold_fields(timezone.now()).items():
+                setattr(operation, name, value)
+            operation.save()
+            logger.info("operation held id=%s after %s: its connection is quarantined", operation.pk, err.code)
+            return
         delay = max(err.retry_after or 0.0, backoff_seconds(operation.attempts))
+        if operation.retry_deadline is not None:  # the last try is at the horizon, not after it
+            delay = min(delay, max(0.0, (operation.retry_deadline - now).total_seconds()))
     operation.status = OperationStatus.WAITING_RETRY
-    operation.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    operation.next_attempt_at = now + timedelta(seconds=delay)
     operation.lease_expires_at = None
     operation.error_code, operation.error_message, operation.error_retryable = err.code, err.message, True
     operation.save()
@@ -326,11 +384,23 @@ def _operation_fail_or_retry(operation: Operation, err: ProviderError) -> None:
     _wake_next_waiting(operation)
 
 
-def _operation_fail(operation: Operation, err: ProviderError) -> None:
+def _operation_fail(operation: Operation, err: ProviderError, *, at_horizon: Connection | None = None) -> None:
+    """Fail ``operation`` with ``err``. ``at_horizon``: its connection, when transient errors
+    were retried for the connection's whole horizon (the account is flagged for a person)."""
     message = err.message
     if err.field_errors:
         fields = "; ".join(f"{k}: {', '.join(v)}" for k, v in err.field_errors.items())
         message = f"{message} ({fields})" if fields not in message else message
+    if at_horizon is not None:
+        first = operation.started_at
+        attention = (
+            f"Gave up after retrying for {at_horizon.retry_horizon_hours} h"
+            f"{f' (since {first:%Y-%m-%d %H:%M} UTC)' if first else ''}, {operation.attempts} attempts: "
+            f"{at_horizon} kept failing. Last error: {message} Retry the operation once the provider works again."
+        )
+        err = NeedsAttention(attention, code=err.code, outcome=err.outcome)
+        err.retryable = True
+        message = attention
     account = _locked_account(operation)
     if account is not None:
         spec = OPERATION_SPECS[operation.kind]

@@ -14,6 +14,7 @@ from ..providers import registry
 from ..states import UNFINISHED_OPERATION_STATUSES, OperationKind, OperationStatus
 from .errors import ServiceError
 from .operations import SCHEDULE, operation_dispatch, operation_request
+from .quarantine import connections_probe_due
 
 logger = logging.getLogger(__name__)
 
@@ -22,8 +23,9 @@ def operations_sweep() -> int:
     """Dispatch again every operation that a lost message or a dead worker left behind.
 
     That is: queued ones not dispatched recently, retries that are due, and running ones whose
-    lease expired. Claiming is atomic, so an operation that is in fact still moving is not
-    run twice. Returns how many were dispatched.
+    lease expired; and the probe of every quarantined connection whose next probe is due. Held
+    operations are not touched (they wait for a probe, a lift or a person). Claiming is atomic,
+    so an operation that is in fact still moving is not run twice. Returns how many were sent.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.PROVISIONING["REDISPATCH_AFTER_SECONDS"])
@@ -39,6 +41,8 @@ def operations_sweep() -> int:
         count += 1
     if count:
         logger.info("sweeper dispatched %s operations", count)
+    # quarantined connections whose next probe is due (a countdown task normally beats us to it)
+    count += connections_probe_due()
     return count
 
 

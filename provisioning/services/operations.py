@@ -86,6 +86,20 @@ def operation_request(
         raise InvalidRequest("The operation's input is not valid.", field_errors=exc.errors) from None
 
     with transaction.atomic():
+        hold_reason, needs_confirmation = "", False
+        if kind == OperationKind.DEPROVISION:
+            from .guards import deprovision_guard
+
+            # counted under the connection's row lock: concurrent requests cannot both slip under
+            locked = Connection.objects.select_for_update().get(pk=connection.pk)
+            confirmation = deprovision_guard(locked)
+            if confirmation:
+                hold_reason, needs_confirmation = confirmation, True
+        if not hold_reason and kind != OperationKind.HEALTH_CHECK:
+            from .quarantine import QUARANTINE_HOLD_REASON
+
+            if Connection.objects.filter(pk=connection.pk, quarantined_since__isnull=False).exists():
+                hold_reason = QUARANTINE_HOLD_REASON
         if account is not None:
             account = Account.objects.select_for_update().get(pk=account.pk)
             if account.status not in spec.allowed_from:
@@ -112,11 +126,19 @@ def operation_request(
                     max_attempts=settings.PROVISIONING["MAX_ATTEMPTS"],
                     requested_by=requested_by.label,
                     requested_by_user=requested_by.user,
+                    status=OperationStatus.HELD if hold_reason else OperationStatus.QUEUED,
+                    hold_reason=hold_reason,
+                    held_since=timezone.now() if hold_reason else None,
+                    needs_confirmation=needs_confirmation,
                 )
         except IntegrityError:
             raise Conflict("Another operation on this account is not finished yet.", code="busy")
-        operation_dispatch(operation=operation)
-    logger.info("operation requested id=%s kind=%s by=%s", operation.pk, kind, requested_by.label)
+        if not hold_reason:
+            operation_dispatch(operation=operation)
+    logger.info(
+        "operation requested id=%s kind=%s by=%s%s", operation.pk, kind, requested_by.label,
+        f" held: {hold_reason}" if hold_reason else "",
+    )
     return operation
 
 
@@ -148,9 +170,15 @@ def operation_dispatch(*, operation: Operation, countdown: float = 0) -> None:
 
 
 def operation_retry(*, operation: Operation, requested_by: Requester) -> Operation:
-    """Request a failed operation again, as a new operation with the same input."""
+    """Retry ``operation``: a failed one is requested again as a new operation with the same
+    input (returned); one waiting to retry or held is made due now (``operation_retry_now``)."""
+    operation.refresh_from_db(fields=["status"])
+    if operation.status in (OperationStatus.WAITING_RETRY, OperationStatus.HELD):
+        return operation_retry_now(operation=operation, requested_by=requested_by)
     if operation.status != OperationStatus.FAILED:
-        raise Conflict("Only a failed operation can be retried.", code="invalid_state")
+        raise Conflict(
+            "Only a failed operation, one waiting to retry or a held one can be retried.", code="invalid_state"
+        )
     return operation_request(
         kind=operation.kind,
         account=operation.account,
@@ -160,15 +188,74 @@ def operation_retry(*, operation: Operation, requested_by: Requester) -> Operati
     )
 
 
+def operation_retry_now(*, operation: Operation, requested_by: Requester) -> Operation:
+    """Send an operation waiting to retry, or held by its connection's quarantine, now.
+
+    A held one goes through the quarantine as its probe: its success lifts the quarantine. One
+    awaiting a person's confirmation is confirmed, not retried (``operation_confirm``).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        operation = Operation.objects.select_for_update().get(pk=operation.pk)
+        if operation.status == OperationStatus.HELD and operation.needs_confirmation:
+            raise Conflict(
+                "This operation waits for a person's confirmation: confirm it instead.", code="needs_confirmation"
+            )
+        if operation.status == OperationStatus.HELD:
+            if operation.retry_deadline is not None and operation.held_since is not None:
+                operation.retry_deadline += now - operation.held_since
+            operation.probe = Connection.objects.filter(
+                pk=operation.connection_id, quarantined_since__isnull=False
+            ).exists()
+            operation.status = OperationStatus.QUEUED
+            operation.held_since = None
+            operation.hold_reason = ""
+        elif operation.status != OperationStatus.WAITING_RETRY:
+            raise Conflict("Only an operation waiting to retry or a held one can be retried now.", code="invalid_state")
+        operation.next_attempt_at = now
+        operation.save()
+        operation_dispatch(operation=operation)
+    logger.info("operation retry now id=%s by=%s", operation.pk, requested_by.label)
+    return operation
+
+
+def operation_confirm(*, operation: Operation, requested_by: Requester) -> Operation:
+    """A person confirms an operation the mass-deletion guard held: it is queued (or, while its
+    connection is quarantined, stays held for the quarantine only)."""
+    from .quarantine import QUARANTINE_HOLD_REASON
+
+    with transaction.atomic():
+        operation = Operation.objects.select_for_update().get(pk=operation.pk)
+        if not (operation.status == OperationStatus.HELD and operation.needs_confirmation):
+            raise Conflict("Only an operation awaiting confirmation can be confirmed.", code="invalid_state")
+        operation.needs_confirmation = False
+        operation.confirmed_by = requested_by.label
+        if Connection.objects.filter(pk=operation.connection_id, quarantined_since__isnull=False).exists():
+            operation.hold_reason = QUARANTINE_HOLD_REASON
+            operation.save()
+        else:
+            operation.status = OperationStatus.QUEUED
+            operation.held_since = None
+            operation.hold_reason = ""
+            operation.next_attempt_at = None
+            operation.save()
+            operation_dispatch(operation=operation)
+    logger.info("operation confirmed id=%s by=%s", operation.pk, requested_by.label)
+    return operation
+
+
+CANCELLABLE_STATUSES = (OperationStatus.QUEUED, OperationStatus.WAITING_RETRY, OperationStatus.HELD)
+
+
 def operation_cancel(*, operation: Operation, requested_by: Requester) -> Operation:
-    """Cancel an operation that is queued or waiting for its next attempt."""
+    """Cancel an operation that is queued, waiting for its next attempt, or held."""
     from .execution import account_set_status
 
     with transaction.atomic():
         operation = Operation.objects.select_for_update().get(pk=operation.pk)
-        if operation.status not in (OperationStatus.QUEUED, OperationStatus.WAITING_RETRY):
+        if operation.status not in CANCELLABLE_STATUSES:
             raise Conflict(
-                "Only a queued operation or one waiting to retry can be cancelled.",
+                "Only a queued operation, one waiting to retry or a held one can be cancelled.",
                 code="invalid_state",
             )
         operation.status = OperationStatus.CANCELLED
@@ -176,6 +263,8 @@ def operation_cancel(*, operation: Operation, requested_by: Requester) -> Operat
         operation.error_code = "cancelled"
         operation.error_message = f"Cancelled by {requested_by.label}."
         operation.error_retryable = False
+        operation.needs_confirmation = False
+        operation.held_since = None
         operation.save()
         if operation.account_id and operation.prior_account_status:
             account = Account.objects.select_for_update().get(pk=operation.account_id)

@@ -92,7 +92,9 @@ def test_quota_refuses_provisioning_before_any_call(account, member, connection,
     assert len(http.calls) == 0
 
 
-def test_transient_error_waits_then_retries_to_success(account, http):
+def test_transient_error_waits_then_retries_to_success(account, http, settings):
+    # full jitter may draw ~0: a base of a minute keeps "not due yet" true while the test runs
+    settings.PROVISIONING = {**settings.PROVISIONING, "BACKOFF_BASE_SECONDS": 60.0}
     http.post(f"{BASE}/users", status=503, json={"detail": "down"})
     operation = request_provision(account)
 
@@ -126,21 +128,30 @@ def test_retry_honours_retry_after(account, http):
     assert operation.next_attempt_at >= before + timedelta(seconds=120)
 
 
-def test_transient_errors_give_up_after_max_attempts(account, http, settings):
+def test_transient_errors_give_up_at_the_horizon_not_after_a_number_of_attempts(account, http):
     http.post(f"{BASE}/users", status=502, json={"detail": "bad gateway"})
     operation = request_provision(account)
-    Operation.objects.filter(pk=operation.pk).update(max_attempts=2)
+    Operation.objects.filter(pk=operation.pk).update(max_attempts=2)  # only a crash-loop guard now
 
-    for _ in range(2):
+    for _ in range(3):
         Operation.objects.filter(pk=operation.pk).update(next_attempt_at=None)
         services.operation_execute(operation_id=operation.pk)
+    operation.refresh_from_db()
+    assert operation.status == OperationStatus.WAITING_RETRY and operation.attempts == 3
+
+    Operation.objects.filter(pk=operation.pk).update(
+        next_attempt_at=None, retry_deadline=timezone.now() - timedelta(seconds=1)
+    )
+    services.operation_execute(operation_id=operation.pk)
 
     operation.refresh_from_db()
     account.refresh_from_db()
-    assert operation.status == OperationStatus.FAILED and operation.attempts == 2
-    assert operation.error == {"code": "transient", "message": "bad gateway", "retryable": True}
+    assert operation.status == OperationStatus.FAILED and operation.attempts == 4
+    assert operation.error_code == "transient" and operation.error_retryable is True
     assert account.status == AccountStatus.FAILED
-    assert account.last_error["message"] == "bad gateway"
+    assert account.attention.startswith("Gave up after retrying for 24 h")
+    assert "Last error: bad gateway" in account.attention
+    assert account.last_error["code"] == "transient"
 
 
 def test_permanent_error_fails_at_once_with_a_readable_message(account, http):

@@ -2,7 +2,7 @@
 
 from .accounts import AccountCreatedSerializer, AccountCreateSerializer, AccountSerializer
 from .batches import BatchCreateSerializer, BatchSerializer
-from .connections import ConnectionSerializer
+from .connections import ConnectionSerializer, QuarantineSerializer
 from .declared import ProviderSerializer, input_serializer_for
 from .errors import ErrorSerializer
 from .members import MemberSerializer
@@ -19,5 +19,6 @@ __all__ = [
     "ProviderSerializer",
     "MemberSerializer",
     "OperationSerializer",
+    "QuarantineSerializer",
     "input_serializer_for",
 ]

@@ -4,6 +4,7 @@ from rest_framework import serializers
 from ... import selectors, services
 from ...models import Connection, HealthStatus
 from ...providers import registry
+from ...states import ConnectionState
 from .fields import StrictCharField, StrictModelSerializer
 
 
@@ -37,6 +38,18 @@ class ConnectionSerializer(StrictModelSerializer):
     credentials_set = serializers.ListField(child=serializers.CharField(), read_only=True)
     health = HealthSerializer(source="*", read_only=True)
     account_counts = serializers.SerializerMethodField()
+    state = serializers.ChoiceField(
+        choices=ConnectionState.choices,
+        read_only=True,
+        help_text="disabled when not enabled; quarantined while its operations are held after repeated "
+        "failures (or by hand); else active.",
+    )
+    retry_horizon_hours = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=24 * 365,
+        help_text="Hours a transient error is retried, from an operation's first attempt, before it fails.",
+    )
 
     class Meta:
         model = Connection
@@ -49,6 +62,11 @@ class ConnectionSerializer(StrictModelSerializer):
             "max_accounts",
             "requests_per_minute",
             "max_concurrency",
+            "retry_horizon_hours",
+            "state",
+            "quarantined_since",
+            "quarantine_reason",
+            "next_probe_at",
             "credentials",
             "credentials_set",
             "settings",
@@ -57,7 +75,7 @@ class ConnectionSerializer(StrictModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "quarantined_since", "quarantine_reason", "next_probe_at", "created_at", "updated_at"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -98,3 +116,9 @@ class ConnectionSerializer(StrictModelSerializer):
 
     def update(self, instance, validated_data):
         return services.connection_update(connection=instance, **validated_data)
+
+
+class QuarantineSerializer(serializers.Serializer):
+    """Why a person quarantines a connection (shown with its state)."""
+
+    reason = StrictCharField(required=False, allow_blank=True, max_length=500)

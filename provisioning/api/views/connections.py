@@ -1,12 +1,13 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from ... import services
 from ...models import Connection
 from ...states import OperationKind
 from ..filters import ConnectionFilter
 from ..permissions import MANAGE_CONNECTION
-from ..serializers import ConnectionSerializer, OperationSerializer
+from ..serializers import ConnectionSerializer, OperationSerializer, QuarantineSerializer
 from .base import ApiModelViewSet
 
 
@@ -29,6 +30,8 @@ class ConnectionViewSet(ApiModelViewSet):
         "partial_update": ("provisioning.change_connection", MANAGE_CONNECTION),
         "destroy": ("provisioning.delete_connection", MANAGE_CONNECTION),
         "check": ("provisioning.view_connection", MANAGE_CONNECTION),
+        "quarantine": ("provisioning.view_connection", MANAGE_CONNECTION),
+        "lift_quarantine": ("provisioning.view_connection", MANAGE_CONNECTION),
     }
     async_actions = frozenset({"check"})
 
@@ -45,3 +48,31 @@ class ConnectionViewSet(ApiModelViewSet):
             kind=OperationKind.HEALTH_CHECK, connection=self.get_object(), requested_by=self.requester()
         )
         return self.operation_accepted(operation, wait=wait)
+
+    @extend_schema(
+        summary="Quarantine a connection by hand (needs manage_connection)",
+        description="Its operations are held (not sent) until a person lifts the quarantine; nothing "
+        "probes it. 409 when it is already quarantined by hand. An automatic quarantine becomes a "
+        "manual one.",
+        request=QuarantineSerializer,
+        responses=ConnectionSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def quarantine(self, request, pk=None):
+        body = QuarantineSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        connection = services.connection_quarantine(
+            connection=self.get_object(), reason=body.validated_data.get("reason", ""), requested_by=self.requester()
+        )
+        return Response(ConnectionSerializer(connection).data)
+
+    @extend_schema(
+        summary="Lift a connection's quarantine (needs manage_connection)",
+        description="Held operations are released gradually, in order. 409 when it is not quarantined.",
+        request=None,
+        responses=ConnectionSerializer,
+    )
+    @action(detail=True, methods=["post"], url_path="lift-quarantine", url_name="lift-quarantine")
+    def lift_quarantine(self, request, pk=None):
+        connection = services.connection_quarantine_lift(connection=self.get_object(), requested_by=self.requester())
+        return Response(ConnectionSerializer(connection).data)

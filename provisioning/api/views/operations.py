@@ -17,7 +17,7 @@ from .base import ApiViewSet
     retrieve=extend_schema(summary="An operation"),
 )
 class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
-    # retrying or cancelling needs the permission requesting that kind needs
+    # retrying, cancelling or confirming needs the permission requesting that kind needs
     # (provision_account, deprovision_account or manage_connection): see permission_for_kind
 
     serializer_class = OperationSerializer
@@ -25,6 +25,7 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
     action_permissions = {
         "retry": ("provisioning.view_operation",),
         "cancel": ("provisioning.view_operation",),
+        "confirm": ("provisioning.view_operation",),
     }
     async_actions = frozenset({"retry"})
 
@@ -38,19 +39,44 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
         return operation
 
     @extend_schema(
-        summary="Retry a failed operation (as a new operation)", request=None, responses=OperationSerializer
+        summary="Retry an operation",
+        description="A failed operation is requested again as a new operation with the same input "
+        "(202 with the new one). One waiting to retry, or held by its connection's quarantine, is "
+        "sent now (200 with it; a held one goes through the quarantine as its probe). Needs the "
+        "permission its kind needs.",
+        request=None,
+        responses=OperationSerializer,
     )
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         wait = self.wait_seconds()
-        operation = services.operation_retry(operation=self.get_kind_checked_object(), requested_by=self.requester())
+        original = self.get_kind_checked_object()
+        operation = services.operation_retry(operation=original, requested_by=self.requester())
+        if operation.pk == original.pk:  # retried now, in place
+            return Response(OperationSerializer(self.get_queryset().get(pk=operation.pk)).data)
         return self.operation_accepted(operation, wait=wait)
 
     @extend_schema(
-        summary="Cancel a queued operation or one waiting to retry", request=None, responses=OperationSerializer
+        summary="Cancel a queued operation, one waiting to retry or a held one",
+        request=None,
+        responses=OperationSerializer,
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         operation = services.operation_cancel(operation=self.get_kind_checked_object(), requested_by=self.requester())
         operation = self.get_queryset().get(pk=operation.pk)
         return Response(OperationSerializer(operation).data)
+
+    @extend_schema(
+        summary="Confirm an operation held by the mass-deletion guard",
+        description="A deprovision beyond the hourly threshold of its connection, or a reconciliation "
+        "that would flag many accounts at once, waits for a person (status held, needs_confirmation). "
+        "Confirming queues it (200 with the operation). Needs the permission its kind needs "
+        "(deprovision_account for a deprovision). 409 when it does not await a confirmation.",
+        request=None,
+        responses=OperationSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        operation = services.operation_confirm(operation=self.get_kind_checked_object(), requested_by=self.requester())
+        return Response(OperationSerializer(self.get_queryset().get(pk=operation.pk)).data)
