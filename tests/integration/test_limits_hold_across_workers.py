@@ -9,6 +9,7 @@ The window of "per minute" is shortened for the test, at both ends: the portal's
 """
 
 import itertools
+from datetime import timedelta
 
 import pytest
 
@@ -36,6 +37,19 @@ def provision_many(connection, count: int) -> list[Operation]:
         member = Member.objects.create(email=f"limits-{n}@example.org")
         operations.append(services.account_create(member=member, connection=connection, requested_by=STAFF)[1])
     return operations
+
+
+def most_requests_at_once(connection) -> int:
+    """The most recorded exchanges of the connection on the wire at the same moment (a sweep over
+    their spans: a recorded call ends when it is recorded and lasted ``duration_ms``)."""
+    events = []
+    for call in ExternalCall.objects.filter(connection=connection):
+        events += [(call.created_at - timedelta(milliseconds=call.duration_ms), 1), (call.created_at, -1)]
+    at_once = most = 0
+    for _, change in sorted(events, key=lambda event: (event[0], event[1])):  # an end before a start
+        at_once += change
+        most = max(most, at_once)
+    return most
 
 
 def refusals(state: dict) -> int:
@@ -79,6 +93,7 @@ def test_a_429_pauses_the_connection_so_no_more_than_the_cap_are_refused_in_a_ro
     refused_in_a_row = max((len(list(run)) for status, run in itertools.groupby(statuses) if status == 429),
                            default=0)
     assert refused_in_a_row <= cap, statuses
+    assert most_requests_at_once(connection) <= cap  # the cap holds across the four processes too
     state = snaptrade.control.state("snaptrade")
     assert refusals(state) == statuses.count(429)  # the portal saw every refusal the sandbox made
     connection.refresh_from_db()
