@@ -209,6 +209,11 @@ PROVISIONING = {
     # HTTP timeouts for provider calls
     "CONNECT_TIMEOUT_SECONDS": env.float("PROVIDER_CONNECT_TIMEOUT_SECONDS", default=5.0),
     "READ_TIMEOUT_SECONDS": env.float("PROVIDER_READ_TIMEOUT_SECONDS", default=30.0),
+    # the window of a connection's requests_per_minute, in seconds (60: a minute; shorter only
+    # to test the limit quickly)
+    "RATE_LIMIT_WINDOW_SECONDS": env.float("CONNECTION_RATE_LIMIT_WINDOW_SECONDS", default=60.0),
+    # the longest a provider's 429 (Retry-After, rate-limit reset headers) pauses a connection
+    "MAX_PAUSE_SECONDS": env.float("PROVIDER_MAX_PAUSE_SECONDS", default=3600.0),
     # bodies kept in ExternalCall records are truncated to this many characters
     "RECORDED_BODY_CHARS": env.int("RECORDED_BODY_CHARS", default=4000),
     # a provider answer larger than this many bytes is not read further: it is a broken answer

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django_countries import countries
 from django_countries.fields import CountryField
 
@@ -106,6 +107,9 @@ class Connection(models.Model):
     )
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
     max_concurrency = models.PositiveIntegerField(null=True, blank=True)
+    # the provider asked the portal to wait (a 429's Retry-After, SnapTrade's X-RateLimit-*
+    # headers): no request of the connection is sent before then, by any worker
+    paused_until = models.DateTimeField(null=True, blank=True, editable=False)
     health_status = models.CharField(
         max_length=10, choices=HealthStatus.choices, default=HealthStatus.UNKNOWN
     )
@@ -322,6 +326,31 @@ class ExternalCall(models.Model):
 
     def __str__(self):
         return f"{self.method} {self.url} -> {self.status_code or self.error}"
+
+
+class RequestReservation(models.Model):
+    """One slot of a connection's budget, taken in a short transaction before a request is sent.
+
+    ``purpose`` names the budget: ``request`` (the connection's ``requests_per_minute``) or a
+    provider's own (e.g. Flyve's ``captcha``). Slots are counted across every worker and machine
+    because they are rows of the shared database, inserted under the connection's row lock.
+    Old ones are deleted by ``records_clean_up``.
+    """
+
+    REQUEST = "request"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=30, default=REQUEST)
+    # when the slot was taken; for ``request``, moved to when the answer came (the provider
+    # counted the request at some moment in between)
+    reserved_at = models.DateTimeField(default=timezone.now)
+    operation = models.ForeignKey(Operation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["connection", "purpose", "reserved_at"])]
+
+    def __str__(self):
+        return f"{self.purpose} slot of connection {self.connection_id} at {self.reserved_at:%H:%M:%S}"
 
 
 class SecretAccess(models.Model):

@@ -15,10 +15,10 @@ no session is ever kept while a person is being waited for. There is no delete A
 ``deprovision``.
 
 GLPI limits captcha creation per client IP (6 per 5 min, 15 per 15 min, 20 per hour) and every
-captcha comes from the portal's address: the portal counts the captchas it asked for on this
-connection (its recorded calls) and defers a request that would pass a limit until a slot frees,
-without using up an attempt. The check and the request happen under the connection's lock, so
-workers never pass the limit together.
+captcha comes from the portal's address: the portal reserves a captcha slot of the connection
+before each captcha POST (``call_log.reserve``: a short transaction under the connection's lock,
+so workers never pass the limit together, and none is open during the POST) and defers a request
+that would pass a limit until a slot frees. A POST GLPI refused with a 4xx gives its slot back.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ VALIDATION_ITEMTYPE = "PluginFlyvemdmdemoAccountvalidation"
 
 # GLPI's captcha limits per client IP: (captchas, within seconds) [F1].
 CAPTCHA_LIMITS = ((6, 300), (15, 900), (20, 3600))
+# The name of the captcha budget among the connection's reservations.
+CAPTCHA_BUDGET = "captcha"
 # Added to a computed wait: the portal's clock and GLPI's are not the same clock.
 CAPTCHA_WAIT_MARGIN_SECONDS = 2.0
 # How long to wait when GLPI itself says "Too many captcha requests" (someone else shares the IP).
@@ -409,39 +411,46 @@ class FlyveProvider(Provider):
     def captcha_wait_seconds(self) -> float:
         """Seconds before this connection may ask for one more captcha within GLPI's limits (0: now).
 
-        Counts the captcha POSTs recorded for the connection, except those GLPI refused with a 4xx
-        (nothing was created); a POST that got no answer counts, it may have created one.
+        Counts the connection's captcha slots: one is reserved before each captcha POST and given
+        back when GLPI refused it with a 4xx (nothing was created); a POST that got no answer keeps
+        its slot, it may have created one.
         """
-        longest = max(seconds for _, seconds in CAPTCHA_LIMITS)
-        calls = self.client.call_log.recent_calls(
-            method="POST", url_suffix=f"/{CAPTCHA_ITEMTYPE}", seconds=longest
-        )
-        made = [when for when, status in calls if not (status and 400 <= status < 500)]
-        now = timezone.now()
-        wait = 0.0
-        for limit, seconds in CAPTCHA_LIMITS:
-            inside = [when for when in made if (now - when).total_seconds() < seconds]
-            if len(inside) >= limit:
-                frees_at = inside[len(inside) - limit]  # the slot the next captcha needs
-                wait = max(wait, seconds - (now - frees_at).total_seconds())
+        return self._with_margin(self.client.call_log.budget_wait(CAPTCHA_BUDGET, CAPTCHA_LIMITS))
+
+    @staticmethod
+    def _with_margin(wait: float) -> float:
         return wait + CAPTCHA_WAIT_MARGIN_SECONDS if wait > 0 else 0.0
+
+    def _budget_deferred(self, wait: float) -> Deferred:
+        limits = ", ".join(f"{n} per {s // 60} min" for n, s in CAPTCHA_LIMITS)
+        return Deferred(
+            f"GLPI allows {limits} captchas from the portal's address: the next one can be asked "
+            f"for in {wait:.0f} s, and will be then.",
+            retry_after=wait,
+            code="captcha_budget",
+        )
 
     def _check_captcha_budget(self) -> None:
         wait = self.captcha_wait_seconds()
         if wait:
-            limits = ", ".join(f"{n} per {s // 60} min" for n, s in CAPTCHA_LIMITS)
-            raise Deferred(
-                f"GLPI allows {limits} captchas from the portal's address: the next one can be asked "
-                f"for in {wait:.0f} s, and will be then.",
-                retry_after=wait,
-                code="captcha_budget",
-            )
+            raise self._budget_deferred(wait)
 
     def _new_captcha(self) -> Outcome:
-        """In an open session: a new captcha within budget, as the outcome that shows it."""
-        with self.client.call_log.exclusive():  # count and create atomically across workers
-            self._check_captcha_budget()
+        """In an open session: a new captcha within budget, as the outcome that shows it.
+
+        Its slot is reserved first (a short transaction, atomic across workers), never with a
+        transaction open around the POST itself.
+        """
+        call_log = self.client.call_log
+        wait = self._with_margin(call_log.reserve(CAPTCHA_BUDGET, CAPTCHA_LIMITS))
+        if wait:
+            raise self._budget_deferred(wait)
+        try:
             captcha_id = self.client.create_captcha()
+        except ProviderError as err:
+            if err.status_code and 400 <= err.status_code < 500:
+                call_log.release(CAPTCHA_BUDGET)  # refused: GLPI created nothing
+            raise
         image = self.client.captcha_image(captcha_id)
         return Outcome(
             account_status=AccountStatus.AWAITING_CAPTCHA,

@@ -17,13 +17,11 @@ configuration error. Provider modules only say what their own error bodies mean
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -69,30 +67,52 @@ class RecordedCall:
 
 
 class CallLog(Protocol):
-    """What a client needs from the layer above: a rate-limit gate and a place for records."""
+    """What a client needs from the layer above: the connection's limits and a place for records.
 
-    def before_request(self) -> None: ...
+    Every method that touches shared state does so in a short transaction of its own: no
+    transaction is ever open while a request is on the wire.
+    """
+
+    def before_request(self) -> None:
+        """Called right before a request is sent: raise ``Deferred`` when the connection is paused
+        or its requests per minute are spent; otherwise reserve the request's slot (atomically,
+        across workers) and count it as sent."""
+        ...
 
     def record(self, call: RecordedCall) -> None: ...
 
     def save_secret_state(self, state: dict) -> None: ...
 
-    def recent_calls(self, *, method: str, url_suffix: str, seconds: float) -> list[tuple[datetime, int | None]]:
-        """``(when, status code)`` of the connection's recorded calls of the last ``seconds``
-        whose method and (redacted, query-less) URL end match, oldest first: for budgets a
-        provider keeps itself (e.g. captchas per client IP)."""
+    def pause(self, seconds: float) -> None:
+        """The provider asked for a break (a 429's ``Retry-After``, rate-limit headers): no
+        request of the connection is sent, by any worker, for ``seconds``."""
         ...
 
-    def exclusive(self) -> contextlib.AbstractContextManager[None]:
-        """Hold the connection's lock for the block, so that counting ``recent_calls`` and then
-        making the call is atomic across workers. Calls made in the block are still recorded when
-        it raises."""
+    def reserve(self, purpose: str, limits: Sequence[tuple[int, float]]) -> float:
+        """Take one slot of the connection's budget ``purpose`` (``(count, within seconds)``
+        limits, e.g. captchas per client IP), atomically across workers: ``0`` when taken,
+        otherwise the seconds until one frees (and nothing is taken)."""
+        ...
+
+    def release(self, purpose: str) -> None:
+        """Give back the slot this call log last reserved for ``purpose`` (nothing was made of it)."""
+        ...
+
+    def budget_wait(self, purpose: str, limits: Sequence[tuple[int, float]]) -> float:
+        """What ``reserve`` would answer, without taking anything."""
+        ...
+
+    @property
+    def requests_sent(self) -> int:
+        """Requests that went out (or may have) through this call log."""
         ...
 
 
 class NullCallLog:
+    requests_sent = 0
+
     def before_request(self) -> None:
-        pass
+        self.requests_sent += 1
 
     def record(self, call: RecordedCall) -> None:
         pass
@@ -100,12 +120,17 @@ class NullCallLog:
     def save_secret_state(self, state: dict) -> None:
         pass
 
-    def recent_calls(self, *, method: str, url_suffix: str, seconds: float) -> list[tuple[datetime, int | None]]:
-        return []
+    def pause(self, seconds: float) -> None:
+        pass
 
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        yield
+    def reserve(self, purpose: str, limits: Sequence[tuple[int, float]]) -> float:
+        return 0.0
+
+    def release(self, purpose: str) -> None:
+        pass
+
+    def budget_wait(self, purpose: str, limits: Sequence[tuple[int, float]]) -> float:
+        return 0.0
 
 
 @dataclass
@@ -238,6 +263,16 @@ class ProviderClient:
         """
         return None
 
+    def pause_seconds(self, response: requests.Response, error: ProviderError | None) -> float | None:
+        """Seconds the whole connection must wait after this answer, or ``None``.
+
+        Default: a 429's ``Retry-After`` (or the client's reset headers). Override to read a
+        provider's rate-limit headers on successes too (SnapTrade's ``X-RateLimit-Remaining``).
+        """
+        if response.status_code == 429:
+            return self.retry_after(response)
+        return None
+
     # --- shared helpers for provider modules -------------------------------------------------
     def retry_after(self, response: requests.Response) -> float | None:
         """Seconds the provider asks us to wait (``Retry-After`` or its reset headers)."""
@@ -339,6 +374,9 @@ class ProviderClient:
                 response.content, response.headers.get("Content-Type", ""), data=response.data
             )
             err = self._classify(response, problem=problem, expect=expect, shape=shape)
+            pause = self.pause_seconds(response, err)
+            if pause:
+                self.call_log.pause(pause)
             if err is not None:
                 err.status_code = err.status_code or response.status_code
                 call.error = f"{err.code}: {self.redactor.text(err.message)}"

@@ -43,7 +43,7 @@ from .exceptions import (
     Rejected,
     TransientError,
 )
-from .http import ProviderClient
+from .http import ProviderClient, retry_after_seconds
 from .inputs import BOOLEAN, URI, UUID, InputField
 
 REGISTER_USER = "/snapTrade/registerUser"
@@ -116,6 +116,15 @@ class SnapTradeClient(ProviderClient):
         request.headers["Signature"] = request_signature(
             consumer_key=self.credentials["consumer_key"], path=path, query=query, content=content
         )
+
+    def pause_seconds(self, response: requests.Response, error: ProviderError | None) -> float | None:
+        """A 429, or any answer saying ``X-RateLimit-Remaining: 0``: wait for ``X-RateLimit-Reset``
+        (the whole connection, so that no other operation spends a request on a certain 429)."""
+        if response.status_code == 429:
+            return self.retry_after(response)
+        if response.headers.get("X-RateLimit-Remaining", "").strip() == "0":
+            return retry_after_seconds(response, "X-RateLimit-Reset")
+        return None
 
     def error_for(self, response: requests.Response, data: Any) -> ProviderError | None:
         """An error status with SnapTrade's ``{"detail", "status_code", "code"}`` body."""

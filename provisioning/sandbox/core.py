@@ -467,7 +467,7 @@ class Simulator(Router):
     def _generic_rate_limit(self, request: Request) -> Response | None:
         limit = self.rate_limit_per_minute()
         if limit is not None:
-            decision = self.limiter.hit(request.client_ip, limit)
+            decision = self.limiter.hit(request.client_ip, limit, self.faults.rate_limit_window_seconds)
             if not decision.allowed:
                 return self.throttled_response(decision.reset_seconds)
         return None

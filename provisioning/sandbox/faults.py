@@ -7,6 +7,8 @@ Keys (all optional, merged into the current settings):
 - ``timeout_rate``: fraction of requests that sleep ``timeout_seconds`` (default 35) and are not
   processed, so a client's read timeout fires.
 - ``rate_limit_per_minute``: requests allowed per rolling minute (the simulator's own 429).
+- ``rate_limit_window_seconds``: the rolling window of that limit (default 60), shorter for tests
+  that must see it hold over several windows quickly.
 - ``fail_next``: faults for the next requests, in order, each one of
   ``{"status": 503}``, ``{"status": 429, "retry_after": 2}``, ``{"timeout": true, "seconds": 3}``,
   ``{"drop_after_processing": true, "seconds": 3}`` (processed normally, answered late), with an
@@ -21,6 +23,7 @@ import random
 import threading
 
 DEFAULT_TIMEOUT_SECONDS = 35.0
+DEFAULT_RATE_LIMIT_WINDOW_SECONDS = 60.0
 
 
 def _number(value, name, *, low=0.0, high=None):
@@ -44,6 +47,7 @@ class Faults:
             self.timeout_rate = 0.0
             self.timeout_seconds = DEFAULT_TIMEOUT_SECONDS
             self.rate_limit_per_minute: int | None = None
+            self.rate_limit_window_seconds = DEFAULT_RATE_LIMIT_WINDOW_SECONDS
             self.fail_next: list[dict] = []
 
     def update(self, changes: dict) -> dict:
@@ -51,7 +55,7 @@ class Faults:
         if not isinstance(changes, dict):
             raise ValueError("faults must be a JSON object")
         unknown = set(changes) - {"latency_ms", "error_rate", "timeout_rate", "timeout_seconds",
-                                  "rate_limit_per_minute", "fail_next", "seed"}
+                                  "rate_limit_per_minute", "rate_limit_window_seconds", "fail_next", "seed"}
         if unknown:
             raise ValueError(f"unknown fault settings: {sorted(unknown)}")
         checked = {}
@@ -61,6 +65,9 @@ class Faults:
         for key in ("error_rate", "timeout_rate"):
             if key in changes:
                 checked[key] = float(_number(changes[key], key, high=1.0))
+        if "rate_limit_window_seconds" in changes:
+            checked["rate_limit_window_seconds"] = float(_number(changes["rate_limit_window_seconds"],
+                                                                 "rate_limit_window_seconds", low=0.1))
         if "rate_limit_per_minute" in changes:
             limit = changes["rate_limit_per_minute"]
             if limit is not None:
@@ -118,4 +125,5 @@ class Faults:
         with self._lock:
             return {"latency_ms": self.latency_ms, "error_rate": self.error_rate, "timeout_rate": self.timeout_rate,
                     "timeout_seconds": self.timeout_seconds, "rate_limit_per_minute": self.rate_limit_per_minute,
+                    "rate_limit_window_seconds": self.rate_limit_window_seconds,
                     "fail_next": [dict(f) for f in self.fail_next]}

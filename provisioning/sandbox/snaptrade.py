@@ -166,7 +166,7 @@ class SnapTradeSimulator(Simulator):
         timestamp = request.arg("timestamp", "")
         if not timestamp.isdigit() or abs(self.clock.now() - int(timestamp)) > settings["timestamp_skew_seconds"]:
             raise HTTPError(401, "Invalid timestamp")
-        rate = self.limiter.hit(client_id, self.rate_limit_per_minute())
+        rate = self.limiter.hit(client_id, self.rate_limit_per_minute(), self.faults.rate_limit_window_seconds)
         request.context["rate"] = rate
         if not rate.allowed:
             raise throttled(rate.reset_seconds)

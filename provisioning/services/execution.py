@@ -8,18 +8,17 @@ they return an ``Outcome`` (or raise a ``ProviderError``) and this module applie
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
-from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import selectors
-from ..models import Account, Connection, ExternalCall, HealthStatus, Operation
+from ..models import Account, Connection, ExternalCall, HealthStatus, Operation, RequestReservation
 from ..providers import registry
 from ..providers.base import UNSET, OperationContext, Outcome
 from ..providers.exceptions import (
@@ -47,52 +46,90 @@ def account_set_status(account: Account, status: str) -> None:
 
 
 class DatabaseCallLog:
-    """Stores each exchange as an ExternalCall and enforces the connection's rate limit.
+    """Stores each exchange as an ExternalCall and enforces the connection's limits.
 
-    The limit is global across workers and machines because it counts rows in the shared
-    database: the calls recorded for this connection during the last minute.
+    Limits are global across workers and machines because their slots are rows of the shared
+    database (``RequestReservation``), taken under the connection's row lock in a short
+    transaction *before* a request is sent; no transaction is open while it is on the wire. A
+    request's slot is moved to when its answer came, so that a provider counting it on arrival
+    (any moment in between) never sees more than the limit in its own window.
     """
 
     def __init__(self, operation: Operation):
         self.operation = operation
+        self.requests_sent = 0
+        self._request_slot: int | None = None
+        self._slots: dict[str, int] = {}
 
+    # --- the connection's requests per minute, and its pause ---------------------------------
     def before_request(self) -> None:
-        limit = self.operation.connection.requests_per_minute
-        if not limit:
-            return
-        since = timezone.now() - timedelta(seconds=60)
-        recent = ExternalCall.objects.filter(connection_id=self.operation.connection_id, created_at__gte=since)
-        if recent.count() >= limit:
-            oldest = recent.order_by("created_at").values_list("created_at", flat=True).first()
-            wait = max(1.0, 60 - (timezone.now() - oldest).total_seconds()) if oldest else 1.0
+        now = timezone.now()
+        paused_until, limit = Connection.objects.filter(pk=self.operation.connection_id).values_list(
+            "paused_until", "requests_per_minute"
+        ).get()
+        self._check_pause(paused_until, now)
+        if limit:
+            window = settings.PROVISIONING["RATE_LIMIT_WINDOW_SECONDS"]
+            with transaction.atomic():
+                paused_until, limit = self._lock_connection().values_list("paused_until", "requests_per_minute").get()
+                self._check_pause(paused_until, now)
+                wait = _budget_wait(self.operation.connection_id, RequestReservation.REQUEST, [(limit, window)], now)
+                if limit and wait:
+                    raise Deferred(
+                        f"The portal's limit of {limit} requests per minute for this connection is reached.",
+                        retry_after=wait + random.uniform(0, min(wait, 1.0)),  # not all back at once
+                        code="local_rate_limit",
+                    )
+                if limit:
+                    self._request_slot = self._take(RequestReservation.REQUEST, now)
+        self.requests_sent += 1
+
+    def _check_pause(self, paused_until, now) -> None:
+        if paused_until and paused_until > now:
             raise Deferred(
-                f"The portal's limit of {limit} requests per minute for this connection is reached.",
-                retry_after=wait,
-                code="local_rate_limit",
+                f"The provider asked the portal to wait: the connection is paused until "
+                f"{timezone.localtime(paused_until):%H:%M:%S}.",
+                retry_after=(paused_until - now).total_seconds() + random.uniform(0, 0.5),
+                code="connection_paused",
             )
 
-    def recent_calls(self, *, method: str, url_suffix: str, seconds: float) -> list[tuple]:
-        since = timezone.now() - timedelta(seconds=seconds)
-        calls = ExternalCall.objects.filter(
-            connection_id=self.operation.connection_id,
-            method=method.upper(),
-            url__endswith=url_suffix,
-            created_at__gte=since,
-        )
-        return list(calls.order_by("created_at", "id").values_list("created_at", "status_code"))
+    def pause(self, seconds: float) -> None:
+        seconds = min(float(seconds), settings.PROVISIONING["MAX_PAUSE_SECONDS"])
+        until = timezone.now() + timedelta(seconds=seconds)
+        # one UPDATE (atomic on its own): only ever lengthens a pause
+        Connection.objects.filter(pk=self.operation.connection_id).filter(
+            Q(paused_until__isnull=True) | Q(paused_until__lt=until)
+        ).update(paused_until=until)
+        logger.info("connection %s paused for %.1fs", self.operation.connection_id, seconds)
 
-    @contextlib.contextmanager
-    def exclusive(self) -> Iterator[None]:
-        failure = None
+    # --- a provider's own budgets (e.g. captchas per client IP) --------------------------------
+    def budget_wait(self, purpose: str, limits) -> float:
+        return _budget_wait(self.operation.connection_id, purpose, limits, timezone.now())
+
+    def reserve(self, purpose: str, limits) -> float:
+        now = timezone.now()
         with transaction.atomic():
-            list(Connection.objects.select_for_update().filter(pk=self.operation.connection_id).values_list("pk"))
-            try:
-                yield
-            except BaseException as exc:  # commit what was recorded, then let it through
-                failure = exc
-        if failure is not None:
-            raise failure
+            self._lock_connection().values_list("pk").get()
+            wait = _budget_wait(self.operation.connection_id, purpose, limits, now)
+            if wait:
+                return wait
+            self._slots[purpose] = self._take(purpose, now)
+        return 0.0
 
+    def release(self, purpose: str) -> None:
+        slot = self._slots.pop(purpose, None)
+        if slot is not None:
+            RequestReservation.objects.filter(pk=slot).delete()
+
+    def _lock_connection(self):
+        return Connection.objects.select_for_update().filter(pk=self.operation.connection_id)
+
+    def _take(self, purpose: str, now) -> int:
+        return RequestReservation.objects.create(
+            connection_id=self.operation.connection_id, purpose=purpose, reserved_at=now, operation=self.operation
+        ).pk
+
+    # --- records ----------------------------------------------------------------------------
     def save_secret_state(self, state: dict) -> None:
         connection = Connection.objects.get(pk=self.operation.connection_id)
         connection.secret_state = state
@@ -113,6 +150,28 @@ class DatabaseCallLog:
             provider_request_id=call.provider_request_id,
             error=call.error,
         )
+        if self._request_slot is not None:
+            RequestReservation.objects.filter(pk=self._request_slot).update(reserved_at=timezone.now())
+            self._request_slot = None
+
+
+def _budget_wait(connection_id: int, purpose: str, limits, now) -> float:
+    """Seconds until one more ``purpose`` slot fits all ``(count, within seconds)`` limits (0: now)."""
+    longest = max(seconds for _, seconds in limits)
+    taken = list(
+        RequestReservation.objects.filter(
+            connection_id=connection_id, purpose=purpose, reserved_at__gt=now - timedelta(seconds=longest)
+        )
+        .order_by("reserved_at")
+        .values_list("reserved_at", flat=True)
+    )
+    wait = 0.0
+    for limit, seconds in limits:
+        inside = [when for when in taken if (now - when).total_seconds() < seconds]
+        if len(inside) >= limit:
+            frees_at = inside[len(inside) - limit]  # the slot the next one needs
+            wait = max(wait, seconds - (now - frees_at).total_seconds(), 0.01)
+    return wait
 
 
 def operation_claim(*, operation_id: int) -> Operation | None:
@@ -203,10 +262,9 @@ def operation_execute(*, operation_id: int) -> Operation | None:
         local_accounts=[] if account else selectors.connection_local_accounts(operation.connection),
     )
     logger.info("operation start id=%s kind=%s attempt=%s", operation.pk, operation.kind, operation.attempts)
+    call_log = DatabaseCallLog(operation)
     try:
-        provider = registry.get(operation.connection.provider)(
-            operation.connection, DatabaseCallLog(operation)
-        )
+        provider = registry.get(operation.connection.provider)(operation.connection, call_log)
         # what the operation was given in secret and what the account keeps secret never
         # reaches a record, under whatever name a provider echoes it
         provider.client.redactor.add_values(
@@ -215,7 +273,7 @@ def operation_execute(*, operation_id: int) -> Operation | None:
         outcome = getattr(provider, operation.kind)(context)
     except ProviderError as err:
         with transaction.atomic():
-            _operation_fail_or_retry(operation, err)
+            _operation_fail_or_retry(operation, err, sent=call_log.requests_sent > 0)
     except Exception:
         logger.exception("operation crashed id=%s kind=%s", operation.pk, operation.kind)
         with transaction.atomic():
@@ -344,10 +402,13 @@ def _operation_hold_for_confirmation(operation: Operation, reason: str, outcome:
     _wake_next_waiting(operation)
 
 
-def _operation_fail_or_retry(operation: Operation, err: ProviderError) -> None:
+def _operation_fail_or_retry(operation: Operation, err: ProviderError, *, sent: bool = True) -> None:
+    """``sent``: whether any request went out during this attempt (a ``Deferred`` attempt is
+    given back only when none did; one that sent something counts like any other)."""
     now = timezone.now()
-    if isinstance(err, Deferred):
-        operation.attempts -= 1  # nothing was tried: the attempt is given back
+    if isinstance(err, Deferred) and (not sent or operation.attempts < operation.max_attempts):
+        if not sent:
+            operation.attempts -= 1  # nothing was sent: the attempt is given back
         delay = err.retry_after or CONCURRENCY_WAIT_SECONDS
     elif not err.retryable:
         quarantine.record_answer(connection_id=operation.connection_id, success=False)

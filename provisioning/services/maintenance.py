@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from ..models import Connection, ExternalCall, IdempotencyRecord, Operation
+from ..models import Connection, ExternalCall, IdempotencyRecord, Operation, RequestReservation
 from ..providers import registry
 from ..states import UNFINISHED_OPERATION_STATUSES, OperationKind, OperationStatus
 from .errors import ServiceError
@@ -17,6 +17,9 @@ from .operations import SCHEDULE, operation_dispatch, operation_request
 from .quarantine import connections_probe_due
 
 logger = logging.getLogger(__name__)
+
+# reservations older than this count in no budget (the longest window, GLPI's captchas, is an hour)
+RESERVATION_RETENTION = timedelta(days=1)
 
 
 def operations_sweep() -> int:
@@ -71,7 +74,7 @@ def connections_reconcile() -> int:
 
 
 def records_clean_up() -> dict[str, int]:
-    """Drop old exchange records and expired idempotency records."""
+    """Drop old exchange records, expired idempotency records and reservations past every window."""
     conf = settings.PROVISIONING
     now = timezone.now()
     calls, _ = ExternalCall.objects.filter(
@@ -80,4 +83,5 @@ def records_clean_up() -> dict[str, int]:
     keys, _ = IdempotencyRecord.objects.filter(
         created_at__lt=now - timedelta(hours=conf["IDEMPOTENCY_TTL_HOURS"])
     ).delete()
-    return {"external_calls": calls, "idempotency_records": keys}
+    slots, _ = RequestReservation.objects.filter(reserved_at__lt=now - RESERVATION_RETENTION).delete()
+    return {"external_calls": calls, "idempotency_records": keys, "request_reservations": slots}

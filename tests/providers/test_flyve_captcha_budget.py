@@ -1,14 +1,19 @@
 """The portal never asks GLPI for more captchas than its per-IP limits allow (6/5 min, 15/15 min,
-20/60 min): a request over a limit is deferred until a slot frees, without using up an attempt."""
+20/60 min): a request over a limit is deferred until a slot frees, without using up an attempt.
+
+Each captcha POST takes a captcha slot of the connection (a ``RequestReservation``) first, in a
+short transaction of its own: none is open while the POST is on the wire."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
+import requests
+from django.db import connection as db_connection
 from django.utils import timezone
 
-from provisioning.models import Account, ExternalCall, Member, Operation
+from provisioning.models import Account, Member, Operation, RequestReservation
 from provisioning.providers.flyve import FlyveProvider
 from provisioning.services.execution import DatabaseCallLog
 from provisioning.states import AccountStatus, OperationStatus
@@ -20,16 +25,13 @@ def connection(db):
     return flyve_connection()
 
 
-def captcha_posts(connection, *ages_in_seconds, status=201):
-    """Record captcha POSTs of ``connection`` made that many seconds ago."""
-    operation = Operation.objects.create(kind="provision", connection=connection, requested_by="test")
+def captcha_posts(connection, *ages_in_seconds):
+    """Captcha slots of ``connection`` taken that many seconds ago (captcha POSTs GLPI accepted)."""
     now = timezone.now()
     for age in ages_in_seconds:
-        call = ExternalCall.objects.create(
-            operation=operation, connection=connection, method="POST", url=f"{BASE}/PluginFlyvemdmdemoCaptcha",
-            status_code=status,
+        RequestReservation.objects.create(
+            connection=connection, purpose="captcha", reserved_at=now - timedelta(seconds=age)
         )
-        ExternalCall.objects.filter(pk=call.pk).update(created_at=now - timedelta(seconds=age))
 
 
 def wait_seconds(connection) -> float:
@@ -59,20 +61,48 @@ def test_the_longer_windows_are_kept_too(connection, ages, frees_in):
     assert frees_in - 5 < wait_seconds(connection) < frees_in + 5
 
 
-def test_captchas_glpi_refused_do_not_count_but_unanswered_ones_do(connection):
-    captcha_posts(connection, 10, 20, 30, 40, 50, 60, status=400)
-    assert wait_seconds(connection) == 0
-    captcha_posts(connection, 10, 20, 30, 40, 50, 60, status=None)
-    assert wait_seconds(connection) > 0
+def captcha_slots(connection) -> int:
+    return RequestReservation.objects.filter(connection=connection, purpose="captcha").count()
 
 
-def test_other_connections_and_other_calls_do_not_count(connection):
+def test_captchas_glpi_refused_give_their_slot_back_but_unanswered_ones_keep_it(connection, glpi):
+    refused, unanswered, created = (
+        Account.objects.create(member=Member.objects.create(email=f"{name}@example.org"), connection=connection)
+        for name in ("refused", "unanswered", "created")
+    )
+    glpi.error("captcha", "ERROR_GLPI_ADD", "Too many captcha requests")
+    assert run("provision", account=refused).error_code == "captcha_rate_limited"
+    assert captcha_slots(connection) == 0
+
+    glpi.answer("captcha", body=requests.ReadTimeout("no answer"))
+    assert run("provision", account=unanswered).error_code == "unknown_outcome"
+    assert captcha_slots(connection) == 1
+
+    glpi.answer("captcha", callback=glpi._create_captcha)
+    assert run("provision", account=created).status == OperationStatus.SUCCEEDED
+    assert captcha_slots(connection) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_is_open_while_a_captcha_is_asked_for(connection, account, glpi):
+    open_during_post = []
+
+    def create(request):
+        open_during_post.append(db_connection.in_atomic_block)
+        return glpi._create_captcha(request)
+
+    glpi.answer("captcha", callback=create)
+
+    assert run("provision", account=account).status == OperationStatus.SUCCEEDED
+    assert open_during_post == [False]
+    assert captcha_slots(connection) == 1
+
+
+def test_other_connections_and_other_reservations_do_not_count(connection):
     other = type(connection).objects.create(provider="flyve", name="other", base_url=BASE, credentials={"user_token": "t"})
     captcha_posts(other, 10, 20, 30, 40, 50, 60)
-    operation = Operation.objects.create(kind="provision", connection=connection, requested_by="test")
     for _ in range(6):
-        ExternalCall.objects.create(operation=operation, connection=connection, method="GET",
-                                    url=f"{BASE}/PluginFlyvemdmdemoCaptcha/3?alt=media", status_code=200)
+        RequestReservation.objects.create(connection=connection, purpose="request")
     assert wait_seconds(connection) == 0
 
 

@@ -41,6 +41,16 @@ def test_rate_limit_per_minute_gives_429_with_rate_headers(sandbox, signed):
     assert signed("GET", "/snapTrade/listUsers").status_code == 200
 
 
+def test_the_rate_limit_window_can_be_shortened(sandbox, signed):
+    sandbox.faults(rate_limit_per_minute=1, rate_limit_window_seconds=5)
+    first, second = (signed("GET", "/snapTrade/listUsers") for _ in range(2))
+    assert [first.status_code, second.status_code] == [200, 429]
+    assert 1 <= int(second.headers["Retry-After"]) <= 5
+
+    sandbox.control("POST", "clock", {"advance_seconds": 6})
+    assert signed("GET", "/snapTrade/listUsers").status_code == 200
+
+
 def test_timeout_fault_is_not_processed(sandbox, signed):
     sandbox.faults(fail_next=[{"timeout": True, "seconds": 3}])
     with pytest.raises(requests.exceptions.ReadTimeout):
