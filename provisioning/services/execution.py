@@ -148,12 +148,12 @@ def with_database_retries(write, *, what: str):
 def _finish(operation: Operation, apply) -> None:
     """Apply what an attempt ended with, in one transaction, through a database outage."""
     tries = 0
+    attempts = operation.attempts  # as claimed (a try may change it in memory before it fails)
 
     def write() -> None:
         nonlocal tries
         tries += 1
         if tries > 1:  # the failed try may have committed after all: only a running one is ours
-            attempts = operation.attempts
             operation.refresh_from_db()
             if operation.status != OperationStatus.RUNNING or operation.attempts != attempts:
                 return

@@ -73,3 +73,29 @@ def test_a_database_error_during_the_attempt_is_retried_not_an_internal_error(ac
     account.refresh_from_db()
     assert (operation.status, operation.error_code) == (OperationStatus.WAITING_RETRY, "database_unavailable")
     assert account.status == AccountStatus.PROVISIONING  # its operation is not finished
+
+
+def test_a_deferred_attempt_is_given_back_once_when_its_first_write_fails(account, monkeypatch):
+    from provisioning.providers.exceptions import Deferred
+    from tests.services.conftest import FakeProvider
+
+    def deferred(self, ctx):
+        raise Deferred("Wait for a slot.", retry_after=5)
+
+    monkeypatch.setattr(FakeProvider, "provision", deferred)
+    real, calls = execution._operation_fail_or_retry, []
+
+    def commit_lost(*args, **kwargs):  # the first try changes the operation, then its commit fails
+        calls.append(1)
+        real(*args, **kwargs)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(execution, "_operation_fail_or_retry", commit_lost)
+    operation = services.operation_request(kind="provision", account=account, requested_by=STAFF)
+
+    services.operation_execute(operation_id=operation.pk)
+
+    operation.refresh_from_db()
+    assert len(calls) == 2
+    assert (operation.status, operation.attempts) == (OperationStatus.WAITING_RETRY, 0)
