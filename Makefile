@@ -19,7 +19,7 @@ BENCH_ARGS ?=
 help:
 	@echo "make run    start web (127.0.0.1:8000), worker, beat and the sandbox (127.0.0.1:8001)"
 	@echo "make test   the whole test suite, with real PostgreSQL, Redis, Celery and Chromium"
-	@echo "make bench  the benchmarks (about 1 minute; BENCH_ARGS=--quick: about 30 s)"
+	@echo "make bench  the benchmarks (about 1 minute; BENCH_ARGS=--quick: about 30 s; BENCH_ARGS=--outage: a provider outage)"
 	@echo "make clean  remove .venv and caches (keeps .env and var/, the local database)"
 
 # --- Python environment -----------------------------------------------------------------------

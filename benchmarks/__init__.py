@@ -8,4 +8,7 @@ own temporary database, broker folder and keys, and is stopped by its PID.
 - ``pipeline``: provisionings requested through the services, run by a real worker against the
   real sandbox; also how the sandbox's latency and a connection's ``max_concurrency`` bound
   throughput.
+- ``outage`` (``python -m benchmarks --outage``): a provider outage (every request answered 503
+  for a while) during a backlog of provisionings: requests it costs the provider, time to
+  recover, accounts lost and duplicated.
 """

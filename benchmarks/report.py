@@ -93,3 +93,26 @@ def print_report(results: dict) -> None:
     local = results["pipeline"].get("local", {})
     print_cap(local)
     print_micro(results["micro"])
+
+
+def print_outage(results: dict) -> None:
+    machine, run = results["machine"], results["outage"]
+    print(f"\nOutage benchmark {results['date']}, {machine['cores']} cores, Python {machine['python']},"
+          f" {results['seconds']} s")
+    if "error" in run:
+        print(f"outage: {run['error']}")
+        return
+    print(f"SnapTrade answers 503 to everything for {run['outage_seconds']:g} s while {run['operations']}"
+          f" provisionings are queued, then recovers ({run['label']};")
+    print(f" backoff base {run['backoff']['base_seconds']:g} s, cap {run['backoff']['max_seconds']:g} s;"
+          f" sweeper every {run['sweep_interval_seconds']:g} s)")
+    widths = (52, 8)
+    print(_row(("requests that reached SnapTrade during the outage", run["requests_during_outage"]), widths))
+    for route, count in sorted(run["requests_during_outage_by_route"].items()):
+        print(_row((f"  {route}", count), widths))
+    print(_row(("requests after the outage", run["requests_after_outage"]), widths))
+    print(_row(("attempts (all operations)", run["attempts"]), widths))
+    print(_row(("time to recover (s, outage end -> all done)", _number(run["recovery_seconds"], 1)), widths))
+    print(_row(("accounts active", f"{run['active']}/{run['operations']}"), widths))
+    print(_row(("accounts lost (must be 0)", run["lost"]), widths))
+    print(_row(("duplicate users (must be 0)", run["duplicates"]), widths))

@@ -90,10 +90,14 @@ class XhoppeClient(ProviderClient):
     def error_for(self, response: requests.Response, data: Any) -> ProviderError | None:
         """An error status with the Spree envelope ``{"error", "errors": {field: [...]}}``."""
         status = response.status_code
-        if status < 400:
-            return None
         body = data if isinstance(data, dict) else {}
         message = body.get("error") if isinstance(body.get("error"), str) else ""
+        if status < 400:
+            # a success status around Spree's error envelope (a proxy or a misconfigured app):
+            # not a success; what it did is unknown, so it is a broken answer
+            if message or body.get("errors"):
+                return self.broken_answer(response, f"an error in its body ({message or 'errors'})")
+            return None
         if status == 401:
             return ConfigurationError(f"Xhoppe refused the request as unauthenticated: {message or 'HTTP 401'}")
         field_errors = _field_errors(body.get("errors"))

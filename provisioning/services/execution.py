@@ -8,12 +8,14 @@ they return an ``Outcome`` (or raise a ``ProviderError``) and this module applie
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -26,6 +28,7 @@ from ..providers.exceptions import (
     Deferred,
     NeedsAttention,
     ProviderError,
+    UnknownOutcome,
 )
 from ..providers.http import RecordedCall
 from ..states import OPERATION_SPECS, OperationKind, OperationStatus, check_transition
@@ -33,6 +36,9 @@ from . import guards, quarantine
 from .operations import operation_dispatch
 
 logger = logging.getLogger(__name__)
+
+# the database is unreachable (a restart, a failover, a cut connection): not the operation's fault
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 # how long an operation refused a slot (its connection at its concurrency cap) waits at most:
 # it is normally woken earlier, when a running operation of the connection finishes
@@ -136,6 +142,9 @@ class DatabaseCallLog:
         connection.save(update_fields=["secret_state", "updated_at"])
 
     def record(self, call: RecordedCall) -> None:
+        with_database_retries(lambda: self._record(call), what=f"recording a call of operation {self.operation.pk}")
+
+    def _record(self, call: RecordedCall) -> None:
         ExternalCall.objects.create(
             operation=self.operation,
             connection_id=self.operation.connection_id,
@@ -172,6 +181,47 @@ def _budget_wait(connection_id: int, purpose: str, limits, now) -> float:
             frees_at = inside[len(inside) - limit]  # the slot the next one needs
             wait = max(wait, seconds - (now - frees_at).total_seconds(), 0.01)
     return wait
+
+
+def with_database_retries(write, *, what: str):
+    """``write()``, tried again while the database is unreachable, for up to half a lease.
+
+    An answer a provider gave may exist nowhere else (SnapTrade shows a user secret once): losing
+    it to a database restart of a second would leave the account for a person to repair. The
+    worker still holds the operation's lease meanwhile, so nobody else runs it. Inside a
+    transaction nothing can be retried: the error goes up.
+    """
+    deadline = time.monotonic() + settings.PROVISIONING["LEASE_SECONDS"] / 2
+    delay = 0.1
+    while True:
+        try:
+            return write()
+        except DATABASE_UNAVAILABLE:
+            if connection.in_atomic_block or time.monotonic() + delay > deadline:
+                raise
+            logger.warning("database unavailable while %s; trying again in %.1f s", what, delay)
+            with contextlib.suppress(Exception):
+                connection.close()  # the next query connects again
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _finish(operation: Operation, apply) -> None:
+    """Apply what an attempt ended with, in one transaction, through a database outage."""
+    tries = 0
+    attempts = operation.attempts  # as claimed (a try may change it in memory before it fails)
+
+    def write() -> None:
+        nonlocal tries
+        tries += 1
+        if tries > 1:  # the failed try may have committed after all: only a running one is ours
+            operation.refresh_from_db()
+            if operation.status != OperationStatus.RUNNING or operation.attempts != attempts:
+                return
+        with transaction.atomic():
+            apply()
+
+    with_database_retries(write, what=f"finishing operation {operation.pk}")
 
 
 def operation_claim(*, operation_id: int) -> Operation | None:
@@ -272,21 +322,26 @@ def operation_execute(*, operation_id: int) -> Operation | None:
         )
         outcome = getattr(provider, operation.kind)(context)
     except ProviderError as err:
-        with transaction.atomic():
-            _operation_fail_or_retry(operation, err, sent=call_log.requests_sent > 0)
+        _finish(operation, lambda: _operation_fail_or_retry(operation, err, sent=call_log.requests_sent > 0))
+    except DATABASE_UNAVAILABLE:
+        # not a bug, and not the end of the operation: what the provider did is unknown, so the
+        # next attempt looks first (as after a timeout)
+        logger.warning("database unavailable during operation id=%s kind=%s", operation.pk, operation.kind,
+                       exc_info=True)
+        unavailable = UnknownOutcome(
+            "The portal's database was unavailable during this attempt; it is tried again.",
+            code="database_unavailable",
+        )
+        _finish(operation, lambda: _operation_fail_or_retry(operation, unavailable))
     except Exception:
         logger.exception("operation crashed id=%s kind=%s", operation.pk, operation.kind)
-        with transaction.atomic():
-            _operation_fail(
-                operation,
-                ProviderError(
-                    "The portal hit an unexpected error running this operation; it is logged for the engineers.",
-                    code="internal_error",
-                ),
-            )
+        crashed = ProviderError(
+            "The portal hit an unexpected error running this operation; it is logged for the engineers.",
+            code="internal_error",
+        )
+        _finish(operation, lambda: _operation_fail(operation, crashed))
     else:
-        with transaction.atomic():
-            _operation_succeed(operation, outcome)
+        _finish(operation, lambda: _operation_succeed(operation, outcome))
     operation.refresh_from_db()
     logger.info("operation end id=%s kind=%s status=%s", operation.pk, operation.kind, operation.status)
     return operation

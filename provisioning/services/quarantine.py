@@ -56,9 +56,16 @@ QUARANTINE_HOLD_REASON = "Its connection is quarantined."
 RELEASE_STEP_SECONDS = 30.0
 
 
+# failures of the portal's own, not the provider's: they never quarantine a connection
+PORTAL_FAILURE_CODES = frozenset({"database_unavailable"})
+
+
 def counts_as_failure(err: ProviderError) -> bool:
-    """Whether ``err`` is the kind of failure that trips the breaker."""
-    return isinstance(err, TransientError) and not isinstance(err, RateLimited)
+    """Whether ``err`` is the kind of failure that trips the breaker: the provider failed (not a
+    429, which asks us to slow down, nor the portal's own database being away)."""
+    return (
+        isinstance(err, TransientError) and not isinstance(err, RateLimited) and err.code not in PORTAL_FAILURE_CODES
+    )
 
 
 def _conf():

@@ -285,3 +285,57 @@ def celery_worker_process(request, transactional_db, settings, process_log_dir):
     finally:
         for worker in reversed(workers):
             worker.discard()
+
+
+@pytest.fixture
+def recovery_settings(settings):
+    """The chaos tests' limits in the test process too (it requests the operations): as many
+    attempts as the workers of ``chaos_support.RECOVERY_ENV`` allow."""
+    settings.PROVISIONING = {**settings.PROVISIONING, "MAX_ATTEMPTS": 1000, "RETRY_HORIZON_HOURS": 1}
+    return settings
+
+
+# --- the servers of scripts/test-services --------------------------------------------------------
+
+TEST_SERVICES = Path(__file__).resolve().parents[2] / "scripts" / "test-services"
+
+
+class ServicesControl:
+    """Stop and start the throwaway Redis and PostgreSQL of ``scripts/test-services`` mid-test
+    (through its ``ctl`` command, which knows their pidfile, data folder and command line)."""
+
+    def _ctl(self, action: str) -> None:
+        import subprocess
+
+        done = subprocess.run([str(TEST_SERVICES), "ctl", action], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise AssertionError(f"test-services ctl {action}: {done.returncode} {done.stderr}")
+
+    def redis_stop(self) -> None:
+        """Redis is gone (SIGTERM, waited for): nothing answers on its port any more."""
+        self._ctl("redis-stop")
+
+    def redis_start(self) -> None:
+        """The same Redis server again, on the same port, empty (it keeps nothing on disk)."""
+        self._ctl("redis-start")
+
+    def postgres_restart(self) -> None:
+        """PostgreSQL stopped (fast: every connection is cut) and started again."""
+        self._ctl("postgres-restart")
+
+
+@pytest.fixture
+def services_control() -> ServicesControl:
+    """``redis_stop()``, ``redis_start()``, ``postgres_restart()`` of the servers that
+    ``scripts/test-services`` started; skipped when the test does not run under it (or when it
+    did not start PostgreSQL itself, given an existing DATABASE_URL). Redis is always started
+    again at teardown, should the test have left it stopped."""
+    missing = [name for name in ("TEST_SERVICES_DIR", "TEST_SERVICES_REDIS_PORT", "TEST_SERVICES_PGDATA")
+               if not os.environ.get(name)]
+    if missing:
+        pytest.skip(f"needs the servers of scripts/test-services to stop and start them ({', '.join(missing)} unset)")
+    control = ServicesControl()
+    yield control
+    pidfile = Path(os.environ["TEST_SERVICES_DIR"]) / "redis.pid"
+    if not pidfile.exists():
+        control.redis_start()
