@@ -179,7 +179,10 @@ def clean_values(
     for name in data:
         if name not in known:
             names = ", ".join(known) or "none"
-            errors[name] = [f"Unknown field (this takes: {names})."]
+            if "\x00" in str(name):  # no key of an error may hold one (PostgreSQL refuses it in JSON)
+                errors.setdefault("non_field_errors", []).append(f"{NO_NUL} Field names take none either.")
+            else:
+                errors[name] = [f"Unknown field (this takes: {names})."]
     for f in fields:
         value = data.get(f.name)
         if f.is_blank(value, from_form=from_form):

@@ -67,3 +67,11 @@ def test_a_provider_that_is_not_installed_is_refused(db):
     with pytest.raises(services.InvalidRequest) as refused:
         services.connection_create(provider="nosuch", name="x", base_url="https://x.test")
     assert "provider" in refused.value.field_errors
+
+
+def test_a_credential_name_with_a_null_character_is_refused_without_echoing_it(db):
+    with pytest.raises(services.InvalidRequest) as refused:
+        create(credentials={"bearer_token": "t", "a\x00b": "x"})
+    assert refused.value.field_errors == {
+        "credentials": {"non_field_errors": ["Null characters are not allowed. Field names take none either."]}
+    }
