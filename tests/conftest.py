@@ -183,6 +183,17 @@ def http():
 
 
 @pytest.fixture
+def admin_api(admin_user):
+    """The REST API as pytest-django's ``admin_user`` (a superuser) sees it; ``admin_client`` is
+    the same person in the admin."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client
+
+
+@pytest.fixture
 def install_providers(settings):
     """``install_providers(Cls, ...)``: make provider classes installed for one test, the way an
     installation does it: their dotted paths in ``PROVISIONING["PROVIDERS"]``. Listed first, so a

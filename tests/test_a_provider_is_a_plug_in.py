@@ -26,26 +26,8 @@ def installed(settings):
     settings.PROVISIONING = {**settings.PROVISIONING, "PROVIDERS": [*settings.PROVISIONING["PROVIDERS"], PLUGIN]}
 
 
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("boss", "boss@example.org", "pw")
-
-
-@pytest.fixture
-def api(superuser):
-    client = APIClient()
-    client.force_authenticate(superuser)
-    return client
-
-
-@pytest.fixture
-def admin(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
-def test_it_is_listed_with_what_it_takes(api):
-    listed = {p["kind"]: p for p in api.get("/api/v1/providers/").json()["results"]}
+def test_it_is_listed_with_what_it_takes(admin_api):
+    listed = {p["kind"]: p for p in admin_api.get("/api/v1/providers/").json()["results"]}
 
     lockers = listed["parcel_lockers"]
     assert lockers["label"] == "Parcel lockers"
@@ -56,14 +38,14 @@ def test_it_is_listed_with_what_it_takes(api):
         {"name": "pin", "label": "PIN", "type": "string", "required": True, "secret": True,
          "help_text": "The PIN texted to the member.", "pattern": r"\d{4}"}
     ]
-    assert api.get("/api/v1/providers/parcel_lockers/").json()["kind"] == "parcel_lockers"
+    assert admin_api.get("/api/v1/providers/parcel_lockers/").json()["kind"] == "parcel_lockers"
 
 
-def test_the_admin_configures_it_with_its_own_inputs(admin):
-    chooser = admin.get(reverse("admin:provisioning_connection_add"))
+def test_the_admin_configures_it_with_its_own_inputs(admin_client):
+    chooser = admin_client.get(reverse("admin:provisioning_connection_add"))
     assert b"?provider=parcel_lockers" in chooser.content
 
-    response = admin.post(
+    response = admin_client.post(
         reverse("admin:provisioning_connection_add") + "?provider=parcel_lockers",
         {"name": "Lockers", "base_url": BASE_URL, "enabled": "on", "credential_api_key": "K-123", "setting_region": "north"},
     )
@@ -75,14 +57,14 @@ def test_the_admin_configures_it_with_its_own_inputs(admin):
     )
 
 
-def test_an_account_goes_through_it_end_to_end(api, admin, http, eager):
+def test_an_account_goes_through_it_end_to_end(admin_api, admin_client, http, eager):
     connection = Connection.objects.create(
         provider="parcel_lockers", name="Lockers", base_url=BASE_URL, credentials={"api_key": "K-123"}
     )
     member = Member.objects.create(email="jane@example.org")
     http.post(f"{BASE_URL}/members", json={"id": 77}, status=201)
 
-    created = api.post("/api/v1/accounts/", {"member": member.pk, "connection": connection.pk}, format="json")
+    created = admin_api.post("/api/v1/accounts/", {"member": member.pk, "connection": connection.pk}, format="json")
 
     assert created.status_code == 202, created.json()
     account = Account.objects.get(pk=created.json()["account"]["id"])
@@ -92,16 +74,16 @@ def test_an_account_goes_through_it_end_to_end(api, admin, http, eager):
     # the admin's verify page asks for exactly what the provider declares; a bad PIN is refused
     # with the provider's own message, in the admin and in the API alike
     url = reverse("admin:provisioning_account_request", args=[account.pk, "verify"])
-    page = admin.get(url)
+    page = admin_client.get(url)
     assert list(page.context["form"].fields) == ["pin"]
-    refused = admin.post(url, {"pin": "12a4"})
+    refused = admin_client.post(url, {"pin": "12a4"})
     assert refused.context["form"].errors == {"pin": ["The PIN is 4 digits."]}
-    assert api.post(f"/api/v1/accounts/{account.pk}/verify/", {"pin": "12a4"}, format="json").json() == {
+    assert admin_api.post(f"/api/v1/accounts/{account.pk}/verify/", {"pin": "12a4"}, format="json").json() == {
         "pin": ["The PIN is 4 digits."]
     }
 
     http.post(f"{BASE_URL}/members/77/pin", json={"ok": True})
-    assert admin.post(url, {"pin": "1234"}).status_code == 302
+    assert admin_client.post(url, {"pin": "1234"}).status_code == 302
 
     account.refresh_from_db()
     assert account.status == "active"
@@ -110,15 +92,15 @@ def test_an_account_goes_through_it_end_to_end(api, admin, http, eager):
     assert "1234" not in verify.calls.get().request_body  # secret input never reaches a record
 
 
-def test_without_the_setting_it_is_not_installed(api, settings):
+def test_without_the_setting_it_is_not_installed(admin_api, settings):
     settings.PROVISIONING = {
         **settings.PROVISIONING,
         "PROVIDERS": [p for p in settings.PROVISIONING["PROVIDERS"] if p != PLUGIN],
     }
 
-    kinds = [p["kind"] for p in api.get("/api/v1/providers/").json()["results"]]
+    kinds = [p["kind"] for p in admin_api.get("/api/v1/providers/").json()["results"]]
     assert "parcel_lockers" not in kinds
-    refused = api.post(
+    refused = admin_api.post(
         "/api/v1/connections/",
         {"name": "Lockers", "provider": "parcel_lockers", "base_url": BASE_URL, "credentials": {"api_key": "K"}},
         format="json",
@@ -126,8 +108,8 @@ def test_without_the_setting_it_is_not_installed(api, settings):
     assert refused.status_code == 400 and "provider" in refused.json()
 
 
-def test_the_five_built_in_providers_are_listed_for_signed_in_users_only(api):
-    listed = api.get("/api/v1/providers/").json()["results"]
+def test_the_five_built_in_providers_are_listed_for_signed_in_users_only(admin_api):
+    listed = admin_api.get("/api/v1/providers/").json()["results"]
 
     assert [p["kind"] for p in listed][:5] == ["snaptrade", "kandy", "xhoppe", "flyve", "scim"]
     flyve = next(p for p in listed if p["kind"] == "flyve")

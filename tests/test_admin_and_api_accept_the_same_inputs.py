@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from provisioning.models import Account, Connection, Member, Operation
 from provisioning.states import AccountStatus
@@ -85,24 +84,6 @@ def as_form_value(value):
     return str(value)
 
 
-@pytest.fixture
-def superuser(db, django_user_model):
-    return django_user_model.objects.create_superuser("boss", "boss@example.org", "pw")
-
-
-@pytest.fixture
-def api(superuser):
-    client = APIClient()
-    client.force_authenticate(superuser)
-    return client
-
-
-@pytest.fixture
-def admin(client, superuser):
-    client.force_login(superuser)
-    return client
-
-
 def account_at(provider: str, status: str) -> Account:
     connection = Connection.objects.create(
         provider=provider, name=f"{provider} test", base_url=f"https://{provider}.test", credentials={"x": "y"}
@@ -111,9 +92,9 @@ def account_at(provider: str, status: str) -> Account:
     return Account.objects.create(member=member, connection=connection, status=status, external_id="remote-1")
 
 
-def admin_outcome(admin, account, kind, data):
+def admin_outcome(admin_client, account, kind, data):
     url = reverse("admin:provisioning_account_request", args=[account.pk, kind])
-    response = admin.post(url, {name: as_form_value(value) for name, value in data.items()})
+    response = admin_client.post(url, {name: as_form_value(value) for name, value in data.items()})
     if response.status_code == 302 and Operation.objects.filter(account=account, kind=kind).exists():
         Operation.objects.filter(account=account).delete()
         return ACCEPTED
@@ -125,8 +106,8 @@ def admin_outcome(admin, account, kind, data):
     return errors
 
 
-def api_outcome(api, account, path, data):
-    response = api.post(f"/api/v1/accounts/{account.pk}/{path}/", data, format="json")
+def api_outcome(admin_api, account, path, data):
+    response = admin_api.post(f"/api/v1/accounts/{account.pk}/{path}/", data, format="json")
     if response.status_code == 202:
         Operation.objects.filter(account=account).delete()
         return ACCEPTED
@@ -139,18 +120,18 @@ def api_outcome(api, account, path, data):
     OPERATION_CASES,
     ids=[f"{case[0]}-{case[1]}-{index}" for index, case in enumerate(OPERATION_CASES)],
 )
-def test_operation_input(admin, api, provider, kind, status, path, data, expected):
+def test_operation_input(admin_client, admin_api, provider, kind, status, path, data, expected):
     account = account_at(provider, AccountStatus(status))
 
-    assert admin_outcome(admin, account, kind, data) == expected
-    assert api_outcome(api, account, path, data) == expected
+    assert admin_outcome(admin_client, account, kind, data) == expected
+    assert api_outcome(admin_api, account, path, data) == expected
 
 
-def admin_connection_outcome(admin, provider, credentials, settings):
+def admin_connection_outcome(admin_client, provider, credentials, settings):
     form = {"name": f"{provider} by admin", "base_url": f"https://{provider}.test/admin", "enabled": "on"}
     form.update({f"credential_{key}": value for key, value in credentials.items()})
     form.update({f"setting_{key}": value for key, value in settings.items()})
-    response = admin.post(reverse("admin:provisioning_connection_add") + f"?provider={provider}", form)
+    response = admin_client.post(reverse("admin:provisioning_connection_add") + f"?provider={provider}", form)
     if response.status_code == 302:
         assert Connection.objects.filter(name=f"{provider} by admin").exists()
         return ACCEPTED
@@ -167,10 +148,10 @@ def admin_connection_outcome(admin, provider, credentials, settings):
     return found
 
 
-def api_connection_outcome(api, provider, credentials, settings):
+def api_connection_outcome(admin_api, provider, credentials, settings):
     body = {"name": f"{provider} by api", "provider": provider, "base_url": f"https://{provider}.test/api",
             "credentials": credentials, "settings": settings}
-    response = api.post("/api/v1/connections/", body, format="json")
+    response = admin_api.post("/api/v1/connections/", body, format="json")
     if response.status_code == 201:
         return ACCEPTED
     assert response.status_code == 400, response.json()
@@ -182,6 +163,6 @@ def api_connection_outcome(api, provider, credentials, settings):
     CONNECTION_CASES,
     ids=[f"{case[0]}-{index}" for index, case in enumerate(CONNECTION_CASES)],
 )
-def test_connection_credentials_and_settings(admin, api, provider, credentials, settings, expected):
-    assert admin_connection_outcome(admin, provider, credentials, settings) == expected
-    assert api_connection_outcome(api, provider, credentials, settings) == expected
+def test_connection_credentials_and_settings(admin_client, admin_api, provider, credentials, settings, expected):
+    assert admin_connection_outcome(admin_client, provider, credentials, settings) == expected
+    assert api_connection_outcome(admin_api, provider, credentials, settings) == expected

@@ -16,7 +16,7 @@ from django.db import close_old_connections
 
 from provisioning import services
 from provisioning.models import Account, Member, Operation
-from tests.integration.support import FINISHED, PATIENCE_SECONDS
+from tests.integration.support import FINISHED, PATIENCE_SECONDS, wait_for
 
 RECOVERY_ENV = {
     "OPERATION_MAX_ATTEMPTS": "1000",
@@ -75,3 +75,20 @@ def assert_each_registered_once(snaptrade, operation_ids: list[int], *, extra_re
     assert sorted(users) == external_ids
     # a second registration of a user is refused (400): one 200 per user means once each
     assert int(snaptrade.counter(REGISTER).get("200", 0)) == len(external_ids) + extra_registrations
+
+
+def crash_workers_during(operation_ids: list[int], worker, start_worker, *, kills: int):
+    """SIGKILL the worker (its pool with it) ``kills`` times while the operations run, each time
+    once a further share of them has finished and one is running, and start a new one; returns
+    the last worker. Beat (of the first worker) keeps sweeping meanwhile."""
+    total = len(operation_ids)
+    for kill in range(1, kills + 1):
+        progress = kill * total // (kills + 2)
+        wait_for(lambda: finished_count(operation_ids) >= progress, f"{progress} operations before crash {kill}")
+        wait_for(lambda: Operation.objects.filter(pk__in=operation_ids, status="running").exists(),
+                 "an operation running when the worker dies")
+        worker.kill()
+        worker.popen.wait(10)
+        worker = start_worker()
+    return worker
+

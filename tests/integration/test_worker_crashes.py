@@ -16,12 +16,11 @@ from provisioning import services
 from provisioning.models import Account, Operation
 from tests.integration.chaos_support import (
     RECOVERY_ENV,
+    crash_workers_during,
     assert_each_registered_once,
-    finished_count,
     provision_many,
     wait_all_finished,
 )
-from tests.integration.support import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -59,15 +58,9 @@ def test_300_provisionings_survive_three_worker_crashes(snaptrade, celery_worker
     worker = celery_worker_process(concurrency=4, beat=True, env=CRASH_ENV)
     operation_ids = provision_many(snaptrade, PROVISIONINGS, "crash")
 
-    for kill in range(1, KILLS + 1):
-        progress = kill * PROVISIONINGS // (KILLS + 2)
-        wait_for(lambda: finished_count(operation_ids) >= progress, f"{progress} provisionings before crash {kill}")
-        wait_for(lambda: Operation.objects.filter(pk__in=operation_ids, status="running").exists(),
-                 "an operation running when the worker dies")
-        worker.kill()
-        worker.popen.wait(10)
-        worker = celery_worker_process(concurrency=4, env=CRASH_ENV)  # beat of the first one keeps sweeping
-
+    crash_workers_during(
+        operation_ids, worker, lambda: celery_worker_process(concurrency=4, env=CRASH_ENV), kills=KILLS
+    )
     wait_all_finished(operation_ids, timeout=150)
     first_pass = list(operation_ids)
     repaired = repair_lost_secrets(snaptrade, operation_ids)

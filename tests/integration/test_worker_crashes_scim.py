@@ -11,8 +11,7 @@ import pytest
 
 from provisioning import services
 from provisioning.models import Account, Member, Operation
-from tests.integration.chaos_support import RECOVERY_ENV, finished_count, wait_all_finished
-from tests.integration.support import wait_for
+from tests.integration.chaos_support import RECOVERY_ENV, crash_workers_during, wait_all_finished
 
 pytestmark = pytest.mark.integration
 
@@ -36,15 +35,9 @@ def test_300_scim_provisionings_survive_three_worker_crashes_with_one_create_eac
     services.batch_create(connection=connection, members=members, requested_by=services.Requester("test:chaos"))
     operation_ids = list(Operation.objects.filter(connection=connection, kind="provision").values_list("pk", flat=True))
 
-    for kill in range(1, KILLS + 1):
-        progress = kill * PROVISIONINGS // (KILLS + 2)
-        wait_for(lambda: finished_count(operation_ids) >= progress, f"{progress} provisionings before crash {kill}")
-        wait_for(lambda: Operation.objects.filter(pk__in=operation_ids, status="running").exists(),
-                 "an operation running when the worker dies")
-        worker.kill()
-        worker.popen.wait(10)
-        worker = celery_worker_process(concurrency=4, env=CRASH_ENV)  # beat of the first one keeps sweeping
-
+    crash_workers_during(
+        operation_ids, worker, lambda: celery_worker_process(concurrency=4, env=CRASH_ENV), kills=KILLS
+    )
     wait_all_finished(operation_ids, timeout=150)
 
     not_succeeded = list(Operation.objects.filter(pk__in=operation_ids).exclude(status="succeeded")
