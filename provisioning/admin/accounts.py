@@ -26,6 +26,7 @@ from .. import selectors, services
 from ..models import Account
 from ..providers import registry
 from ..states import OPERATION_SPECS, OperationKind
+from .batches import provision_accounts
 from .common import (
     OperationRequestMixin,
     admin_link,
@@ -58,6 +59,8 @@ def bulk_request_action(kind: str):
     permission = "deprovision" if kind == OperationKind.DEPROVISION else "provision"
 
     def action(modeladmin, request, queryset):
+        if kind == OperationKind.PROVISION:  # as batches, after saying what will be sent
+            return provision_accounts(modeladmin, request, queryset)
         if kind in CONFIRMED_OPERATIONS and request.POST.get("confirmed") != "yes":
             return modeladmin.bulk_request_confirmation(request, queryset, kind)
         return modeladmin.bulk_request(request, queryset, kind)
