@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
+from import_export.admin import ExportMixin
 
 from .. import selectors, services
 from ..models import Account
@@ -37,6 +38,7 @@ from .common import (
     requester,
 )
 from .forms import AccountCreateForm
+from .resources import FORMATS, AccountResource
 
 # operations offered as bulk actions on the account list (none of them needs input)
 BULK_OPERATIONS = (
@@ -85,7 +87,7 @@ class AttentionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Account)
-class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
+class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "member",
@@ -131,6 +133,8 @@ class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
         "updated_at",
     )
     change_form_template = "admin/provisioning/account/change_form.html"
+    resource_classes = [AccountResource]  # exported without secrets (resources.py)
+    formats = FORMATS
 
     # --- permissions: accounts change only through operations ----------------------------------
     def has_provision_permission(self, request):

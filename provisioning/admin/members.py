@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.http import urlencode
 from django_countries.filters import CountryFilter
+from import_export.admin import ImportExportMixin
 
 from .. import services
 from ..models import Account, Member
@@ -15,6 +16,7 @@ from ..states import AccountStatus
 from .batches import provision_members
 from .common import ReadOnlyMixin
 from .forms import MemberForm
+from .resources import FORMATS, MemberResource
 
 
 class AccountStatusFilter(admin.SimpleListFilter):
@@ -60,7 +62,10 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(ImportExportMixin, admin.ModelAdmin):
+    """Members; imported (CSV, XLSX: a preview shows each row's errors before anything is saved)
+    and exported with django-import-export (``resources.py``)."""
+
     list_display = ("email", "first_name", "last_name", "phone", "country", "external_ref", "accounts_summary", "created_at")
     list_filter = (AccountStatusFilter, "accounts__connection__provider", ("country", CountryFilter))
     search_fields = ("email", "first_name", "last_name", "external_ref", "phone")
@@ -73,6 +78,12 @@ class MemberAdmin(admin.ModelAdmin):
         ("Organisation", {"fields": ("external_ref",)}),
     )
     change_form_template = "admin/provisioning/member/change_form.html"
+    resource_classes = [MemberResource]
+    formats = FORMATS
+
+    def has_import_permission(self, request):
+        # an import adds members and changes those it finds again by external_ref
+        return request.user.has_perm("provisioning.add_member") and request.user.has_perm("provisioning.change_member")
 
     def has_provision_permission(self, request):
         return request.user.has_perm("provisioning.provision_account")

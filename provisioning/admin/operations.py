@@ -19,6 +19,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
+from import_export.admin import ExportMixin
 
 from .. import selectors, services
 from ..models import Batch, ExternalCall, Operation, SecretAccess
@@ -34,6 +35,7 @@ from .common import (
     report_requests,
     requester,
 )
+from .resources import FORMATS, OperationResource
 
 REFRESH_SECONDS = 2
 
@@ -74,7 +76,7 @@ class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Operation)
-class OperationAdmin(ReadOnlyAdmin):
+class OperationAdmin(ExportMixin, ReadOnlyAdmin):
     list_display = (
         "id",
         "kind",
@@ -134,6 +136,8 @@ class OperationAdmin(ReadOnlyAdmin):
         "finished_at",
     )
     change_form_template = "admin/provisioning/operation/change_form.html"
+    resource_classes = [OperationResource]  # exported without input, result or error (resources.py)
+    formats = FORMATS
 
     @admin.display(description="account")
     def account_link(self, obj):
