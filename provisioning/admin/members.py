@@ -80,6 +80,7 @@ class MemberAdmin(ImportExportMixin, admin.ModelAdmin):
     change_form_template = "admin/provisioning/member/change_form.html"
     resource_classes = [MemberResource]
     formats = FORMATS
+    import_template_name = "admin/provisioning/member/import.html"
 
     def has_import_permission(self, request):
         # an import adds members and changes those it finds again by external_ref
