@@ -35,8 +35,16 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "import_export",
     "provisioning",
 ]
+
+# django-import-export (members in, members/accounts/operations out): CSV and XLSX; exporting needs
+# the view permission (importing members: add and change, see MemberAdmin); an import is previewed
+# in a transaction that is rolled back, and saved only once confirmed
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

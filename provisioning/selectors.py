@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 
 from .models import Account, Batch, Connection, ExternalCall, Operation
-from .states import QUOTA_FREE_ACCOUNT_STATUSES, UNFINISHED_OPERATION_STATUSES, OperationStatus
+from .states import QUOTA_FREE_ACCOUNT_STATUSES, UNFINISHED_OPERATION_STATUSES, OperationKind, OperationStatus
 
 FINISHED_OPERATION_STATUSES = (OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.CANCELLED)
 
@@ -58,11 +59,30 @@ def accounts_with_pending_operation(queryset):
 
 
 def batch_progress(batch: Batch) -> dict:
-    """``{"total", "counts": {status: n}, "finished"}`` from the batch's operations."""
-    rows = batch.operations.order_by().values("status").annotate(n=Count("id"))
-    counts = {row["status"]: row["n"] for row in rows}
+    """``{"total", "counts": {status: n}, "finished", "done", "percent"}`` of a batch.
+
+    Each account counts once, by the status of its latest operation in the batch: a failed
+    provisioning retried into the batch ("Retry the failed ones") counts as its new attempt.
+    ``done``: accounts whose latest operation finished; ``percent``: ``done`` of ``total``.
+    """
+    latest = (
+        batch.operations.order_by("account_id", "-id").values_list("account_id", "id", "status")
+    )
+    by_account = {}
+    for account_id, pk, status in latest:
+        key = account_id if account_id is not None else f"op{pk}"
+        by_account.setdefault(key, status)
+    counts = dict(sorted(Counter(by_account.values()).items()))
+    total = sum(counts.values())
     unfinished = sum(counts.get(status, 0) for status in UNFINISHED_OPERATION_STATUSES)
-    return {"total": sum(counts.values()), "counts": counts, "finished": unfinished == 0}
+    done = total - unfinished
+    return {
+        "total": total,
+        "counts": counts,
+        "finished": unfinished == 0,
+        "done": done,
+        "percent": round(100 * done / total) if total else 100,
+    }
 
 
 def operations_count_by_status_and_kind() -> dict[tuple[str, str], int]:
@@ -189,3 +209,98 @@ def operations_held_by_connection() -> dict[tuple[int, str, str], int]:
         (row["connection_id"], row["connection__name"], "confirmation" if row["needs_confirmation"] else "quarantine"): row["n"]
         for row in rows
     }
+
+
+# --- batches: what a bulk provisioning would send (one rule for the admin and the API) ----------
+
+@dataclass
+class BatchPreview:
+    """What provisioning ``members`` at ``connection`` as a batch would do, before anything is sent.
+
+    ``to_create``: members without an account there (an account is created and provisioned).
+    ``to_reprovision``: their accounts there that a provisioning may start from (pending, failed,
+    deprovisioned) with no unfinished operation: provisioned again, the same account.
+    ``existing``: ``{status: n}`` of the other accounts there (active, awaiting a person, busy...),
+    left alone; ``busy`` counts the provisionable ones that have an unfinished operation.
+    ``quota_left``: ``None`` without a quota, else ``max_accounts`` minus the accounts that count
+    against it (``connection_quota_used``) minus the provisionings requested and not started yet
+    (pending, failed or deprovisioned accounts with an unfinished provision), never below 0.
+    ``to_send``: the (member, account or None) pairs that will be sent, in order, never more than
+    the quota allows; ``over_quota``: the candidates left out because of the quota.
+    """
+
+    connection: Connection
+    selected: int
+    to_create: list = field(default_factory=list)
+    to_reprovision: list = field(default_factory=list)
+    existing: dict = field(default_factory=dict)
+    busy: int = 0
+    quota_left: int | None = None
+    to_send: list = field(default_factory=list)
+    over_quota: list = field(default_factory=list)
+
+    @property
+    def candidates(self) -> int:
+        return len(self.to_create) + len(self.to_reprovision)
+
+    @property
+    def new_count(self) -> int:
+        return sum(1 for _, account in self.to_send if account is None)
+
+    @property
+    def again_count(self) -> int:
+        return sum(1 for _, account in self.to_send if account is not None)
+
+    @property
+    def existing_count(self) -> int:
+        return sum(self.existing.values())
+
+
+def connection_quota_left(connection: Connection) -> int | None:
+    """How many more accounts ``connection`` may provision (``None``: no quota); see ``BatchPreview``."""
+    if connection.max_accounts is None:
+        return None
+    in_flight = (
+        connection.accounts.filter(status__in=QUOTA_FREE_ACCOUNT_STATUSES)
+        .filter(operations__kind=OperationKind.PROVISION, operations__status__in=UNFINISHED_OPERATION_STATUSES)
+        .distinct()
+        .count()
+    )
+    return max(0, connection.max_accounts - connection_quota_used(connection) - in_flight)
+
+
+def batch_preview(connection: Connection, members) -> BatchPreview:
+    """What ``services.batch_create`` would send for ``members`` at ``connection`` (see ``BatchPreview``)."""
+    from .states import OPERATION_SPECS
+
+    members = list(members)
+    provisionable = OPERATION_SPECS[OperationKind.PROVISION].allowed_from
+    accounts = {
+        account.member_id: account
+        for account in accounts_with_pending_operation(
+            connection.accounts.filter(member__in=[m.pk for m in members])
+        )
+    }
+    preview = BatchPreview(connection=connection, selected=len(members), quota_left=connection_quota_left(connection))
+    existing: Counter = Counter()
+    seen = set()
+    candidates = []
+    for member in members:
+        if member.pk in seen:
+            continue
+        seen.add(member.pk)
+        account = accounts.get(member.pk)
+        if account is None:
+            preview.to_create.append(member)
+            candidates.append((member, None))
+        elif account.status in provisionable and not account_pending_operation(account):
+            preview.to_reprovision.append(account)
+            candidates.append((member, account))
+        else:
+            existing[account.status] += 1
+            if account.status in provisionable:
+                preview.busy += 1
+    preview.existing = dict(sorted(existing.items()))
+    allowed = len(candidates) if preview.quota_left is None else min(len(candidates), preview.quota_left)
+    preview.to_send, preview.over_quota = candidates[:allowed], candidates[allowed:]
+    return preview

@@ -21,11 +21,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
+from import_export.admin import ExportMixin
 
 from .. import selectors, services
 from ..models import Account
 from ..providers import registry
 from ..states import OPERATION_SPECS, OperationKind
+from .batches import provision_accounts
 from .common import (
     OperationRequestMixin,
     admin_link,
@@ -36,6 +38,7 @@ from .common import (
     requester,
 )
 from .forms import AccountCreateForm
+from .resources import FORMATS, AccountResource
 
 # operations offered as bulk actions on the account list (none of them needs input)
 BULK_OPERATIONS = (
@@ -58,6 +61,8 @@ def bulk_request_action(kind: str):
     permission = "deprovision" if kind == OperationKind.DEPROVISION else "provision"
 
     def action(modeladmin, request, queryset):
+        if kind == OperationKind.PROVISION:  # as batches, after saying what will be sent
+            return provision_accounts(modeladmin, request, queryset)
         if kind in CONFIRMED_OPERATIONS and request.POST.get("confirmed") != "yes":
             return modeladmin.bulk_request_confirmation(request, queryset, kind)
         return modeladmin.bulk_request(request, queryset, kind)
@@ -82,7 +87,7 @@ class AttentionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Account)
-class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
+class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "member",
@@ -128,6 +133,8 @@ class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
         "updated_at",
     )
     change_form_template = "admin/provisioning/account/change_form.html"
+    resource_classes = [AccountResource]  # exported without secrets (resources.py)
+    formats = FORMATS
 
     # --- permissions: accounts change only through operations ----------------------------------
     def has_provision_permission(self, request):

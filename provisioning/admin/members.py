@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.shortcuts import redirect
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.http import urlencode
 from django_countries.filters import CountryFilter
+from import_export.admin import ImportExportMixin
 
 from .. import services
 from ..models import Account, Member
 from ..states import AccountStatus
-from .common import ReadOnlyMixin, names, report_requests, requester
-from .forms import MemberForm, ProvisionAtConnectionForm
+from .batches import provision_members
+from .common import ReadOnlyMixin
+from .forms import MemberForm
+from .resources import FORMATS, MemberResource
 
 
 class AccountStatusFilter(admin.SimpleListFilter):
@@ -61,7 +62,10 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(ImportExportMixin, admin.ModelAdmin):
+    """Members; imported (CSV, XLSX: a preview shows each row's errors before anything is saved)
+    and exported with django-import-export (``resources.py``)."""
+
     list_display = ("email", "first_name", "last_name", "phone", "country", "external_ref", "accounts_summary", "created_at")
     list_filter = (AccountStatusFilter, "accounts__connection__provider", ("country", CountryFilter))
     search_fields = ("email", "first_name", "last_name", "external_ref", "phone")
@@ -74,6 +78,13 @@ class MemberAdmin(admin.ModelAdmin):
         ("Organisation", {"fields": ("external_ref",)}),
     )
     change_form_template = "admin/provisioning/member/change_form.html"
+    resource_classes = [MemberResource]
+    formats = FORMATS
+    import_template_name = "admin/provisioning/member/import.html"
+
+    def has_import_permission(self, request):
+        # an import adds members and changes those it finds again by external_ref
+        return request.user.has_perm("provisioning.add_member") and request.user.has_perm("provisioning.change_member")
 
     def has_provision_permission(self, request):
         return request.user.has_perm("provisioning.provision_account")
@@ -110,35 +121,9 @@ class MemberAdmin(admin.ModelAdmin):
 
     @admin.action(description="Provision at a connection…", permissions=["provision"])
     def provision_at_connection(self, request, queryset):
-        """Ask for the connection on an intermediate page, then create each member's account there."""
-        form = ProvisionAtConnectionForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            connection = form.cleaned_data["connection"]
-            operations, refused = [], []
-            for member in queryset:
-                try:
-                    _, operation = services.account_create(
-                        member=member, connection=connection, requested_by=requester(request)
-                    )
-                    operations.append(operation)
-                except services.ServiceError as exc:
-                    refused.append((member, exc.message))
-            report_requests(request, label=f"Provisioning at {connection}", requested=operations, refused=refused)
-            return None
-        if not form.fields["connection"].queryset.exists():
-            messages.error(request, "No enabled connection can provision accounts: add or enable one first.")
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Provision at a connection",
-            "opts": self.opts,
-            "members": queryset,
-            "member_names": names(queryset),
-            "form": form,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        return TemplateResponse(request, "admin/provisioning/member/provision_at_connection.html", context)
+        """Choose the connection, see what will be sent there (new accounts, accounts provisioned
+        again, the ones left alone, the quota), then send it as a batch (``admin/batches.py``)."""
+        return provision_members(self, request, queryset)
 
     # --- deleting goes through services ----------------------------------------------------------
     def get_deleted_objects(self, objs, request):

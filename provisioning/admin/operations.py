@@ -17,7 +17,9 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
+from import_export.admin import ExportMixin
 
 from .. import selectors, services
 from ..models import Batch, ExternalCall, Operation, SecretAccess
@@ -33,6 +35,7 @@ from .common import (
     report_requests,
     requester,
 )
+from .resources import FORMATS, OperationResource
 
 REFRESH_SECONDS = 2
 
@@ -73,7 +76,7 @@ class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Operation)
-class OperationAdmin(ReadOnlyAdmin):
+class OperationAdmin(ExportMixin, ReadOnlyAdmin):
     list_display = (
         "id",
         "kind",
@@ -133,6 +136,8 @@ class OperationAdmin(ReadOnlyAdmin):
         "finished_at",
     )
     change_form_template = "admin/provisioning/operation/change_form.html"
+    resource_classes = [OperationResource]  # exported without input, result or error (resources.py)
+    formats = FORMATS
 
     @admin.display(description="account")
     def account_link(self, obj):
@@ -358,12 +363,32 @@ class SecretAccessAdmin(ReadOnlyAdmin):
         return ", ".join(obj.keys) or "—"
 
 
+PROGRESS_STEP = 5  # the bar's segments are CSS classes of 5 % steps (no inline style: a CSP comes)
+
+
+def progress_segments(counts: dict, total: int) -> list[tuple[str, int, int]]:
+    """``(status, n, width)`` per status, widths in steps of ``PROGRESS_STEP`` % summing to 100."""
+    segments, shown, running = [], 0, 0
+    for status in ("succeeded", "failed", "cancelled", "running", "waiting_retry", "held", "queued"):
+        n = counts.get(status, 0)
+        if not n or not total:
+            continue
+        running += n
+        edge = round(100 * running / total / PROGRESS_STEP) * PROGRESS_STEP
+        segments.append((status, n, edge - shown))
+        shown = edge
+    return segments
+
+
 @admin.register(Batch)
 class BatchAdmin(ReadOnlyAdmin):
+    """Batches are made by the bulk provisioning actions (members, accounts) only; their page
+    shows the progress, refreshing itself, the failures and "Retry the failed ones"."""
+
     list_display = ("id", "connection", "requested_by", "created_at", "progress")
     list_select_related = ("connection",)
     list_filter = ("connection",)
-    fields = ("connection", "requested_by", "created_at", "progress", "counts", "operations_link")
+    fields = ("connection", "requested_by", "created_at", "operations_link")
     readonly_fields = fields
     change_form_template = "admin/provisioning/batch/change_form.html"
 
@@ -372,7 +397,10 @@ class BatchAdmin(ReadOnlyAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(total=Count("operations"), unfinished=Count("operations", filter=unfinished))
+            .annotate(
+                total=Count("operations__account", distinct=True),
+                unfinished=Count("operations", filter=unfinished),
+            )
         )
 
     @admin.display(description="progress")
@@ -383,18 +411,60 @@ class BatchAdmin(ReadOnlyAdmin):
             '<progress max="{}" value="{}"></progress> {} of {} finished ({}%)', obj.total or 1, done, done, obj.total, percent
         )
 
-    @admin.display(description="operations by status")
-    def counts(self, obj):
-        counts = selectors.batch_progress(obj)["counts"]
-        return ", ".join(f"{status}: {n}" for status, n in sorted(counts.items())) or "—"
-
     @admin.display(description="operations")
     def operations_link(self, obj):
-        return format_html('<a href="{}">see the operations of this batch</a>', changelist_url(Operation, batch__id__exact=obj.pk))
+        return format_html('<a href="{}">every operation of this batch</a>', changelist_url(Operation, batch__id__exact=obj.pk))
+
+    def has_retry_failed_permission(self, request, batch):
+        return self.has_view_permission(request, batch) and request.user.has_perm("provisioning.provision_account")
+
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/retry-failed/",
+                self.admin_site.admin_view(self.retry_failed_view),
+                name="provisioning_batch_retry_failed",
+            ),
+            *super().get_urls(),
+        ]
+
+    def retry_failed_view(self, request, object_id):
+        """POST: provision again, into this batch, the accounts whose provisioning failed."""
+        batch = self.get_object(request, unquote(object_id))
+        if batch is None:
+            raise Http404
+        if not self.has_retry_failed_permission(request, batch):
+            raise PermissionDenied
+        if request.method != "POST":
+            return redirect(change_url(batch))
+        try:
+            requested = services.batch_retry_failed(batch=batch, requested_by=requester(request))
+        except services.ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            if requested:
+                messages.success(request, f"Provisioning {len(requested)} failed account{'s' if len(requested) != 1 else ''} again in this batch.")
+            else:
+                messages.info(request, "Nothing to retry: no failed provisioning that can start again.")
+        return redirect(change_url(batch))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         batch = self.get_object(request, unquote(object_id))
         extra_context = dict(extra_context or {})
-        if batch is not None and batch.unfinished:
-            extra_context["refresh_seconds"] = REFRESH_SECONDS
+        if batch is not None:
+            progress = selectors.batch_progress(batch)
+            counts = progress["counts"]
+            operations = changelist_url(Operation, batch__id__exact=batch.pk)
+            extra_context.update(
+                progress=progress,
+                segments=[
+                    (status, n, width, f"{operations}&{urlencode({'status__exact': status})}")
+                    for status, n, width in progress_segments(counts, progress["total"])
+                ],
+                failures_url=f"{operations}&status__exact=failed" if counts.get("failed") else None,
+                retry_failed_url=reverse("admin:provisioning_batch_retry_failed", args=[batch.pk])
+                if counts.get("failed") and self.has_retry_failed_permission(request, batch)
+                else None,
+                refresh_seconds=None if progress["finished"] else REFRESH_SECONDS,
+            )
         return super().change_view(request, object_id, form_url, extra_context)

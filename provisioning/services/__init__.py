@@ -3,7 +3,7 @@
 Plain functions with keyword-only arguments, named ``<thing>_<verb>``.
 """
 
-from .accounts import account_create, account_secrets_read, batch_create, member_delete
+from .accounts import account_create, account_secrets_read, batch_create, batch_retry_failed, member_delete
 from .connections import (
     CONNECTION_FIELDS,
     connection_create,
@@ -52,6 +52,7 @@ __all__ = [
     "account_secrets_read",
     "account_set_status",
     "batch_create",
+    "batch_retry_failed",
     "connection_create",
     "connection_probe",
     "connection_quarantine",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from .. import selectors
 from ..models import Account, Batch, Connection, Member, SecretAccess
 from ..states import AccountStatus, OperationKind
 from .errors import Conflict, InvalidRequest
@@ -52,19 +53,76 @@ def member_delete(*, member: Member) -> None:
 def batch_create(
     *, connection: Connection, requested_by: Requester, members=None, all_without_account=False
 ) -> Batch:
-    """Create accounts for many members at once and request their provisioning.
+    """Provision many members at ``connection`` at once, as one batch; returns it.
 
-    Members that already have an account at the connection are skipped.
+    What is sent follows ``selectors.batch_preview`` (the rule the admin shows before sending):
+    members without an account there get one; those whose account there is pending, failed or
+    deprovisioned (and not busy) are provisioned again, the same account; the others are left
+    alone; and never more than the connection's quota still allows. Counted under the
+    connection's row lock, so two batches cannot both take the last places. Nothing to send is an
+    ``InvalidRequest``; candidates but no quota left a ``Conflict`` (``quota_exceeded``); an
+    operation refused on the way rolls the whole batch back.
     """
     if all_without_account:
         members = Member.objects.exclude(accounts__connection=connection)
+    members = list(members or ())
     if not members:
         raise InvalidRequest("No members to provision.", field_errors={"members": ["Give at least one member."]})
     with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=connection.pk)
+        preview = selectors.batch_preview(connection, members)
+        if not preview.to_send:
+            if preview.over_quota:
+                raise Conflict(
+                    f"The connection '{connection}' is at its quota of {connection.max_accounts} accounts.",
+                    code="quota_exceeded",
+                )
+            raise InvalidRequest(
+                "No members to provision: each already has an account there that is active, busy or "
+                "waiting for a person.",
+                field_errors={"members": ["Nobody left to provision at this connection."]},
+            )
         batch = Batch.objects.create(connection=connection, requested_by=requested_by.label)
-        existing = set(connection.accounts.values_list("member_id", flat=True))
-        for member in members:
-            if member.pk in existing:
-                continue
-            account_create(member=member, connection=connection, requested_by=requested_by, batch=batch)
+        _send(batch, preview, requested_by)
+    batch.preview = preview
     return batch
+
+
+def _send(batch: Batch, preview, requested_by: Requester) -> None:
+    for member, account in preview.to_send:
+        if account is None:
+            account_create(member=member, connection=batch.connection, requested_by=requested_by, batch=batch)
+        else:
+            operation_request(kind=OperationKind.PROVISION, account=account, requested_by=requested_by, batch=batch)
+
+
+def batch_retry_failed(*, batch: Batch, requested_by: Requester) -> list:
+    """Provision again, into the same batch, each account whose latest provisioning in ``batch``
+    failed (same rule and quota as ``batch_create``). Returns the new operations (maybe none).
+    """
+    from ..models import Operation
+    from ..states import OperationStatus
+
+    latest = {}
+    for account_id, status in (
+        batch.operations.filter(kind=OperationKind.PROVISION, account__isnull=False)
+        .order_by("account_id", "-id")
+        .values_list("account_id", "status")
+    ):
+        latest.setdefault(account_id, status)
+    failed = [account_id for account_id, status in latest.items() if status == OperationStatus.FAILED]
+    if not failed:
+        return []
+    with transaction.atomic():
+        connection = Connection.objects.select_for_update().get(pk=batch.connection_id)
+        members = Member.objects.filter(accounts__in=failed).order_by("pk")
+        preview = selectors.batch_preview(connection, members)
+        if not preview.to_send and preview.over_quota:
+            raise Conflict(
+                f"The connection '{connection}' is at its quota of {connection.max_accounts} accounts.",
+                code="quota_exceeded",
+            )
+        before = set(batch.operations.values_list("pk", flat=True))
+        _send(batch, preview, requested_by)
+        new = list(Operation.objects.filter(batch=batch).exclude(pk__in=before).order_by("pk"))
+    return new

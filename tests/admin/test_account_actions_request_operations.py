@@ -5,7 +5,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from provisioning.models import Account, Connection, Member, Operation
+from provisioning.models import Account, Batch, Connection, Member, Operation
 from provisioning.states import AccountStatus, OperationStatus
 
 CHANGELIST = reverse("admin:provisioning_account_changelist")
@@ -20,15 +20,18 @@ def texts(response):
     return [str(m) for m in get_messages(response.wsgi_request)]
 
 
-def test_provision_action_queues_an_operation(admin_client, make_account, admin_user):
+def test_provision_action_says_what_will_be_sent_then_sends_a_batch(admin_client, make_account, admin_user):
     account = make_account(AccountStatus.PENDING)
-    response = run_action(admin_client, "request_provision", [account])
+    page = run_action(admin_client, "request_provision", [account])
+    assert page.status_code == 200 and b"Send 1 provisioning" in page.content
+    assert not Operation.objects.exists()  # nothing is sent before the confirmation
+    response = run_action(admin_client, "request_provision", [account], step="send")
     operation = Operation.objects.get(account=account)
     assert operation.kind == "provision" and operation.status == OperationStatus.QUEUED
     assert operation.requested_by == "admin:admin" and operation.requested_by_user == admin_user
-    # one operation: straight to its page, which follows its progress
+    assert operation.batch is not None
     assert response.status_code == 302
-    assert response["Location"] == reverse("admin:provisioning_operation_change", args=[operation.pk])
+    assert any(reverse("admin:provisioning_batch_change", args=[operation.batch_id]) in text for text in texts(response))
     account.refresh_from_db()
     assert account.status == AccountStatus.PENDING  # the admin never changes an account itself
 
@@ -58,7 +61,9 @@ def test_quota_conflict_is_reported(admin_client, make_account, connection):
     connection.save()
     make_account(AccountStatus.ACTIVE)
     waiting = make_account(AccountStatus.PENDING, member=Member.objects.create(email="joe@example.org"))
-    response = run_action(admin_client, "request_provision", [waiting])
+    page = run_action(admin_client, "request_provision", [waiting])
+    assert b"Not sent: over the quota" in page.content and b"Send" not in page.content.split(b"submit-row")[-1]
+    response = run_action(admin_client, "request_provision", [waiting], step="send")
     assert not Operation.objects.filter(account=waiting).exists()
     assert any("quota" in text for text in texts(response))
 
@@ -91,15 +96,14 @@ def test_provision_permission_does_not_allow_deprovision(staff_client, grant, ma
     assert Operation.objects.get().kind == "sync"
 
 
-def test_many_accounts_link_to_their_operations(admin_client, make_account, connection):
+def test_many_accounts_are_one_batch_and_the_message_links_to_it(admin_client, make_account, connection):
     accounts = [make_account(member=Member.objects.create(email=f"m{i}@example.org")) for i in range(3)]
-    response = run_action(admin_client, "request_provision", accounts)
+    response = run_action(admin_client, "request_provision", accounts, step="send")
     assert response.status_code == 302 and response["Location"].endswith(CHANGELIST)
-    ids = sorted(Operation.objects.values_list("pk", flat=True))
-    assert len(ids) == 3
-    assert any("id__in=" in text for text in texts(response))
-    listing = admin_client.get(reverse("admin:provisioning_operation_changelist") + "?id__in=" + ",".join(map(str, ids)))
-    assert listing.context["cl"].result_count == 3
+    batch = Batch.objects.get()
+    assert batch.operations.count() == 3
+    assert any(reverse("admin:provisioning_batch_change", args=[batch.pk]) in text for text in texts(response))
+    assert not any("see the operations" in text for text in texts(response))
 
 
 def test_connection_actions_request_health_check_and_reconcile(admin_client, connection):

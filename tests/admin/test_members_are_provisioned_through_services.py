@@ -19,9 +19,12 @@ def test_provision_at_connection_asks_for_the_connection_then_creates_accounts(a
     selected = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk, other.pk]}
     page = admin_client.post(MEMBERS, selected)
     assert page.status_code == 200 and b"Provision at a connection" in page.content
+    assert page.context["previews"][0]["preview"].connection == connection  # the first one, previewed
     assert not Account.objects.exists()
 
-    response = admin_client.post(MEMBERS, {**selected, "apply": "yes", "connection": connection.pk})
+    response = admin_client.post(
+        MEMBERS, {**selected, "step": "send", "previewed": connection.pk, "connection": connection.pk}
+    )
     assert response.status_code == 302
     accounts = Account.objects.filter(connection=connection)
     assert {a.member for a in accounts} == {member, other}
@@ -31,8 +34,10 @@ def test_provision_at_connection_asks_for_the_connection_then_creates_accounts(a
 
 def test_provision_at_connection_reports_members_that_already_have_an_account(admin_client, member, connection, make_account):
     make_account(AccountStatus.ACTIVE)
-    data = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk], "apply": "yes", "connection": connection.pk}
-    response = admin_client.post(MEMBERS, data)
+    data = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk], "connection": connection.pk}
+    page = admin_client.post(MEMBERS, {**data, "step": "preview"})
+    assert b"Nothing can be sent" in page.content and b"active: 1" in page.content
+    response = admin_client.post(MEMBERS, {**data, "step": "send", "previewed": connection.pk})
     assert response.status_code == 302
     assert not Operation.objects.exists()
     assert any("already has an account" in text for text in texts(response))

@@ -50,10 +50,15 @@ def test_staff_provision_a_member_at_snaptrade(page, live_server, django_user_mo
     page.select_option("select[name=action]", "provision_at_connection")
     page.click("button[name=index]")
     page.select_option("select[name=connection]", label="SnapTrade sandbox")
-    page.click("input[type=submit][value=Provision]")
+    page.click("button[name=step][value=preview]")
+    expect(page.locator(".provisioning-preview-new")).to_have_text("1")  # said before anything is sent
+    page.click("button[name=step][value=send]")
 
-    expect(page.locator("ul.messagelist")).to_contain_text("Requested provisioning at SnapTrade sandbox")
-    page.click("ul.messagelist a")  # the operation's page
+    expect(page.locator("ul.messagelist")).to_contain_text("Provisioning 1 member at SnapTrade sandbox")
+    page.click("ul.messagelist a")  # the batch's page
+    expect(page.locator(".provisioning-batch-percent")).to_have_text("100%")
+    page.click(".provisioning-batch-counts a")  # its operations (one, succeeded)
+    page.click("#result_list tbody tr th a")  # the operation's page
     expect(page.get_by_role("heading", name=re.compile(r"^Provision #\d+ \(succeeded\)$"))).to_be_visible()
     expect(page.locator("text=HTTP exchanges (redacted)")).to_be_visible()
 

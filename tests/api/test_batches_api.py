@@ -91,3 +91,23 @@ def test_batches_list_newest_first(admin_client_api, connection):
     results = admin_client_api.get("/api/v1/batches/").json()["results"]
     assert [b["id"] for b in results] == [second.pk, first.pk]
     assert results[0]["counts"] == {} and results[0]["finished"] is True
+
+
+def test_the_api_follows_the_admin_rule_failed_and_deprovisioned_again_and_never_over_the_quota(admin_client_api, connection):
+    connection.max_accounts = 3
+    connection.save()
+    failed, gone, active, new, late = members(5)
+    Account.objects.create(member=failed, connection=connection, status=AccountStatus.FAILED)
+    Account.objects.create(member=gone, connection=connection, status=AccountStatus.DEPROVISIONED)
+    Account.objects.create(member=active, connection=connection, status=AccountStatus.ACTIVE)
+    response = admin_client_api.post(
+        "/api/v1/batches/",
+        {"connection": connection.pk, "members": [m.pk for m in (failed, gone, active, new, late)]},
+        format="json",
+    )
+    assert response.status_code == 202, response.json()
+    batch = Batch.objects.get(pk=response.json()["id"])
+    # 3 places, 1 used by the active account: the failed and the deprovisioned ones, the same accounts
+    assert response.json()["total"] == 2
+    assert {op.account.member for op in batch.operations.all()} == {failed, gone}
+    assert Account.objects.count() == 3

@@ -26,7 +26,10 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         summary="Provision many members at once",
         request=BatchCreateSerializer,
         responses=BatchSerializer,
-        description="Members that already have an account at the connection are skipped. With "
+        description="The rule the admin shows before sending (selectors.batch_preview): members "
+        "without an account there get one; a pending, failed or deprovisioned account there is "
+        "provisioned again; other accounts are left alone; never more than the connection's quota "
+        "still allows (the first ones in the list; 409 quota_exceeded when none fits). With "
         "?wait=, answers 200 once every operation of the batch finished.",
     )
     def create(self, request):

@@ -1,0 +1,151 @@
+"""Bulk provisioning from the admin, as batches: a confirmation that says what will be sent
+(``selectors.batch_preview``, the rule ``services.batch_create`` follows), then one batch per
+connection and a message that leads to its page (progress, failures, "Retry the failed ones")."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.contrib import messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
+
+from .. import selectors, services
+from ..models import Connection
+from .common import change_url, names, requester
+from .forms import ProvisionAtConnectionForm
+
+CONFIRM_TEMPLATE = "admin/provisioning/batch/confirm_provision.html"
+
+
+def preview_lines(preview: selectors.BatchPreview) -> dict:
+    """What the confirmation page says of one connection, ready for the template."""
+    existing = ", ".join(f"{status.replace('_', ' ')}: {n}" for status, n in preview.existing.items())
+    connection = preview.connection
+    if preview.quota_left is None:
+        quota = "no quota: every one can be sent"
+    else:
+        quota = (
+            f"{preview.quota_left} more of {connection.max_accounts} "
+            f"({selectors.connection_quota_used(connection)} used, requests not started yet included)"
+        )
+    return {
+        "preview": preview,
+        "existing": existing,
+        "quota": quota,
+        "over_quota_names": names(member for member, _ in preview.over_quota),
+        "again_names": names(account.member for account in preview.to_reprovision),
+    }
+
+
+def report_batch(request, batch) -> None:
+    """The message after sending: how many, and a link to the batch's page."""
+    preview = batch.preview
+    parts = [f"{preview.new_count} new account" + ("s" if preview.new_count != 1 else "")]
+    if preview.again_count:
+        parts.append(f"{preview.again_count} provisioned again")
+    messages.success(
+        request,
+        format_html(
+            'Provisioning {} at {} ({}): <a href="{}">follow batch #{}</a>.',
+            f"{len(preview.to_send)} member" + ("s" if len(preview.to_send) != 1 else ""),
+            batch.connection,
+            ", ".join(parts),
+            change_url(batch),
+            batch.pk,
+        ),
+    )
+    if preview.over_quota:
+        messages.warning(
+            request,
+            f"Not sent, the quota of {batch.connection} allows no more: {names(m for m, _ in preview.over_quota)}.",
+        )
+    if preview.existing_count:
+        messages.info(request, f"{preview.existing_count} already had an account there and were left alone.")
+
+
+def _send(request, connection, members) -> bool:
+    try:
+        batch = services.batch_create(connection=connection, members=members, requested_by=requester(request))
+    except services.ServiceError as exc:
+        messages.error(request, f"Provisioning at {connection}: {exc.message}")
+        return False
+    report_batch(request, batch)
+    return True
+
+
+def _page(modeladmin, request, context):
+    sendable = sum(len(item["preview"].to_send) for item in context["previews"])
+    context = {
+        "sendable": sendable,
+        **modeladmin.admin_site.each_context(request),
+        "opts": modeladmin.opts,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "media": modeladmin.media,
+        **context,
+    }
+    return TemplateResponse(request, CONFIRM_TEMPLATE, context)
+
+
+def provision_members(modeladmin, request, queryset):
+    """The member list's "Provision at a connection…": choose the connection, see what will be
+    sent there, then send it as a batch. Changing the connection shows its preview first."""
+    members = list(queryset.order_by("pk"))
+    step = request.POST.get("step")
+    form = ProvisionAtConnectionForm(request.POST if step else None)
+    if not form.fields["connection"].queryset.exists():
+        messages.error(request, "No enabled connection can provision accounts: add or enable one first.")
+        return None
+    connection = None
+    if form.is_bound and form.is_valid():
+        connection = form.cleaned_data["connection"]
+    elif not form.is_bound:
+        connection = form.fields["connection"].queryset.first()
+        form = ProvisionAtConnectionForm(initial={"connection": connection})
+    if connection is not None and step == "send" and request.POST.get("previewed") == str(connection.pk):
+        _send(request, connection, members)
+        return None
+    return _page(
+        modeladmin,
+        request,
+        {
+            "title": "Provision at a connection",
+            "form": form,
+            "objects": members,
+            "action_name": "provision_at_connection",
+            "member_names": names(members),
+            "previews": [preview_lines(selectors.batch_preview(connection, members))] if connection else [],
+            "cancel_url": "admin:provisioning_member_changelist",
+        },
+    )
+
+
+def provision_accounts(modeladmin, request, queryset):
+    """The account list's bulk "Provision": what will be sent at each connection of the selected
+    accounts, then one batch per connection."""
+    accounts = list(queryset.select_related("member", "connection").order_by("pk"))
+    by_connection = defaultdict(list)
+    for account in accounts:
+        by_connection[account.connection_id].append(account.member)
+    connections = Connection.objects.in_bulk(list(by_connection))
+    if request.POST.get("step") == "send":
+        for connection_id, members in by_connection.items():
+            _send(request, connections[connection_id], members)
+        return None
+    return _page(
+        modeladmin,
+        request,
+        {
+            "title": "Provision: what will be sent",
+            "objects": accounts,
+            "action_name": request.POST.get("action", "request_provision"),
+            "member_names": names(account.member for account in accounts),
+            "previews": [
+                preview_lines(selectors.batch_preview(connections[cid], members)) for cid, members in by_connection.items()
+            ],
+            "cancel_url": "admin:provisioning_account_changelist",
+        },
+    )
+
+

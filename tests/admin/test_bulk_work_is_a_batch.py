@@ -1,0 +1,173 @@
+"""Bulk work is a batch: one rule (``selectors.batch_preview``) says what is sent, before it is
+sent; the batch page follows the progress and retries the failed ones."""
+
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from provisioning import selectors, services
+from provisioning.models import Account, Batch, Member, Operation
+from provisioning.states import AccountStatus, OperationStatus
+
+MEMBERS = reverse("admin:provisioning_member_changelist")
+ADMIN = services.Requester("admin:test")
+
+
+def texts(response):
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def people(n, prefix="p"):
+    return [Member.objects.create(email=f"{prefix}{i}@example.org", first_name=f"{prefix.title()}{i}") for i in range(n)]
+
+
+def a_mixed_selection(connection):
+    """2 without an account, 1 failed, 1 deprovisioned, 1 active, 1 awaiting verification, 1 pending
+    whose provisioning is queued (busy); 6 more active accounts outside the selection. Quota 12:
+    8 used (active and awaiting), 1 requested and not started: 3 left for 4 candidates."""
+    connection.max_accounts = 12
+    connection.save()
+    new = people(2, "new")
+    failed, gone, active, awaiting, busy = people(5, "old")
+    Account.objects.create(member=failed, connection=connection, status=AccountStatus.FAILED)
+    Account.objects.create(member=gone, connection=connection, status=AccountStatus.DEPROVISIONED)
+    Account.objects.create(member=active, connection=connection, status=AccountStatus.ACTIVE)
+    Account.objects.create(member=awaiting, connection=connection, status=AccountStatus.AWAITING_VERIFICATION)
+    pending = Account.objects.create(member=busy, connection=connection, status=AccountStatus.PENDING)
+    Operation.objects.create(kind="provision", account=pending, connection=connection, requested_by="test")
+    for other in people(6, "other"):
+        Account.objects.create(member=other, connection=connection, status=AccountStatus.ACTIVE)
+    return [*new, failed, gone, active, awaiting, busy], new, failed, gone
+
+
+def test_batch_preview_counts_new_existing_by_state_and_the_quota_left(connection):
+    selection, new, failed, gone = a_mixed_selection(connection)
+    preview = selectors.batch_preview(connection, selection)
+    assert preview.selected == 7
+    assert preview.to_create == new
+    assert [a.member for a in preview.to_reprovision] == [failed, gone]
+    assert preview.existing == {"active": 1, "awaiting_verification": 1, "pending": 1}
+    assert preview.busy == 1
+    assert selectors.connection_quota_used(connection) == 8
+    assert preview.quota_left == 3
+    assert len(preview.to_send) == 3 and len(preview.over_quota) == 1
+    assert preview.over_quota[0][0] == gone  # the last candidate is the one left out
+
+
+def test_only_what_the_quota_allows_is_sent_and_failed_and_deprovisioned_are_provisioned_again(connection):
+    selection, new, failed, gone = a_mixed_selection(connection)
+    connection.max_accounts = 13  # 4 left: every candidate fits
+    connection.save()
+    accounts_before = Account.objects.count()
+    batch = services.batch_create(connection=connection, members=selection, requested_by=ADMIN)
+    sent = batch.operations.order_by("pk")
+    assert sent.count() == 4 and {op.kind for op in sent} == {"provision"}
+    assert Account.objects.count() == accounts_before + 2  # the failed and deprovisioned ones are reused
+    assert {op.account.member for op in sent} == {*new, failed, gone}
+    # the quota is now full (4 requested, not started yet): a second batch cannot take more places
+    more = people(2, "late")
+    try:
+        services.batch_create(connection=connection, members=more, requested_by=ADMIN)
+    except services.Conflict as exc:
+        assert exc.code == "quota_exceeded"
+    else:
+        raise AssertionError("the quota was exceeded")
+    assert Batch.objects.count() == 1
+
+
+def test_a_batch_over_the_quota_sends_only_the_first_ones(connection):
+    selection, new, failed, gone = a_mixed_selection(connection)
+    batch = services.batch_create(connection=connection, members=selection, requested_by=ADMIN)
+    assert batch.operations.count() == 3
+    assert not Operation.objects.filter(account__member=gone).exists()
+
+
+def test_member_action_shows_the_counts_before_anything_is_sent(admin_client, connection):
+    selection, new, failed, gone = a_mixed_selection(connection)
+    data = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [m.pk for m in selection]}
+    operations_before = Operation.objects.count()
+    page = admin_client.post(MEMBERS, data)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'class="provisioning-preview-new">2<' in html
+    assert 'class="provisioning-preview-again">2 ' in html
+    assert "active: 1" in html and "awaiting verification: 1" in html and "pending: 1" in html
+    assert "3 more of 12" in html
+    assert 'class="provisioning-preview-over">1 ' in html
+    assert "Send 3 provisionings" in html
+    assert Operation.objects.count() == operations_before  # nothing sent yet
+
+    response = admin_client.post(MEMBERS, {**data, "step": "send", "connection": connection.pk, "previewed": connection.pk})
+    batch = Batch.objects.get()
+    assert batch.operations.count() == 3
+    messages = texts(response)
+    assert any(reverse("admin:provisioning_batch_change", args=[batch.pk]) in t and "1 new account" not in t for t in messages)
+    assert any("quota" in t and gone.email in t for t in messages)
+
+
+def test_changing_the_connection_shows_its_preview_before_sending(admin_client, connection, member):
+    other = type(connection).objects.create(
+        provider=connection.provider, name="Other", base_url="http://sandbox.test/other", credentials=connection.credentials
+    )
+    data = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk], "step": "send", "connection": other.pk}
+    page = admin_client.post(MEMBERS, {**data, "previewed": connection.pk})  # previewed another one
+    assert page.status_code == 200 and not Operation.objects.exists()
+    assert page.context["previews"][0]["preview"].connection == other
+
+
+def make_batch(connection, statuses):
+    batch = Batch.objects.create(connection=connection, requested_by="admin:test")
+    for i, status in enumerate(statuses):
+        member = Member.objects.create(email=f"b{i}@example.org")
+        account_status = AccountStatus.FAILED if status == "failed" else AccountStatus.ACTIVE
+        account = Account.objects.create(member=member, connection=connection, status=account_status)
+        Operation.objects.create(
+            kind="provision", account=account, connection=connection, batch=batch, status=status, requested_by="test"
+        )
+    return batch
+
+
+def test_batch_page_shows_progress_failures_and_the_retry_button(admin_client, connection):
+    batch = make_batch(connection, ["succeeded", "succeeded", "failed", "queued"])
+    page = admin_client.get(reverse("admin:provisioning_batch_change", args=[batch.pk]))
+    html = page.content.decode()
+    assert '<progress max="4" value="3">' in html and "75%" in html
+    assert "provisioning-bar-succeeded provisioning-w-50" in html and "provisioning-bar-failed provisioning-w-25" in html
+    assert "status__exact=failed" in html and "See the failures" in html
+    assert "Retry the failed ones" in html
+    assert '<meta http-equiv="refresh"' in html  # one is still queued
+    assert ' style="' not in html.split('id="batch-progress"')[1].split("</div>")[0]
+
+
+def test_retry_the_failed_ones_requests_them_again_in_the_same_batch(admin_client, connection):
+    batch = make_batch(connection, ["succeeded", "failed", "failed"])
+    response = admin_client.post(reverse("admin:provisioning_batch_retry_failed", args=[batch.pk]))
+    assert response.status_code == 302
+    again = batch.operations.filter(status=OperationStatus.QUEUED)
+    assert again.count() == 2 and {op.account.status for op in again} == {AccountStatus.FAILED}
+    progress = selectors.batch_progress(batch)
+    assert progress["total"] == 3 and progress["counts"] == {"queued": 2, "succeeded": 1}  # each account once
+    # nothing failed is left to retry: the page offers no button, a second POST requests nothing
+    page = admin_client.get(reverse("admin:provisioning_batch_change", args=[batch.pk]))
+    assert b"Retry the failed ones" not in page.content
+    admin_client.post(reverse("admin:provisioning_batch_retry_failed", args=[batch.pk]))
+    assert batch.operations.count() == 5
+
+
+def test_retry_failed_needs_the_provision_permission(staff_client, grant, connection):
+    batch = make_batch(connection, ["failed"])
+    grant("view_batch")
+    url = reverse("admin:provisioning_batch_retry_failed", args=[batch.pk])
+    assert b"Retry the failed ones" not in staff_client.get(reverse("admin:provisioning_batch_change", args=[batch.pk])).content
+    assert staff_client.post(url).status_code == 403
+    grant("provision_account")
+    assert staff_client.post(url).status_code == 302
+    assert batch.operations.count() == 2
+
+
+def test_batches_are_not_added_or_changed_by_hand(admin_client, connection):
+    assert admin_client.get(reverse("admin:provisioning_batch_add")).status_code == 403
+    batch = make_batch(connection, ["succeeded"])
+    admin_client.post(reverse("admin:provisioning_batch_change", args=[batch.pk]), {"requested_by": "x"})
+    batch.refresh_from_db()
+    assert batch.requested_by == "admin:test"

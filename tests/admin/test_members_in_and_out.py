@@ -1,0 +1,153 @@
+"""Members in and out: a CSV or XLSX import previewed with each row's errors before anything is
+saved; exports of members, accounts and operations without a secret; their permissions."""
+
+import csv
+import io
+
+import openpyxl
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from provisioning.models import Account, Member, Operation
+
+IMPORT = reverse("admin:provisioning_member_import")
+PROCESS = reverse("admin:provisioning_member_process_import")
+
+GOOD_AND_BAD = (
+    "external_ref,email,first_name,last_name,phone,country\n"
+    "CRM-1,ada@example.org,Ada,Lovelace,+447700900123,GB\n"
+    "CRM-2,not-an-email,Bad,Row,0612345678,XX\n"
+    "CRM-3,grace@example.org,Grace,Hopper,,US\n"
+)
+GOOD = "\n".join(line for line in GOOD_AND_BAD.splitlines() if "CRM-2" not in line) + "\n"
+
+
+def upload(client, text, name="members.csv", fmt="0"):
+    return client.post(IMPORT, {"resource": "0", "format": fmt, "import_file": SimpleUploadedFile(name, text.encode())})
+
+
+def confirm(client, preview):
+    form = preview.context["confirm_form"]
+    return client.post(PROCESS, {**form.initial})
+
+
+def test_a_bad_row_is_shown_with_its_errors_and_nothing_is_saved(admin_client, db):
+    preview = upload(admin_client, GOOD_AND_BAD)
+    assert preview.status_code == 200
+    html = preview.content.decode()
+    result = preview.context["result"]
+    assert result.has_validation_errors()
+    invalid = result.invalid_rows
+    assert len(invalid) == 1 and invalid[0].number == 2
+    assert set(invalid[0].error_dict) == {"email", "phone", "country"}
+    assert "Enter a valid email address." in html
+    assert "E.164" in html and "ISO 3166-1 alpha-2" in html
+    assert preview.context.get("confirm_form") is None  # a file with errors cannot be confirmed
+    assert not Member.objects.exists()
+
+
+def test_a_good_file_is_previewed_then_saved_once_confirmed_and_a_second_import_updates(admin_client, db):
+    preview = upload(admin_client, GOOD)
+    assert not preview.context["result"].has_errors() and not preview.context["result"].has_validation_errors()
+    assert not Member.objects.exists()  # the preview saved nothing
+    done = confirm(admin_client, preview)
+    assert done.status_code == 302
+    assert sorted(Member.objects.values_list("external_ref", "email", "phone", "country")) == [
+        ("CRM-1", "ada@example.org", "+447700900123", "GB"),
+        ("CRM-3", "grace@example.org", "", "US"),
+    ]
+    again = upload(admin_client, GOOD.replace("Grace,Hopper", "Grace,Brewster Hopper"))
+    confirm(admin_client, again)
+    assert Member.objects.count() == 2  # external_ref is the import id: updated, not duplicated
+    assert Member.objects.get(external_ref="CRM-3").last_name == "Brewster Hopper"
+
+
+def test_a_row_without_external_ref_or_with_a_lower_case_country_is_an_error(admin_client, db):
+    text = "external_ref,email,first_name,last_name,phone,country\n,a@example.org,A,B,,SG\nR-9,b@example.org,B,C,,sg\n"
+    preview = upload(admin_client, text)
+    invalid = {row.number: set(row.error_dict) for row in preview.context["result"].invalid_rows}
+    assert invalid == {1: {"external_ref"}, 2: {"country"}}
+    assert not Member.objects.exists()
+
+
+def test_xlsx_is_imported_too(admin_client, db):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    for row in csv.reader(io.StringIO(GOOD_AND_BAD)):
+        sheet.append(row)
+    data = io.BytesIO()
+    book.save(data)
+    preview = admin_client.post(
+        IMPORT,
+        {"resource": "0", "format": "1", "import_file": SimpleUploadedFile("members.xlsx", data.getvalue())},
+    )
+    assert [row.number for row in preview.context["result"].invalid_rows] == [2]
+    assert not Member.objects.exists()
+
+
+def export(client, model, fmt="0"):
+    url = reverse(f"admin:provisioning_{model}_export")
+    page = client.get(url)
+    assert page.status_code == 200
+    form = page.context["form"]
+    chosen = {name: "on" for name in form.fields if name not in ("resource", "format", "export_items")}
+    return page, client.post(url, {"resource": "0", "format": fmt, **chosen})
+
+
+SECRETS = ("CONSUMER-KEY-VALUE-42", "s3cret-password", "123456", "https://login.example/secret-link")
+
+
+@pytest.fixture
+def with_secrets(member, connection):
+    account = Account.objects.create(
+        member=member, connection=connection, status="active", secrets={"password": "s3cret-password"},
+        challenge_image=b"\xff\xd8captcha",
+    )
+    Operation.objects.create(
+        kind="verify", account=account, connection=connection, requested_by="admin:test",
+        secret_input={"code": "123456"}, result={"redirectURI": "https://login.example/secret-link"},
+    )
+    return account
+
+
+@pytest.mark.parametrize("model", ["member", "account", "operation"])
+def test_exports_never_hold_a_secret(admin_client, with_secrets, model):
+    page, response = export(admin_client, model)
+    offered = " ".join(page.context["form"].fields)
+    for name in ("secrets", "secret_input", "challenge_image", "credentials", "result", "input"):
+        assert f"_{name}" not in offered
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    body = response.content.decode()
+    assert "jane@example.org" in body
+    for secret in SECRETS:
+        assert secret not in body
+    assert "captcha" not in body
+
+
+def test_accounts_export_as_xlsx(admin_client, with_secrets):
+    _, response = export(admin_client, "account", fmt="1")
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    rows = list(sheet.values)
+    assert rows[0][:3] == ("id", "member_email", "member_external_ref")
+    assert "s3cret-password" not in repr(rows)
+
+
+def test_import_needs_add_and_change_export_needs_view(staff_client, grant, db):
+    grant("view_member")
+    assert staff_client.get(IMPORT).status_code == 403
+    assert staff_client.get(reverse("admin:provisioning_member_export")).status_code == 200
+    grant("add_member")
+    assert staff_client.get(IMPORT).status_code == 403  # an import also changes members
+    grant("change_member")
+    assert staff_client.get(IMPORT).status_code == 200
+    assert staff_client.get(reverse("admin:provisioning_account_export")).status_code == 403
+    grant("view_account")
+    assert staff_client.get(reverse("admin:provisioning_account_export")).status_code == 200
+
+
+def test_member_form_shows_the_expected_formats_before_any_error(admin_client, db):
+    html = admin_client.get(reverse("admin:provisioning_member_add")).content.decode()
+    assert "E.164, e.g. +6591234567." in html
+    assert "ISO 3166-1 alpha-2 country code, upper case" in html
+    assert "errorlist" not in html
