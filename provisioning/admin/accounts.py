@@ -33,10 +33,12 @@ from .common import (
     admin_link,
     available_operations,
     change_url,
+    may_request,
     pretty_json,
     request_each,
     requester,
 )
+from .followups import follow_up, last_operation
 from .forms import AccountCreateForm
 from .resources import FORMATS, AccountResource
 
@@ -52,6 +54,24 @@ BULK_OPERATIONS = (
 )
 # bulk actions that ask "are you sure?" first
 CONFIRMED_OPERATIONS = (OperationKind.DEPROVISION,)
+# inputs offered as an alternative to the first one, folded away: (summary, field names)
+FOLDED_INPUTS = {
+    OperationKind.VALIDATE: ("Or type the id and the token", ("validation_id", "token")),
+}
+REQUEST_INTROS = {
+    OperationKind.VALIDATE: "Paste the link of the activation email: the link alone is enough.",
+    OperationKind.ANSWER_CAPTCHA: "Type the characters of the image.",
+    OperationKind.VERIFY: "Type the code the member received by SMS.",
+}
+
+
+def deprovision_warning(account) -> str:
+    """What deprovisioning ``account`` does at its provider and what cannot be undone (declared
+    by the provider: ``Provider.deprovision_warning``)."""
+    provider = registry.all_providers().get(account.connection.provider)
+    if provider is None:
+        return "The provider of this connection is not installed: nothing can be done there."
+    return provider.deprovision_warning_for(account.connection)
 RECENT_OPERATIONS = 10
 
 
@@ -186,7 +206,7 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
         if not obj.challenge_image:
             return "—"
         return format_html(
-            '<img src="{}" alt="The captcha to read" class="provisioning-challenge">',
+            '<img src="{}" alt="The captcha to read" class="provisioning-captcha-large">',
             self.challenge_image_url(obj),
         )
 
@@ -241,9 +261,29 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
         return available_operations(obj)
 
     def operation_request_context(self, request, obj, kind):
+        context = {"intro": REQUEST_INTROS.get(kind, "")}
         if obj.challenge_image and kind in (OperationKind.ANSWER_CAPTCHA, OperationKind.REFRESH_CAPTCHA):
-            return {"challenge_image_url": self.challenge_image_url(obj)}
-        return {}
+            context["challenge_image_url"] = self.challenge_image_url(obj)
+            refresh = OPERATION_SPECS[OperationKind.REFRESH_CAPTCHA]
+            if (
+                kind == OperationKind.ANSWER_CAPTCHA
+                and refresh in self.operation_kinds(obj)
+                and may_request(request.user, refresh.kind)
+            ):
+                context["refresh_captcha_url"] = self.operation_request_url(obj, refresh.kind)
+        found = follow_up(last_operation(obj))
+        if found is not None and kind in {suggested for suggested, _ in found.suggestions}:
+            context["follow_up_sentence"] = found.sentence
+        if kind in FOLDED_INPUTS:
+            summary, fields = FOLDED_INPUTS[kind]
+            context.update(
+                folded_summary=summary,
+                folded_fields=fields,
+                folded_open=request.method == "POST" and any(request.POST.get(name) for name in fields),
+            )
+        if kind == OperationKind.DEPROVISION:
+            context["danger_sentence"] = deprovision_warning(obj)
+        return context
 
     def bulk_request(self, request, queryset, kind):
         spec = OPERATION_SPECS[kind]
@@ -266,12 +306,19 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
         return None
 
     def bulk_request_confirmation(self, request, queryset, kind):
+        accounts = list(queryset.select_related("member", "connection"))
+        warnings = {}  # one sentence per connection: the provider's, which may depend on its settings
+        for account in accounts:
+            connection = account.connection
+            if connection.pk not in warnings:
+                warnings[connection.pk] = (connection, deprovision_warning(account))
         context = {
             **self.admin_site.each_context(request),
             "title": f"{OPERATION_SPECS[kind].label}: are you sure?",
             "opts": self.opts,
             "spec": OPERATION_SPECS[kind],
-            "accounts": queryset.select_related("member", "connection"),
+            "accounts": accounts,
+            "warnings": list(warnings.values()),
             "action_name": f"request_{kind}",
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,
@@ -301,7 +348,9 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
         extra_context = dict(extra_context or {})
         if account is not None:
             pending = self.unfinished_operation(account)
+            found = None if pending else follow_up(last_operation(account))
             extra_context.update(
+                follow_up_sentence=found.sentence if found else "",
                 operation_buttons=[] if pending else self.operation_buttons(request, account),
                 pending_operation=pending,
                 waiting_sentence=selectors.operation_waiting_sentence(pending) if pending else "",

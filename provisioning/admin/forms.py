@@ -214,7 +214,10 @@ def provisionable_connections():
 
 
 class ProvisionAtConnectionForm(forms.Form):
-    connection = forms.ModelChoiceField(queryset=Connection.objects.none(), empty_label=None)
+    # no connection is chosen for staff: an empty first choice, and one must be picked
+    connection = forms.ModelChoiceField(
+        queryset=Connection.objects.none(), required=True, empty_label="— choose a connection —"
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

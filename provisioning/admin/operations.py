@@ -35,6 +35,7 @@ from .common import (
     report_requests,
     requester,
 )
+from .followups import follow_up, next_step_buttons, suggested_buttons
 from .resources import FORMATS, OperationResource
 
 REFRESH_SECONDS = 2
@@ -223,6 +224,10 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
             if not may_request(request.user, operation.kind):
                 refused.append((operation, "you may not request this kind of operation"))
                 continue
+            cannot_help = follow_up(operation) if service is services.operation_retry else None
+            if cannot_help is not None:
+                refused.append((operation, f"retrying cannot help: {cannot_help.sentence}"))
+                continue
             try:
                 done.append(service(operation=operation, requested_by=requester(request)))
             except services.ServiceError as exc:
@@ -253,13 +258,17 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
             raise Http404
         if not may_request(request.user, operation.kind):
             raise PermissionDenied
+        cannot_help = follow_up(operation) if verb == "retry" else None
+        if cannot_help is not None:
+            messages.warning(request, f"Retrying cannot help: {cannot_help.sentence}")
+            return redirect(change_url(operation))
         if request.method == "POST":
             try:
                 result = services_by_verb[verb](operation=operation, requested_by=requester(request))
             except services.ServiceError as exc:
                 messages.error(request, exc.message)
                 return redirect(change_url(operation))
-            messages.success(request, f"{verb.title()} done.")
+            messages.success(request, self.verb_done_message(verb, operation, result))
             return redirect(change_url(result))
         context = {
             **self.admin_site.each_context(request),
@@ -272,11 +281,22 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/provisioning/operation/confirm_verb.html", context)
 
+    @staticmethod
+    def verb_done_message(verb, operation, result) -> str:
+        if verb == "retry" and result.pk != operation.pk:
+            return f"Retry requested: this is the new operation, #{result.pk}."
+        if verb == "retry":
+            return "Sent now: this page follows it."
+        if verb == "confirm":
+            return "Confirmed: the operation is queued."
+        return "Cancelled."
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         operation = self.get_object(request, unquote(object_id))
         extra_context = dict(extra_context or {})
         if operation is not None:
             allowed = may_request(request.user, operation.kind)
+            cannot_help = follow_up(operation)
             status = operation.status
             awaiting_confirmation = status == OperationStatus.HELD and operation.needs_confirmation
             retry_label = "Retry" if status == OperationStatus.FAILED else "Retry now"
@@ -286,7 +306,7 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
                 waiting_sentence=selectors.operation_waiting_sentence(operation),
                 retry_label=retry_label,
                 retry_url=reverse("admin:provisioning_operation_retry", args=[operation.pk])
-                if allowed and not awaiting_confirmation
+                if allowed and not awaiting_confirmation and cannot_help is None
                 and status in (OperationStatus.FAILED, OperationStatus.WAITING_RETRY, OperationStatus.HELD)
                 else None,
                 cancel_url=reverse("admin:provisioning_operation_cancel", args=[operation.pk])
@@ -295,6 +315,10 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
                 confirm_url=reverse("admin:provisioning_operation_confirm", args=[operation.pk])
                 if allowed and awaiting_confirmation
                 else None,
+                # retrying cannot help: what can, instead (see followups.RETRY_CANNOT_HELP)
+                follow_up_sentence=cannot_help.sentence if cannot_help else "",
+                follow_up_buttons=suggested_buttons(operation, request.user) if cannot_help
+                else next_step_buttons(operation, request.user),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -101,6 +101,11 @@ class Provider:
     # ``kind``) and the API's path below that mount (e.g. "/v1.2"): see ``sandbox_connection``
     sandbox_simulator: ClassVar[str | None] = None
     sandbox_api_path: ClassVar[str] = ""
+    # what staff read before they confirm a deprovision: what it does there and what cannot be
+    # undone (see ``deprovision_warning_for``, which may depend on the connection's settings)
+    deprovision_warning: ClassVar[str] = (
+        "The provider removes the user: this cannot be undone from the portal."
+    )
 
     def __init__(self, connection, call_log: CallLog | None = None):
         self.connection = connection
@@ -137,6 +142,11 @@ class Provider:
     @classmethod
     def clean_settings(cls, data: dict, *, from_form: bool = False) -> dict:
         return clean_values(cls.setting_fields, data, from_form=from_form)
+
+    @classmethod
+    def deprovision_warning_for(cls, connection) -> str:
+        """The sentence the deprovision confirmation shows for an account at ``connection``."""
+        return cls.deprovision_warning
 
     @classmethod
     def public_urls(cls) -> list:

@@ -319,6 +319,10 @@ class GlpiClient(ProviderClient):
 class FlyveProvider(Provider):
     kind = "flyve"
     label = "Flyve MDM demo (GLPI)"
+    deprovision_warning = (
+        "Flyve MDM has no deprovision (GLPI's plugin offers no delete): these accounts are left as "
+        "they are; remove the users in GLPI by hand."
+    )
     client_class = GlpiClient
     operations = frozenset(
         {

@@ -227,6 +227,9 @@ def error_for_envelope(
 class KandyProvider(Provider):
     kind = "kandy"
     label = "Kandy (v1.2)"
+    deprovision_warning = (
+        "Kandy deletes the user and the portal forgets its secrets: this cannot be undone."
+    )
     client_class = KandyClient
     operations = frozenset(
         {

@@ -280,6 +280,12 @@ class ScimProvider(Provider):
     kind = "scim"
     label = "SCIM 2.0 application"
     client_class = ScimClient
+    # deprovision_mode "deactivate" (the default); "delete": ``delete_warning``
+    deprovision_warning = (
+        "The SCIM application deactivates the user (active: false): it can be reactivated there, "
+        "but not from the portal."
+    )
+    delete_warning = "This connection deletes users (deprovision_mode delete): the SCIM application deletes the user for good."
     operations = frozenset(
         {
             OperationKind.PROVISION,
@@ -484,6 +490,11 @@ class ScimProvider(Provider):
             result={"external_id": account.external_id, "mode": mode, "remote": outcome},
             attention="",
         )
+
+    @classmethod
+    def deprovision_warning_for(cls, connection) -> str:
+        mode = (connection.settings or {}).get("deprovision_mode", "deactivate")
+        return cls.delete_warning if mode == "delete" else cls.deprovision_warning
 
     def _deprovision_mode(self) -> str:
         mode = (self.connection.settings or {}).get("deprovision_mode", "deactivate")

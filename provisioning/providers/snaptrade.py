@@ -240,6 +240,10 @@ LOGIN_OPTIONS = (
 class SnapTradeProvider(Provider):
     kind = "snaptrade"
     label = "SnapTrade"
+    deprovision_warning = (
+        "SnapTrade deletes the user for good, with its brokerage connections: its user secret "
+        "cannot be recovered, and provisioning the member again creates a new user."
+    )
     client_class = SnapTradeClient
     operations = frozenset(
         {

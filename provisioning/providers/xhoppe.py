@@ -131,6 +131,7 @@ class XhoppeProvider(Provider):
     kind = "xhoppe"
     label = "Xhoppe"
     client_class = XhoppeClient
+    deprovision_warning = "Xhoppe has no deprovision: these accounts are left as they are."
     operations = frozenset({OperationKind.PROVISION, OperationKind.VERIFY, OperationKind.RESET_PASSWORD})
     credential_fields = (
         InputField("api_token", label="API token", required=False, secret=True, max_length=500,

@@ -1,0 +1,170 @@
+"""The pages of the human steps and of what cannot be undone: the captcha large with a "New
+image" button, the validation link alone, deprovision confirmations in danger style, and forms
+that preselect no connection."""
+
+import re
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from provisioning.admin.accounts import deprovision_warning
+from provisioning.models import Account, Connection, Member, Operation
+from provisioning.providers.base import Provider
+from provisioning.providers.flyve import FlyveProvider
+from provisioning.providers.scim import ScimProvider
+from provisioning.providers.snaptrade import SnapTradeProvider
+from provisioning.states import AccountStatus
+from tests.admin.conftest import JPEG
+
+TOKEN = "a" * 64
+
+
+def text(response) -> str:
+    return re.sub(r"\s+", " ", response.content.decode())
+
+
+def request_url(account, kind):
+    return reverse("admin:provisioning_account_request", args=[account.pk, kind])
+
+
+def test_the_captcha_is_shown_large_and_crisp_with_a_new_image_button(admin_client, make_account):
+    account = make_account(AccountStatus.AWAITING_CAPTCHA, challenge_image=JPEG, details={"captcha_id": 3})
+
+    page = text(admin_client.get(request_url(account, "answer_captcha")))
+
+    assert 'class="provisioning-captcha-large"' in page
+    assert re.search(rf'<form method="post" action="{re.escape(request_url(account, "refresh_captcha"))}">.*?'
+                     r'<input type="submit" id="new-image" value="New image">', page)
+    assert "provisioning/human-steps.css" in page
+    assert " style=" not in page.split("<body", 1)[1] and "<script>" not in page.split("<body", 1)[1]
+
+
+def test_the_stylesheet_scales_the_captcha_three_times_with_nearest_neighbour():
+    from django.contrib.staticfiles import finders
+
+    css = open(finders.find("provisioning/human-steps.css")).read()
+    rule = re.search(r"img\.provisioning-captcha-large \{(.*?)\}", css, re.S).group(1)
+    assert "width: 606px" in rule and "image-rendering: pixelated" in rule
+
+
+def test_new_image_requests_a_new_captcha(admin_client, make_account):
+    account = make_account(AccountStatus.AWAITING_CAPTCHA, challenge_image=JPEG)
+    response = admin_client.post(request_url(account, "refresh_captcha"))
+    operation = Operation.objects.get(account=account)
+    assert operation.kind == "refresh_captcha"
+    assert response["Location"] == reverse("admin:provisioning_operation_change", args=[operation.pk])
+
+
+def test_the_new_image_button_needs_the_permission(staff_client, grant, make_account):
+    grant("view_account", "provision_account")
+    account = make_account(AccountStatus.AWAITING_CAPTCHA, challenge_image=JPEG)
+    assert "New image" in text(staff_client.get(request_url(account, "answer_captcha")))
+
+
+def test_the_validation_form_asks_for_the_link_and_folds_the_id_and_token(admin_client, make_account):
+    account = make_account(AccountStatus.AWAITING_VALIDATION)
+
+    page = text(admin_client.get(request_url(account, "validate")))
+
+    assert "the link alone is enough" in page
+    before, folded = page.split('<details class="provisioning-alternative">', 1)
+    assert 'name="link"' in before and 'name="token"' not in before and 'name="validation_id"' not in before
+    assert "<summary>Or type the id and the token</summary>" in folded
+    assert 'name="validation_id"' in folded.split("</details>")[0] and 'name="token"' in folded.split("</details>")[0]
+
+
+def test_the_link_alone_validates_and_the_folded_inputs_open_after_a_mistake_in_them(admin_client, make_account):
+    account = make_account(AccountStatus.AWAITING_VALIDATION)
+    mistake = admin_client.post(request_url(account, "validate"), {"validation_id": "4", "token": "xyz"})
+    assert '<details class="provisioning-alternative" open>' in text(mistake)
+
+    admin_client.post(request_url(account, "validate"), {"link": f"https://x/#!/account/42/validation/{TOKEN}"})
+    assert Operation.objects.get(account=account).input == {"validation_id": 42}
+
+
+# --- deprovision: danger style, the accounts and the provider named, what cannot be undone -----
+
+def test_providers_declare_what_a_deprovision_cannot_undo():
+    assert "cannot be recovered" in SnapTradeProvider.deprovision_warning
+    assert "has no deprovision" in FlyveProvider.deprovision_warning
+    assert Provider.deprovision_warning  # a generic default
+    delete = Connection(provider="scim", settings={"deprovision_mode": "delete"})
+    deactivate = Connection(provider="scim", settings={})
+    assert "deletes the user for good" in ScimProvider.deprovision_warning_for(delete)
+    assert "deactivates" in ScimProvider.deprovision_warning_for(deactivate)
+
+
+def test_the_bulk_deprovision_confirmation_is_a_danger_page_naming_accounts_and_provider(admin_client, make_account):
+    jane = make_account(AccountStatus.ACTIVE)
+    joe = make_account(AccountStatus.ACTIVE, member=Member.objects.create(email="joe@example.org"))
+
+    response = admin_client.post(
+        reverse("admin:provisioning_account_changelist"),
+        {"action": "request_deprovision", ACTION_CHECKBOX_NAME: [jane.pk, joe.pk]},
+    )
+
+    page = text(response)
+    assert 'class="provisioning-danger-box"' in page
+    assert 'class="default provisioning-danger-button" value="Yes, deprovision"' in page
+    assert "Deprovision 2 accounts? This cannot be undone." in page
+    assert "jane@example.org" in page and "joe@example.org" in page
+    assert "Everything sandbox</strong> (Everything)" in page  # the connection and its provider
+    assert Provider.deprovision_warning in page
+    assert not Operation.objects.exists()
+
+
+def test_the_account_deprovision_page_is_a_danger_page(admin_client, make_account):
+    account = make_account(AccountStatus.ACTIVE)
+    page = text(admin_client.get(request_url(account, "deprovision")))
+    assert 'class="provisioning-danger-box"' in page and "provisioning-danger-button" in page
+    assert "This cannot be undone" in page and "jane@example.org" in page and "(Everything)" in page
+    assert Provider.deprovision_warning in page
+
+
+@pytest.mark.parametrize(
+    ("provider", "connection_settings", "expected"),
+    [
+        ("snaptrade", {}, "its user secret cannot be recovered"),
+        ("scim", {"deprovision_mode": "delete"}, "deletes the user for good"),
+        ("flyve", {}, "Flyve MDM has no deprovision"),
+    ],
+)
+def test_the_confirmation_says_what_each_real_provider_cannot_undo(
+    admin_client, member, provider, connection_settings, expected, install_providers
+):
+    install_providers(SnapTradeProvider)  # the real one, not the stand-in of these tests
+    connection = Connection.objects.create(provider=provider, name=f"{provider} one", base_url="http://x.test",
+                                           credentials={}, settings=connection_settings)
+    account = Account.objects.create(member=member, connection=connection, status=AccountStatus.ACTIVE)
+    assert expected in deprovision_warning(account)
+    response = admin_client.post(
+        reverse("admin:provisioning_account_changelist"),
+        {"action": "request_deprovision", ACTION_CHECKBOX_NAME: [account.pk]},
+    )
+    assert expected in text(response)
+
+
+# --- no preselected connection --------------------------------------------------------------
+
+def test_the_add_account_form_preselects_no_connection(admin_client, member, connection):
+    response = admin_client.get(reverse("admin:provisioning_account_add") + f"?member={member.pk}")
+    page = text(response)
+    assert '<option value="" selected>— choose a connection —</option>' in page
+    refused = admin_client.post(reverse("admin:provisioning_account_add"), {"member": member.pk})
+    assert refused.status_code == 200 and "This field is required" in text(refused)
+    assert not Account.objects.exists()
+
+
+def test_provision_at_a_connection_preselects_no_connection(admin_client, member, connection):
+    response = admin_client.post(
+        reverse("admin:provisioning_member_changelist"),
+        {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk]},
+    )
+    assert '<option value="" selected>— choose a connection —</option>' in text(response)
+    refused = admin_client.post(
+        reverse("admin:provisioning_member_changelist"),
+        {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk], "apply": "yes"},
+    )
+    assert "This field is required" in text(refused)
+    assert not Account.objects.exists()

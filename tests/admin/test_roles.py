@@ -1,0 +1,157 @@
+"""The three roles (groups made by migration 0007_roles) and what each may see and do in the admin."""
+
+import re
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.urls import reverse
+
+from provisioning.models import Batch, Operation, SecretAccess
+from provisioning.states import AccountStatus, OperationKind, OperationStatus
+from tests.admin.conftest import JPEG
+
+OPERATOR_PERMISSIONS = {
+    "view_member", "add_member", "change_member",
+    "view_connection", "view_account", "view_operation", "view_batch", "view_externalcall",
+    "add_account", "provision_account", "deprovision_account",
+}
+AUDITOR_PERMISSIONS = {
+    "view_member", "view_connection", "view_account", "view_operation", "view_batch", "view_externalcall",
+    "view_secretaccess",
+}
+
+
+def codenames(group_name) -> set[str]:
+    return set(Group.objects.get(name=group_name).permissions.values_list("codename", flat=True))
+
+
+@pytest.mark.django_db
+def test_the_three_groups_exist_with_exactly_their_permissions():
+    assert codenames("Provisioning operators") == OPERATOR_PERMISSIONS
+    assert codenames("Auditors") == AUDITOR_PERMISSIONS
+    assert codenames("Secret keepers") == {"view_account", "view_account_secrets"}
+    assert {p.content_type.app_label for g in Group.objects.all() for p in g.permissions.all()} == {"provisioning"}
+
+
+@pytest.mark.django_db
+def test_the_roles_migration_is_idempotent():
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.db import connection
+
+    migration = import_module("provisioning.migrations.0007_roles")
+    Group.objects.get(name="Auditors").permissions.add(Permission.objects.get(codename="provision_account"))
+    editor = SimpleNamespace(connection=connection)  # all the function uses of a schema editor
+    migration.create_roles(apps, editor)
+    migration.create_roles(apps, editor)
+    assert Group.objects.filter(name__in=migration.ROLES).count() == 3
+    assert codenames("Auditors") == AUDITOR_PERMISSIONS
+
+
+@pytest.fixture
+def in_group(staff_user, client):
+    def join(name):
+        staff_user.groups.add(Group.objects.get(name=name))
+        client.force_login(staff_user)
+        return client
+
+    return join
+
+
+@pytest.fixture
+def world(make_account, connection):
+    """Something of everything, each in a state where staff could act on it."""
+    active = make_account(AccountStatus.ACTIVE, secrets={"user_secret": "S3CRET"})
+    failed = Operation.objects.create(kind="sync", status=OperationStatus.FAILED, account=active,
+                                      connection=connection, requested_by="admin:admin", error_code="transient")
+    batch = Batch.objects.create(connection=connection, requested_by="api:bot")
+    return {"account": active, "member": active.member, "connection": connection, "operation": failed, "batch": batch}
+
+
+def change_urls(world) -> list[str]:
+    """Every URL of the admin that changes something (its GET shows the form or the confirmation)."""
+    account, operation, connection, member = world["account"], world["operation"], world["connection"], world["member"]
+    urls = [reverse("admin:provisioning_account_request", args=[account.pk, kind]) for kind in (
+        OperationKind.LOGIN_LINK, OperationKind.ROTATE_SECRET, OperationKind.SYNC, OperationKind.DEPROVISION,
+        OperationKind.RESET_PASSWORD)]
+    urls += [reverse(f"admin:provisioning_operation_{verb}", args=[operation.pk]) for verb in ("retry", "cancel", "confirm")]
+    urls += [
+        reverse("admin:provisioning_connection_request", args=[connection.pk, OperationKind.HEALTH_CHECK]),
+        reverse("admin:provisioning_connection_quarantine", args=[connection.pk]),
+        reverse("admin:provisioning_connection_lift_quarantine", args=[connection.pk]),
+        reverse("admin:provisioning_connection_delete", args=[connection.pk]),
+        reverse("admin:provisioning_member_add"),
+        reverse("admin:provisioning_member_delete", args=[member.pk]),
+        reverse("admin:provisioning_account_add"),
+        reverse("admin:provisioning_connection_add") + "?provider=snaptrade",
+        reverse("admin:provisioning_account_secrets", args=[account.pk]),
+    ]
+    return urls
+
+
+def test_an_auditor_can_open_no_page_that_changes_something(in_group, world):
+    client = in_group("Auditors")
+    for url in change_urls(world):
+        assert client.get(url).status_code == 403, url
+        assert client.post(url).status_code == 403, url
+    assert Operation.objects.count() == 1
+
+
+def test_an_auditor_reads_everything_but_sees_no_button_that_would_fail(in_group, world):
+    client = in_group("Auditors")
+    pages = {
+        "account": reverse("admin:provisioning_account_change", args=[world["account"].pk]),
+        "operation": reverse("admin:provisioning_operation_change", args=[world["operation"].pk]),
+        "connection": reverse("admin:provisioning_connection_change", args=[world["connection"].pk]),
+        "member": reverse("admin:provisioning_member_change", args=[world["member"].pk]),
+        "batch": reverse("admin:provisioning_batch_change", args=[world["batch"].pk]),
+    }
+    for name, url in pages.items():
+        response = client.get(url)
+        assert response.status_code == 200, name
+        page = response.content.decode()
+        for fragment in ("/request/", "/retry/", "/cancel/", "/confirm/", "/quarantine/", "/secrets/",
+                         'name="_save"', "/delete/"):
+            assert fragment not in page, (name, fragment)
+    for model in ("account", "operation", "member", "connection", "secretaccess", "externalcall", "batch"):
+        changelist = client.get(reverse(f"admin:provisioning_{model}_changelist"))
+        assert changelist.status_code == 200, model
+        assert changelist.context["action_form"] is None, model  # no action offered
+        assert not re.search(r'href="[^"]*/add/', changelist.content.decode()), model
+
+
+def test_an_operator_runs_operations_but_cannot_view_secrets(in_group, world):
+    client = in_group("Provisioning operators")
+    account = world["account"]
+    page = client.get(reverse("admin:provisioning_account_change", args=[account.pk]))
+    assert page.context["secrets_url"] is None and "/secrets/" not in page.content.decode()
+    assert "S3CRET" not in page.content.decode()
+    assert client.get(reverse("admin:provisioning_account_secrets", args=[account.pk])).status_code == 403
+    assert client.post(reverse("admin:provisioning_account_secrets", args=[account.pk])).status_code == 403
+    # but runs operations: buttons and their pages
+    assert ("Sync remote state", reverse("admin:provisioning_account_request", args=[account.pk, "sync"])) in (
+        page.context["operation_buttons"])
+    assert client.post(reverse("admin:provisioning_account_request", args=[account.pk, "sync"])).status_code == 302
+    assert Operation.objects.filter(kind="sync", status=OperationStatus.QUEUED).exists()
+    # not connections: no health checks, no quarantine
+    assert client.get(reverse("admin:provisioning_connection_quarantine", args=[world["connection"].pk])).status_code == 403
+
+
+def test_a_secret_keeper_reads_secrets_and_the_read_is_recorded(in_group, world):
+    client = in_group("Secret keepers")
+    account = world["account"]
+    response = client.post(reverse("admin:provisioning_account_secrets", args=[account.pk]))
+    assert response.status_code == 200 and "S3CRET" in response.content.decode()
+    assert SecretAccess.objects.get().account == account
+
+
+def test_an_auditor_sees_the_captcha_but_no_new_image_button(in_group, make_account, member):
+    from provisioning.models import Member
+
+    account = make_account(AccountStatus.AWAITING_CAPTCHA, challenge_image=JPEG,
+                           member=Member.objects.create(email="cap@example.org"))
+    client = in_group("Auditors")
+    page = client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
+    assert "provisioning-captcha-large" in page and "New image" not in page and "/request/" not in page
