@@ -97,12 +97,9 @@ def provision_members(modeladmin, request, queryset):
     if not form.fields["connection"].queryset.exists():
         messages.error(request, "No enabled connection can provision accounts: add or enable one first.")
         return None
-    connection = None
+    connection = None  # none is chosen for staff: the preview comes once one is picked
     if form.is_bound and form.is_valid():
         connection = form.cleaned_data["connection"]
-    elif not form.is_bound:
-        connection = form.fields["connection"].queryset.first()
-        form = ProvisionAtConnectionForm(initial={"connection": connection})
     if connection is not None and step == "send" and request.POST.get("previewed") == str(connection.pk):
         _send(request, connection, members)
         return None

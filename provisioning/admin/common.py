@@ -101,15 +101,27 @@ def names(items, limit: int = MESSAGE_NAMES) -> str:
 
 def request_each(request, *, kind: str, objects, target: str, available) -> list[Operation]:
     """Request ``kind`` for each of ``objects`` (accounts or connections, as ``target`` says)
-    that ``available(obj)`` allows, through services; report what happened; return what was queued."""
+    that ``available(obj)`` allows, through services; report what happened; return what was queued.
+
+    Several accounts are a batch (one per connection), whose page follows their progress.
+    """
+    objects = list(objects)
     requested, refused, skipped = [], [], []
+    batches: dict[int, object] = {}
     for obj in objects:
         if not available(obj):
             skipped.append(obj)
             continue
+        extra = {}
+        if target == "account" and len(objects) > 1:
+            if obj.connection_id not in batches:
+                batches[obj.connection_id] = services.batch_start(
+                    connection=obj.connection, requested_by=requester(request)
+                )
+            extra["batch"] = batches[obj.connection_id]
         try:
             requested.append(
-                services.operation_request(kind=kind, requested_by=requester(request), **{target: obj})
+                services.operation_request(kind=kind, requested_by=requester(request), **{target: obj}, **extra)
             )
         except services.ServiceError as exc:
             refused.append((obj, exc.message))
@@ -129,6 +141,17 @@ def report_requests(request, *, label: str, requested: list, refused: list[tuple
                 what,
                 operation.account or operation.connection,
                 admin_link(operation, f"operation #{operation.pk}"),
+            ),
+        )
+    elif requested and all(op.batch_id for op in requested):
+        batches = sorted({op.batch for op in requested}, key=lambda batch: batch.pk)
+        messages.success(
+            request,
+            format_html(
+                "Requested {} for {} accounts, followed on {}.",
+                what,
+                len(requested),
+                format_html_join(", ", "{}", ((admin_link(batch, f"batch #{batch.pk} ({batch.connection})"),) for batch in batches)),
             ),
         )
     elif requested:

@@ -3,7 +3,14 @@
 Plain functions with keyword-only arguments, named ``<thing>_<verb>``.
 """
 
-from .accounts import account_create, account_secrets_read, batch_create, batch_retry_failed, member_delete
+from .accounts import (
+    account_create,
+    account_secrets_read,
+    batch_create,
+    batch_retry_failed,
+    batch_start,
+    member_delete,
+)
 from .connections import (
     CONNECTION_FIELDS,
     connection_create,
@@ -53,6 +60,7 @@ __all__ = [
     "account_set_status",
     "batch_create",
     "batch_retry_failed",
+    "batch_start",
     "connection_create",
     "connection_probe",
     "connection_quarantine",

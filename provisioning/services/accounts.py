@@ -50,6 +50,12 @@ def member_delete(*, member: Member) -> None:
         member.delete()
 
 
+def batch_start(*, connection: Connection, requested_by: Requester) -> Batch:
+    """An empty batch at ``connection``, for operations requested together (an admin bulk
+    action): they are passed ``batch=`` and its page follows their progress."""
+    return Batch.objects.create(connection=connection, requested_by=requested_by.label)
+
+
 def batch_create(
     *, connection: Connection, requested_by: Requester, members=None, all_without_account=False
 ) -> Batch:

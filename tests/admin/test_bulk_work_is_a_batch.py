@@ -86,7 +86,9 @@ def test_member_action_shows_the_counts_before_anything_is_sent(admin_client, co
     selection, new, failed, gone = a_mixed_selection(connection)
     data = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [m.pk for m in selection]}
     operations_before = Operation.objects.count()
-    page = admin_client.post(MEMBERS, data)
+    first = admin_client.post(MEMBERS, data)
+    assert first.status_code == 200 and not first.context["previews"]  # no connection chosen for staff
+    page = admin_client.post(MEMBERS, {**data, "step": "preview", "connection": connection.pk})
     html = page.content.decode()
     assert page.status_code == 200
     assert 'class="provisioning-preview-new">2<' in html

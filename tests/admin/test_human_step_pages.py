@@ -164,7 +164,7 @@ def test_provision_at_a_connection_preselects_no_connection(admin_client, member
     assert '<option value="" selected>— choose a connection —</option>' in text(response)
     refused = admin_client.post(
         reverse("admin:provisioning_member_changelist"),
-        {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk], "apply": "yes"},
+        {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk], "step": "preview"},
     )
     assert "This field is required" in text(refused)
     assert not Account.objects.exists()

@@ -17,9 +17,9 @@ def texts(response):
 def test_provision_at_connection_asks_for_the_connection_then_creates_accounts(admin_client, member, connection):
     other = Member.objects.create(email="joe@example.org")
     selected = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [member.pk, other.pk]}
-    page = admin_client.post(MEMBERS, selected)
+    page = admin_client.post(MEMBERS, {**selected, "step": "preview", "connection": connection.pk})
     assert page.status_code == 200 and b"Provision at a connection" in page.content
-    assert page.context["previews"][0]["preview"].connection == connection  # the first one, previewed
+    assert page.context["previews"][0]["preview"].connection == connection
     assert not Account.objects.exists()
 
     response = admin_client.post(

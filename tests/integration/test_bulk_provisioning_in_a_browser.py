@@ -44,6 +44,9 @@ def test_operator_bulk_provisions_20_members_and_follows_the_batch(
     page.check("#action-toggle")  # all 20 on the page
     page.select_option("select[name=action]", "provision_at_connection")
     page.click("button[name=index]")
+    # no connection is chosen for staff: pick one, see what will be sent there
+    page.select_option("select[name=connection]", label=str(snaptrade.connection))
+    page.click("button[name=step][value=preview]")
 
     # before anything is sent: 20 new accounts, nobody left alone, no quota, 20 to send
     expect(page.locator(".provisioning-preview-new")).to_have_text("20")
