@@ -251,3 +251,21 @@ def account_details_sentence(account) -> str:
     if not shown:
         return f"{account.connection} reported {len(details)} detail{'s' if len(details) != 1 else ''}."
     return f"{account.connection} reported {shown}."
+
+
+def result_sentence(result) -> str:
+    """An operation's result in a line: its plain values, links left to the "links" row."""
+    if not isinstance(result, dict) or not result:
+        return ""
+    plain = [
+        f"{key.replace('_', ' ')}: {value}"
+        for key, value in sorted(result.items())
+        if isinstance(value, (str, int, float, bool)) and not str(value).startswith(("http://", "https://"))
+    ]
+    lists = [
+        f"{key.replace('_', ' ')}: {len(value) if isinstance(value, (list, dict)) else value}"
+        for key, value in sorted(result.items())
+        if isinstance(value, (list, dict))
+    ]
+    parts = plain[:4] + lists[:4]
+    return ("; ".join(parts) + ".") if parts else "The result holds links only (see below)."

@@ -20,15 +20,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from .. import selectors, services
+from .. import explain, selectors, services
 from ..models import Connection
 from ..providers import registry
 from ..states import OPERATION_SPECS, OperationKind
-from .common import OperationRequestMixin, change_url, pretty_json, request_each, requester
+from .common import OperationRequestMixin, change_url, request_each, requester
 from .forms import connection_form_for, credential_form_fields, setting_form_fields
 
 CONNECTION_OPERATIONS = (OperationKind.HEALTH_CHECK, OperationKind.RECONCILE)
-HEALTH_SYMBOLS = {"ok": "✔", "degraded": "⚠", "error": "✖", "unknown": "?"}
 
 
 class QuarantineForm(forms.Form):
@@ -191,11 +190,12 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
     def state_column(self, obj):
         if obj.state == "quarantined":
             return format_html(
-                '<strong class="provisioning-quarantined" title="{}">⛔ quarantined</strong> since {}',
+                '<span title="{}">{} since {}</span>',
                 selectors.connection_quarantine_sentence(obj),
+                explain.connection_state_badge(obj),
                 selectors.clock(obj.quarantined_since),
             )
-        return obj.state
+        return explain.connection_state_badge(obj)
 
     @admin.display(description="quarantine")
     def quarantine_display(self, obj):
@@ -207,12 +207,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     @admin.display(description="health", ordering="health_status")
     def health(self, obj):
-        return format_html(
-            '<span title="{}">{} {}</span>',
-            obj.health_detail,
-            HEALTH_SYMBOLS.get(obj.health_status, "?"),
-            obj.get_health_status_display(),
-        )
+        return explain.health_badge(obj)
 
     @admin.display(description="accounts used / quota", ordering="quota_used")
     def quota_usage(self, obj):
@@ -231,7 +226,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     @admin.display(description="what the provider reported")
     def state_display(self, obj):
-        return pretty_json(obj.provider_state)
+        return explain.sentence_with_details(explain.result_sentence(obj.provider_state), obj.provider_state)
 
     # --- operations on the connection ------------------------------------------------------------
     def operation_target(self, obj):

@@ -11,7 +11,7 @@ from django.utils.html import format_html_join
 from django.utils.http import urlencode
 from django_countries.filters import CountryFilter
 
-from .. import services
+from .. import explain, services
 from ..models import Account, Member
 from ..states import AccountStatus
 from .common import ReadOnlyMixin, names, report_requests, requester
@@ -40,7 +40,7 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
     """The member's accounts, read-only: each links to its page, where operations are requested."""
 
     model = Account
-    fields = ("connection", "provider", "status", "external_id", "needs_attention", "updated_at")
+    fields = ("connection", "provider", "status_badge", "person_sentence", "external_id", "updated_at")
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -55,9 +55,13 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
     def provider(self, obj):
         return obj.provider_label
 
-    @admin.display(description="attention", boolean=True)
-    def needs_attention(self, obj):
-        return bool(obj.attention)
+    @admin.display(description="status")
+    def status_badge(self, obj):
+        return explain.account_badge(obj)
+
+    @admin.display(description="what a person must do")
+    def person_sentence(self, obj):
+        return explain.account_person_sentence(obj) or "—"
 
 
 @admin.register(Member)
@@ -92,10 +96,15 @@ class MemberAdmin(admin.ModelAdmin):
         if not accounts:
             return "—"
         return format_html_join(
-            ", ",
-            '<a href="{}">{}: {}</a>',
+            " ",
+            '<a href="{}" class="provisioning-summary" title="{}">{}</a>&nbsp;{}',
             (
-                (reverse("admin:provisioning_account_change", args=[a.pk]), a.connection.name, a.status)
+                (
+                    reverse("admin:provisioning_account_change", args=[a.pk]),
+                    explain.account_person_sentence(a) or a.connection.name,
+                    a.connection.name,
+                    explain.account_badge(a),
+                )
                 for a in accounts
             ),
         )

@@ -19,7 +19,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from .. import selectors, services
+from .. import explain, selectors, services
 from ..models import Batch, ExternalCall, Operation, SecretAccess
 from ..states import OPERATION_SPECS, UNFINISHED_OPERATION_STATUSES, OperationStatus
 from .common import (
@@ -35,6 +35,11 @@ from .common import (
 )
 
 REFRESH_SECONDS = 2
+
+
+def account_status(operation) -> str | None:
+    """The status of the operation's account now (``None`` for a connection's operation)."""
+    return operation.account.status if operation.account_id else None
 
 
 class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
@@ -77,15 +82,13 @@ class OperationAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "kind",
-        "status",
+        "status_badge",
         "account_link",
         "connection",
         "attempts_display",
-        "next_attempt_at",
-        "requested_by",
-        "error_code",
+        "requested_by_short",
+        "outcome_short",
         "created_at",
-        "finished_at",
     )
     list_select_related = ("connection", "account__member", "account__connection")
     list_filter = ("status", "kind", "connection__provider", "connection", "error_code")
@@ -96,7 +99,7 @@ class OperationAdmin(ReadOnlyAdmin):
     fieldsets = (
         (None, {"fields": ("kind", "status_display", "account_link", "connection_link", "batch_link", "requested_by")}),
         ("Input", {"fields": ("input_display", "secret_input_display")}),
-        ("Outcome", {"fields": ("result_display", "links", "error_display")}),
+        ("Outcome", {"fields": ("outcome_display", "result_display", "links", "error_display")}),
         (
             "Progress",
             {
@@ -121,6 +124,7 @@ class OperationAdmin(ReadOnlyAdmin):
         "requested_by",
         "input_display",
         "secret_input_display",
+        "outcome_display",
         "result_display",
         "links",
         "error_display",
@@ -151,7 +155,28 @@ class OperationAdmin(ReadOnlyAdmin):
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
         sentence = selectors.operation_waiting_sentence(obj)
-        return f"{obj.get_status_display()}. {sentence}" if sentence else obj.get_status_display()
+        badge = explain.operation_badge(obj, account_status(obj))
+        return format_html("{} {}", badge, sentence) if sentence else badge
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return explain.operation_badge(obj, account_status(obj))
+
+    @admin.display(description="requested by", ordering="requested_by")
+    def requested_by_short(self, obj):
+        return format_html('<span class="provisioning-cut provisioning-cut-short" title="{}">{}</span>', obj.requested_by, obj.requested_by)
+
+    @admin.display(description="outcome")
+    def outcome_short(self, obj):
+        sentence = explain.operation_outcome_sentence(obj, account_status(obj)) or selectors.operation_waiting_sentence(obj)
+        if not sentence:
+            return "—"
+        return format_html('<span class="provisioning-cut" title="{}">{}</span>', sentence, sentence)
+
+    @admin.display(description="what happened")
+    def outcome_display(self, obj):
+        sentence = explain.operation_outcome_sentence(obj, account_status(obj)) or selectors.operation_waiting_sentence(obj)
+        return format_html('<p class="provisioning-sentence">{}</p>', sentence) if sentence else "—"
 
     @admin.display(description="attempts")
     def attempts_display(self, obj):
@@ -168,7 +193,7 @@ class OperationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="result")
     def result_display(self, obj):
-        return pretty_json(obj.result)
+        return explain.sentence_with_details(explain.result_sentence(obj.result), obj.result)
 
     @admin.display(description="links")
     def links(self, obj):
@@ -186,7 +211,10 @@ class OperationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="error")
     def error_display(self, obj):
-        return pretty_json(obj.error)
+        if not obj.error_code:
+            return "—"
+        sentence = explain.error_sentence(obj.error_code, obj.error_message, provider=str(obj.connection))
+        return explain.sentence_with_details(sentence, obj.error, bad=True)
 
     # --- retry and cancel, through services --------------------------------------------------
     def has_retry_permission(self, request):
