@@ -269,3 +269,17 @@ def result_sentence(result) -> str:
     ]
     parts = plain[:4] + lists[:4]
     return ("; ".join(parts) + ".") if parts else "The result holds links only (see below)."
+
+
+def short_time(moment):
+    """"30 Nov 10:42" for a list (UTC), the full time in the title; "—" for none."""
+    if moment is None:
+        return "—"
+    return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(), f"{moment:%Y-%m-%d %H:%M:%S} UTC",
+                       f"{moment:%d %b %H:%M}")
+
+
+def cut(text, size: str = ""):
+    """Text cut with an ellipsis to fit a list column, whole in its title."""
+    return format_html('<span class="provisioning-cut{}" title="{}">{}</span>', f" provisioning-cut-{size}" if size else "",
+                       text, text)

@@ -88,14 +88,12 @@ class NeedsPersonFilter(admin.SimpleListFilter):
 class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
     list_display = (
         "id",
-        "member",
-        "connection",
-        "provider",
+        "member_short",
         "status_badge",
         "person_sentence",
-        "updated_at",
+        "updated_short",
     )
-    list_display_links = ("id", "member")
+    list_display_links = ("id", "member_short")
     list_select_related = ("member", "connection")
     list_filter = (NeedsPersonFilter, "status", "connection__provider", "connection")
     search_fields = (
@@ -156,10 +154,19 @@ class AccountAdmin(OperationRequestMixin, admin.ModelAdmin):
     def status_badge(self, obj):
         return explain.account_badge(obj)
 
+    @admin.display(description="member, connection", ordering="member__email")
+    def member_short(self, obj):
+        return format_html('{}<div class="provisioning-quiet">{}</div>', explain.cut(obj.member.email, "short"),
+                           explain.cut(f"{obj.connection} ({obj.provider_label})", "short"))
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated_short(self, obj):
+        return explain.short_time(obj.updated_at)
+
     @admin.display(description="what a person must do")
     def person_sentence(self, obj):
         sentence = explain.account_person_sentence(obj)
-        return format_html('<span class="provisioning-cut" title="{}">{}</span>', sentence, sentence) if sentence else "—"
+        return explain.cut(sentence) if sentence else "—"
 
     @admin.display(description="member")
     def member_link(self, obj):

@@ -58,11 +58,8 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         "provider_label",
         "state_column",
         "health",
-        "health_checked_at",
         "quota_usage",
-        "requests_per_minute",
-        "max_concurrency",
-        "credentials_display",
+        "limits",
     )
     list_filter = ("provider", "enabled", "health_status")
     search_fields = ("name", "base_url")
@@ -207,7 +204,9 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     @admin.display(description="health", ordering="health_status")
     def health(self, obj):
-        return explain.health_badge(obj)
+        if obj.health_checked_at is None:
+            return explain.health_badge(obj)
+        return format_html("{} {}", explain.health_badge(obj), explain.short_time(obj.health_checked_at))
 
     @admin.display(description="accounts used / quota", ordering="quota_used")
     def quota_usage(self, obj):
@@ -215,6 +214,15 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         if used is None:
             used = selectors.connection_quota_used(obj)
         return f"{used} / {obj.max_accounts if obj.max_accounts is not None else 'no limit'}"
+
+    @admin.display(description="limits")
+    def limits(self, obj):
+        parts = []
+        if obj.requests_per_minute:
+            parts.append(f"{obj.requests_per_minute}/min")
+        if obj.max_concurrency:
+            parts.append(f"{obj.max_concurrency} at once")
+        return ", ".join(parts) or "none"
 
     @admin.display(description="credentials set")
     def credentials_display(self, obj):

@@ -66,7 +66,7 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
-    list_display = ("email", "first_name", "last_name", "phone", "country", "external_ref", "accounts_summary", "created_at")
+    list_display = ("email_short", "name", "phone", "country", "accounts_summary", "created_short")
     list_filter = (AccountStatusFilter, "accounts__connection__provider", ("country", CountryFilter))
     search_fields = ("email", "first_name", "last_name", "external_ref", "phone")
     form = MemberForm
@@ -89,6 +89,18 @@ class MemberAdmin(admin.ModelAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # deleting goes through services, one at a time
         return actions
+
+    @admin.display(description="email", ordering="email")
+    def email_short(self, obj):
+        return explain.cut(obj.email, "short")
+
+    @admin.display(description="name", ordering="last_name")
+    def name(self, obj):
+        return f"{obj.first_name} {obj.last_name}".strip() or "—"
+
+    @admin.display(description="created", ordering="created_at")
+    def created_short(self, obj):
+        return explain.short_time(obj.created_at)
 
     @admin.display(description="accounts")
     def accounts_summary(self, obj):

@@ -83,12 +83,9 @@ class OperationAdmin(ReadOnlyAdmin):
         "id",
         "kind",
         "status_badge",
-        "account_link",
-        "connection",
-        "attempts_display",
-        "requested_by_short",
+        "account_and_connection",
         "outcome_short",
-        "created_at",
+        "created_short",
     )
     list_select_related = ("connection", "account__member", "account__connection")
     list_filter = ("status", "kind", "connection__provider", "connection", "error_code")
@@ -142,7 +139,9 @@ class OperationAdmin(ReadOnlyAdmin):
     def account_link(self, obj):
         if not obj.account_id:
             return "— (the connection)"
-        return admin_link(obj.account, f"#{obj.account_id} {obj.account.member.email}")
+        text = f"#{obj.account_id} {obj.account.member.email}"
+        return format_html('<a href="{}" class="provisioning-cut provisioning-cut-short" title="{}">{}</a>',
+                           change_url(obj.account), text, text)
 
     @admin.display(description="connection")
     def connection_link(self, obj):
@@ -162,16 +161,25 @@ class OperationAdmin(ReadOnlyAdmin):
     def status_badge(self, obj):
         return explain.operation_badge(obj, account_status(obj))
 
-    @admin.display(description="requested by", ordering="requested_by")
-    def requested_by_short(self, obj):
-        return format_html('<span class="provisioning-cut provisioning-cut-short" title="{}">{}</span>', obj.requested_by, obj.requested_by)
+    @admin.display(description="account, connection")
+    def account_and_connection(self, obj):
+        connection = explain.cut(obj.connection, "short")
+        if not obj.account_id:
+            return format_html('— (the connection)<div class="provisioning-quiet">{}</div>', connection)
+        text = f"#{obj.account_id} {obj.account.member.email}"
+        return format_html('<a href="{}" class="provisioning-cut provisioning-cut-short" title="{}">{}</a>'
+                           '<div class="provisioning-quiet">{}</div>', change_url(obj.account), text, text, connection)
+
+    @admin.display(description="created", ordering="created_at")
+    def created_short(self, obj):
+        return explain.short_time(obj.created_at)
 
     @admin.display(description="outcome")
     def outcome_short(self, obj):
         sentence = explain.operation_outcome_sentence(obj, account_status(obj)) or selectors.operation_waiting_sentence(obj)
         if not sentence:
             return "—"
-        return format_html('<span class="provisioning-cut" title="{}">{}</span>', sentence, sentence)
+        return explain.cut(sentence)
 
     @admin.display(description="what happened")
     def outcome_display(self, obj):
@@ -324,7 +332,7 @@ class OperationAdmin(ReadOnlyAdmin):
 
 @admin.register(ExternalCall)
 class ExternalCallAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "method", "short_url", "status_code", "duration_ms", "connection", "operation_link", "provider_request_id", "error")
+    list_display = ("created_short", "exchange", "status_code", "duration_ms", "connection_short", "operation_link", "error_short")
     list_select_related = ("connection", "operation")
     list_filter = ("connection__provider", "connection", "method", "status_code")
     search_fields = ("url", "provider_request_id", "error", "=operation__id")
@@ -346,9 +354,25 @@ class ExternalCallAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
-    @admin.display(description="URL", ordering="url")
-    def short_url(self, obj):
-        return obj.url if len(obj.url) <= 80 else obj.url[:79] + "…"
+    @admin.display(description="at", ordering="created_at")
+    def created_short(self, obj):
+        return explain.short_time(obj.created_at)
+
+    @admin.display(description="request", ordering="url")
+    def exchange(self, obj):
+        text = f"{obj.method} {obj.url}"
+        return format_html('<span class="provisioning-cut provisioning-cut-long" title="{}">{}</span>', text, text)
+
+    @admin.display(description="connection", ordering="connection__name")
+    def connection_short(self, obj):
+        return format_html('<span class="provisioning-cut provisioning-cut-short" title="{}">{}</span>',
+                           obj.connection, obj.connection)
+
+    @admin.display(description="error", ordering="error")
+    def error_short(self, obj):
+        if not obj.error:
+            return "—"
+        return format_html('<span class="provisioning-cut provisioning-cut-short" title="{}">{}</span>', obj.error, obj.error)
 
     @admin.display(description="operation")
     def operation_link(self, obj):
