@@ -49,7 +49,7 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
     verbose_name_plural = "accounts"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("connection")
+        return super().get_queryset(request).select_related("connection", "member")  # str(account) names both
 
     @admin.display(description="provider")
     def provider(self, obj):
