@@ -168,3 +168,20 @@ def test_error_codes_read_as_sentences_with_the_next_step(code, words):
 def test_a_provider_message_follows_the_sentence():
     sentence = explain.error_sentence("quota_exceeded", "the domain's user quota is full.", provider="Kandy")
     assert sentence.endswith("then retry. (the domain's user quota is full.)")
+
+
+def test_pages_speak_in_badges_and_sentences(admin_client, make_account, connection):
+    waiting = make_account(AccountStatus.AWAITING_VERIFICATION)
+    operation = Operation.objects.create(kind=OperationKind.PROVISION, status=OperationStatus.SUCCEEDED, account=waiting,
+                                         connection=connection, requested_by="t", finished_at=timezone.now())
+    page = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
+    assert "Done — now waiting for the SMS code" in page
+    page = admin_client.get(reverse("admin:provisioning_member_change", args=[waiting.member_id])).content.decode()
+    assert "Waiting for the SMS code" in page and "enter it to finish the registration" in page
+    assert "icon-no" not in page and "icon-yes" not in page  # no ✖/✔ column for attention
+    failed = Operation.objects.create(kind=OperationKind.PROVISION, status=OperationStatus.FAILED, account=waiting,
+                                      connection=connection, requested_by="t", error_code="quota_exceeded",
+                                      error_message="The domain's user quota is full.", finished_at=timezone.now())
+    page = admin_client.get(reverse("admin:provisioning_operation_change", args=[failed.pk])).content.decode()
+    assert "Everything sandbox&#x27;s quota of users is full: raise the plan" in page
+    assert "<summary>Technical details</summary>" in page
