@@ -16,6 +16,7 @@ from django_countries.fields import CountryField
 from .fields import EncryptedJSONField
 from .providers import registry
 from .states import (
+    NEEDS_PERSON_ACCOUNT_STATUSES,
     UNFINISHED_OPERATION_STATUSES,
     AccountStatus,
     ConnectionState,
@@ -187,7 +188,16 @@ class Account(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["member", "connection"], name="one_account_per_member_and_connection"),
         ]
-        indexes = [models.Index(fields=["connection", "status"])]
+        indexes = [
+            models.Index(fields=["connection", "status"]),
+            models.Index(fields=["status"], name="account_status_idx"),
+            # the "needs a person" queue (selectors.NEEDS_PERSON), newest first, and its bounded count
+            models.Index(
+                fields=["-updated_at"],
+                condition=Q(status__in=NEEDS_PERSON_ACCOUNT_STATUSES) | ~Q(attention=""),
+                name="account_needs_person_idx",
+            ),
+        ]
         permissions = [
             ("provision_account", "Can provision accounts"),
             ("deprovision_account", "Can deprovision accounts"),
@@ -208,6 +218,11 @@ class Account(models.Model):
     @property
     def secrets_set(self) -> list[str]:
         return sorted(self.secrets)
+
+    @property
+    def needs_person(self) -> bool:
+        """Nothing moves until a person acts (the same rule as ``selectors.NEEDS_PERSON``)."""
+        return self.status in NEEDS_PERSON_ACCOUNT_STATUSES or bool(self.attention)
 
 
 class Batch(models.Model):
@@ -283,6 +298,9 @@ class Operation(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["connection", "status"]),
+            # the overview: provisions finished per day, failures of the last 24 h by reason
+            models.Index(fields=["kind", "status", "finished_at"], name="operation_kind_finished_idx"),
+            models.Index(fields=["status", "finished_at"], name="operation_status_finished_idx"),
         ]
 
     def __str__(self):

@@ -4,15 +4,142 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from datetime import timezone as dt_timezone
 
 from django.db.models import Count, Prefetch, Q
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from .models import Account, Batch, Connection, ExternalCall, Operation
-from .states import QUOTA_FREE_ACCOUNT_STATUSES, UNFINISHED_OPERATION_STATUSES, OperationKind, OperationStatus
+from .states import (
+    NEEDS_PERSON_ACCOUNT_STATUSES,
+    QUOTA_FREE_ACCOUNT_STATUSES,
+    UNFINISHED_OPERATION_STATUSES,
+    OperationKind,
+    OperationStatus,
+)
 
 FINISHED_OPERATION_STATUSES = (OperationStatus.SUCCEEDED, OperationStatus.FAILED, OperationStatus.CANCELLED)
+
+# The one rule of "needs a person": nothing moves until someone answers a captcha, enters an SMS
+# code, pastes a validation link or retries a failed provisioning, or the account is flagged
+# (``attention``: drift found by reconciliation, a lost secret, retries given up). The admin's
+# filter, the overview's queue and the API's ``needs_person`` all use it; the partial index
+# ``account_needs_person_idx`` has the same condition. ``Account.needs_person`` says it of one.
+NEEDS_PERSON = Q(status__in=NEEDS_PERSON_ACCOUNT_STATUSES) | ~Q(attention="")
+
+# counts shown on the overview stop here ("1000+"): no full count of a big table
+COUNT_LIMIT = 1000
+
+
+def accounts_needing_a_person(queryset=None):
+    """Accounts a person must act on, newest change first."""
+    queryset = Account.objects.all() if queryset is None else queryset
+    return queryset.filter(NEEDS_PERSON).order_by("-updated_at", "-id")
+
+
+def bounded_count(queryset, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
+    """``(n, more)``: how many rows ``queryset`` has, counting at most ``limit`` (``more`` when
+    there are more). Reads ``limit + 1`` ids at most, from an index where there is one."""
+    n = len(queryset.order_by().values_list("pk", flat=True)[: limit + 1])
+    return min(n, limit), n > limit
+
+
+def overview_figures(*, days: int = 30, queue_size: int = 20) -> dict:
+    """Every figure of the admin's overview, from indexed queries (a handful, whatever the rows).
+
+    ``queue``: the newest accounts needing a person (at most ``queue_size``), ``queue_count``
+    (bounded); ``connections``: each with ``quota_used`` (bounded), ``in_flight`` {status: n}
+    and ``failures`` {error_code: n} of the last 24 h; ``days``: [(date, succeeded, failed)] of
+    provisions finished per day, oldest first.
+    """
+    now = timezone.now()
+    queue = list(accounts_needing_a_person().select_related("member", "connection")[:queue_size])
+    queue_count = bounded_count(accounts_needing_a_person())
+    connections = list(Connection.objects.order_by("name", "id"))
+    limit = max([COUNT_LIMIT] + [(c.max_accounts or 0) + 1 for c in connections])
+    quota_used = connections_bounded_quota_used(limit)
+    in_flight: dict[int, dict[str, int]] = {}
+    rows = (
+        Operation.objects.filter(status__in=UNFINISHED_OPERATION_STATUSES)
+        .order_by()
+        .values("connection_id", "status")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        in_flight.setdefault(row["connection_id"], {})[row["status"]] = row["n"]
+    failures: dict[int, dict[str, int]] = {}
+    rows = (
+        Operation.objects.filter(status=OperationStatus.FAILED, finished_at__gte=now - timedelta(hours=24))
+        .order_by()
+        .values("connection_id", "error_code")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        failures.setdefault(row["connection_id"], {})[row["error_code"]] = row["n"]
+    cards = []
+    for connection in connections:
+        used = quota_used.get(connection.pk, 0)
+        cards.append(
+            {
+                "connection": connection,
+                "quota_used": (min(used, limit - 1), used >= limit),
+                "in_flight": in_flight.get(connection.pk, {}),
+                "failures": sorted(failures.get(connection.pk, {}).items(), key=lambda item: -item[1]),
+            }
+        )
+    return {
+        "at": now,
+        "queue": queue,
+        "queue_count": queue_count,
+        "cards": cards,
+        "days": provisions_per_day(days=days, now=now),
+    }
+
+
+def connections_bounded_quota_used(limit: int) -> dict[int, int]:
+    """``{connection_id: accounts counting against its quota}``, each counted up to ``limit``
+    at most, in one query: per connection a correlated ``COUNT`` of a ``LIMIT``-ed subquery,
+    served by the (connection, status) index, so a connection with a million accounts costs
+    ``limit`` index entries, not a million."""
+    from django.db import connection as db
+
+    accounts = db.ops.quote_name(Account._meta.db_table)
+    connections = db.ops.quote_name(Connection._meta.db_table)
+    free = list(QUOTA_FREE_ACCOUNT_STATUSES)
+    placeholders = ", ".join(["%s"] * len(free))
+    sql = (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {accounts} a WHERE a.connection_id = {connections}.id "
+        f"AND a.status NOT IN ({placeholders}) LIMIT %s) counted"
+    )
+    rows = Connection.objects.annotate(n=RawSQL(sql, [*map(str, free), limit])).values_list("pk", "n")
+    return dict(rows)
+
+
+def provisions_per_day(*, days: int = 30, now=None) -> list[tuple]:
+    """``[(date, succeeded, failed)]`` of provision operations finished each of the last ``days``
+    days (UTC), oldest first, days without any included."""
+    now = now or timezone.now()
+    first = now.date() - timedelta(days=days - 1)
+    rows = (
+        Operation.objects.filter(
+            kind=OperationKind.PROVISION,
+            status__in=(OperationStatus.SUCCEEDED, OperationStatus.FAILED),
+            # a plain range on the column, so that the index serves it
+            finished_at__gte=datetime.combine(first, time.min, tzinfo=dt_timezone.utc),
+        )
+        .order_by()
+        .annotate(day=TruncDate("finished_at"))
+        .values("day", "status")
+        .annotate(n=Count("id"))
+    )
+    counts = {(row["day"], row["status"]): row["n"] for row in rows}
+    return [
+        (day, counts.get((day, OperationStatus.SUCCEEDED), 0), counts.get((day, OperationStatus.FAILED), 0))
+        for day in (first + timedelta(days=i) for i in range(days))
+    ]
 
 
 def connection_account_counts(connection: Connection) -> dict[str, int]:

@@ -5,10 +5,6 @@ of state (requesting operations, creating accounts, reading secrets, deleting). 
 write-only; secrets are shown only through an audited, permission-guarded page.
 """
 
-from django.contrib import admin
-
 from . import accounts, connections, members, operations  # noqa: F401  (register the ModelAdmins)
 
-admin.site.site_header = "Provisioning portal"
-admin.site.site_title = "Provisioning portal"
-admin.site.index_title = "Members, connections and accounts"
+# titles, the home page (the day's work) and "View site": provisioning.admin_site.PortalAdminSite

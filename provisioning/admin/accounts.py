@@ -23,7 +23,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
 
-from .. import selectors, services
+from .. import explain, selectors, services
 from ..models import Account
 from ..providers import registry
 from ..states import OPERATION_SPECS, OperationKind
@@ -91,18 +91,21 @@ def bulk_request_action(kind: str):
     return admin.action(description=spec.label, permissions=[permission])(action)
 
 
-class AttentionFilter(admin.SimpleListFilter):
-    title = "needs attention"
-    parameter_name = "attention"
+class NeedsPersonFilter(admin.SimpleListFilter):
+    """Accounts waiting for a person (``selectors.NEEDS_PERSON``: a captcha, an SMS code, a
+    validation, a failure, or flagged by reconciliation)."""
+
+    title = "needs a person"
+    parameter_name = "needs_person"
 
     def lookups(self, request, model_admin):
         return [("yes", "Yes"), ("no", "No")]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.exclude(attention="")
+            return queryset.filter(selectors.NEEDS_PERSON)
         if self.value() == "no":
-            return queryset.filter(attention="")
+            return queryset.exclude(selectors.NEEDS_PERSON)
         return queryset
 
 
@@ -110,17 +113,14 @@ class AttentionFilter(admin.SimpleListFilter):
 class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
     list_display = (
         "id",
-        "member",
-        "connection",
-        "provider",
-        "status",
-        "external_id",
-        "needs_attention",
-        "updated_at",
+        "member_short",
+        "status_badge",
+        "person_sentence",
+        "updated_short",
     )
-    list_display_links = ("id", "member")
+    list_display_links = ("id", "member_short")
     list_select_related = ("member", "connection")
-    list_filter = ("status", "connection__provider", "connection", AttentionFilter)
+    list_filter = (NeedsPersonFilter, "status", "connection__provider", "connection")
     search_fields = (
         "member__email",
         "member__first_name",
@@ -130,8 +130,8 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
     )
     actions = [bulk_request_action(kind) for kind in BULK_OPERATIONS]
     fieldsets = (
-        (None, {"fields": ("member_link", "connection_link", "provider", "status", "external_id")}),
-        ("Needs a person", {"fields": ("attention", "last_error_display", "challenge")}),
+        (None, {"fields": ("member_link", "connection_link", "provider", "status_badge", "external_id")}),
+        ("Needs a person", {"fields": ("person_sentence", "last_error_display", "challenge")}),
         ("At the provider", {"fields": ("details_display", "secrets_display")}),
         ("Operations", {"fields": ("pending_operation", "recent_operations")}),
         ("Times", {"fields": ("created_at", "updated_at")}),
@@ -140,9 +140,9 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
         "member_link",
         "connection_link",
         "provider",
-        "status",
+        "status_badge",
         "external_id",
-        "attention",
+        "person_sentence",
         "last_error_display",
         "challenge",
         "details_display",
@@ -177,9 +177,23 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
     def provider(self, obj):
         return obj.provider_label
 
-    @admin.display(description="attention", boolean=True)
-    def needs_attention(self, obj):
-        return bool(obj.attention)
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return explain.account_badge(obj)
+
+    @admin.display(description="member, connection", ordering="member__email")
+    def member_short(self, obj):
+        return format_html('{}<div class="provisioning-quiet">{}</div>', explain.cut(obj.member.email, "short"),
+                           explain.cut(f"{obj.connection} ({obj.provider_label})", "short"))
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated_short(self, obj):
+        return explain.short_time(obj.updated_at)
+
+    @admin.display(description="what a person must do")
+    def person_sentence(self, obj):
+        sentence = explain.account_person_sentence(obj)
+        return explain.cut(sentence) if sentence else "—"
 
     @admin.display(description="member")
     def member_link(self, obj):
@@ -191,11 +205,11 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
 
     @admin.display(description="last error")
     def last_error_display(self, obj):
-        return pretty_json(obj.last_error)
+        return explain.sentence_with_details(explain.account_error_sentence(obj), obj.last_error, bad=True)
 
     @admin.display(description="details")
     def details_display(self, obj):
-        return pretty_json(obj.details)
+        return explain.sentence_with_details(explain.account_details_sentence(obj), obj.details)
 
     @admin.display(description="secrets stored")
     def secrets_display(self, obj):
@@ -215,23 +229,25 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
         operation = self.unfinished_operation(obj)
         if operation is None:
             return "—"
-        link = admin_link(operation, f"#{operation.pk} {operation.get_kind_display()} ({operation.status})")
+        link = format_html(
+            "{} {}", admin_link(operation, f"#{operation.pk} {operation.get_kind_display()}"), explain.operation_badge(operation)
+        )
         sentence = selectors.operation_waiting_sentence(operation)
         return format_html("{}<br>{}", link, sentence) if sentence else link
 
     @admin.display(description="recent operations")
     def recent_operations(self, obj):
-        operations = obj.operations.order_by("-created_at", "-id")[:RECENT_OPERATIONS]
+        operations = obj.operations.select_related("connection").order_by("-created_at", "-id")[:RECENT_OPERATIONS]
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     admin_link(op, f"#{op.pk} {op.get_kind_display()}"),
-                    op.status,
+                    explain.operation_badge(op, obj.status),
                     op.requested_by,
                     op.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    op.error_message or "",
+                    explain.operation_outcome_sentence(op, obj.status),
                 )
                 for op in operations
             ),
@@ -240,7 +256,7 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
             return "—"
         return format_html(
             "<table><thead><tr><th>operation</th><th>status</th><th>requested by</th><th>created</th>"
-            "<th>error</th></tr></thead><tbody>{}</tbody></table>",
+            "<th>outcome</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
 

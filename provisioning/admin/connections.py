@@ -20,15 +20,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from .. import selectors, services
+from .. import explain, selectors, services
 from ..models import Connection
 from ..providers import registry
 from ..states import OPERATION_SPECS, OperationKind
-from .common import OperationRequestMixin, change_url, pretty_json, request_each, requester
+from .common import OperationRequestMixin, change_url, request_each, requester
 from .forms import connection_form_for, credential_form_fields, setting_form_fields
 
 CONNECTION_OPERATIONS = (OperationKind.HEALTH_CHECK, OperationKind.RECONCILE)
-HEALTH_SYMBOLS = {"ok": "✔", "degraded": "⚠", "error": "✖", "unknown": "?"}
 
 
 class QuarantineForm(forms.Form):
@@ -59,11 +58,8 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         "provider_label",
         "state_column",
         "health",
-        "health_checked_at",
         "quota_usage",
-        "requests_per_minute",
-        "max_concurrency",
-        "credentials_display",
+        "limits",
     )
     list_filter = ("provider", "enabled", "health_status")
     search_fields = ("name", "base_url")
@@ -191,11 +187,12 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
     def state_column(self, obj):
         if obj.state == "quarantined":
             return format_html(
-                '<strong class="provisioning-quarantined" title="{}">⛔ quarantined</strong> since {}',
+                '<span title="{}">{} since {}</span>',
                 selectors.connection_quarantine_sentence(obj),
+                explain.connection_state_badge(obj),
                 selectors.clock(obj.quarantined_since),
             )
-        return obj.state
+        return explain.connection_state_badge(obj)
 
     @admin.display(description="quarantine")
     def quarantine_display(self, obj):
@@ -207,12 +204,9 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     @admin.display(description="health", ordering="health_status")
     def health(self, obj):
-        return format_html(
-            '<span title="{}">{} {}</span>',
-            obj.health_detail,
-            HEALTH_SYMBOLS.get(obj.health_status, "?"),
-            obj.get_health_status_display(),
-        )
+        if obj.health_checked_at is None:
+            return explain.health_badge(obj)
+        return format_html("{} {}", explain.health_badge(obj), explain.short_time(obj.health_checked_at))
 
     @admin.display(description="accounts used / quota", ordering="quota_used")
     def quota_usage(self, obj):
@@ -220,6 +214,15 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         if used is None:
             used = selectors.connection_quota_used(obj)
         return f"{used} / {obj.max_accounts if obj.max_accounts is not None else 'no limit'}"
+
+    @admin.display(description="limits")
+    def limits(self, obj):
+        parts = []
+        if obj.requests_per_minute:
+            parts.append(f"{obj.requests_per_minute}/min")
+        if obj.max_concurrency:
+            parts.append(f"{obj.max_concurrency} at once")
+        return ", ".join(parts) or "none"
 
     @admin.display(description="credentials set")
     def credentials_display(self, obj):
@@ -231,7 +234,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     @admin.display(description="what the provider reported")
     def state_display(self, obj):
-        return pretty_json(obj.provider_state)
+        return explain.sentence_with_details(explain.result_sentence(obj.provider_state), obj.provider_state)
 
     # --- operations on the connection ------------------------------------------------------------
     def operation_target(self, obj):

@@ -10,7 +10,7 @@ from django.utils.http import urlencode
 from django_countries.filters import CountryFilter
 from import_export.admin import ImportExportMixin
 
-from .. import services
+from .. import explain, services
 from ..models import Account, Member
 from ..states import AccountStatus
 from .batches import provision_members
@@ -41,7 +41,7 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
     """The member's accounts, read-only: each links to its page, where operations are requested."""
 
     model = Account
-    fields = ("connection", "provider", "status", "external_id", "needs_attention", "updated_at")
+    fields = ("connection", "provider", "status_badge", "person_sentence", "external_id", "updated_at")
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -50,15 +50,19 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
     verbose_name_plural = "accounts"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("connection")
+        return super().get_queryset(request).select_related("connection", "member")  # str(account) names both
 
     @admin.display(description="provider")
     def provider(self, obj):
         return obj.provider_label
 
-    @admin.display(description="attention", boolean=True)
-    def needs_attention(self, obj):
-        return bool(obj.attention)
+    @admin.display(description="status")
+    def status_badge(self, obj):
+        return explain.account_badge(obj)
+
+    @admin.display(description="what a person must do")
+    def person_sentence(self, obj):
+        return explain.account_person_sentence(obj) or "—"
 
 
 @admin.register(Member)
@@ -66,7 +70,7 @@ class MemberAdmin(ImportExportMixin, admin.ModelAdmin):
     """Members; imported (CSV, XLSX: a preview shows each row's errors before anything is saved)
     and exported with django-import-export (``resources.py``)."""
 
-    list_display = ("email", "first_name", "last_name", "phone", "country", "external_ref", "accounts_summary", "created_at")
+    list_display = ("email_short", "name", "phone", "country", "accounts_summary", "created_short")
     list_filter = (AccountStatusFilter, "accounts__connection__provider", ("country", CountryFilter))
     search_fields = ("email", "first_name", "last_name", "external_ref", "phone")
     form = MemberForm
@@ -97,16 +101,33 @@ class MemberAdmin(ImportExportMixin, admin.ModelAdmin):
         actions.pop("delete_selected", None)  # deleting goes through services, one at a time
         return actions
 
+    @admin.display(description="email", ordering="email")
+    def email_short(self, obj):
+        return explain.cut(obj.email, "short")
+
+    @admin.display(description="name", ordering="last_name")
+    def name(self, obj):
+        return f"{obj.first_name} {obj.last_name}".strip() or "—"
+
+    @admin.display(description="created", ordering="created_at")
+    def created_short(self, obj):
+        return explain.short_time(obj.created_at)
+
     @admin.display(description="accounts")
     def accounts_summary(self, obj):
         accounts = list(obj.accounts.all())
         if not accounts:
             return "—"
         return format_html_join(
-            ", ",
-            '<a href="{}">{}: {}</a>',
+            " ",
+            '<a href="{}" class="provisioning-summary" title="{}">{}</a>&nbsp;{}',
             (
-                (reverse("admin:provisioning_account_change", args=[a.pk]), a.connection.name, a.status)
+                (
+                    reverse("admin:provisioning_account_change", args=[a.pk]),
+                    explain.account_person_sentence(a) or a.connection.name,
+                    a.connection.name,
+                    explain.account_badge(a),
+                )
                 for a in accounts
             ),
         )

@@ -21,7 +21,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from import_export.admin import ExportMixin
 
-from .. import selectors, services
+from .. import explain, selectors, services
 from ..models import Batch, ExternalCall, Operation, SecretAccess
 from ..states import OPERATION_SPECS, UNFINISHED_OPERATION_STATUSES, OperationStatus
 from .common import (
@@ -39,6 +39,11 @@ from .followups import follow_up, next_step_buttons, suggested_buttons
 from .resources import FORMATS, OperationResource
 
 REFRESH_SECONDS = 2
+
+
+def account_status(operation) -> str | None:
+    """The status of the operation's account now (``None`` for a connection's operation)."""
+    return operation.account.status if operation.account_id else None
 
 
 class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
@@ -81,15 +86,10 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
     list_display = (
         "id",
         "kind",
-        "status",
-        "account_link",
-        "connection",
-        "attempts_display",
-        "next_attempt_at",
-        "requested_by",
-        "error_code",
-        "created_at",
-        "finished_at",
+        "status_badge",
+        "account_and_connection",
+        "outcome_short",
+        "created_short",
     )
     list_select_related = ("connection", "account__member", "account__connection")
     list_filter = ("status", "kind", "connection__provider", "connection", "error_code")
@@ -100,7 +100,7 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
     fieldsets = (
         (None, {"fields": ("kind", "status_display", "account_link", "connection_link", "batch_link", "requested_by")}),
         ("Input", {"fields": ("input_display", "secret_input_display")}),
-        ("Outcome", {"fields": ("result_display", "links", "error_display")}),
+        ("Outcome", {"fields": ("outcome_display", "result_display", "links", "error_display")}),
         (
             "Progress",
             {
@@ -125,6 +125,7 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
         "requested_by",
         "input_display",
         "secret_input_display",
+        "outcome_display",
         "result_display",
         "links",
         "error_display",
@@ -144,7 +145,9 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
     def account_link(self, obj):
         if not obj.account_id:
             return "— (the connection)"
-        return admin_link(obj.account, f"#{obj.account_id} {obj.account.member.email}")
+        text = f"#{obj.account_id} {obj.account.member.email}"
+        return format_html('<a href="{}" class="provisioning-cut provisioning-cut-short" title="{}">{}</a>',
+                           change_url(obj.account), text, text)
 
     @admin.display(description="connection")
     def connection_link(self, obj):
@@ -157,7 +160,37 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
         sentence = selectors.operation_waiting_sentence(obj)
-        return f"{obj.get_status_display()}. {sentence}" if sentence else obj.get_status_display()
+        badge = explain.operation_badge(obj, account_status(obj))
+        return format_html("{} {}", badge, sentence) if sentence else badge
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj):
+        return explain.operation_badge(obj, account_status(obj))
+
+    @admin.display(description="account, connection")
+    def account_and_connection(self, obj):
+        connection = explain.cut(obj.connection, "short")
+        if not obj.account_id:
+            return format_html('— (the connection)<div class="provisioning-quiet">{}</div>', connection)
+        text = f"#{obj.account_id} {obj.account.member.email}"
+        return format_html('<a href="{}" class="provisioning-cut provisioning-cut-short" title="{}">{}</a>'
+                           '<div class="provisioning-quiet">{}</div>', change_url(obj.account), text, text, connection)
+
+    @admin.display(description="created", ordering="created_at")
+    def created_short(self, obj):
+        return explain.short_time(obj.created_at)
+
+    @admin.display(description="outcome")
+    def outcome_short(self, obj):
+        sentence = explain.operation_outcome_sentence(obj, account_status(obj)) or selectors.operation_waiting_sentence(obj)
+        if not sentence:
+            return "—"
+        return explain.cut(sentence)
+
+    @admin.display(description="what happened")
+    def outcome_display(self, obj):
+        sentence = explain.operation_outcome_sentence(obj, account_status(obj)) or selectors.operation_waiting_sentence(obj)
+        return format_html('<p class="provisioning-sentence">{}</p>', sentence) if sentence else "—"
 
     @admin.display(description="attempts")
     def attempts_display(self, obj):
@@ -174,7 +207,7 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
 
     @admin.display(description="result")
     def result_display(self, obj):
-        return pretty_json(obj.result)
+        return explain.sentence_with_details(explain.result_sentence(obj.result), obj.result)
 
     @admin.display(description="links")
     def links(self, obj):
@@ -192,7 +225,10 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
 
     @admin.display(description="error")
     def error_display(self, obj):
-        return pretty_json(obj.error)
+        if not obj.error_code:
+            return "—"
+        sentence = explain.error_sentence(obj.error_code, obj.error_message, provider=str(obj.connection))
+        return explain.sentence_with_details(sentence, obj.error, bad=True)
 
     # --- retry and cancel, through services --------------------------------------------------
     def has_retry_permission(self, request):
@@ -325,7 +361,7 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
 
 @admin.register(ExternalCall)
 class ExternalCallAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "method", "short_url", "status_code", "duration_ms", "connection", "operation_link", "provider_request_id", "error")
+    list_display = ("created_short", "exchange", "status_code", "duration_ms", "connection_short", "operation_link", "error_short")
     list_select_related = ("connection", "operation")
     list_filter = ("connection__provider", "connection", "method", "status_code")
     search_fields = ("url", "provider_request_id", "error", "=operation__id")
@@ -347,9 +383,25 @@ class ExternalCallAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
-    @admin.display(description="URL", ordering="url")
-    def short_url(self, obj):
-        return obj.url if len(obj.url) <= 80 else obj.url[:79] + "…"
+    @admin.display(description="at", ordering="created_at")
+    def created_short(self, obj):
+        return explain.short_time(obj.created_at)
+
+    @admin.display(description="request", ordering="url")
+    def exchange(self, obj):
+        text = f"{obj.method} {obj.url}"
+        return format_html('<span class="provisioning-cut provisioning-cut-long" title="{}">{}</span>', text, text)
+
+    @admin.display(description="connection", ordering="connection__name")
+    def connection_short(self, obj):
+        return format_html('<span class="provisioning-cut provisioning-cut-short" title="{}">{}</span>',
+                           obj.connection, obj.connection)
+
+    @admin.display(description="error", ordering="error")
+    def error_short(self, obj):
+        if not obj.error:
+            return "—"
+        return format_html('<span class="provisioning-cut provisioning-cut-short" title="{}">{}</span>', obj.error, obj.error)
 
     @admin.display(description="operation")
     def operation_link(self, obj):

@@ -107,10 +107,21 @@ class AccountFilter(StrictFilterSet):
     provider = ProviderFilter(field_name="connection__provider")
     connection = IdFilter(field_name="connection_id")
     member = IdFilter(field_name="member_id")
+    needs_person = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="filter_needs_person",
+        label="Accounts a person must act on (awaiting a captcha, an SMS code or a validation, failed, "
+        "or flagged: attention set), or (false) the others.",
+    )
 
     class Meta:
         model = Account
-        fields = ["status", "provider", "connection", "member"]
+        fields = ["status", "provider", "connection", "member", "needs_person"]
+
+    def filter_needs_person(self, queryset, name, value):
+        from ..selectors import NEEDS_PERSON
+
+        return queryset.filter(NEEDS_PERSON) if value == "true" else queryset.exclude(NEEDS_PERSON)
 
 
 class OperationFilter(StrictFilterSet):

@@ -56,7 +56,34 @@ def test_list_filters_by_status_provider_connection_and_member(admin_client_api,
     assert ids("member=424242") == []
 
 
-@pytest.mark.parametrize("query", ["status=bogus", "provider=other", "connection=abc", "member=1.5", "status="])
+def test_list_filters_the_accounts_needing_a_person(admin_client_api, account, no_delete_connection):
+    """v1.1: ``?needs_person=`` and ``needs_person``: awaiting a captcha, a code or a validation,
+    failed, or flagged (``attention``), as the admin's filter and overview say."""
+    made = {}
+    for n, (status, attention) in enumerate(
+        [(S.AWAITING_CAPTCHA, ""), (S.AWAITING_VERIFICATION, ""), (S.AWAITING_VALIDATION, ""), (S.FAILED, ""),
+         (S.ACTIVE, "Drift: gone there"), (S.ACTIVE, ""), (S.DEPROVISIONED, "")]
+    ):
+        member = Member.objects.create(email=f"p{n}@example.org")
+        made[n] = Account.objects.create(
+            member=member, connection=no_delete_connection, status=status, attention=attention
+        )
+    account_in(account, S.ACTIVE)
+
+    def ids(query):
+        response = admin_client_api.get(f"/api/v1/accounts/?{query}")
+        assert response.status_code == 200, response.json()
+        return {a["id"]: a["needs_person"] for a in response.json()["results"]}
+
+    needing = {made[n].pk for n in range(5)}
+    assert set(ids("needs_person=true")) == needing
+    assert set(ids("needs_person=false")) == {made[5].pk, made[6].pk, account.pk}
+    assert {pk for pk, flag in ids("").items() if flag} == needing
+
+
+@pytest.mark.parametrize(
+    "query", ["status=bogus", "provider=other", "connection=abc", "member=1.5", "status=", "needs_person=", "needs_person=maybe"]
+)
 def test_bad_filter_values_are_400(admin_client_api, db, query):
     response = admin_client_api.get(f"/api/v1/accounts/?{query}")
     assert response.status_code == 400

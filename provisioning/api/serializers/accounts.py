@@ -9,6 +9,11 @@ class AccountSerializer(serializers.ModelSerializer):
     provider = serializers.CharField(source="connection.provider", read_only=True)
     secrets_set = serializers.ListField(child=serializers.CharField(), read_only=True)
     pending_operation = PendingOperationField()
+    needs_person = serializers.BooleanField(
+        read_only=True,
+        help_text="Whether a person must act on it: awaiting a captcha, an SMS code or a validation, "
+        "failed, or flagged (attention set).",
+    )
     captcha_available = serializers.SerializerMethodField(
         help_text="Whether GET /captcha/ has an image to show."
     )
@@ -26,6 +31,7 @@ class AccountSerializer(serializers.ModelSerializer):
             "secrets_set",
             "last_error",
             "attention",
+            "needs_person",
             "pending_operation",
             "captcha_available",
             "created_at",

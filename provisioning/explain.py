@@ -1,0 +1,285 @@
+"""Words a person reads: statuses, errors and outcomes as sentences with the next step.
+
+One small table per thing (account statuses, operation statuses, error codes) and a few
+functions the admin uses everywhere (account, operation, member and connection pages, lists, the
+overview). The raw JSON stays available on the pages, folded under "Technical details".
+"""
+
+from __future__ import annotations
+
+from django.utils.html import format_html
+
+from .states import AccountStatus, OperationKind, OperationStatus
+
+# tone -> CSS class of the badge (templates/admin/provisioning/includes/style.html)
+OK, WAIT, PERSON, BAD, QUIET = "ok", "wait", "person", "bad", "quiet"
+
+ACCOUNT_STATUS_WORDS: dict[str, tuple[str, str]] = {
+    AccountStatus.PENDING: ("Not provisioned yet", QUIET),
+    AccountStatus.PROVISIONING: ("Provisioning", WAIT),
+    AccountStatus.AWAITING_CAPTCHA: ("Needs a captcha answer", PERSON),
+    AccountStatus.AWAITING_VERIFICATION: ("Waiting for the SMS code", PERSON),
+    AccountStatus.AWAITING_VALIDATION: ("Waiting for the email validation", PERSON),
+    AccountStatus.ACTIVE: ("Active", OK),
+    AccountStatus.FAILED: ("Failed", BAD),
+    AccountStatus.DEPROVISIONING: ("Deprovisioning", WAIT),
+    AccountStatus.DEPROVISIONED: ("Deprovisioned", QUIET),
+}
+
+OPERATION_STATUS_WORDS: dict[str, tuple[str, str]] = {
+    OperationStatus.QUEUED: ("Queued", WAIT),
+    OperationStatus.RUNNING: ("Running", WAIT),
+    OperationStatus.WAITING_RETRY: ("Waiting to retry", WAIT),
+    OperationStatus.SUCCEEDED: ("Done", OK),
+    OperationStatus.FAILED: ("Failed", BAD),
+    OperationStatus.CANCELLED: ("Cancelled", QUIET),
+    OperationStatus.HELD: ("Held", PERSON),
+}
+
+# what a person does next, for an account waiting for one
+AWAITING_SENTENCES: dict[str, str] = {
+    AccountStatus.AWAITING_CAPTCHA: "The provider asks for a captcha: read the picture and answer it.",
+    AccountStatus.AWAITING_VERIFICATION: "The member received an SMS code: enter it to finish the registration.",
+    AccountStatus.AWAITING_VALIDATION: "The member received a validation email: paste the link it contains.",
+}
+
+# the sentence after an operation that left the account waiting for a person
+NOW_WAITING: dict[str, str] = {
+    AccountStatus.AWAITING_CAPTCHA: "now waiting for a captcha answer",
+    AccountStatus.AWAITING_VERIFICATION: "now waiting for the SMS code",
+    AccountStatus.AWAITING_VALIDATION: "now waiting for the email validation",
+}
+
+# error code -> (what happened, what to do next); {provider} is the connection's name
+ERROR_SENTENCES: dict[str, tuple[str, str]] = {
+    "quota_exceeded": (
+        "{provider}'s quota of users is full",
+        "raise the plan (or the connection's quota) or deprovision someone, then retry",
+    ),
+    "configuration": (
+        "{provider} refused the connection's credentials or rights",
+        "fix the connection's credentials, check its health, then retry",
+    ),
+    "invalid_input": ("{provider} refused what was sent", "correct the member's details, then retry"),
+    "already_exists": (
+        "{provider} already has this user",
+        "look at the user there: reconcile the connection or deprovision the duplicate, then retry",
+    ),
+    "account_exists": (
+        "{provider} already has this user",
+        "look at the user there: reconcile the connection or deprovision the duplicate, then retry",
+    ),
+    "not_found": ("{provider} no longer has this user", "provision the account again, or deprovision it here"),
+    "rejected": ("{provider} refused the request", "read the technical details, fix the cause, then retry"),
+    "needs_attention": ("{provider} is in a state the portal cannot resolve alone", "follow the message, then retry"),
+    "transient": ("{provider} did not answer properly", "it is retried by itself; retry now if it has recovered"),
+    "unknown_outcome": (
+        "{provider} did not answer: the request may or may not have been applied",
+        "it is retried by itself; check the user there if it keeps failing",
+    ),
+    "rate_limited": ("{provider} asked the portal to slow down", "it is retried by itself when allowed"),
+    "deferred": ("The portal is waiting for its own budget at {provider}", "it is sent by itself when allowed"),
+    "local_rate_limit": ("The connection's request budget is spent for now", "it is sent by itself when allowed"),
+    "captcha_budget": ("The captcha budget of {provider} is spent for now", "ask for a new captcha later"),
+    "captcha_rate_limited": ("{provider} refuses more captchas for now", "ask for a new captcha later"),
+    "captcha_failed": ("The captcha answer was wrong", "read the new captcha and answer again"),
+    "no_captcha": ("There is no captcha to answer", "ask for a new captcha"),
+    "code_for_another_user": ("That SMS code belongs to another user", "ask the member for their own code"),
+    "validation_expired": ("The validation link has expired", "ask for a new validation email, then paste its link"),
+    "validation_invalid": ("The validation link is not valid", "paste the whole link from the latest email"),
+    "account_locked": ("{provider} locked the account", "unlock it there or reset the password"),
+    "connection_disabled": ("The connection is disabled", "enable it, then retry"),
+    "connection_paused": ("{provider} asked the portal to pause", "it is retried by itself after the pause"),
+    "provider_unavailable": ("{provider} is unavailable", "it is retried by itself; retry now if it has recovered"),
+    "provider_not_installed": ("The connection's provider is not installed", "ask an engineer to install it"),
+    "not_supported": ("The provider does not offer this operation", "use another operation"),
+    "database_unavailable": ("The portal's database was unavailable", "it is retried by itself"),
+    "worker_lost": ("The worker running it stopped", "retry it"),
+    "internal_error": ("The portal hit an unexpected error", "retry; if it fails again, tell the engineers (it is logged)"),
+}
+
+
+def badge(words: str, tone: str, title: str = ""):
+    """A coloured badge: ``<span class="provisioning-badge provisioning-badge-ok">Active</span>``."""
+    return format_html('<span class="provisioning-badge provisioning-badge-{}" title="{}">{}</span>', tone, title, words)
+
+
+def account_status_words(status: str) -> str:
+    return ACCOUNT_STATUS_WORDS.get(status, (str(status).replace("_", " ").capitalize(), QUIET))[0]
+
+
+def account_badge(account):
+    """The account's status as a badge; "Active — needs a look" when drift or a lost secret flags it."""
+    words, tone = ACCOUNT_STATUS_WORDS.get(account.status, (account_status_words(account.status), QUIET))
+    if account.attention and tone in (OK, QUIET):
+        words, tone = f"{words} — needs a look", PERSON
+    return badge(words, tone, account.attention)
+
+
+def operation_badge(operation, account_status: str | None = None):
+    """The operation's status as a badge; held ones say why, done ones what they are waiting for."""
+    words, tone = OPERATION_STATUS_WORDS.get(operation.status, (operation.status, QUIET))
+    if operation.status == OperationStatus.HELD:
+        words = "Held: awaiting a confirmation" if operation.needs_confirmation else "Held: provider quarantined"
+    elif operation.status == OperationStatus.SUCCEEDED:
+        waiting = NOW_WAITING.get(account_status or "")
+        if waiting and operation.kind in STARTS_A_REGISTRATION:
+            words, tone = f"Done — {waiting}", PERSON
+    return badge(words, tone)
+
+
+# operations after which an account may be left waiting for a person
+STARTS_A_REGISTRATION = (OperationKind.PROVISION, OperationKind.ANSWER_CAPTCHA, OperationKind.REFRESH_CAPTCHA,
+                         OperationKind.RESET_PASSWORD)
+
+
+def error_sentence(code: str, message: str = "", *, provider: str = "The provider") -> str:
+    """"Kandy sandbox's quota of users is full: raise the plan or deprovision someone, then retry."
+    followed by the provider's own words."""
+    if not code:
+        return ""
+    happened, next_step = ERROR_SENTENCES.get(code, ("Something went wrong at {provider}", "read the technical details"))
+    sentence = f"{happened.format(provider=provider)}: {next_step}."
+    sentence = sentence[:1].upper() + sentence[1:]
+    if message and message not in sentence:
+        sentence = f"{sentence} ({message.rstrip('.')}.)"
+    return sentence
+
+
+def account_error_sentence(account) -> str:
+    """The account's last error as a sentence with the next step ("" when there is none)."""
+    error = account.last_error or {}
+    if not isinstance(error, dict) or not error.get("code"):
+        return ""
+    return error_sentence(error["code"], error.get("message", ""), provider=str(account.connection))
+
+
+def account_person_sentence(account) -> str:
+    """Why a person must look at the account and what to do ("" when nothing waits for one).
+
+    The same rule as ``selectors.NEEDS_PERSON``: an awaiting or failed state, or ``attention``.
+    """
+    if account.attention:
+        return account.attention
+    if account.status in AWAITING_SENTENCES:
+        return AWAITING_SENTENCES[account.status]
+    if account.status == AccountStatus.FAILED:
+        return account_error_sentence(account) or "Provisioning failed: read the last operation, then retry."
+    return ""
+
+
+def operation_outcome_sentence(operation, account_status: str | None = None) -> str:
+    """What became of an operation, in a sentence."""
+    status = operation.status
+    if status == OperationStatus.FAILED:
+        provider = str(operation.connection) if operation.connection_id else "The provider"
+        return error_sentence(operation.error_code, operation.error_message, provider=provider)
+    if status == OperationStatus.SUCCEEDED:
+        waiting = NOW_WAITING.get(account_status or "") if operation.kind in STARTS_A_REGISTRATION else None
+        if waiting:
+            return f"Done — {waiting}: open the account to go on."
+        if operation.kind == OperationKind.LOGIN_LINK:
+            return "Done: the login link is below; send it to the member quickly, it expires."
+        if operation.kind == OperationKind.RECONCILE:
+            return "Done: the accounts that differ are flagged in the \"needs a person\" queue."
+        return "Done."
+    if status == OperationStatus.CANCELLED:
+        return "Cancelled: nothing more happens."
+    return ""
+
+
+HEALTH_WORDS: dict[str, tuple[str, str]] = {
+    "ok": ("Healthy", OK),
+    "degraded": ("Degraded", WAIT),
+    "error": ("Failing", BAD),
+    "unknown": ("Not checked yet", QUIET),
+}
+
+CONNECTION_STATE_WORDS: dict[str, tuple[str, str]] = {
+    "active": ("Active", OK),
+    "quarantined": ("Quarantined", BAD),
+    "disabled": ("Disabled", QUIET),
+}
+
+
+def health_badge(connection):
+    words, tone = HEALTH_WORDS.get(connection.health_status, (connection.health_status, QUIET))
+    return badge(words, tone, connection.health_detail)
+
+
+def connection_state_badge(connection):
+    words, tone = CONNECTION_STATE_WORDS.get(connection.state, (connection.state, QUIET))
+    return badge(words, tone, connection.quarantine_reason if connection.quarantined_since else "")
+
+
+def technical_details(value):
+    """The raw JSON, folded: ``<details><summary>Technical details</summary><pre>…</pre></details>``."""
+    import json
+
+    if value in (None, {}, [], ""):
+        return ""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return format_html(
+        '<details class="provisioning-technical"><summary>Technical details</summary>'
+        '<pre class="provisioning-json">{}</pre></details>',
+        text,
+    )
+
+
+def sentence_with_details(sentence: str, value, *, bad: bool = False):
+    """A sentence a person reads, with the JSON it comes from folded below it ("—" when neither)."""
+    folded = technical_details(value)
+    if not sentence and not folded:
+        return "—"
+    return format_html(
+        '<p class="provisioning-sentence{}">{}</p>{}', " provisioning-sentence-bad" if bad and sentence else "",
+        sentence or "", folded,
+    )
+
+
+def account_details_sentence(account) -> str:
+    """What the provider reported of the account, in a line ("" when nothing)."""
+    details = account.details or {}
+    if not isinstance(details, dict) or not details:
+        return ""
+    plain = [
+        f"{key.replace('_', ' ')}: {value}"
+        for key, value in sorted(details.items())
+        if isinstance(value, (str, int, float, bool)) and value != ""
+    ]
+    shown = "; ".join(plain[:4]) + (f"; and {len(plain) - 4} more" if len(plain) > 4 else "")
+    if not shown:
+        return f"{account.connection} reported {len(details)} detail{'s' if len(details) != 1 else ''}."
+    return f"{account.connection} reported {shown}."
+
+
+def result_sentence(result) -> str:
+    """An operation's result in a line: its plain values, links left to the "links" row."""
+    if not isinstance(result, dict) or not result:
+        return ""
+    plain = [
+        f"{key.replace('_', ' ')}: {value}"
+        for key, value in sorted(result.items())
+        if isinstance(value, (str, int, float, bool)) and not str(value).startswith(("http://", "https://"))
+    ]
+    lists = [
+        f"{key.replace('_', ' ')}: {len(value) if isinstance(value, (list, dict)) else value}"
+        for key, value in sorted(result.items())
+        if isinstance(value, (list, dict))
+    ]
+    parts = plain[:4] + lists[:4]
+    return ("; ".join(parts) + ".") if parts else "The result holds links only (see below)."
+
+
+def short_time(moment):
+    """"30 Nov 10:42" for a list (UTC), the full time in the title; "—" for none."""
+    if moment is None:
+        return "—"
+    return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(), f"{moment:%Y-%m-%d %H:%M:%S} UTC",
+                       f"{moment:%d %b %H:%M}")
+
+
+def cut(text, size: str = ""):
+    """Text cut with an ellipsis to fit a list column, whole in its title."""
+    return format_html('<span class="provisioning-cut{}" title="{}">{}</span>', f" provisioning-cut-{size}" if size else "",
+                       text, text)

@@ -1,0 +1,187 @@
+"""The admin's home is the day's work: who needs a person (with the button that moves each on),
+a card per connection, provisions per day as an SVG chart; and one rule of "needs a person"."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+from django.utils import timezone
+
+from provisioning import explain, selectors
+from provisioning.models import Account, Connection, Member, Operation
+from provisioning.states import AccountStatus, OperationKind, OperationStatus
+
+INDEX = reverse("admin:index")
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def member(n):
+    return Member.objects.create(email=f"m{n}@example.org", first_name=f"M{n}", last_name="Doe")
+
+
+@pytest.fixture
+def accounts(connection):
+    statuses = [
+        AccountStatus.AWAITING_CAPTCHA,
+        AccountStatus.AWAITING_VERIFICATION,
+        AccountStatus.AWAITING_VALIDATION,
+        AccountStatus.FAILED,
+        AccountStatus.ACTIVE,
+        AccountStatus.ACTIVE,
+        AccountStatus.PENDING,
+        AccountStatus.DEPROVISIONED,
+    ]
+    made = {}
+    for n, status in enumerate(statuses):
+        made[f"{status}{n}"] = Account.objects.create(member=member(n), connection=connection, status=status)
+    made["failed3"].last_error = {"code": "quota_exceeded", "message": "Kandy refused a new user: the domain's user quota is full (Quota exceeded).", "operation": 1}
+    made["failed3"].save()
+    made["active4"].attention = "Drift: Everything sandbox no longer has user u-4: it was removed outside the portal."
+    made["active4"].save()
+    return made
+
+
+def test_the_needs_a_person_rule_takes_awaiting_failed_and_flagged_accounts(accounts):
+    needing = set(selectors.accounts_needing_a_person().values_list("status", flat=True))
+    assert needing == {"awaiting_captcha", "awaiting_verification", "awaiting_validation", "failed", "active"}
+    assert selectors.accounts_needing_a_person().count() == 5
+    assert [a.needs_person for a in Account.objects.order_by("id")] == [True] * 5 + [False] * 3
+
+
+def test_the_admin_filter_returns_the_accounts_needing_a_person(admin_client, accounts):
+    response = admin_client.get(reverse("admin:provisioning_account_changelist") + "?needs_person=yes")
+    shown = {account.pk for account in response.context["cl"].result_list}
+    assert shown == {a.pk for key, a in accounts.items() if key in (
+        "awaiting_captcha0", "awaiting_verification1", "awaiting_validation2", "failed3", "active4")}
+    response = admin_client.get(reverse("admin:provisioning_account_changelist") + "?needs_person=no")
+    assert {a.status for a in response.context["cl"].result_list} == {"active", "pending", "deprovisioned"}
+
+
+def test_the_overview_shows_the_queue_with_one_button_each(admin_client, accounts):
+    response = admin_client.get(INDEX)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Needs a person" in page
+    for label, kind in [
+        ("Answer the captcha", "answer_captcha"),
+        ("Enter the SMS code", "verify"),
+        ("Paste the validation link", "validate"),
+        ("Retry provisioning", "provision"),
+    ]:
+        assert label in page
+    assert reverse("admin:provisioning_account_request", args=[accounts["awaiting_verification1"].pk, "verify"]) in page
+    assert "Open the account" in page  # the drift one
+    assert "Everything sandbox&#x27;s quota of users is full: raise the plan" in page
+    assert "?needs_person=yes" in page
+
+
+def test_a_clerk_without_the_permission_gets_open_the_account(staff_client, grant, accounts):
+    grant("view_account")
+    page = staff_client.get(INDEX).content.decode()
+    assert "Enter the SMS code" not in page and "Open the account" in page
+
+
+def test_the_overview_has_a_card_per_connection(admin_client, connection, accounts, make_account):
+    now = timezone.now()
+    connection.max_accounts = 10
+    connection.quarantined_since = now - timedelta(minutes=5)
+    connection.quarantine_reason = "5 calls failed in a row"
+    connection.next_probe_at = now + timedelta(minutes=3)
+    connection.save()
+    Connection.objects.create(provider="snaptrade", name="Quiet one", base_url="http://q.test", credentials={})
+    account = accounts["active5"]
+    Operation.objects.create(kind="sync", status=OperationStatus.HELD, account=account, connection=connection, requested_by="t")
+    for code in ("quota_exceeded", "quota_exceeded", "configuration"):
+        Operation.objects.create(kind="provision", status=OperationStatus.FAILED, connection=connection, requested_by="t",
+                                 error_code=code, finished_at=now - timedelta(hours=1))
+    Operation.objects.create(kind="provision", status=OperationStatus.FAILED, connection=connection, requested_by="t",
+                             error_code="rejected", finished_at=now - timedelta(hours=30))  # too old
+    page = admin_client.get(INDEX).content.decode()
+    assert page.count('class="module provisioning-card"') == 2
+    assert "Everything sandbox is quarantined since" in page and "5 calls failed in a row" in page
+    assert "next probe at" in page
+    assert "5 / 10" in page  # awaiting x3 and active x2 count against the quota; failed, pending... do not
+    assert "1 held" in page
+    assert "error_code__exact=quota_exceeded" in page and "error_code__exact=configuration" in page
+    assert "error_code__exact=rejected" not in page
+
+
+def test_the_overview_draws_provisions_per_day_as_svg(admin_client, connection):
+    now = timezone.now()
+    for days_ago, status in [(0, "succeeded"), (0, "succeeded"), (1, "failed"), (40, "succeeded")]:
+        Operation.objects.create(kind=OperationKind.PROVISION, status=status, connection=connection,
+                                 requested_by="t", finished_at=now - timedelta(days=days_ago))
+    days = selectors.provisions_per_day(days=30)
+    assert len(days) == 30 and days[-1][1:] == (2, 0) and days[-2][1:] == (0, 1)
+    page = admin_client.get(INDEX).content.decode()
+    assert "<svg" in page and page.count('class="provisioning-svg-ok"') == 30
+    assert "2 provisioned and 1 failed" in page
+    assert "<script" not in page.split('id="content"')[1]
+    assert ' style="' not in page.split('id="content"')[1]
+
+
+def test_provisioning_models_come_first_and_system_ones_below(admin_client, db):
+    page = admin_client.get(INDEX).content.decode()
+    page = page[page.index('class="app-provisioning'):]
+    assert page.index("Members") < page.index("Connections") < page.index("Accounts") < page.index("Operations")
+    assert page.index("Secret accesses") < page.index("System: users, tokens, periodic tasks") < page.index("Groups")
+
+
+def test_view_site_leads_to_the_overview(admin_client, db):
+    assert admin_client.get(INDEX).context["site_url"] == "/admin/"
+
+
+def test_the_figures_are_cached_briefly(admin_client, connection, django_assert_num_queries):
+    admin_client.get(INDEX)
+    Account.objects.create(member=member(1), connection=connection, status=AccountStatus.FAILED)
+    assert "Retry provisioning" not in admin_client.get(INDEX).content.decode()  # still the cached figures
+    cache.clear()
+    assert "Retry provisioning" in admin_client.get(INDEX).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        ("quota_exceeded", "Kandy's quota of users is full: raise the plan (or the connection's quota) or deprovision someone, then retry."),
+        ("configuration", "Kandy refused the connection's credentials or rights: fix the connection's credentials"),
+        ("already_exists", "Kandy already has this user: look at the user there"),
+        ("not_found", "Kandy no longer has this user"),
+        ("transient", "it is retried by itself"),
+        ("rate_limited", "Kandy asked the portal to slow down"),
+        ("invalid_input", "correct the member's details, then retry"),
+        ("captcha_failed", "The captcha answer was wrong: read the new captcha and answer again."),
+        ("internal_error", "tell the engineers"),
+        ("something_new", "Something went wrong at Kandy: read the technical details."),
+    ],
+)
+def test_error_codes_read_as_sentences_with_the_next_step(code, words):
+    assert words in explain.error_sentence(code, provider="Kandy")
+
+
+def test_a_provider_message_follows_the_sentence():
+    sentence = explain.error_sentence("quota_exceeded", "the domain's user quota is full.", provider="Kandy")
+    assert sentence.endswith("then retry. (the domain's user quota is full.)")
+
+
+def test_pages_speak_in_badges_and_sentences(admin_client, make_account, connection):
+    waiting = make_account(AccountStatus.AWAITING_VERIFICATION)
+    operation = Operation.objects.create(kind=OperationKind.PROVISION, status=OperationStatus.SUCCEEDED, account=waiting,
+                                         connection=connection, requested_by="t", finished_at=timezone.now())
+    page = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
+    assert "Done — now waiting for the SMS code" in page
+    page = admin_client.get(reverse("admin:provisioning_member_change", args=[waiting.member_id])).content.decode()
+    assert "Waiting for the SMS code" in page and "enter it to finish the registration" in page
+    assert "icon-no" not in page and "icon-yes" not in page  # no ✖/✔ column for attention
+    failed = Operation.objects.create(kind=OperationKind.PROVISION, status=OperationStatus.FAILED, account=waiting,
+                                      connection=connection, requested_by="t", error_code="quota_exceeded",
+                                      error_message="The domain's user quota is full.", finished_at=timezone.now())
+    page = admin_client.get(reverse("admin:provisioning_operation_change", args=[failed.pk])).content.decode()
+    assert "Everything sandbox&#x27;s quota of users is full: raise the plan" in page
+    assert "<summary>Technical details</summary>" in page
