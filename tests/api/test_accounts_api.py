@@ -79,6 +79,10 @@ def test_list_filters_the_accounts_needing_a_person(admin_client_api, account, n
     assert set(ids("needs_person=true")) == needing
     assert set(ids("needs_person=false")) == {made[5].pk, made[6].pk, account.pk}
     assert {pk for pk, flag in ids("").items() if flag} == needing
+    # ``attention`` says why in a sentence exactly when a person is needed
+    attention = {a["id"]: a["attention"] for a in admin_client_api.get("/api/v1/accounts/").json()["results"]}
+    assert {pk for pk, sentence in attention.items() if sentence} == needing
+    assert attention[made[4].pk] == "Drift: gone there"
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from ...explain import account_person_sentence
 from ...models import Account, Connection, Member
 from .fields import IdRelatedField
 from .operations import OperationSerializer, PendingOperationField
@@ -13,6 +14,9 @@ class AccountSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Whether a person must act on it: awaiting a captcha, an SMS code or a validation, "
         "failed, or flagged (attention set).",
+    )
+    attention = serializers.SerializerMethodField(
+        help_text="Why a person must act on it and what to do, as a sentence (empty when nothing is needed)."
     )
     captcha_available = serializers.SerializerMethodField(
         help_text="Whether GET /captcha/ has an image to show."
@@ -38,6 +42,9 @@ class AccountSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_attention(self, account) -> str:
+        return account_person_sentence(account)
 
     def get_captcha_available(self, account) -> bool:
         annotated = getattr(account, "has_challenge_image", None)
