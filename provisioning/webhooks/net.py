@@ -65,8 +65,8 @@ def address_refusal(address: str) -> str | None:
         ("is_unspecified", "an unspecified address"),
         ("is_link_local", "a link-local address"),
         ("is_multicast", "a multicast address"),
-        ("is_private", "a private address"),
         ("is_reserved", "a reserved address"),
+        ("is_private", "a private address"),
     ):
         if getattr(ip, test):
             return what
