@@ -439,6 +439,14 @@ class SnapTradeProvider(Provider):
             result={"user_id": user_id, "remote_deletion": details["remote_deletion"]},
         )
 
+    @classmethod
+    def sandbox_environment(cls, *, connection, portal_url: str) -> dict[str, str]:
+        """The simulator sends its webhooks to this connection's receiver."""
+        from django.urls import reverse
+
+        page = reverse("provider-webhook", kwargs={"connection_id": connection.pk})
+        return {"SANDBOX_SNAPTRADE_WEBHOOK_URL": f"{portal_url.rstrip('/')}{page}"}
+
     # --- webhooks --------------------------------------------------------------------------------
     def webhook_receiver(self, body: bytes, headers: dict[str, str]) -> list[ProviderEvent]:
         """SnapTrade's webhook: one JSON event, ``Signature`` = base64 HMAC-SHA256 (consumer key)
