@@ -298,9 +298,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # the portal's outbound webhooks, one per event type (provisioning/api/webhook_docs.py)
+    "WEBHOOKS": [f"provisioning.api.webhook_docs.WEBHOOK_{i}" for i in range(9)],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "provisioning.api.schema.provider_kinds_hook",
+        "provisioning.api.webhook_docs.webhooks_extension_hook",
     ],
     "ENUM_NAME_OVERRIDES": {
         "AccountStatusEnum": "provisioning.states.AccountStatus",
