@@ -8,6 +8,7 @@ write-only; secrets are shown only through an audited, permission-guarded page.
 from django.contrib import admin
 
 from . import accounts, connections, members, operations  # noqa: F401  (register the ModelAdmins)
+from . import webhooks  # noqa: F401,E402  (after connections: it extends the connection page)
 
 admin.site.site_header = "Provisioning portal"
 admin.site.site_title = "Provisioning portal"
