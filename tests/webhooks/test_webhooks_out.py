@@ -38,6 +38,18 @@ def endpoint(owner, receiver, loopback_allowed):
     return endpoint
 
 
+@pytest.fixture
+def tasks_run_here(monkeypatch):
+    """Celery tasks run in this process, at once (whatever the app was configured with)."""
+    from provisioning import tasks
+
+    monkeypatch.setattr(tasks.webhook_delivery_send, "apply_async",
+                        lambda args, countdown=None: services.webhook_delivery_send(delivery_id=args[0]))
+    monkeypatch.setattr(tasks.webhook_owner_notify, "delay",
+                        lambda email, subject, body: services.webhook_owner_notify(email=email, subject=subject,
+                                                                                   body=body))
+
+
 def send_all() -> list:
     return [services.webhook_delivery_send(delivery_id=pk)
             for pk in WebhookDelivery.objects.order_by("pk").values_list("pk", flat=True)]
@@ -132,8 +144,8 @@ def test_a_failed_attempt_is_retried_on_schedule_then_given_up(endpoint, connect
 
 
 def test_an_endpoint_failing_for_days_is_disabled_and_its_owner_told(endpoint, connection, receiver,
-                                                                     django_capture_on_commit_callbacks, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+                                                                     django_capture_on_commit_callbacks,
+                                                                     tasks_run_here):
     receiver.status = 500
     services.connection_quarantine(connection=connection, reason="by hand", requested_by=STAFF)
     (delivery,) = send_all()
@@ -162,10 +174,9 @@ def test_a_success_clears_the_failing_run(endpoint, connection, receiver):
 
 
 def test_the_sweeper_sends_due_and_lost_deliveries(endpoint, connection, receiver, django_capture_on_commit_callbacks,
-                                                   settings, provisioning_settings):
+                                                   tasks_run_here):
     with django_capture_on_commit_callbacks(execute=False):  # the dispatch after commit is lost
         services.connection_quarantine(connection=connection, reason="by hand", requested_by=STAFF)
-    settings.CELERY_TASK_ALWAYS_EAGER = True
     assert services.webhook_deliveries_sweep() == 1
     assert WebhookDelivery.objects.get().status == "delivered"
     assert services.webhook_deliveries_sweep() == 0
