@@ -177,6 +177,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.records_clean_up",
         "schedule": env.float("CLEAN_UP_INTERVAL_SECONDS", default=3600.0),
     },
+    # outbound webhooks whose delivery is due, or whose message or worker was lost (the outbox)
+    "sweep-webhook-deliveries": {
+        "task": "provisioning.tasks.webhook_deliveries_sweep",
+        "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=15.0),
+    },
+    # accounts whose remote deletion is queued at the provider (SnapTrade's deleteUser): finished
+    # when the provider no longer lists the user, for connections that get no webhooks
+    "finish-pending-deletions": {
+        "task": "provisioning.tasks.accounts_finish_pending_deletions",
+        "schedule": env.float("PENDING_DELETION_CHECK_INTERVAL_SECONDS", default=300.0),
+    },
 }
 
 # --- Provisioning behaviour -----------------------------------------------------------------
@@ -233,6 +244,33 @@ PROVISIONING = {
     "INSTALLATION_ID": env("INSTALLATION_ID", default=""),
     # where the bundled simulators listen (bootstrap configures sandbox connections there)
     "SANDBOX_URL": env("SANDBOX_URL", default="http://127.0.0.1:8001"),
+    # the portal's public address, for absolute URLs built outside a request (a connection's
+    # webhook_url in outbound webhook payloads)
+    "PORTAL_URL": env("PORTAL_URL", default="http://127.0.0.1:8000"),
+    # inbound provider webhooks: older than this (seconds) are refused; per-IP requests per minute
+    "INBOUND_WEBHOOK_MAX_AGE_SECONDS": env.int("INBOUND_WEBHOOK_MAX_AGE_SECONDS", default=300),
+    "INBOUND_WEBHOOK_RATE": env.int("INBOUND_WEBHOOK_RATE_PER_MINUTE", default=600),
+    # outbound webhooks: seconds between the attempts of one delivery (then it is given up);
+    # about three days in all by default
+    "WEBHOOK_RETRY_SCHEDULE_SECONDS": [
+        float(x)
+        for x in env.list(
+            "WEBHOOK_RETRY_SCHEDULE_SECONDS",
+            default=["5", "300", "1800", "7200", "18000", "36000", "50400", "72000", "86400"],
+        )
+    ],
+    # an endpoint failing for this long (seconds, from its first failure in a row) is disabled
+    # and its owner told by email
+    "WEBHOOK_DISABLE_AFTER_SECONDS": env.float("WEBHOOK_DISABLE_AFTER_SECONDS", default=3 * 86400.0),
+    # how long a worker owns a delivery it is sending (the sweeper takes it back after that)
+    "WEBHOOK_LEASE_SECONDS": env.float("WEBHOOK_LEASE_SECONDS", default=60.0),
+    "WEBHOOK_CONNECT_TIMEOUT_SECONDS": env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=3.0),
+    "WEBHOOK_READ_TIMEOUT_SECONDS": env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=5.0),
+    # plain http:// endpoints on a loopback address (development; on by default with DEBUG, so
+    # under `make run`); every other endpoint must be https://
+    "WEBHOOKS_ALLOW_HTTP_LOOPBACK": env.bool("WEBHOOKS_ALLOW_HTTP_LOOPBACK", default=DEBUG),
+    # networks (CIDRs) endpoints may resolve to although private/link-local/loopback/reserved
+    "WEBHOOKS_ALLOWED_NETWORKS": env.list("WEBHOOKS_ALLOWED_NETWORKS", default=[]),
 }
 
 # --- Email: staff are told when a connection is quarantined and when it is back ------------------
@@ -268,9 +306,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # the portal's outbound webhooks, one per event type (provisioning/api/webhook_docs.py)
+    "WEBHOOKS": [f"provisioning.api.webhook_docs.WEBHOOK_{i}" for i in range(9)],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "provisioning.api.schema.provider_kinds_hook",
+        "provisioning.api.webhook_docs.webhooks_extension_hook",
     ],
     "ENUM_NAME_OVERRIDES": {
         "AccountStatusEnum": "provisioning.states.AccountStatus",

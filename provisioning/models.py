@@ -403,3 +403,141 @@ class IdempotencyRecord(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_record_per_user_and_key")]
+
+
+# --- webhooks --------------------------------------------------------------------------------------
+
+class InboundWebhook(models.Model):
+    """A webhook a provider sent to a connection's receiver, as recorded (redacted), accepted or not.
+
+    Its own table rather than ``ExternalCall`` (whose operation is required and which records what
+    the portal sent): it is also the replay guard, one accepted row per ``(connection,
+    webhook_id)`` (a unique constraint), so a replayed webhook is refused by the database itself.
+    """
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="inbound_webhooks")
+    webhook_id = models.CharField(max_length=200, blank=True)
+    event_type = models.CharField(max_length=100, blank=True)
+    accepted = models.BooleanField(default=False)
+    # what the portal answered and why (e.g. "signature does not match", "replayed")
+    status_code = models.PositiveIntegerField()
+    detail = models.TextField(blank=True)
+    request_headers = models.JSONField(default=dict, blank=True)
+    request_body = models.TextField(blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    # what applying it did, e.g. {"account": 12, "status": "deprovisioned"}
+    applied = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "webhook_id"],
+                condition=Q(accepted=True),
+                name="one_accepted_inbound_webhook_per_id",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type or 'webhook'} {self.webhook_id} at {self.connection_id} -> {self.status_code}"
+
+
+class WebhookEventType(models.TextChoices):
+    ACCOUNT_ACTIVE = "account.active"
+    ACCOUNT_NEEDS_PERSON = "account.needs_person"
+    ACCOUNT_FAILED = "account.failed"
+    ACCOUNT_DEPROVISIONED = "account.deprovisioned"
+    OPERATION_FINISHED = "operation.finished"
+    BATCH_FINISHED = "batch.finished"
+    CONNECTION_HEALTH_CHANGED = "connection.health_changed"
+    CONNECTION_QUARANTINED = "connection.quarantined"
+    CONNECTION_QUARANTINE_LIFTED = "connection.quarantine_lifted"
+
+
+def new_webhook_event_id() -> str:
+    import uuid
+
+    return f"evt_{uuid.uuid4().hex}"
+
+
+class WebhookEndpoint(models.Model):
+    """Where an API consumer wants the portal's events sent (Standard Webhooks, signed)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints")
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    # {"secret": "whsec_..."}: shown once, when the endpoint is created
+    secret = EncryptedJSONField()
+    events = models.JSONField(default=list)
+    enabled = models.BooleanField(default=True)
+    # the first failure of the current run of failures (cleared by a success)
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    disabled_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "webhook endpoint"
+
+    def __str__(self):
+        return self.url
+
+    @property
+    def signing_secret(self) -> str:
+        return self.secret.get("secret", "")
+
+
+class WebhookEvent(models.Model):
+    """The outbox: one event, written in the transaction of the change it describes."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=new_webhook_event_id, editable=False)
+    type = models.CharField(max_length=50, choices=WebhookEventType.choices)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.type} {self.id}"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # the retry schedule is exhausted (or the endpoint was deleted/disabled for good)
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: attempts on its own retry schedule, until a 2xx."""
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(
+        max_length=10, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, default=timezone.now)
+    # a worker sending it owns it until then (a dead worker's delivery is picked up by the sweeper)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    response_excerpt = models.TextField(blank=True)  # redacted, at most 500 characters
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "endpoint"], name="one_delivery_per_event_and_endpoint"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self):
+        return f"{self.event_id} -> endpoint {self.endpoint_id} ({self.status})"

@@ -42,3 +42,23 @@ def connection_probe(connection_id: int) -> None:
 @shared_task(ignore_result=True)
 def staff_notify(subject: str, body: str) -> int:
     return services.staff_notify(subject=subject, body=body)
+
+
+@shared_task(ignore_result=True)
+def webhook_delivery_send(delivery_id: int) -> None:
+    services.webhook_delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def webhook_deliveries_sweep() -> int:
+    return services.webhook_deliveries_sweep()
+
+
+@shared_task(ignore_result=True)
+def webhook_owner_notify(email: str, subject: str, body: str) -> None:
+    services.webhook_owner_notify(email=email, subject=subject, body=body)
+
+
+@shared_task(ignore_result=True)
+def accounts_finish_pending_deletions() -> int:
+    return services.accounts_finish_pending_deletions()

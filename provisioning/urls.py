@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import views, webhook_views
 from .providers import registry
 
 urlpatterns = [
@@ -9,4 +9,6 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     # public pages of the installed providers (e.g. Flyve's /validate/flyve/<connection_id>/)
     *registry.public_urlpatterns(),
+    # providers' webhooks, one receiver per connection (POST /webhooks/providers/<connection_id>/)
+    *webhook_views.urlpatterns,
 ]

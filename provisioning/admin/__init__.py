@@ -6,5 +6,6 @@ write-only; secrets are shown only through an audited, permission-guarded page.
 """
 
 from . import accounts, connections, members, operations  # noqa: F401  (register the ModelAdmins)
+from . import webhooks  # noqa: F401,E402  (after connections: it extends the connection page)
 
 # titles, the home page (the day's work) and "View site": provisioning.admin_site.PortalAdminSite

@@ -15,6 +15,7 @@ router.register("accounts", views.AccountViewSet, basename="account")
 router.register("operations", views.OperationViewSet, basename="operation")
 router.register("batches", views.BatchViewSet, basename="batch")
 router.register("providers", views.ProviderViewSet, basename="provider")
+router.register("webhooks", views.WebhookEndpointViewSet, basename="webhook")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

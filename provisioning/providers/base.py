@@ -44,6 +44,33 @@ class Outcome:
     provider_state: dict[str, Any] = field(default_factory=dict)  # merged into Connection.provider_state
     # connection-level operations (reconcile): account id -> attention message ("" clears)
     account_attention: dict[int, str] = field(default_factory=dict)
+    # connection-level operations (reconcile): accounts whose remote deletion, queued earlier
+    # (SnapTrade's deleteUser), is now done: services finish those still ``deprovisioning``
+    remote_deletions_done: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ProviderEvent:
+    """One event of a provider's webhook, as its ``webhook_receiver`` read it (signature checked).
+
+    ``action`` is what the portal understands of it: ``user_deleted`` (a queued deletion of
+    ``user_id`` is done), ``user_registered``, or ``""`` (recorded, nothing to apply).
+    ``webhook_id`` is the provider's id of the delivery: a second one with the same id is a replay.
+    """
+
+    webhook_id: str
+    type: str
+    action: str = ""
+    user_id: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class WebhookRefused(Exception):
+    """A webhook that is not accepted: forged, stale, malformed (``status_code``: the answer)."""
+
+    def __init__(self, message: str, *, status_code: int = 400, webhook_id: str = "", type: str = ""):
+        super().__init__(message)
+        self.message, self.status_code, self.webhook_id, self.type = message, status_code, webhook_id, type
 
 
 @dataclass
@@ -154,6 +181,19 @@ class Provider:
         root), e.g. the page a provider's emails link to. Default: none."""
         return []
 
+    # --- inbound webhooks: a provider that sends them declares a receiver ---------------------
+    # served without login at /webhooks/providers/<connection id>/ (the connection's webhook_url)
+    receives_webhooks: ClassVar[bool] = False
+
+    def webhook_receiver(self, body: bytes, headers: dict[str, str]) -> list[ProviderEvent]:
+        """Check the signature of a webhook sent to this connection and read its events, or raise
+        ``WebhookRefused``. Never touches the database: services record it, refuse replays (by
+        ``webhook_id``) and apply each event once. Also names what the record must mask:
+        ``webhook_secret_names`` (body keys) and ``Signature``-like headers are masked anyway."""
+        raise WebhookRefused(f"{self.label} sends no webhooks.", status_code=404)
+
+    webhook_secret_names: ClassVar[frozenset[str]] = frozenset()
+
     @classmethod
     def describe(cls) -> dict[str, Any]:
         """The provider as ``GET /api/v1/providers/`` lists it."""
@@ -165,6 +205,7 @@ class Provider:
             "base_url_example": cls.base_url_example,
             "credentials": [f.describe() for f in cls.credential_fields],
             "settings": [f.describe() for f in cls.setting_fields],
+            "receives_webhooks": cls.receives_webhooks,
             "operations": [
                 {
                     "kind": kind,

@@ -87,8 +87,11 @@ def reconcile(
         elif account.status in NOT_EXPECTED_REMOTELY and present:
             stray.append(account.external_id)
     unknown = remote - known
+    # a deletion the provider queued (SnapTrade) is done once the user is no longer listed
+    deleted = [a.id for a in local if a.status == AccountStatus.DEPROVISIONING and a.external_id not in remote]
     return Outcome(
         account_attention=attention,
+        remote_deletions_done=deleted,
         result={
             "remote_users": len(remote),
             "local_accounts": len(local),

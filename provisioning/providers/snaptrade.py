@@ -20,7 +20,8 @@ import hmac
 import json
 import time
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -30,7 +31,7 @@ from django.utils import timezone
 from ..models import HealthStatus
 from ..states import AccountStatus, OperationKind
 from . import drift
-from .base import Outcome, Provider, health_outcome
+from .base import Outcome, Provider, ProviderEvent, WebhookRefused, health_outcome
 from .exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -72,16 +73,30 @@ def encode_query(params: Iterable[tuple[str, Any]]) -> str:
     return "&".join(f"{quote(str(name))}={quote(str(value))}" for name, value in params)
 
 
+def canonical_signature(*, consumer_key: str, data: Any) -> str:
+    """Base64 HMAC-SHA256 keyed with the consumer key over ``data`` as canonical JSON (sorted
+    keys, no whitespace, non-ASCII escaped): how SnapTrade signs requests and its webhooks."""
+    canonical = json.dumps(data, separators=(",", ":"), sort_keys=True)
+    digest = hmac.new(consumer_key.encode(), canonical.encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
 def request_signature(*, consumer_key: str, path: str, query: str, content: Any) -> str:
     """The ``Signature`` header: base64 HMAC-SHA256 over ``{"content","path","query"}`` as
     canonical JSON (sorted keys, no whitespace, non-ASCII escaped). No body and ``{}`` sign as null."""
-    canonical = json.dumps(
-        {"content": None if content is None or content == {} else content, "path": path, "query": query},
-        separators=(",", ":"),
-        sort_keys=True,
+    return canonical_signature(
+        consumer_key=consumer_key,
+        data={"content": None if content is None or content == {} else content, "path": path, "query": query},
     )
-    digest = hmac.new(consumer_key.encode(), canonical.encode(), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode()
+
+
+def webhook_signature(*, consumer_key: str, payload: Any) -> str:
+    """The ``Signature`` header of a SnapTrade webhook: the same HMAC over the body's canonical JSON."""
+    return canonical_signature(consumer_key=consumer_key, data=payload)
+
+
+# the webhook events the portal acts on (others are recorded and acknowledged)
+WEBHOOK_ACTIONS = {"USER_DELETED": "user_deleted", "USER_REGISTERED": "user_registered"}
 
 
 # --- the client ---------------------------------------------------------------------------------
@@ -263,6 +278,9 @@ class SnapTradeProvider(Provider):
     )
     input_fields = {OperationKind.LOGIN_LINK: LOGIN_OPTIONS}
     base_url_example = "https://api.snaptrade.com (the sandbox: http://127.0.0.1:8001/snaptrade)"
+    receives_webhooks = True
+    webhook_secret_names = frozenset({"webhookSecret"})
+    clock = staticmethod(time.time)
 
     client: SnapTradeClient
 
@@ -400,7 +418,10 @@ class SnapTradeProvider(Provider):
         )
 
     def deprovision(self, ctx) -> Outcome:
-        """``deleteUser`` only queues the deletion at SnapTrade; the account is done on our side."""
+        """``deleteUser`` only queues the deletion at SnapTrade: the operation succeeds once it is
+        queued, and the account stays ``deprovisioning`` until SnapTrade's ``USER_DELETED`` webhook
+        arrives, or a reconcile (scheduled: ``accounts_finish_pending_deletions``) no longer finds
+        the user in ``listUsers``. Nothing to delete, or already gone: ``deprovisioned`` at once."""
         account = ctx.account
         user_id = account.external_id
         details = {"deletion_requested_at": _now()}
@@ -414,12 +435,68 @@ class SnapTradeProvider(Provider):
             else:
                 details["remote_deletion"] = "queued"
                 details["deletion_detail"] = str(answer.get("detail", ""))[:500]
+        queued = details["remote_deletion"] == "queued"
         return Outcome(
-            account_status=AccountStatus.DEPROVISIONED,
+            account_status=AccountStatus.DEPROVISIONING if queued else AccountStatus.DEPROVISIONED,
             details=details,
             secrets={"user_secret": None},
             result={"user_id": user_id, "remote_deletion": details["remote_deletion"]},
         )
+
+    @classmethod
+    def sandbox_environment(cls, *, connection, portal_url: str) -> dict[str, str]:
+        """The simulator sends its webhooks to this connection's receiver."""
+        from django.urls import reverse
+
+        page = reverse("provider-webhook", kwargs={"connection_id": connection.pk})
+        return {"SANDBOX_SNAPTRADE_WEBHOOK_URL": f"{portal_url.rstrip('/')}{page}"}
+
+    # --- webhooks --------------------------------------------------------------------------------
+    def webhook_receiver(self, body: bytes, headers: dict[str, str]) -> list[ProviderEvent]:
+        """SnapTrade's webhook: one JSON event, ``Signature`` = base64 HMAC-SHA256 (consumer key)
+        over its canonical JSON; refused when older than ``INBOUND_WEBHOOK_MAX_AGE_SECONDS``."""
+        from django.conf import settings
+
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise WebhookRefused("The body is not JSON.") from None
+        if not isinstance(payload, dict):
+            raise WebhookRefused("The body is not a JSON object.")
+        webhook_id = str(payload.get("webhookId") or "")[:200]
+        event_type = str(payload.get("eventType") or "")[:100]
+        signature = {k.lower(): v for k, v in headers.items()}.get("signature", "")
+        expected = webhook_signature(consumer_key=self.connection.credentials.get("consumer_key", ""), payload=payload)
+        if not signature or not hmac.compare_digest(signature.encode(), expected.encode()):
+            raise WebhookRefused("The Signature header does not match.", status_code=401,
+                                 webhook_id=webhook_id, type=event_type)
+        if not webhook_id or not event_type:
+            raise WebhookRefused("webhookId and eventType are required.", webhook_id=webhook_id, type=event_type)
+        client_id = payload.get("clientId")
+        if client_id is not None and client_id != self.connection.credentials.get("client_id"):
+            raise WebhookRefused("The webhook is for another client id.", status_code=401,
+                                 webhook_id=webhook_id, type=event_type)
+        try:
+            sent_at = datetime.fromisoformat(str(payload.get("eventTimestamp", "")).replace("Z", "+00:00"))
+            if sent_at.tzinfo is None:
+                sent_at = sent_at.replace(tzinfo=dt_timezone.utc)
+        except ValueError:
+            raise WebhookRefused("eventTimestamp is not an ISO 8601 time.", webhook_id=webhook_id,
+                                 type=event_type) from None
+        age = self.clock() - sent_at.timestamp()
+        max_age = settings.PROVISIONING["INBOUND_WEBHOOK_MAX_AGE_SECONDS"]
+        if abs(age) > max_age:
+            raise WebhookRefused(f"The webhook was sent {int(age)} s ago (more than {max_age} s apart): refused.",
+                                 status_code=401, webhook_id=webhook_id, type=event_type)
+        return [
+            ProviderEvent(
+                webhook_id=webhook_id,
+                type=event_type,
+                action=WEBHOOK_ACTIONS.get(event_type, ""),
+                user_id=str(payload.get("userId") or ""),
+                data={k: v for k, v in payload.items() if k not in self.webhook_secret_names},
+            )
+        ]
 
     # --- helpers -------------------------------------------------------------------------------
     @staticmethod

@@ -16,8 +16,14 @@ import hashlib
 import hmac
 import html
 import json
+import logging
+import os
 import secrets
+import threading
+import time
+import urllib.error
 import urllib.parse
+import urllib.request
 import uuid
 
 from .core import HTTPError, Request, Response, Simulator, route
@@ -50,6 +56,16 @@ def compute_signature(consumer_key: str, path: str, query: str, content) -> str:
     return base64.b64encode(digest).decode()
 
 
+def webhook_signature(consumer_key: str, payload: dict) -> str:
+    """SnapTrade's webhook ``Signature``: base64 HMAC-SHA256 (consumer key) over the body's canonical JSON."""
+    canonical = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+    return base64.b64encode(hmac.new(consumer_key.encode(), canonical.encode(), hashlib.sha256).digest()).decode()
+
+
+logger = logging.getLogger("provisioning.sandbox.snaptrade")
+WEBHOOK_TIMEOUT_SECONDS = 5.0
+
+
 def throttled(retry_after: int) -> HTTPError:
     return HTTPError(429, f"Request was throttled. Expected available in {retry_after} seconds.",
                      headers={"Retry-After": str(retry_after)})
@@ -79,15 +95,21 @@ class SnapTradeSimulator(Simulator):
         "delete_delay_seconds": 2.0,  # deleteUser is asynchronous: listed until this has passed
         "login_link_ttl_seconds": 300,
         "duplicate_user_code": "1010",  # unconfirmed
+        # where SnapTrade sends its webhooks (USER_REGISTERED, USER_DELETED): the portal connection's
+        # webhook_url; "" sends none. From SANDBOX_SNAPTRADE_WEBHOOK_URL (bootstrap writes it in .env)
+        "webhook_url": "",
+        "webhook_secret": "sandbox-webhook-secret",
     }
-    secret_settings = frozenset({"consumer_key"})
+    secret_settings = frozenset({"consumer_key", "webhook_secret"})
     default_rate_limit_per_minute = 250
     native_rate_limit = True
 
     def initial_settings(self) -> dict:
-        return {**self.default_settings, **self.credentials()}
+        return {**self.default_settings, **self.credentials(),
+                "webhook_url": os.environ.get("SANDBOX_SNAPTRADE_WEBHOOK_URL", "")}
 
     def reset_state(self) -> None:
+        self.webhooks_sent: list[dict] = []  # the last 100: {"webhookId", "eventType", "userId", "status"}
         self.users: dict[str, dict] = {}  # userId -> {"secret", "created_at", "delete_at"}
         self.login_links: dict[str, dict] = {}  # token -> {"user_id", "session_id", "expires_at"}
 
@@ -98,6 +120,7 @@ class SnapTradeSimulator(Simulator):
                 "users": list(self.users),
                 "pending_deletion": [uid for uid, user in self.users.items() if user["delete_at"] is not None],
                 "login_links": len(self.login_links),
+                "webhooks_sent": [dict(w) for w in self.webhooks_sent],
             }
 
     # -- users (also usable in-process to seed demos and tests) --
@@ -112,6 +135,7 @@ class SnapTradeSimulator(Simulator):
         now = self.clock.now()
         for user_id in [uid for uid, u in self.users.items() if u["delete_at"] is not None and u["delete_at"] <= now]:
             del self.users[user_id]
+            self.send_webhook("USER_DELETED", user_id)
         for token in [t for t, link in self.login_links.items() if link["user_id"] not in self.users]:
             del self.login_links[token]
 
@@ -124,6 +148,51 @@ class SnapTradeSimulator(Simulator):
     def _check_secret(self, user: dict, user_secret: str) -> None:
         if not hmac.compare_digest(user["secret"].encode(), user_secret.encode()):
             raise HTTPError(401, "Invalid userID or userSecret provided", code=CODE_BAD_USER_CREDENTIALS)
+
+    # -- webhooks: sent from a background thread, never holding up a request --
+
+    def send_webhook(self, event_type: str, user_id: str) -> None:
+        url = self.settings["webhook_url"]
+        if not url:
+            return
+        payload = {
+            "webhookId": str(uuid.uuid4()),
+            "clientId": self.settings["client_id"],
+            # wall-clock time (not the simulated clock): the receiver checks its age against its own
+            "eventTimestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "userId": user_id,
+            "eventType": event_type,
+            "webhookSecret": self.settings["webhook_secret"],
+        }
+        record = {"webhookId": payload["webhookId"], "eventType": event_type, "userId": user_id, "status": None}
+        with self.lock:
+            self.webhooks_sent = [*self.webhooks_sent[-99:], record]
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json",
+                   "Signature": webhook_signature(self.settings["consumer_key"], payload)}
+
+        def deliver():
+            request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as answer:
+                    record["status"] = answer.status
+            except urllib.error.HTTPError as exc:
+                record["status"] = exc.code
+            except OSError as exc:
+                record["status"] = f"error: {exc}"
+            logger.info("webhook %s %s -> %s", event_type, user_id, record["status"])
+
+        threading.Thread(target=deliver, name="snaptrade-webhook", daemon=True).start()
+
+    def _purge_later(self, delay: float) -> None:
+        """Finish a delayed deletion on time (and send its USER_DELETED) even if nobody asks."""
+        def purge():
+            with self.lock:
+                self._purge_deleted()
+
+        timer = threading.Timer(max(delay, 0.0) + 0.05, purge)
+        timer.daemon = True
+        timer.start()
 
     # -- responses in SnapTrade's shape --
 
@@ -189,7 +258,9 @@ class SnapTradeSimulator(Simulator):
             if user_id in self.users:
                 raise HTTPError(400, f"User with the following userId already exist: '{user_id}'",
                                 code=self.settings["duplicate_user_code"])
-            return Response.json({"userId": user_id, "userSecret": self.seed_user(user_id)})
+            secret = self.seed_user(user_id)
+            self.send_webhook("USER_REGISTERED", user_id)
+            return Response.json({"userId": user_id, "userSecret": secret})
 
     @route("POST", *current_and_legacy("/snapTrade/login"))
     @signed
@@ -228,6 +299,7 @@ class SnapTradeSimulator(Simulator):
             user = self._user(user_id)
             if user["delete_at"] is None:
                 user["delete_at"] = self.clock.now() + self.settings["delete_delay_seconds"]
+                self._purge_later(self.settings["delete_delay_seconds"])
         return Response.json({"status": "deleted", "userId": user_id,
                               "detail": "User queued for deletion; please wait for webhook for confirmation."})
 

@@ -29,6 +29,15 @@ from .maintenance import (
 )
 from .guards import mass_deletion_reason, mass_deletion_threshold
 from .notifications import staff_notify
+from .inbound import accounts_finish_pending_deletions, inbound_webhook_receive
+from .webhooks import (
+    webhook_deliveries_sweep,
+    webhook_delivery_redeliver,
+    webhook_delivery_send,
+    webhook_endpoint_create,
+    webhook_endpoint_update,
+    webhook_owner_notify,
+)
 from .operations import (
     CANCELLABLE_STATUSES,
     SCHEDULE,
@@ -86,4 +95,12 @@ __all__ = [
     "operations_sweep",
     "records_clean_up",
     "staff_notify",
+    "accounts_finish_pending_deletions",
+    "inbound_webhook_receive",
+    "webhook_deliveries_sweep",
+    "webhook_delivery_redeliver",
+    "webhook_delivery_send",
+    "webhook_endpoint_create",
+    "webhook_endpoint_update",
+    "webhook_owner_notify",
 ]

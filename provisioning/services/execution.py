@@ -32,7 +32,7 @@ from ..providers.exceptions import (
 )
 from ..providers.http import RecordedCall
 from ..states import OPERATION_SPECS, OperationKind, OperationStatus, check_transition
-from . import guards, quarantine
+from . import guards, quarantine, webhooks
 from .operations import operation_dispatch
 
 logger = logging.getLogger(__name__)
@@ -366,15 +366,25 @@ def backoff_seconds(attempt: int) -> float:
 def _apply_outcome(account: Account | None, operation: Operation, outcome: Outcome) -> None:
     if outcome.health is not None or outcome.provider_state:
         connection = Connection.objects.select_for_update().get(pk=operation.connection_id)
+        health_before = connection.health_status
         if outcome.health is not None:
             connection.health_status, connection.health_detail = outcome.health
             connection.health_checked_at = timezone.now()
         connection.provider_state = {**connection.provider_state, **outcome.provider_state}
         connection.save()
+        if connection.health_status != health_before:
+            webhooks.connection_health_changed(connection)
     for account_id, message in outcome.account_attention.items():
         Account.objects.filter(pk=account_id, connection_id=operation.connection_id).update(
             attention=message, updated_at=timezone.now()
         )
+    if outcome.remote_deletions_done:
+        from .inbound import account_remote_deletion_finish
+
+        for pending in Account.objects.select_for_update().filter(
+            pk__in=outcome.remote_deletions_done, connection_id=operation.connection_id
+        ):
+            account_remote_deletion_finish(account=pending, via=f"{operation.get_kind_display().lower()} #{operation.pk}")
     if account is None:
         return
     if outcome.account_status:
@@ -387,6 +397,14 @@ def _apply_outcome(account: Account | None, operation: Operation, outcome: Outco
         account.attention = outcome.attention
     if outcome.challenge_image is not UNSET:
         account.challenge_image = outcome.challenge_image
+
+
+def _before(account: Account | None, operation: Operation) -> dict:
+    """What the account was before this outcome (for the events its change means): the state it
+    was in before the operation started, since the running state is only a passage."""
+    if account is None:
+        return {"before_status": None, "before_attention": None}
+    return {"before_status": operation.prior_account_status or account.status, "before_attention": account.attention}
 
 
 def _merge(current: dict, changes: dict) -> dict:
@@ -429,6 +447,7 @@ def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
     spec = OPERATION_SPECS[operation.kind]
     if account is not None and spec.running_status and not outcome.account_status:
         outcome.account_status = operation.prior_account_status or account.status
+    before = _before(account, operation)
     _apply_outcome(account, operation, outcome)
     if account is not None:
         account.last_error = None
@@ -439,6 +458,7 @@ def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
     operation.finished_at = timezone.now()
     operation.lease_expires_at = None
     operation.save()
+    webhooks.operation_finished(operation, account, **before)
     if not lifted:  # a lift has just released its own first few operations
         _wake_next_waiting(operation)
 
@@ -518,6 +538,7 @@ def _operation_fail(operation: Operation, err: ProviderError, *, at_horizon: Con
         err.retryable = True
         message = attention
     account = _locked_account(operation)
+    before = _before(account, operation)
     if account is not None:
         spec = OPERATION_SPECS[operation.kind]
         outcome = err.outcome or Outcome()
@@ -531,13 +552,18 @@ def _operation_fail(operation: Operation, err: ProviderError, *, at_horizon: Con
         account.last_error = {"code": err.code, "message": message, "operation": operation.pk}
         account.save()
     if isinstance(err, ConfigurationError):
+        changed = Connection.objects.filter(pk=operation.connection_id).exclude(health_status=HealthStatus.ERROR)
+        health_changed = changed.exists()
         Connection.objects.filter(pk=operation.connection_id).update(
             health_status=HealthStatus.ERROR, health_detail=message, health_checked_at=timezone.now()
         )
+        if health_changed:
+            webhooks.connection_health_changed(Connection.objects.get(pk=operation.connection_id))
     operation.status = OperationStatus.FAILED
     operation.error_code, operation.error_message, operation.error_retryable = err.code, message, err.retryable
     operation.result = {"field_errors": err.field_errors} if err.field_errors else operation.result
     operation.finished_at = timezone.now()
     operation.lease_expires_at = None
     operation.save()
+    webhooks.operation_finished(operation, account, **before)
     _wake_next_waiting(operation)

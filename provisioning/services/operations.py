@@ -266,8 +266,13 @@ def operation_cancel(*, operation: Operation, requested_by: Requester) -> Operat
         operation.needs_confirmation = False
         operation.held_since = None
         operation.save()
+        account = None
         if operation.account_id and operation.prior_account_status:
             account = Account.objects.select_for_update().get(pk=operation.account_id)
             account_set_status(account, operation.prior_account_status)
             account.save()
+        from .webhooks import operation_finished
+
+        operation_finished(operation, account, before_status=account.status if account else None,
+                           before_attention=account.attention if account else None)
     return operation

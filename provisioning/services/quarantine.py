@@ -43,7 +43,7 @@ from ..models import Connection, Operation
 from ..providers import registry
 from ..providers.exceptions import ProviderError, RateLimited, TransientError
 from ..states import OperationKind, OperationStatus
-from . import notifications
+from . import notifications, webhooks
 from .errors import Conflict
 from .operations import Requester, operation_dispatch
 
@@ -156,6 +156,7 @@ def _start(connection: Connection, *, reason: str, manual: bool, by: str) -> Non
         "connection quarantined id=%s by=%s held=%s reason=%s", connection.pk, by, held, reason
     )
     notifications.quarantine_started(connection, by=by)
+    webhooks.connection_quarantined(connection)
     if not manual:
         _send_probe_task(connection.pk, conf["QUARANTINE_PROBE_MIN_SECONDS"])
 
@@ -173,6 +174,7 @@ def _lift(connection: Connection, *, why: str, by: str) -> int:
     released = release_held(connection)
     logger.warning("connection quarantine lifted id=%s by=%s released=%s", connection.pk, by, released)
     notifications.quarantine_ended(connection, since=since, reason=reason, why=why, by=by, released=released)
+    webhooks.connection_quarantine_lifted(connection)
     return released
 
 

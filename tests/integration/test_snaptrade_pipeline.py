@@ -1,6 +1,6 @@
 """A member's SnapTrade account, end to end: the API, PostgreSQL, Redis, a Celery worker process
 and the sandbox process. Provisioned, its secret encrypted at rest, a login link that opens,
-a rotated secret, deprovisioned until SnapTrade's listUsers no longer has it."""
+a rotated secret, deprovisioning until SnapTrade's listUsers no longer has it."""
 
 import pytest
 import requests
@@ -60,11 +60,12 @@ def test_provision_login_link_and_deprovision_through_the_api(api, snaptrade, ce
     with pytest.raises(NeedsAttention):
         client.login(user_id, secret)
 
-    # deprovision: SnapTrade only queues the deletion; the portal is done and forgets the secret
+    # deprovision: SnapTrade only queues the deletion; the operation succeeds, the secret is
+    # forgotten, and the account stays deprovisioning until SnapTrade confirms (test_webhooks.py)
     deprovision = api.call("DELETE", f"accounts/{account['id']}/")
     assert api.operation(deprovision["id"])["status"] == "succeeded"
     account = api.call("GET", f"accounts/{account['id']}/")
-    assert account["status"] == "deprovisioned" and account["secrets_set"] == []
+    assert account["status"] == "deprovisioning" and account["secrets_set"] == []
     assert account["details"]["remote_deletion"] == "queued"
     assert snaptrade.control.state("snaptrade")["pending_deletion"] == [user_id]
 

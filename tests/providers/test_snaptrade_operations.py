@@ -306,7 +306,9 @@ def test_a_rotation_whose_answer_was_lost_says_what_happened(active_account, htt
 
 # --- deprovision --------------------------------------------------------------------------------
 
-def test_deprovision_queues_the_remote_deletion_and_forgets_the_secret(active_account, http):
+def test_deprovision_queues_the_remote_deletion_and_waits_for_it(active_account, http):
+    """deleteUser only queues the deletion: the operation succeeds, the account stays
+    deprovisioning until USER_DELETED (or a reconcile no longer listing the user)."""
     http.delete(DELETE, json={"status": "deleted", "userId": "u",
                               "detail": "User queued for deletion; please wait for webhook for confirmation."})
 
@@ -315,7 +317,7 @@ def test_deprovision_queues_the_remote_deletion_and_forgets_the_secret(active_ac
     active_account.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED
     assert http.calls[0].request.url.startswith(f"{DELETE}?userId={active_account.external_id}&clientId=")
-    assert active_account.status == AccountStatus.DEPROVISIONED
+    assert active_account.status == AccountStatus.DEPROVISIONING
     assert active_account.secrets == {}
     assert active_account.details["remote_deletion"] == "queued"
     assert "queued for deletion" in active_account.details["deletion_detail"]

@@ -44,6 +44,10 @@ class ConnectionSerializer(StrictModelSerializer):
         help_text="disabled when not enabled; quarantined while its operations are held after repeated "
         "failures (or by hand); else active.",
     )
+    webhook_url = serializers.SerializerMethodField(
+        help_text="Where the provider must send its webhooks (configure it at the provider); null when "
+        "its provider sends none."
+    )
     retry_horizon_hours = serializers.IntegerField(
         required=False,
         min_value=1,
@@ -71,6 +75,7 @@ class ConnectionSerializer(StrictModelSerializer):
             "credentials_set",
             "settings",
             "health",
+            "webhook_url",
             "account_counts",
             "created_at",
             "updated_at",
@@ -84,6 +89,12 @@ class ConnectionSerializer(StrictModelSerializer):
     @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
     def get_account_counts(self, connection) -> dict[str, int]:
         return selectors.connection_account_counts(connection)
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_webhook_url(self, connection) -> str | None:
+        from ...webhook_views import webhook_url
+
+        return webhook_url(connection, self.context.get("request"))
 
     def validate_provider(self, value):
         if self.instance is not None and value != self.instance.provider:

@@ -4,5 +4,7 @@ from .connections import ConnectionViewSet
 from .members import MemberViewSet
 from .operations import OperationViewSet
 from .providers import ProviderViewSet
+from .webhooks import WebhookEndpointViewSet
 
-__all__ = ["AccountViewSet", "BatchViewSet", "ConnectionViewSet", "MemberViewSet", "OperationViewSet", "ProviderViewSet"]
+__all__ = ["AccountViewSet", "BatchViewSet", "ConnectionViewSet", "MemberViewSet", "OperationViewSet", "ProviderViewSet",
+           "WebhookEndpointViewSet"]

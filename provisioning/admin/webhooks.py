@@ -1,0 +1,146 @@
+"""Webhooks in the admin: outbound endpoints (secret shown once, on creation), their deliveries
+(read-only, redeliver), the providers' webhooks received, and the connection's ``webhook_url``."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from .. import services
+from ..services import webhooks as _webhooks  # noqa: F401 (services.webhooks)
+from ..models import Connection, InboundWebhook, WebhookDelivery, WebhookEndpoint, WebhookEventType
+from ..webhook_views import webhook_url
+from .connections import ConnectionAdmin
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    events = forms.MultipleChoiceField(choices=WebhookEventType.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["url", "description", "events", "enabled"]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("url") and data.get("events"):
+            try:
+                services.webhooks.check_endpoint(url=data["url"], events=data["events"])
+            except services.InvalidRequest as exc:
+                for field, errors in exc.field_errors.items():
+                    self.add_error(field, errors)
+        return data
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ("url", "owner", "enabled", "failing_since", "disabled_reason")
+    list_filter = ("enabled",)
+    readonly_fields = ("owner", "failing_since", "disabled_reason", "created_at")
+
+    def has_module_permission(self, request):
+        return request.user.has_perm("provisioning.manage_connection")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("provisioning.manage_connection")
+
+    def has_add_permission(self, request):
+        return request.user.has_perm("provisioning.manage_connection")
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("provisioning.manage_connection")
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("provisioning.manage_connection")
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            services.webhook_endpoint_update(endpoint=obj, url=data["url"], events=data["events"],
+                                             enabled=data["enabled"], description=data["description"])
+            return
+        endpoint, secret = services.webhook_endpoint_create(
+            owner=request.user, url=data["url"], events=data["events"], enabled=data["enabled"],
+            description=data["description"],
+        )
+        obj.pk = endpoint.pk
+        messages.warning(request, format_html(
+            "Signing secret of this endpoint, shown this once only: <code>{}</code>", secret))
+
+
+@admin.action(description="Send again now (same event id)")
+def redeliver(modeladmin, request, queryset):
+    for delivery in queryset:
+        services.webhook_delivery_redeliver(delivery=delivery)
+    messages.info(request, f"{queryset.count()} deliveries sent again.")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "event_type", "endpoint", "status", "attempts", "last_status_code", "delivered_at",
+                    "next_attempt_at")
+    list_filter = ("status", "event__type")
+    actions = [redeliver]
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    @admin.display(description="type")
+    def event_type(self, delivery):
+        return delivery.event.type
+
+    def has_module_permission(self, request):
+        return request.user.has_perm("provisioning.manage_connection")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("provisioning.manage_connection")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if request.user.has_perm("provisioning.manage_connection"):
+            actions["redeliver"] = (redeliver, "redeliver", redeliver.short_description)
+        return actions
+
+
+@admin.register(InboundWebhook)
+class InboundWebhookAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "connection", "event_type", "webhook_id", "accepted", "status_code", "detail")
+    list_filter = ("accepted", "connection")
+    readonly_fields = [f.name for f in InboundWebhook._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ConnectionWithWebhookAdmin(ConnectionAdmin):
+    """The connection's page, plus where its provider must send webhooks."""
+
+    @admin.display(description="webhook URL")
+    def webhook_url_display(self, connection):
+        url = webhook_url(connection, getattr(self, "_request", None))
+        return url or "— (its provider sends no webhooks)"
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return (*fields, "webhook_url_display") if obj is not None else fields
+
+    def get_fieldsets(self, request, obj=None):
+        self._request = request
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            fieldsets.append(("Webhooks", {"fields": ("webhook_url_display",),
+                                           "description": "Configure this URL at the provider."}))
+        return fieldsets
+
+
+admin.site.unregister(Connection)
+admin.site.register(Connection, ConnectionWithWebhookAdmin)

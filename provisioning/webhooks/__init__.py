@@ -1,0 +1,1 @@
+"""Webhooks: the network side of outbound deliveries (``net``); services live in ``services/``."""
