@@ -77,13 +77,15 @@ _S = AccountStatus
 ACCOUNT_TRANSITIONS: dict[str, set[str]] = {
     _S.PENDING: {_S.PROVISIONING},
     # back to pending/deprovisioned only when the provisioning is cancelled before it ran
-    _S.PROVISIONING: {_S.ACTIVE, _S.FAILED, _S.PENDING, _S.DEPROVISIONED, *_AWAITING},
+    _S.PROVISIONING: {_S.ACTIVE, _S.FAILED, _S.PENDING, _S.DEPROVISIONED, _S.DEPROVISIONING, *_AWAITING},
     _S.AWAITING_CAPTCHA: {_S.PROVISIONING, _S.DEPROVISIONING, _S.FAILED},
     _S.AWAITING_VERIFICATION: {_S.ACTIVE, _S.DEPROVISIONING, _S.FAILED},
     _S.AWAITING_VALIDATION: {_S.ACTIVE, _S.DEPROVISIONING, _S.FAILED},
     _S.ACTIVE: {_S.DEPROVISIONING, _S.FAILED},
     _S.FAILED: {_S.PROVISIONING, _S.DEPROVISIONING, _S.ACTIVE},
-    _S.DEPROVISIONING: {_S.DEPROVISIONED, _S.ACTIVE, _S.FAILED, *_AWAITING},
+    # provisioning again while a provider still deletes the previous user (SnapTrade's deleteUser
+    # is queued): the provision waits for the deletion before it registers anew
+    _S.DEPROVISIONING: {_S.DEPROVISIONED, _S.ACTIVE, _S.FAILED, _S.PROVISIONING, *_AWAITING},
     _S.DEPROVISIONED: {_S.PROVISIONING},
 }
 
@@ -146,7 +148,13 @@ _K, _S = OperationKind, AccountStatus
 OPERATION_SPECS: dict[str, OperationSpec] = {
     spec.kind: spec
     for spec in (
-        _spec(_K.PROVISION, "Provision", {_S.PENDING, _S.FAILED, _S.DEPROVISIONED}, _S.PROVISIONING, _S.FAILED),
+        _spec(
+            _K.PROVISION,
+            "Provision",
+            {_S.PENDING, _S.FAILED, _S.DEPROVISIONED, _S.DEPROVISIONING},
+            _S.PROVISIONING,
+            _S.FAILED,
+        ),
         _spec(_K.VERIFY, "Verify SMS code", {_S.AWAITING_VERIFICATION}),
         _spec(_K.RESET_PASSWORD, "Reset password", {_S.ACTIVE, _S.AWAITING_VERIFICATION}),
         _spec(_K.REFRESH_CAPTCHA, "New captcha", {_S.AWAITING_CAPTCHA}),
