@@ -152,16 +152,13 @@ class ConnectionForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        current = self.instance
         try:
-            services.connection_credentials_merge(
+            services.connection_changes_check(
                 provider=self.provider_kind,
-                current=dict(current.credentials) if current.pk else {},
-                changes=self.credential_changes(),
+                connection=self.instance if self.instance.pk else None,
+                credentials=self.credential_changes(),
+                settings=self.setting_changes(),
                 from_form=True,
-            )
-            services.connection_settings_merge(
-                provider=self.provider_kind, current={}, changes=self.setting_changes(), from_form=True
             )
         except InvalidRequest as exc:
             add_input_errors(self, exc.field_errors)

@@ -13,6 +13,7 @@ from .accounts import (
 )
 from .connections import (
     CONNECTION_FIELDS,
+    connection_changes_check,
     connection_create,
     connection_credentials_merge,
     connection_delete,
@@ -70,6 +71,7 @@ __all__ = [
     "batch_create",
     "batch_retry_failed",
     "batch_start",
+    "connection_changes_check",
     "connection_create",
     "connection_probe",
     "connection_quarantine",

@@ -64,6 +64,31 @@ def connection_settings_merge(*, provider: str, current: dict, changes: dict, fr
         raise InvalidRequest("The settings are not valid.", field_errors={"settings": exc.errors}) from None
 
 
+def connection_changes_check(
+    *, provider: str, connection: Connection | None = None, credentials: dict | None = None,
+    settings: dict | None = None, from_form: bool = False,
+) -> None:
+    """Check what ``connection_create`` (no ``connection``) or ``connection_update`` would do to
+    the credentials and settings, before a form or a serializer accepts it: ``InvalidRequest``
+    with the errors of both (``{"credentials": {...}, "settings": {...}}``), or nothing.
+    ``None`` leaves a part unchecked as an update leaves it unchanged; a creation checks both."""
+    errors: dict = {}
+    parts = (
+        ("credentials", credentials, connection_credentials_merge),
+        ("settings", settings, connection_settings_merge),
+    )
+    for name, changes, merge in parts:
+        if changes is None and connection is not None:
+            continue
+        current = dict(getattr(connection, name)) if connection is not None else {}
+        try:
+            merge(provider=provider, current=current, changes=changes or {}, from_form=from_form)
+        except InvalidRequest as exc:
+            errors.update(exc.field_errors)
+    if errors:
+        raise InvalidRequest("The connection's credentials or settings are not valid.", field_errors=errors)
+
+
 def _save(connection: Connection) -> Connection:
     try:
         connection.full_clean(exclude=["credentials", "secret_state", "provider_state", "settings"])

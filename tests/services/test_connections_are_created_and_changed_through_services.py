@@ -75,3 +75,15 @@ def test_a_credential_name_with_a_null_character_is_refused_without_echoing_it(d
     assert refused.value.field_errors == {
         "credentials": {"non_field_errors": ["Null characters are not allowed. Field names take none either."]}
     }
+
+
+def test_a_check_reports_credentials_and_settings_together(db):
+    with pytest.raises(services.InvalidRequest) as refused:
+        services.connection_changes_check(
+            provider="scim", credentials={"username": "u"}, settings={"deprovision_mode": "archive"}
+        )
+    assert set(refused.value.field_errors) == {"credentials", "settings"}
+
+    connection = create(credentials={"bearer_token": "t"})
+    # an update checks only what it changes, merged into what is stored
+    services.connection_changes_check(provider="scim", connection=connection, settings={"deprovision_mode": "delete"})

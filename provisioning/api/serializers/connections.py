@@ -104,20 +104,13 @@ class ConnectionSerializer(StrictModelSerializer):
     def validate(self, attrs):
         """Credentials and settings checked as services will (errors as field errors)."""
         instance = self.instance
-        provider = attrs.get("provider") or getattr(instance, "provider", None)
         try:
-            if "credentials" in attrs or instance is None:
-                services.connection_credentials_merge(
-                    provider=provider,
-                    current=dict(instance.credentials) if instance is not None else {},
-                    changes=attrs.get("credentials", {}),
-                )
-            if "settings" in attrs:
-                services.connection_settings_merge(
-                    provider=provider,
-                    current=dict(instance.settings) if instance is not None else {},
-                    changes=attrs["settings"],
-                )
+            services.connection_changes_check(
+                provider=attrs.get("provider") or getattr(instance, "provider", None),
+                connection=instance,
+                credentials=attrs.get("credentials"),
+                settings=attrs.get("settings"),
+            )
         except services.InvalidRequest as exc:
             raise serializers.ValidationError(exc.field_errors or {"non_field_errors": [exc.message]})
         return attrs
