@@ -5,6 +5,7 @@ optional ``.env`` file beside ``manage.py``); ``.env.example`` documents every v
 The defaults need no server at all: SQLite and an embedded, file-based Celery broker.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
+    "axes",
     "provisioning",
 ]
 
@@ -55,6 +57,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # last, as django-axes asks: turns a locked-out sign-in into the lockout page
+    "axes.middleware.AxesMiddleware",
+]
+
+# axes first: it refuses a locked-out user name or address before any password is checked
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -129,6 +139,21 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# --- Sign-in: lockout after repeated failures (django-axes; README, "Security") ----------------
+# proxies in front of the web processes that append to X-Forwarded-For (0: none, REMOTE_ADDR)
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# minutes a lock lasts after the last failure (failures older than that are forgotten too)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_TIME", default=15))
+# counted per user name and, separately, per address: either reaching the limit locks
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "provisioning.security.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = False  # a successful sign-in does not wipe the address's failures
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure kept (AccessFailureLog, read-only in the admin)
+AXES_VERBOSE = False
 
 # --- Encryption of secrets at rest ----------------------------------------------------------
 # Comma-separated Fernet keys, newest first. The first encrypts; all decrypt (MultiFernet).
