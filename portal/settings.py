@@ -155,6 +155,20 @@ AXES_RESET_ON_SUCCESS = False  # a successful sign-in does not wipe the address'
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure kept (AccessFailureLog, read-only in the admin)
 AXES_VERBOSE = False
 
+# --- Sessions end after this long without a request ------------------------------------------
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=1800)
+SESSION_SAVE_EVERY_REQUEST = True  # every request pushes the expiry back: an idle timeout
+
+# --- Service endpoints: who may read /metrics and the detail of /readyz ------------------------
+# a bearer token (Authorization: Bearer ...) and/or addresses or networks (comma-separated);
+# with neither, only loopback callers are answered
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+# label series by connection id only (names can say more than a scraper needs to know)
+METRICS_CONNECTION_NAMES = env.bool("METRICS_CONNECTION_NAMES", default=False)
+# /api/schema/ and /api/docs/ without signing in (always so with DEBUG)
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
+
 # --- Encryption of secrets at rest ----------------------------------------------------------
 # Comma-separated Fernet keys, newest first. The first encrypts; all decrypt (MultiFernet).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
