@@ -4,7 +4,7 @@ otherwise for signed-in users only (session or token)."""
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import BasePermission
 
 
@@ -21,7 +21,7 @@ class SchemaView(SpectacularAPIView):
     permission_classes = [DocsPermission]
 
 
-class DocsView(SpectacularSwaggerView):
+class DocsView(SpectacularSwaggerSplitView):
     permission_classes = [DocsPermission]
 
     @extend_schema(exclude=True)  # as the parent's: not part of the API
