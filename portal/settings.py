@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "import_export",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "provisioning",
 ]
 
@@ -56,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the second factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -174,6 +178,14 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = False  # a successful sign-in does not wipe the address's failures
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure kept (AccessFailureLog, read-only in the admin)
 AXES_VERBOSE = False
+
+# --- Second factor (django-otp: TOTP and recovery codes; README, "Security") -------------------
+# required for superusers and whoever may read secrets or manage connections; false: nobody is
+# asked (local development only)
+REQUIRE_SECOND_FACTOR = env.bool("REQUIRE_SECOND_FACTOR", default=True)
+OTP_TOTP_ISSUER = "Provisioning portal"
+# seconds a second factor counts as fresh for reading secrets; older: asked again
+SECRETS_REAUTH_SECONDS = env.int("SECRETS_REAUTH_SECONDS", default=300)
 
 # --- Sessions end after this long without a request ------------------------------------------
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=1800)
@@ -308,7 +320,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="portal@localhost")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "provisioning.second_factor.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["provisioning.api.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

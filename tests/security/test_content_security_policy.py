@@ -68,6 +68,9 @@ def test_the_admin_and_the_validation_page_work_in_chromium_under_the_policy(
     from django.conf import settings as django_settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.sessions.backends.db import SessionStore
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from tests.conftest import totp_device
 
     from provisioning.models import Account
 
@@ -76,7 +79,7 @@ def test_the_admin_and_the_validation_page_work_in_chromium_under_the_policy(
     session[SESSION_KEY] = str(admin_user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = admin_user.get_session_auth_hash()
-    session.update(getattr(page, "_extra_session", {}))
+    session[DEVICE_ID_SESSION_KEY] = totp_device(admin_user).persistent_id  # past the second factor
     session.save()
     page.context.add_cookies(
         [{"name": django_settings.SESSION_COOKIE_NAME, "value": session.session_key, "url": live_server.url}]

@@ -4,6 +4,7 @@ the API's schema and docs need a signed-in user in production (README, "Security
 import pytest
 
 from provisioning.models import Connection, ExternalCall, Operation
+from tests.conftest import pass_second_factor
 
 TOKEN = "s3cret-metrics-token"
 OUTSIDE = "203.0.113.9"
@@ -66,6 +67,7 @@ def test_api_docs_need_sign_in_in_production(client, db, settings, url, admin_us
     if response.status_code == 302:
         assert response["Location"].startswith("/admin/login/")
     client.force_login(admin_user)
+    pass_second_factor(client, admin_user)
     assert client.get(url).status_code == 200
 
 
