@@ -77,6 +77,13 @@ def is_fresh(request) -> bool:
     return bool(verified and at and time.time() - at <= settings.SECRETS_REAUTH_SECONDS)
 
 
+def fresh_code_url(request) -> str:
+    """Where a session whose second factor is not fresh enough is sent, and brought back from."""
+    from django.utils.http import urlencode
+
+    return reverse("admin:second_factor") + "?" + urlencode({"again": 1, "next": request.get_full_path()})
+
+
 def _next(request, default="admin:index") -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
@@ -110,6 +117,10 @@ def verify_view(site, request):
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path(), reverse("admin:login"))
     step = pending_step(request)
+    # again=1: a verified session asked for a fresh code (secrets: SECRETS_REAUTH_SECONDS)
+    again = bool(request.GET.get("again") or request.POST.get("again"))
+    if step is None and again and settings.REQUIRE_SECOND_FACTOR and has_device(request.user):
+        step = "verify"
     if step is None:
         return redirect(_next(request))
     if step == "enrol":
@@ -122,7 +133,7 @@ def verify_view(site, request):
             return redirect(_next(request))
         form.add_error("code", "That code is not right (or was used already). Try the next one.")
     return TemplateResponse(
-        request, "admin/second_factor/verify.html", _context(site, request, "Second factor", form=form)
+        request, "admin/second_factor/verify.html", _context(site, request, "Second factor", form=form, again=again)
     )
 
 

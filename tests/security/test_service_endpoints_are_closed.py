@@ -51,7 +51,10 @@ def test_metrics_label_connections_by_id_unless_names_are_allowed(client, db, se
     assert 'connection="Very secret customer"' in client.get("/metrics", **auth).content.decode()
 
 
-def test_readyz_says_up_or_down_only_to_anonymous_callers(client, db, token, admin_user):
+def test_readyz_says_up_or_down_only_to_anonymous_callers(client, db, token, admin_user, monkeypatch):
+    from provisioning.api import probes
+
+    monkeypatch.setattr(probes, "CHECKS", {"database": lambda: (True, "ok"), "broker": lambda: (True, "ok")})
     assert client.get("/readyz").json() == {"status": "ok"}
     detailed = client.get("/readyz", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").json()
     assert detailed["checks"] == {"database": "ok", "broker": "ok"}

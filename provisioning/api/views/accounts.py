@@ -4,12 +4,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ... import selectors, services
 from ...models import Account
+from ...second_factor import VerifiedSessionAuthentication, is_fresh
 from ...states import OPERATION_SPECS, OperationKind
 from ..account_actions import ACCOUNT_ACTIONS, AccountAction
 from ..filters import AccountFilter
@@ -109,7 +110,13 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     )
     @action(detail=True, methods=["get"])
     def credentials(self, request, pk=None):
-        secrets = services.account_secrets_read(account=self.get_object(), user=request.user, via="api")
+        account = self.get_object()
+        # a person's session (not a token) needs a fresh second factor, as in the admin
+        if isinstance(request.successful_authenticator, VerifiedSessionAuthentication) and not is_fresh(request._request):
+            raise PermissionDenied(
+                "Reading secrets needs a fresh second factor: type a code at /admin/second-factor/?again=1, then retry."
+            )
+        secrets = services.account_secrets_read(account=account, user=request.user, via="api", request=request._request)
         return Response(secrets, headers={"Cache-Control": "no-store"})
 
     def run_account_action(self, spec: AccountAction) -> Response:
