@@ -64,7 +64,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         responses=AccountCreatedSerializer,
         description="409 when the member already has an account at the connection.",
     )
-    def create(self, request):
+    def create(self, request, format=None):
         wait = self.wait_seconds()
         serializer = AccountCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -82,7 +82,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         description="Requests the deprovision operation; 409 when the provider has no delete API "
         "or the account's state does not allow it.",
     )
-    def destroy(self, request, pk=None):
+    def destroy(self, request, pk=None, format=None):
         wait = self.wait_seconds()
         operation = services.operation_request(
             kind=OperationKind.DEPROVISION, account=self.get_object(), requested_by=self.requester()
@@ -96,7 +96,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         },
     )
     @action(detail=True, methods=["get"])
-    def captcha(self, request, pk=None):
+    def captcha(self, request, pk=None, format=None):
         account = self.get_object()
         if not account.challenge_image:
             raise NotFound("This account has no captcha to answer.", code="no_captcha")
@@ -109,7 +109,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         responses=OpenApiResponse(OpenApiTypes.OBJECT, "The secrets, by name."),
     )
     @action(detail=True, methods=["get"])
-    def credentials(self, request, pk=None):
+    def credentials(self, request, pk=None, format=None):
         account = self.get_object()
         # a person's session (not a token) needs a fresh second factor, as in the admin
         if isinstance(request.successful_authenticator, VerifiedSessionAuthentication) and not is_fresh(request._request):
@@ -133,7 +133,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
 def _add_account_action(viewset, spec: AccountAction) -> None:
     """Make ``spec`` a POST action of ``viewset`` named like its operation kind."""
 
-    def handler(self, request, pk=None):
+    def handler(self, request, pk=None, format=None):
         return self.run_account_action(spec)
 
     handler.__name__ = handler.__qualname__ = spec.kind
