@@ -14,11 +14,12 @@ PYTEST_ARGS ?=
 # extra arguments for the benchmarks, e.g. make bench BENCH_ARGS='--quick'
 BENCH_ARGS ?=
 
-.PHONY: help run test bench clean venv venv-dev
+.PHONY: help run test audit bench clean venv venv-dev
 
 help:
 	@echo "make run    start web (127.0.0.1:8000), worker, beat and the sandbox (127.0.0.1:8001)"
-	@echo "make test   the whole test suite, with real PostgreSQL, Redis, Celery and Chromium"
+	@echo "make test   the dependency audit, then the whole test suite, with real PostgreSQL, Redis, Celery and Chromium"
+	@echo "make audit  known vulnerabilities in the pinned requirements (pip-audit; exceptions: pip-audit-exceptions.txt)"
 	@echo "make bench  the benchmarks (about 1 minute; BENCH_ARGS=--quick: about 30 s; BENCH_ARGS=--outage: a provider outage)"
 	@echo "make clean  remove .venv and caches (keeps .env and var/, the local database)"
 
@@ -62,10 +63,19 @@ run: venv
 # --- make test --------------------------------------------------------------------------------
 # Integration tests must run here: REQUIRE_INTEGRATION=1 turns their "no PostgreSQL/Redis" skip
 # into an error. pytest's exit code 5 (no test collected) fails too.
-test: venv-dev
+test: venv-dev audit
 	@scripts/ensure-system-packages
 	@REQUIRE_INTEGRATION=1 scripts/test-services run -- $(VENV)/bin/pytest $(PYTEST_ARGS) || { \
 		rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$rc; }
+
+# pip-audit of requirements*.txt against PyPI's JSON API; fails on a vulnerability without a dated
+# exception in pip-audit-exceptions.txt; an audit that could not happen is a loud warning, a failure
+# with AUDIT_REQUIRE_COMPLETE=1.
+# SKIP_DEPENDENCY_AUDIT=1 skips it, loudly (e.g. offline, knowingly)
+audit: venv-dev
+	@if [ "$${SKIP_DEPENDENCY_AUDIT:-}" = 1 ]; then \
+		echo "WARNING: dependency audit SKIPPED (SKIP_DEPENDENCY_AUDIT=1): known vulnerabilities were not checked" >&2; \
+	else $(PY) scripts/audit-dependencies; fi
 
 # measures and prints (no assertions); the production-like stack starts its own throwaway
 # PostgreSQL + Redis through scripts/test-services. make bench BENCH_ARGS=--quick: about 30 s

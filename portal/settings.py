@@ -5,9 +5,11 @@ optional ``.env`` file beside ``manage.py``); ``.env.example`` documents every v
 The defaults need no server at all: SQLite and an embedded, file-based Celery broker.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -36,6 +38,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "provisioning",
 ]
 
@@ -53,8 +59,18 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the second factor
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # last, as django-axes asks: turns a locked-out sign-in into the lockout page
+    "axes.middleware.AxesMiddleware",
+]
+
+# axes first: it refuses a locked-out user name or address before any password is checked
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -70,6 +86,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",  # csp_nonce, for the few inline styles
             ],
         },
     },
@@ -129,6 +146,60 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy on every answer (Django's own, django.middleware.csp): scripts and
+# styles from this site only, never inline (the portal's are static files); the few inline
+# <style> blocks of Django's and drf-spectacular's templates carry the request's nonce (project
+# templates override them); images may be data: URIs (the 2FA enrolment QR code, Swagger UI)
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+# --- Sign-in: lockout after repeated failures (django-axes; README, "Security") ----------------
+# proxies in front of the web processes that append to X-Forwarded-For (0: none, REMOTE_ADDR)
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_ENABLED = True
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# minutes a lock lasts after the last failure (failures older than that are forgotten too)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_TIME", default=15))
+# counted per user name and, separately, per address: either reaching the limit locks
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "provisioning.security.client_ip"
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_RESET_ON_SUCCESS = False  # a successful sign-in does not wipe the address's failures
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure kept (AccessFailureLog, read-only in the admin)
+AXES_VERBOSE = False
+
+# --- Second factor (django-otp: TOTP and recovery codes; README, "Security") -------------------
+# required for superusers and whoever may read secrets or manage connections; false: nobody is
+# asked (local development only)
+REQUIRE_SECOND_FACTOR = env.bool("REQUIRE_SECOND_FACTOR", default=True)
+OTP_TOTP_ISSUER = "Provisioning portal"
+# seconds a second factor counts as fresh for reading secrets; older: asked again
+SECRETS_REAUTH_SECONDS = env.int("SECRETS_REAUTH_SECONDS", default=300)
+
+# --- Sessions end after this long without a request ------------------------------------------
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=1800)
+SESSION_SAVE_EVERY_REQUEST = True  # every request pushes the expiry back: an idle timeout
+
+# --- Service endpoints: who may read /metrics and the detail of /readyz ------------------------
+# a bearer token (Authorization: Bearer ...) and/or addresses or networks (comma-separated);
+# with neither, only loopback callers are answered
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+# label series by connection id only (names can say more than a scraper needs to know)
+METRICS_CONNECTION_NAMES = env.bool("METRICS_CONNECTION_NAMES", default=False)
+# /api/schema/ and /api/docs/ without signing in (always so with DEBUG)
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 
 # --- Encryption of secrets at rest ----------------------------------------------------------
 # Comma-separated Fernet keys, newest first. The first encrypts; all decrypt (MultiFernet).
@@ -287,7 +358,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="portal@localhost")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "provisioning.second_factor.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["provisioning.api.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

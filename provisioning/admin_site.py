@@ -14,10 +14,13 @@ importing that package registers the ModelAdmins, which needs this site to exist
 
 from __future__ import annotations
 
+from functools import update_wrapper
+
 from django.contrib import admin
 from django.core.cache import cache
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.http import urlencode
 
 OVERVIEW_CACHE_KEY = "provisioning:admin-overview"
@@ -38,6 +41,38 @@ class PortalAdminSite(admin.AdminSite):
     # the models are listed on the home page; without the side bar a list has the whole width
     # of a 1280 px screen (beside its filters) and needs no horizontal scrolling
     enable_nav_sidebar = False
+
+    def admin_view(self, view, cacheable=False):
+        """Django's guard, and before it the second factor (``provisioning.second_factor``): a
+        signed-in user who owes a code is asked for it, one who needs a device and has none is
+        sent to enrolment, whatever admin page they asked for."""
+        from .second_factor import pending_step
+
+        inner = super().admin_view(view, cacheable)
+
+        def guarded(request, *args, **kwargs):
+            step = pending_step(request)
+            if step is not None and request.user.is_active and request.user.is_staff:
+                target = "admin:second_factor" if step == "verify" else "admin:second_factor_enrol"
+                return redirect(reverse(target, current_app=self.name) + "?" + urlencode({"next": request.get_full_path()}))
+            return inner(request, *args, **kwargs)
+
+        return update_wrapper(guarded, view)
+
+    def get_urls(self):
+        from . import second_factor
+
+        def signed_in(view):  # not admin_view: these pages are where it sends people
+            def wrapper(request, *args, **kwargs):
+                return view(self, request, *args, **kwargs)
+
+            return update_wrapper(wrapper, view)
+
+        return [
+            path("second-factor/", signed_in(second_factor.verify_view), name="second_factor"),
+            path("second-factor/enrol/", signed_in(second_factor.enrol_view), name="second_factor_enrol"),
+            *super().get_urls(),
+        ]
 
     def get_app_list(self, request, app_label=None):
         """The provisioning app first (its models in the order staff work), the system ones after."""

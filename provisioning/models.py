@@ -379,6 +379,9 @@ class SecretAccess(models.Model):
     via = models.CharField(max_length=20)
     keys = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+    # where from: the client's address (behind TRUSTED_PROXY_COUNT proxies) and User-Agent
+    ip_address = models.GenericIPAddressField("from address", null=True, blank=True)
+    user_agent = models.CharField("browser or client", max_length=255, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]

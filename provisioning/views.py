@@ -4,6 +4,8 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from .security import has_metrics_token, metrics_refusal
+
 
 @require_GET
 def healthz(request):
@@ -14,17 +16,29 @@ def healthz(request):
 @require_GET
 @never_cache
 def readyz(request):
-    """Database and broker reachable: 200, else 503; JSON detail either way."""
+    """Database and broker reachable: 200, else 503. Anyone learns up or down
+    (``{"status": "ok"|"unavailable"}``); the checks' detail only signed-in staff and callers
+    with the metrics token."""
     from .api.probes import readiness
 
     ready, detail = readiness()
+    user = getattr(request, "user", None)
+    if not ((user is not None and user.is_active and user.is_staff) or has_metrics_token(request)):
+        detail = {"status": detail["status"]}
     return JsonResponse(detail, status=200 if ready else 503)
 
 
 @require_GET
 @never_cache
 def metrics(request):
-    """Prometheus text format: operations, accounts, recent provider calls."""
+    """Prometheus text format: operations, accounts, recent provider calls. Only with the
+    metrics token or from an allowed address (``security.metrics_refusal``)."""
     from .api.probes import metrics_text
 
+    refused = metrics_refusal(request)
+    if refused is not None:
+        response = HttpResponse("Not allowed to read the metrics.\n", status=refused, content_type="text/plain")
+        if refused == 401:
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")

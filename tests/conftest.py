@@ -182,6 +182,68 @@ def http():
         yield mock
 
 
+# --- the second factor (provisioning/second_factor.py) -------------------------------------------
+
+def totp_device(user):
+    """``user``'s confirmed authenticator app (made once)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+
+
+def totp_code(device, *, offset_steps: int = 0) -> str:
+    """The code ``device``'s app shows now (or ``offset_steps`` steps away)."""
+    import time
+
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() + offset_steps * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def pass_second_factor(client, user):
+    """A signed-in test client's session marked as having passed the second factor, as
+    ``second_factor.mark_verified`` does after a right code (a TOTP device is made if needed)."""
+    import time
+
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from provisioning.second_factor import VERIFIED_AT_SESSION_KEY
+
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = totp_device(user).persistent_id
+    session[VERIFIED_AT_SESSION_KEY] = time.time()
+    session.save()
+    return client
+
+
+def browser_sign_in(page, base_url: str, user, password: str):
+    """Sign ``user`` in through the admin's pages in the browser, as a person does: the password,
+    then (for those who need one, or have a device) the code of their authenticator app."""
+    from provisioning.second_factor import needs_second_factor
+
+    device = totp_device(user) if needs_second_factor(user) else None
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("#id_username", user.get_username())
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_load_state()
+    if "/admin/second-factor/" in page.url and device is not None:
+        page.fill("#id_code", totp_code(device))
+        page.click("#second-factor-form input[type=submit]")
+        page.wait_for_load_state()
+    return page
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """pytest-django's ``admin_client``, past the second factor a superuser needs."""
+    client.force_login(admin_user)
+    return pass_second_factor(client, admin_user)
+
+
 @pytest.fixture
 def admin_api(admin_user):
     """The REST API as pytest-django's ``admin_user`` (a superuser) sees it; ``admin_client`` is

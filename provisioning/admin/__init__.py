@@ -5,7 +5,7 @@ of state (requesting operations, creating accounts, reading secrets, deleting). 
 write-only; secrets are shown only through an audited, permission-guarded page.
 """
 
-from . import accounts, connections, members, operations  # noqa: F401  (register the ModelAdmins)
+from . import accounts, audit, connections, members, operations  # noqa: F401  (register the ModelAdmins)
 from . import webhooks  # noqa: F401,E402  (after connections: it extends the connection page)
 
 # titles, the home page (the day's work) and "View site": provisioning.admin_site.PortalAdminSite

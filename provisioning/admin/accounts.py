@@ -23,7 +23,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
 
-from .. import explain, selectors, services
+from .. import explain, second_factor, selectors, services
 from ..models import Account
 from ..providers import registry
 from ..states import OPERATION_SPECS, OperationKind
@@ -429,9 +429,11 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
             and request.user.has_perm("provisioning.view_account_secrets")
         ):
             raise PermissionDenied
+        if not second_factor.is_fresh(request):  # a code again after SECRETS_REAUTH_SECONDS
+            return redirect(second_factor.fresh_code_url(request))
         secrets = None
         if request.method == "POST":
-            secrets = services.account_secrets_read(account=account, user=request.user, via="admin")
+            secrets = services.account_secrets_read(account=account, user=request.user, via="admin", request=request)
         context = {
             **self.admin_site.each_context(request),
             "title": f"Secrets of {account}",

@@ -422,12 +422,13 @@ class ExternalCallAdmin(ReadOnlyAdmin):
 
 @admin.register(SecretAccess)
 class SecretAccessAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "user", "account_link", "via", "keys_display")
+    list_display = ("created_at", "user", "account_link", "via", "keys_display", "ip_address")
     list_select_related = ("user", "account__member", "account__connection")
     list_filter = ("via",)
-    search_fields = ("user__username", "account__member__email", "=account__id")
+    search_fields = ("user__username", "account__member__email", "=account__id", "ip_address")
     date_hierarchy = "created_at"
-    fields = ("created_at", "user", "account_link", "via", "keys_display")
+    actions = ["export_csv"]
+    fields = ("created_at", "user", "account_link", "via", "keys_display", "ip_address", "user_agent")
     readonly_fields = fields
 
     @admin.display(description="account")
@@ -437,6 +438,12 @@ class SecretAccessAdmin(ReadOnlyAdmin):
     @admin.display(description="secrets read")
     def keys_display(self, obj):
         return ", ".join(obj.keys) or "—"
+
+    @admin.action(description="Export the selected as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        from .audit import export_secret_accesses_csv
+
+        return export_secret_accesses_csv(self, request, queryset)
 
 
 PROGRESS_STEP = 5  # the bar's segments are CSS classes of 5 % steps (no inline style: a CSP comes)

@@ -55,11 +55,22 @@ def _label_value(value) -> str:
 
 
 def _metric(name: str, help_text: str, samples: dict[tuple, int], labels: tuple[str, ...]) -> list[str]:
+    samples, labels = _without_names(samples, labels)
     lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
     for values, count in sorted(samples.items(), key=lambda item: tuple(map(str, item[0]))):
         rendered = ",".join(f'{label}="{_label_value(v)}"' for label, v in zip(labels, values))
         lines.append(f"{name}{{{rendered}}} {count}")
     return lines
+
+
+def _without_names(samples: dict[tuple, int], labels: tuple[str, ...]):
+    """Series labelled by connection id only: the ``connection`` (name) label dropped."""
+    from django.conf import settings
+
+    if settings.METRICS_CONNECTION_NAMES or "connection" not in labels:
+        return samples, labels
+    i = labels.index("connection")
+    return {key[:i] + key[i + 1:]: n for key, n in samples.items()}, labels[:i] + labels[i + 1:]
 
 
 def metrics_text() -> str:

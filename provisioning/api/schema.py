@@ -6,6 +6,7 @@ asynchronous actions, and the error answers each kind of operation can give (400
 404, 409, 422, 429). Views only declare which actions are asynchronous (``async_actions``).
 """
 
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
@@ -60,6 +61,12 @@ ASYNC_DESCRIPTIONS = {
     "202": "Accepted: queued or running; follow Location.",
 }
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+
+
+class VerifiedSessionScheme(SessionScheme):
+    """The session cookie stays documented (``cookieAuth``) with the second factor's session class."""
+
+    target_class = "provisioning.second_factor.VerifiedSessionAuthentication"
 
 
 class ApiSchema(AutoSchema):

@@ -30,10 +30,16 @@ def account_create(*, member: Member, connection: Connection, requested_by: Requ
     return account, operation
 
 
-def account_secrets_read(*, account: Account, user, via: str) -> dict:
-    """The decrypted secrets of ``account``; every read leaves an audit record."""
+def account_secrets_read(*, account: Account, user, via: str, request=None) -> dict:
+    """The decrypted secrets of ``account``; every read leaves an audit record: who, when, which
+    secrets, through what and (given the ``request``) from which address and client."""
+    from ..security import client_ip
+
     secrets = dict(account.secrets)
-    SecretAccess.objects.create(account=account, user=user, via=via, keys=sorted(secrets))
+    origin = {}
+    if request is not None:
+        origin = {"ip_address": client_ip(request), "user_agent": request.META.get("HTTP_USER_AGENT", "")[:255]}
+    SecretAccess.objects.create(account=account, user=user, via=via, keys=sorted(secrets), **origin)
     return secrets
 
 

@@ -79,5 +79,9 @@ def grant(staff_user):
 
 @pytest.fixture
 def staff_client(client, staff_user):
+    """Signed in as ``staff_user``, past the second factor (needed once ``grant`` gives it the
+    right to read secrets or manage connections)."""
+    from tests.conftest import pass_second_factor
+
     client.force_login(staff_user)
-    return client
+    return pass_second_factor(client, staff_user)

@@ -9,6 +9,8 @@ import pytest
 from django.utils import timezone
 
 from provisioning.models import Account, Batch, Connection, ExternalCall, Member, Operation, SecretAccess
+from django.contrib.auth.models import User
+from tests.conftest import browser_sign_in
 
 RESULTS = Path(__file__).resolve().parents[2] / "test-results"
 LISTS = ["member", "connection", "account", "operation", "batch", "externalcall", "secretaccess"]
@@ -70,10 +72,7 @@ def busy_portal(transactional_db, django_user_model):
 
 def test_the_overview_and_every_list_fit_1280_pixels(page, live_server, busy_portal):
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "staff")
-    page.fill("#id_password", "a-long-password")
-    page.click("input[type=submit]")
+    browser_sign_in(page, live_server.url, User.objects.get(username="staff"), "a-long-password")
 
     page.goto(f"{live_server.url}/admin/")
     assert page.locator("text=Needs a person").first.is_visible()

@@ -6,6 +6,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from provisioning.models import Member
+from tests.conftest import browser_sign_in
 
 RESULTS = Path(__file__).resolve().parents[2] / "test-results"
 CSV = (
@@ -19,10 +20,7 @@ CSV = (
 def test_csv_import_shows_the_bad_row_before_saving(page, live_server, admin_user, tmp_path):
     RESULTS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1280, "height": 800})
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "admin")
-    page.fill("#id_password", "password")
-    page.click("input[type=submit]")
+    browser_sign_in(page, live_server.url, admin_user, "password")
 
     page.goto(f"{live_server.url}/admin/provisioning/member/add/")
     expect(page.locator("#id_phone_helptext")).to_contain_text("E.164")

@@ -14,6 +14,7 @@ from provisioning.models import Account, Connection
 from provisioning.providers import registry
 from provisioning.sandbox.defaults import sandbox_credentials
 from provisioning.states import AccountStatus
+from tests.conftest import browser_sign_in
 
 
 @pytest.fixture
@@ -34,11 +35,8 @@ def snaptrade_sandbox(transactional_db, sandbox):
 
 
 def test_staff_provision_a_member_at_snaptrade(page, live_server, django_user_model, snaptrade_sandbox, sandbox, eager):
-    django_user_model.objects.create_superuser("staff", "", "a-long-password")
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "staff")
-    page.fill("#id_password", "a-long-password")
-    page.click("input[type=submit]")
+    staff = django_user_model.objects.create_superuser("staff", "", "a-long-password")
+    browser_sign_in(page, live_server.url, staff, "a-long-password")
 
     page.goto(f"{live_server.url}/admin/provisioning/member/add/")
     page.fill("#id_email", "jane@example.org")

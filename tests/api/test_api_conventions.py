@@ -52,7 +52,8 @@ def test_throttled_requests_get_429_with_retry_after(admin_client_api, db, setti
     assert int(response["Retry-After"]) > 0
 
 
-def test_schema_describes_every_resource(client, db):
+def test_schema_describes_every_resource(admin_client, db):
+    client = admin_client
     response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     schema = response.json()
@@ -71,7 +72,8 @@ def test_schema_describes_every_resource(client, db):
     assert "credentials" in schema["components"]["schemas"]["ConnectionRequest"]["properties"]
 
 
-def test_docs_work_offline(client, db):
+def test_docs_work_offline(admin_client, db):
+    client = admin_client
     response = client.get("/api/docs/")
     assert response.status_code == 200
     html = response.content.decode()

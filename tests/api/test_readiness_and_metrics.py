@@ -10,6 +10,19 @@ from provisioning.api import probes
 from provisioning.models import Account, ExternalCall, Member, Operation
 
 
+@pytest.fixture
+def client(client, settings):
+    """A caller with the metrics token: sees /metrics and the detail of /readyz."""
+    settings.METRICS_TOKEN = "metrics-test-token"
+    client.defaults["HTTP_AUTHORIZATION"] = "Bearer metrics-test-token"
+    return client
+
+
+@pytest.fixture(autouse=True)
+def names_in_labels(settings):
+    settings.METRICS_CONNECTION_NAMES = True
+
+
 def test_readyz_is_200_when_database_and_broker_answer(client, db):
     response = client.get("/readyz")
     assert response.status_code == 200

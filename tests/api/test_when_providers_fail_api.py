@@ -180,7 +180,8 @@ def test_the_threshold_grows_with_the_connection(connection, settings):
 
 # --- /metrics --------------------------------------------------------------------------------------
 
-def test_metrics_show_quarantined_connections_and_held_operations(client, connection, account, no_delete_connection):
+def test_metrics_show_quarantined_connections_and_held_operations(client, connection, account, no_delete_connection, settings):
+    settings.METRICS_CONNECTION_NAMES = True  # (loopback caller, nothing configured: allowed)
     services.connection_quarantine(connection=connection, reason="maintenance", requested_by=STAFF)
     services.operation_request(kind="provision", account=account, requested_by=STAFF)
 

@@ -22,6 +22,7 @@ from playwright.sync_api import expect
 from provisioning.explain import account_status_words
 from provisioning.models import Account, Member
 from provisioning.states import AccountStatus, OperationKind
+from tests.conftest import browser_sign_in
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +48,7 @@ def sign_in(page, live_server, django_user_model, settings):
     def sign_in(username: str, group: str):
         user = django_user_model.objects.create_user(username, password=PASSWORD, is_staff=True)
         user.groups.add(Group.objects.get(name=group))
-        page.goto(f"{live_server.url}/admin/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", PASSWORD)
-        page.click("input[type=submit]")
+        browser_sign_in(page, live_server.url, user, PASSWORD)  # with a code if the role needs one
         expect(page.locator("#user-tools")).to_contain_text(username)
         return page
 

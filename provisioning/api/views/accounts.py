@@ -4,12 +4,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ... import selectors, services
 from ...models import Account
+from ...second_factor import VerifiedSessionAuthentication, is_fresh
 from ...states import OPERATION_SPECS, OperationKind
 from ..account_actions import ACCOUNT_ACTIONS, AccountAction
 from ..filters import AccountFilter
@@ -63,7 +64,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         responses=AccountCreatedSerializer,
         description="409 when the member already has an account at the connection.",
     )
-    def create(self, request):
+    def create(self, request, format=None):
         wait = self.wait_seconds()
         serializer = AccountCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -81,7 +82,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         description="Requests the deprovision operation; 409 when the provider has no delete API "
         "or the account's state does not allow it.",
     )
-    def destroy(self, request, pk=None):
+    def destroy(self, request, pk=None, format=None):
         wait = self.wait_seconds()
         operation = services.operation_request(
             kind=OperationKind.DEPROVISION, account=self.get_object(), requested_by=self.requester()
@@ -95,7 +96,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         },
     )
     @action(detail=True, methods=["get"])
-    def captcha(self, request, pk=None):
+    def captcha(self, request, pk=None, format=None):
         account = self.get_object()
         if not account.challenge_image:
             raise NotFound("This account has no captcha to answer.", code="no_captcha")
@@ -108,8 +109,14 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         responses=OpenApiResponse(OpenApiTypes.OBJECT, "The secrets, by name."),
     )
     @action(detail=True, methods=["get"])
-    def credentials(self, request, pk=None):
-        secrets = services.account_secrets_read(account=self.get_object(), user=request.user, via="api")
+    def credentials(self, request, pk=None, format=None):
+        account = self.get_object()
+        # a person's session (not a token) needs a fresh second factor, as in the admin
+        if isinstance(request.successful_authenticator, VerifiedSessionAuthentication) and not is_fresh(request._request):
+            raise PermissionDenied(
+                "Reading secrets needs a fresh second factor: type a code at /admin/second-factor/?again=1, then retry."
+            )
+        secrets = services.account_secrets_read(account=account, user=request.user, via="api", request=request._request)
         return Response(secrets, headers={"Cache-Control": "no-store"})
 
     def run_account_action(self, spec: AccountAction) -> Response:
@@ -126,7 +133,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
 def _add_account_action(viewset, spec: AccountAction) -> None:
     """Make ``spec`` a POST action of ``viewset`` named like its operation kind."""
 
-    def handler(self, request, pk=None):
+    def handler(self, request, pk=None, format=None):
         return self.run_account_action(spec)
 
     handler.__name__ = handler.__qualname__ = spec.kind

@@ -32,7 +32,7 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         "still allows (the first ones in the list; 409 quota_exceeded when none fits). With "
         "?wait=, answers 200 once every operation of the batch finished.",
     )
-    def create(self, request):
+    def create(self, request, format=None):
         wait = self.wait_seconds()
         serializer = BatchCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -42,7 +42,7 @@ class ConnectionViewSet(ApiModelViewSet):
         summary="Run a health check now (needs manage_connection)", request=None, responses=OperationSerializer
     )
     @action(detail=True, methods=["post"])
-    def check(self, request, pk=None):
+    def check(self, request, pk=None, format=None):
         wait = self.wait_seconds()
         operation = services.operation_request(
             kind=OperationKind.HEALTH_CHECK, connection=self.get_object(), requested_by=self.requester()
@@ -58,7 +58,7 @@ class ConnectionViewSet(ApiModelViewSet):
         responses=ConnectionSerializer,
     )
     @action(detail=True, methods=["post"])
-    def quarantine(self, request, pk=None):
+    def quarantine(self, request, pk=None, format=None):
         body = QuarantineSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         connection = services.connection_quarantine(
@@ -73,6 +73,6 @@ class ConnectionViewSet(ApiModelViewSet):
         responses=ConnectionSerializer,
     )
     @action(detail=True, methods=["post"], url_path="lift-quarantine", url_name="lift-quarantine")
-    def lift_quarantine(self, request, pk=None):
+    def lift_quarantine(self, request, pk=None, format=None):
         connection = services.connection_quarantine_lift(connection=self.get_object(), requested_by=self.requester())
         return Response(ConnectionSerializer(connection).data)

@@ -48,7 +48,7 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
         responses=OperationSerializer,
     )
     @action(detail=True, methods=["post"])
-    def retry(self, request, pk=None):
+    def retry(self, request, pk=None, format=None):
         wait = self.wait_seconds()
         original = self.get_kind_checked_object()
         operation = services.operation_retry(operation=original, requested_by=self.requester())
@@ -62,7 +62,7 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
         responses=OperationSerializer,
     )
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
+    def cancel(self, request, pk=None, format=None):
         operation = services.operation_cancel(operation=self.get_kind_checked_object(), requested_by=self.requester())
         operation = self.get_queryset().get(pk=operation.pk)
         return Response(OperationSerializer(operation).data)
@@ -77,6 +77,6 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
         responses=OperationSerializer,
     )
     @action(detail=True, methods=["post"])
-    def confirm(self, request, pk=None):
+    def confirm(self, request, pk=None, format=None):
         operation = services.operation_confirm(operation=self.get_kind_checked_object(), requested_by=self.requester())
         return Response(OperationSerializer(self.get_queryset().get(pk=operation.pk)).data)

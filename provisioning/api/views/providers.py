@@ -21,12 +21,12 @@ class ProviderViewSet(ApiViewSet):
     filter_backends = []
     lookup_field = "kind"
 
-    def list(self, request):
+    def list(self, request, format=None):
         providers = [provider.describe() for provider in registry.all_providers().values()]
         page = self.paginate_queryset(providers)
         return self.get_paginated_response(ProviderSerializer(page, many=True).data)
 
-    def retrieve(self, request, kind=None):
+    def retrieve(self, request, kind=None, format=None):
         provider = registry.all_providers().get(kind)
         if provider is None:
             raise NotFound(f"No provider '{kind}' is installed.")

@@ -47,7 +47,7 @@ class WebhookEndpointViewSet(ApiModelViewSet):
 
     @extend_schema(summary="The endpoint's deliveries, newest first", responses=WebhookDeliverySerializer(many=True))
     @action(detail=True, methods=["get"])
-    def deliveries(self, request, pk=None):
+    def deliveries(self, request, pk=None, format=None):
         endpoint = self.get_object()
         queryset = endpoint.deliveries.select_related("event").order_by("-created_at", "-id")
         event_type = request.query_params.get("type")
@@ -60,7 +60,7 @@ class WebhookEndpointViewSet(ApiModelViewSet):
                    responses={202: WebhookDeliverySerializer})
     @action(detail=True, methods=["post"], url_path=r"deliveries/(?P<delivery>[^/]+)/redeliver",
             url_name="redeliver")
-    def redeliver(self, request, pk=None, delivery=None):
+    def redeliver(self, request, pk=None, delivery=None, format=None):
         endpoint = self.get_object()
         delivery_id = parse_id(delivery)
         found = endpoint.deliveries.filter(pk=delivery_id).first() if delivery_id is not None else None

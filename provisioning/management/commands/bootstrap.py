@@ -88,6 +88,10 @@ class Command(BaseCommand):
         self.stdout.write(
             f"  (shown only this once; `manage.py changepassword {name}` sets a new one)"
         )
+        if settings.REQUIRE_SECOND_FACTOR:
+            self.stdout.write(
+                "  At the first sign-in you set up a second factor (an authenticator app and recovery codes)."
+            )
 
     # --- sandbox connections ----------------------------------------------------------------
     def sandbox_connections_ensure(self, *, sandbox_url: str) -> list[Connection]:
