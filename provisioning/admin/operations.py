@@ -35,6 +35,7 @@ from .common import (
     report_requests,
     requester,
 )
+from ..followups import retry_refusal
 from .followups import follow_up, next_step_buttons, suggested_buttons
 from .resources import FORMATS, OperationResource
 
@@ -260,10 +261,6 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
             if not may_request(request.user, operation.kind):
                 refused.append((operation, "you may not request this kind of operation"))
                 continue
-            cannot_help = follow_up(operation) if service is services.operation_retry else None
-            if cannot_help is not None:
-                refused.append((operation, f"retrying cannot help: {cannot_help.sentence}"))
-                continue
             try:
                 done.append(service(operation=operation, requested_by=requester(request)))
             except services.ServiceError as exc:
@@ -294,9 +291,9 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
             raise Http404
         if not may_request(request.user, operation.kind):
             raise PermissionDenied
-        cannot_help = follow_up(operation) if verb == "retry" else None
-        if cannot_help is not None:
-            messages.warning(request, f"Retrying cannot help: {cannot_help.sentence}")
+        refusal = retry_refusal(operation) if verb == "retry" else None
+        if refusal is not None:  # the page offers what can help instead (services refuse the retry too)
+            messages.warning(request, refusal)
             return redirect(change_url(operation))
         if request.method == "POST":
             try:

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .. import selectors
+from ..followups import retry_refusal
 from ..models import Account, Connection, Operation
 from ..providers import registry
 from ..providers.inputs import InputErrors
@@ -172,13 +173,16 @@ def operation_dispatch(*, operation: Operation, countdown: float = 0) -> None:
 def operation_retry(*, operation: Operation, requested_by: Requester) -> Operation:
     """Retry ``operation``: a failed one is requested again as a new operation with the same
     input (returned); one waiting to retry or held is made due now (``operation_retry_now``)."""
-    operation.refresh_from_db(fields=["status"])
+    operation.refresh_from_db(fields=["status", "error_code"])
     if operation.status in (OperationStatus.WAITING_RETRY, OperationStatus.HELD):
         return operation_retry_now(operation=operation, requested_by=requested_by)
     if operation.status != OperationStatus.FAILED:
         raise Conflict(
             "Only a failed operation, one waiting to retry or a held one can be retried.", code="invalid_state"
         )
+    refusal = retry_refusal(operation)
+    if refusal is not None:  # the same input would be refused again (a wrong SMS code, captcha answer...)
+        raise Conflict(refusal, code="retry_cannot_help")
     return operation_request(
         kind=operation.kind,
         account=operation.account,

@@ -7,7 +7,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from provisioning.admin.followups import RETRY_CANNOT_HELP, WRONG_CAPTCHA_SENTENCE, follow_up
+from provisioning.followups import RETRY_CANNOT_HELP, WRONG_CAPTCHA_SENTENCE, follow_up
 from provisioning.models import Operation
 from provisioning.states import AccountStatus, OperationKind, OperationStatus
 from tests.admin.conftest import JPEG
@@ -112,7 +112,7 @@ def test_the_retry_page_and_the_bulk_retry_refuse_what_cannot_help(admin_client,
         reverse("admin:provisioning_operation_changelist"),
         {"action": "retry_operations", ACTION_CHECKBOX_NAME: [operation.pk]},
     )
-    assert any("retrying cannot help" in str(m) for m in get_messages(bulk.wsgi_request))
+    assert any("Retrying cannot help" in str(m) for m in get_messages(bulk.wsgi_request))
     assert Operation.objects.count() == 1
 
 

@@ -78,6 +78,20 @@ def test_retry_keeps_the_secret_input(admin_client_api, account):
     assert Operation.objects.get(pk=response.json()["id"]).secret_input == {"code": "111111"}
 
 
+def test_retry_that_cannot_help_is_409_with_what_to_do_instead(admin_client_api, account):
+    """A wrong SMS code sent again would be refused again: the API refuses it like the admin."""
+    account_in(account, AccountStatus.AWAITING_VERIFICATION)
+    failed = make_operation(
+        account, OperationKind.VERIFY, OperationStatus.FAILED, secret_input={"code": "111111"}, error_code="invalid_input"
+    )
+    response = admin_client_api.post(f"/api/v1/operations/{failed.pk}/retry/")
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "retry_cannot_help"
+    assert body["detail"].startswith("Retrying cannot help: Xhoppe refused this SMS code")
+    assert Operation.objects.filter(account=account).count() == 1
+
+
 @pytest.mark.parametrize("status", [OperationStatus.SUCCEEDED, OperationStatus.QUEUED, OperationStatus.CANCELLED])
 def test_retry_of_an_operation_that_did_not_fail_is_409(admin_client_api, account, status):
     operation = make_operation(account, status=status)

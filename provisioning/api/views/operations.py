@@ -43,7 +43,9 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
         description="A failed operation is requested again as a new operation with the same input "
         "(202 with the new one). One waiting to retry, or held by its connection's quarantine, is "
         "sent now (200 with it; a held one goes through the quarantine as its probe). Needs the "
-        "permission its kind needs.",
+        "permission its kind needs. 409 retry_cannot_help when the same input would be refused again "
+        "(a wrong SMS code or captcha answer, a refused validation link): the detail says what to "
+        "request instead.",
         request=None,
         responses=OperationSerializer,
     )

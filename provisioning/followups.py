@@ -1,0 +1,80 @@
+"""Failures that retrying cannot fix, and what to do instead: one table for the services, the
+admin and the API.
+
+Retrying a failed operation sends the same input again. After a wrong SMS code, a wrong captcha
+answer or a refused validation link that input will be refused again: ``services.operation_retry``
+refuses such a retry with the sentence below (409 ``retry_cannot_help`` in the API), and the admin
+offers no "Retry" but the operations that can help (send a new SMS code, answer the new captcha or
+ask for another, paste the link again), on the operation's page and on its account's page.
+
+``RETRY_CANNOT_HELP`` maps ``(operation kind, error code)`` to a ``FollowUp``: the sentence staff
+see and the operation kinds suggested instead, in order, with their button labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .states import OperationKind, OperationStatus
+
+_K = OperationKind
+
+WRONG_CAPTCHA_SENTENCE = "That answer was wrong; here is a new image."
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    sentence: str
+    # what can help instead of a retry: (operation kind, button label)
+    suggestions: tuple[tuple[str, str], ...]
+
+
+_NEW_SMS = (_K.RESET_PASSWORD, "Send a new SMS code")
+_VERIFY = (_K.VERIFY, "Enter the SMS code")
+_ANSWER = (_K.ANSWER_CAPTCHA, "Answer the new captcha")
+_NEW_IMAGE = (_K.REFRESH_CAPTCHA, "New image")
+_PASTE_LINK = (_K.VALIDATE, "Paste the link again")
+
+RETRY_CANNOT_HELP: dict[tuple[str, str], FollowUp] = {
+    # Xhoppe refused the code (wrong, or expired): the same code would be refused again
+    (_K.VERIFY, "invalid_input"): FollowUp(
+        "Xhoppe refused this SMS code: retrying would send the same code. Send a new SMS code, then "
+        "enter the code the member receives.",
+        (_NEW_SMS, _VERIFY),
+    ),
+    (_K.VERIFY, "code_for_another_user"): FollowUp(
+        "This code belongs to another phone number: retrying would send it again. Enter this "
+        "member's code, or send a new SMS code.",
+        (_VERIFY, _NEW_SMS),
+    ),
+    (_K.VERIFY, "account_locked"): FollowUp(
+        "Xhoppe reports the account as locked: once it is unlocked, send a new SMS code and enter it.",
+        (_NEW_SMS, _VERIFY),
+    ),
+    # Flyve: a wrong answer leaves the account with a fresh captcha (see FlyveProvider.answer_captcha)
+    (_K.ANSWER_CAPTCHA, "captcha_failed"): FollowUp(WRONG_CAPTCHA_SENTENCE, (_ANSWER, _NEW_IMAGE)),
+    # Flyve: GLPI refused the validation token (already used, mistyped, or expired)
+    (_K.VALIDATE, "validation_invalid"): FollowUp(
+        "GLPI refused this validation link (mistyped, or already used): retrying would send it again. "
+        "Paste the link of the member's latest email again.",
+        (_PASTE_LINK,),
+    ),
+    (_K.VALIDATE, "validation_expired"): FollowUp(
+        "This validation link has expired: retrying would send it again. Paste the link of a newer "
+        "email, if the member received one.",
+        (_PASTE_LINK,),
+    ),
+}
+
+
+def follow_up(operation) -> FollowUp | None:
+    """What to do instead of retrying ``operation`` (``None``: a retry may help, or it did not fail)."""
+    if operation is None or operation.status != OperationStatus.FAILED:
+        return None
+    return RETRY_CANNOT_HELP.get((operation.kind, operation.error_code))
+
+
+def retry_refusal(operation) -> str | None:
+    """Why retrying ``operation`` cannot help, as a sentence staff can act on (``None``: it may)."""
+    found = follow_up(operation)
+    return None if found is None else f"Retrying cannot help: {found.sentence}"
