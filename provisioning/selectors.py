@@ -299,6 +299,17 @@ def connection_quarantine_sentence(connection: Connection) -> str:
     )
 
 
+def connection_pause_sentence(connection: Connection) -> str:
+    """"The provider asked for a pause (too many requests): calls resume at 10:42:05 UTC", or ""
+    when the provider did not ask for one (or it has ended)."""
+    if connection.paused_until is None or connection.paused_until <= timezone.now():
+        return ""
+    return (
+        f"The provider asked for a pause (too many requests): calls resume at {clock(connection.paused_until)}; "
+        "operations wait and are sent then"
+    )
+
+
 def operation_waiting_sentence(operation: Operation) -> str:
     """Why an unfinished operation is not running and until when, for staff ("" if it is not waiting)."""
     status = operation.status

@@ -192,13 +192,18 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
                 explain.connection_state_badge(obj),
                 selectors.clock(obj.quarantined_since),
             )
+        pause = selectors.connection_pause_sentence(obj)
+        if pause:
+            return format_html('{} {}', explain.connection_state_badge(obj),
+                               explain.badge(f"paused until {selectors.clock(obj.paused_until)}", explain.WAIT, pause))
         return explain.connection_state_badge(obj)
 
     @admin.display(description="quarantine")
     def quarantine_display(self, obj):
         sentence = selectors.connection_quarantine_sentence(obj)
         if not sentence:
-            return "Not quarantined: its operations are sent as they come."
+            pause = selectors.connection_pause_sentence(obj)
+            return f"Not quarantined. {pause}." if pause else "Not quarantined: its operations are sent as they come."
         held = obj.operations.filter(status="held", needs_confirmation=False).count()
         return format_html("<strong>{}.</strong> {} operations held.", sentence, held)
 

@@ -50,6 +50,20 @@ def test_the_connection_list_and_page_show_the_quarantine(admin_client, quaranti
     assert reverse("admin:provisioning_connection_lift_quarantine", args=[quarantined.pk]) in page
 
 
+def test_a_pause_the_provider_asked_for_is_shown_with_its_end(admin_client, admin_api, connection):
+    resume = timezone.now() + timedelta(minutes=2)
+    Connection.objects.filter(pk=connection.pk).update(paused_until=resume)
+    words = f"calls resume at {resume:%H:%M:%S} UTC"
+    listing = admin_client.get(reverse("admin:provisioning_connection_changelist")).content.decode()
+    assert f"paused until {resume:%H:%M:%S} UTC" in listing and words in listing
+    page = admin_client.get(reverse("admin:provisioning_connection_change", args=[connection.pk])).content.decode()
+    assert "The provider asked for a pause (too many requests): " + words in page
+    assert admin_api.get(f"/api/v1/connections/{connection.pk}/").json()["paused_until"] is not None
+
+    Connection.objects.filter(pk=connection.pk).update(paused_until=timezone.now() - timedelta(seconds=1))
+    assert "paused until" not in admin_client.get(reverse("admin:provisioning_connection_changelist")).content.decode()
+
+
 def test_held_operations_and_their_accounts_say_why_they_wait(admin_client, quarantined, make_account):
     account = make_account(AccountStatus.PENDING)
     operation = services.operation_request(kind="provision", account=account, requested_by=STAFF)

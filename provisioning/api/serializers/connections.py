@@ -71,6 +71,7 @@ class ConnectionSerializer(StrictModelSerializer):
             "quarantined_since",
             "quarantine_reason",
             "next_probe_at",
+            "paused_until",
             "credentials",
             "credentials_set",
             "settings",
@@ -80,7 +81,9 @@ class ConnectionSerializer(StrictModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "quarantined_since", "quarantine_reason", "next_probe_at", "created_at", "updated_at"]
+        read_only_fields = [
+            "id", "quarantined_since", "quarantine_reason", "next_probe_at", "paused_until", "created_at", "updated_at",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
