@@ -1,10 +1,11 @@
 """Webhooks providers send (inbound), and deletions a provider only queued (SnapTrade).
 
 A webhook is checked by its connection's provider (``Provider.webhook_receiver``: signature,
-age), recorded as an ``InboundWebhook`` (headers and body redacted), refused when its id was
-already accepted for the connection (a replay; the unique constraint decides, so two copies
-arriving together cannot both pass), and each event is applied once, here, in the transaction
-that records it.
+age), recorded as an ``InboundWebhook`` (headers and body redacted), and each event is applied
+once, here, in the transaction that records it. An id already accepted for the connection (a
+provider delivering again because our answer got lost, or a replay) is not applied again: the
+unique constraint decides, so two copies arriving together cannot both pass. It is still answered
+200, as the Standard Webhooks convention asks of a duplicate, so that the provider stops sending it.
 """
 
 from __future__ import annotations
@@ -95,7 +96,6 @@ def inbound_webhook_receive(*, connection_id: int, body: bytes, headers: dict[st
         InboundWebhook.objects.create(**record, accepted=False, status_code=400, detail="unreadable webhook")
         return 400, {"detail": "The webhook could not be read."}
     answers = []
-    status = 200
     for event in events:
         try:
             with transaction.atomic():
@@ -107,12 +107,12 @@ def inbound_webhook_receive(*, connection_id: int, body: bytes, headers: dict[st
                 inbound.save(update_fields=["applied", "detail"])
             answers.append({"webhookId": event.webhook_id, "received": True})
         except IntegrityError:
-            InboundWebhook.objects.create(**record, webhook_id=event.webhook_id, event_type=event.type,
-                                          accepted=False, status_code=409, detail="replayed: already received")
-            logger.warning("inbound webhook replay refused connection=%s id=%s", connection.pk, event.webhook_id)
-            answers.append({"webhookId": event.webhook_id, "received": False, "detail": "already received"})
-            status = 409
-    return status, {"events": answers}
+            InboundWebhook.objects.create(**record, webhook_id=event.webhook_id, event_type=event.type, accepted=False,
+                                          status_code=200, detail="duplicate: already received, not applied again")
+            logger.warning("inbound webhook duplicate ignored connection=%s id=%s", connection.pk, event.webhook_id)
+            answers.append({"webhookId": event.webhook_id, "received": True, "duplicate": True,
+                            "detail": "already received: not applied again"})
+    return 200, {"events": answers}
 
 
 def _apply(connection: Connection, event: ProviderEvent) -> dict:
