@@ -13,6 +13,7 @@ from ...models import Account
 from ...states import OPERATION_SPECS, OperationKind
 from ..account_actions import ACCOUNT_ACTIONS, AccountAction
 from ..filters import AccountFilter
+from ..pagination import NewestFirstCursorPagination
 from ..permissions import DEPROVISION, PROVISION, VIEW_SECRETS
 from ..serializers.declared import DeclaredInputSerializer
 from ..renderers import JPEGRenderer
@@ -35,6 +36,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
 
     serializer_class = AccountSerializer
     filterset_class = AccountFilter
+    pagination_class = NewestFirstCursorPagination
     action_permissions = {
         "create": ("provisioning.add_account", PROVISION),
         "destroy": (DEPROVISION,),
