@@ -367,6 +367,22 @@ class ExternalCall(models.Model):
         return f"{self.method} {self.url} -> {self.status_code or self.error}"
 
 
+class CountSnapshot(models.Model):
+    """Grouped counts of a big table (operations by status and kind, accounts by connection and
+    status), taken in the background by ``services.counts_refresh`` so that ``/metrics`` and the
+    connections' ``account_counts`` read a few rows instead of counting millions each time.
+
+    ``counts``: ``[[key, ..., n], ...]``; ``taken_at``: when it was counted.
+    """
+
+    name = models.CharField(max_length=50, primary_key=True)
+    counts = models.JSONField(default=list)
+    taken_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} at {self.taken_at:%H:%M:%S}"
+
+
 class RequestReservation(models.Model):
     """One slot of a connection's budget, taken in a short transaction before a request is sent.
 

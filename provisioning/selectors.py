@@ -239,9 +239,19 @@ def operations_count_by_status_and_kind() -> dict[tuple[str, str], int]:
     return {(row["status"], row["kind"]): row["n"] for row in rows}
 
 
-def accounts_count_by_status_and_provider() -> dict[tuple[str, str], int]:
-    rows = Account.objects.order_by().values("status", "connection__provider").annotate(n=Count("id"))
-    return {(row["status"], row["connection__provider"]): row["n"] for row in rows}
+def accounts_count_by_connection_and_status() -> dict[tuple[int, str], int]:
+    """Read from the (connection, status) index alone; no join."""
+    rows = Account.objects.order_by().values("connection_id", "status").annotate(n=Count("id"))
+    return {(row["connection_id"], row["status"]): row["n"] for row in rows}
+
+
+def accounts_count_by_status_and_provider(by_connection: dict[tuple[int, str], int]) -> dict[tuple[str, str], int]:
+    """``accounts_count_by_connection_and_status`` summed by provider."""
+    providers = dict(Connection.objects.values_list("pk", "provider"))
+    counts: Counter = Counter()
+    for (connection_id, status), n in by_connection.items():
+        counts[(status, providers.get(connection_id, ""))] += n
+    return dict(counts)
 
 
 def status_class(status_code: int | None) -> str:
