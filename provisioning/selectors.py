@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -205,19 +205,18 @@ def batch_progress(batch: Batch) -> dict:
 
 
 def batches_progress(batches) -> dict[int, dict]:
-    """``{batch id: batch_progress}`` of several batches (a list page), in one grouped query."""
+    """``{batch id: batch_progress}`` of several batches (a list page), in one query: the
+    status of each operation of those batches (by the batch index), the latest per account kept."""
     ids = [batch.pk for batch in batches]
-    later = Operation.objects.filter(batch_id=OuterRef("batch_id"), account_id=OuterRef("account_id"), pk__gt=OuterRef("pk"))
-    rows = (
-        Operation.objects.filter(batch_id__in=ids)
-        .filter(~Exists(later))  # the latest of each account (each one without an account)
-        .order_by()
-        .values("batch_id", "status")
-        .annotate(n=Count("id"))
-    )
-    counts: dict[int, dict[str, int]] = {pk: {} for pk in ids}
-    for row in rows:
-        counts[row["batch_id"]][row["status"]] = row["n"]
+    rows = Operation.objects.filter(batch_id__in=ids).order_by().values_list("batch_id", "account_id", "id", "status")
+    latest: dict[tuple, tuple[int, str]] = {}
+    for batch_id, account_id, pk, status in rows:
+        key = (batch_id, account_id if account_id is not None else f"op{pk}")
+        if key not in latest or latest[key][0] < pk:
+            latest[key] = (pk, status)
+    counts: dict[int, Counter] = {pk: Counter() for pk in ids}
+    for (batch_id, _), (_, status) in latest.items():
+        counts[batch_id][status] += 1
     return {pk: _progress(dict(sorted(by_status.items()))) for pk, by_status in counts.items()}
 
 

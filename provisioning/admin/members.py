@@ -55,7 +55,7 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, ImportExportMixin, admin.M
     """Members; imported (CSV, XLSX: a preview shows each row's errors before anything is saved)
     and exported with django-import-export (``resources.py``)."""
 
-    list_display = ("email_short", "name", "phone", "country", "accounts_summary", "created_short")
+    list_display = ("email_short", "name", "phone", "country_name", "accounts_summary", "created_short")
     list_filter = (MemberAccountStatusFilter, MemberProviderFilter, ("country", MemberCountryFilter))
     # what a search finds: search_filter (indexed lookups, not "contains" on every column)
     search_fields = ("email", "external_ref")
@@ -99,6 +99,11 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, ImportExportMixin, admin.M
     @admin.display(description="name", ordering="last_name")
     def name(self, obj):
         return f"{obj.first_name} {obj.last_name}".strip() or "—"
+
+    @admin.display(description="country")
+    def country_name(self, obj):
+        # not the field itself: the admin would rebuild the list of every country for each row
+        return obj.country.name or "—"
 
     @admin.display(description="created", ordering="created_at")
     def created_short(self, obj):
