@@ -66,7 +66,7 @@ class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
     max_num = 0
     can_delete = False
     verbose_name = "HTTP exchange"
-    verbose_name_plural = f"HTTP exchanges (redacted; the first {CALLS_SHOWN}, every one in the list of calls)"
+    verbose_name_plural = f"HTTP exchanges (redacted): the first {CALLS_SHOWN}, every one in the list of calls"
 
     @staticmethod
     def shown(queryset, operation):

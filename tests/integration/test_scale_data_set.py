@@ -45,7 +45,25 @@ def test_the_admin_opens_what_it_made(admin_client):
         reverse("admin:provisioning_member_change", args=[account.member_id]),
         reverse("admin:provisioning_operation_changelist") + "?status__exact=failed",
         reverse("admin:provisioning_account_changelist") + f"?q={account.member.email.upper()}",
+        reverse("admin:provisioning_member_changelist") + "?country=FR",
+        reverse("admin:provisioning_externalcall_changelist") + "?answer=2xx",
+        reverse("admin:provisioning_batch_changelist"),
+        reverse("admin:index"),
     ):
+        assert admin_client.get(url).status_code == 200, url
+    found = admin_client.get(reverse("admin:provisioning_account_changelist") + f"?q={account.member.email.upper()}")
+    assert account in found.context["cl"].result_list  # the email search index answers on PostgreSQL too
+
+
+def test_the_api_pages_by_cursor_on_postgresql(admin_client):
+    generate()
+    seen, url = [], "/api/v1/operations/?status=succeeded&page_size=40"
+    while url:
+        page = admin_client.get(url).json()
+        seen += [row["id"] for row in page["results"]]
+        url = page["next"]
+    assert seen == list(Operation.objects.filter(status="succeeded").order_by("-created_at", "-id").values_list("pk", flat=True))
+    for url in ("/api/v1/connections/", "/api/v1/batches/", "/metrics"):
         assert admin_client.get(url).status_code == 200, url
 
 
