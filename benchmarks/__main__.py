@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         "micro": [PYTHON, "-m", "benchmarks.micro", *(["--quick"] if args.quick else [])],
         "local": [*pipeline, "--stack", "local", "--cap-operations", str(cap_operations)],
         "production": [str(TEST_SERVICES), "run", "--", *pipeline, "--stack", "production"],
+        # admin and API at scale (its own PostgreSQL in var/bench/; the first run makes the data set)
+        "scale": [PYTHON, "-m", "benchmarks.scale", *(["--quick"] if args.quick else [])],
     }
     skipped = "--no-production" if args.no_production else production_unavailable()
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as work:

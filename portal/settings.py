@@ -244,6 +244,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "provisioning.tasks.connections_reconcile",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=3600.0),
     },
+    # the grouped counts /metrics and the connections' account_counts read (services/counts.py)
+    "refresh-counts": {
+        "task": "provisioning.tasks.counts_refresh",
+        "schedule": env.float("COUNTS_REFRESH_INTERVAL_SECONDS", default=20.0),
+    },
     "clean-up": {
         "task": "provisioning.tasks.records_clean_up",
         "schedule": env.float("CLEAN_UP_INTERVAL_SECONDS", default=3600.0),
@@ -310,6 +315,9 @@ PROVISIONING = {
     "MAX_RESPONSE_BYTES": env.int("PROVIDER_MAX_RESPONSE_BYTES", default=1_000_000),
     # how long ExternalCall rows and idempotency records are kept
     "CALL_RETENTION_DAYS": env.int("CALL_RETENTION_DAYS", default=90),
+    # how old the counts of /metrics and of the connections' account_counts may be before a
+    # request counts again itself (beat refreshes them every COUNTS_REFRESH_INTERVAL_SECONDS)
+    "COUNTS_MAX_AGE_SECONDS": env.int("COUNTS_MAX_AGE_SECONDS", default=60),
     "IDEMPOTENCY_TTL_HOURS": env.int("IDEMPOTENCY_TTL_HOURS", default=24),
     # a name for this installation, part of every remote user id the portal derives
     "INSTALLATION_ID": env("INSTALLATION_ID", default=""),

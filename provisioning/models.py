@@ -48,7 +48,14 @@ class Member(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["email"])]
+        indexes = [
+            models.Index(fields=["email"]),
+            # the lists, newest first (admin, API)
+            models.Index(fields=["created_at", "id"], name="member_created_idx"),
+            # the countries members live in, one index probe each (selectors.member_countries)
+            models.Index(fields=["country"], name="member_country_idx"),
+            # and, on PostgreSQL only, member_email_search_idx (migration 0009) for the admin's search
+        ]
 
     def __str__(self):
         name = f"{self.first_name} {self.last_name}".strip()
@@ -190,7 +197,11 @@ class Account(models.Model):
         ]
         indexes = [
             models.Index(fields=["connection", "status"]),
-            models.Index(fields=["status"], name="account_status_idx"),
+            # the lists, newest first, all or of one status (admin, API); also "WHERE status = x"
+            models.Index(fields=["created_at", "id"], name="account_created_idx"),
+            models.Index(fields=["status", "created_at", "id"], name="account_status_created_idx"),
+            # the admin's search of a remote id
+            models.Index(fields=["external_id"], name="account_external_id_idx"),
             # the "needs a person" queue (selectors.NEEDS_PERSON), newest first, and its bounded count
             models.Index(
                 fields=["-updated_at"],
@@ -248,7 +259,8 @@ class Operation(models.Model):
         max_length=16, choices=OperationStatus.choices, default=OperationStatus.QUEUED
     )
     account = models.ForeignKey(
-        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="operations"
+        Account, null=True, blank=True, on_delete=models.CASCADE, related_name="operations",
+        db_index=False,  # operation_account_idx (account, id) serves it
     )
     connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="operations")
     batch = models.ForeignKey(
@@ -301,6 +313,11 @@ class Operation(models.Model):
             # the overview: provisions finished per day, failures of the last 24 h by reason
             models.Index(fields=["kind", "status", "finished_at"], name="operation_kind_finished_idx"),
             models.Index(fields=["status", "finished_at"], name="operation_status_finished_idx"),
+            # the lists, newest first, all or of one status (admin, API)
+            models.Index(fields=["created_at", "id"], name="operation_created_idx"),
+            models.Index(fields=["status", "created_at", "id"], name="operation_status_created_idx"),
+            # an account's operations, its latest first (its page, a batch's progress)
+            models.Index(fields=["account", "id"], name="operation_account_idx"),
         ]
 
     def __str__(self):
@@ -336,14 +353,34 @@ class ExternalCall(models.Model):
     duration_ms = models.PositiveIntegerField(default=0)
     provider_request_id = models.CharField(max_length=100, blank=True)
     error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["connection", "created_at"])]
+        indexes = [
+            models.Index(fields=["connection", "created_at"]),
+            # the list, newest first (and /metrics' calls of the last minutes)
+            models.Index(fields=["created_at", "id"], name="externalcall_created_idx"),
+        ]
 
     def __str__(self):
         return f"{self.method} {self.url} -> {self.status_code or self.error}"
+
+
+class CountSnapshot(models.Model):
+    """Grouped counts of a big table (operations by status and kind, accounts by connection and
+    status), taken in the background by ``services.counts_refresh`` so that ``/metrics`` and the
+    connections' ``account_counts`` read a few rows instead of counting millions each time.
+
+    ``counts``: ``[[key, ..., n], ...]``; ``taken_at``: when it was counted.
+    """
+
+    name = models.CharField(max_length=50, primary_key=True)
+    counts = models.JSONField(default=list)
+    taken_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} at {self.taken_at:%H:%M:%S}"
 
 
 class RequestReservation(models.Model):

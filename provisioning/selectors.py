@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from .models import Account, Batch, Connection, ExternalCall, Operation
+from .models import Account, Batch, Connection, ExternalCall, Member, Operation
 from .states import (
     NEEDS_PERSON_ACCOUNT_STATUSES,
     QUOTA_FREE_ACCOUNT_STATUSES,
@@ -59,7 +59,7 @@ def overview_figures(*, days: int = 30, queue_size: int = 20) -> dict:
     queue = list(accounts_needing_a_person().select_related("member", "connection")[:queue_size])
     queue_count = bounded_count(accounts_needing_a_person())
     connections = list(Connection.objects.order_by("name", "id"))
-    limit = max([COUNT_LIMIT] + [(c.max_accounts or 0) + 1 for c in connections])
+    limit = quota_count_limit(connections)
     quota_used = connections_bounded_quota_used(limit)
     in_flight: dict[int, dict[str, int]] = {}
     rows = (
@@ -100,22 +100,17 @@ def overview_figures(*, days: int = 30, queue_size: int = 20) -> dict:
 
 
 def connections_bounded_quota_used(limit: int) -> dict[int, int]:
-    """``{connection_id: accounts counting against its quota}``, each counted up to ``limit``
-    at most, in one query: per connection a correlated ``COUNT`` of a ``LIMIT``-ed subquery,
-    served by the (connection, status) index, so a connection with a million accounts costs
-    ``limit`` index entries, not a million."""
-    from django.db import connection as db
+    """``{connection_id: accounts counting against its quota}``, each counted up to ``limit``."""
+    return dict(connections_with_quota_used(Connection.objects.all(), limit=limit).values_list("pk", "quota_used"))
 
-    accounts = db.ops.quote_name(Account._meta.db_table)
-    connections = db.ops.quote_name(Connection._meta.db_table)
-    free = list(QUOTA_FREE_ACCOUNT_STATUSES)
-    placeholders = ", ".join(["%s"] * len(free))
-    sql = (
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM {accounts} a WHERE a.connection_id = {connections}.id "
-        f"AND a.status NOT IN ({placeholders}) LIMIT %s) counted"
+
+def quota_count_limit(connections=None) -> int:
+    """Where a quota count may stop and still tell every connection's quota apart from full:
+    ``COUNT_LIMIT``, or one more than the largest quota."""
+    quotas = [c.max_accounts for c in connections] if connections is not None else list(
+        Connection.objects.exclude(max_accounts=None).values_list("max_accounts", flat=True)
     )
-    rows = Connection.objects.annotate(n=RawSQL(sql, [*map(str, free), limit])).values_list("pk", "n")
-    return dict(rows)
+    return max([COUNT_LIMIT] + [(quota or 0) + 1 for quota in quotas])
 
 
 def provisions_per_day(*, days: int = 30, now=None) -> list[tuple]:
@@ -156,10 +151,24 @@ def connection_quota_used(connection: Connection, *, excluding: Account | None =
     return accounts.count()
 
 
-def connections_with_quota_used(queryset):
-    """``queryset`` of connections annotated with ``quota_used`` (as ``connection_quota_used``)."""
-    counted = ~Q(accounts__status__in=QUOTA_FREE_ACCOUNT_STATUSES) & Q(accounts__isnull=False)
-    return queryset.annotate(quota_used=Count("accounts", filter=counted))
+def connections_with_quota_used(queryset, *, limit: int | None = None):
+    """``queryset`` of connections annotated with ``quota_used`` (as ``connection_quota_used``),
+    counted up to ``limit`` at most (``None``: all). Per connection a correlated ``COUNT`` (of a
+    ``LIMIT``-ed subquery), served by the (connection, status) index: a connection with a
+    million accounts costs ``limit`` index entries, not a million, and no join is grouped."""
+    from django.db import connection as db
+
+    accounts = db.ops.quote_name(Account._meta.db_table)
+    connections = db.ops.quote_name(Connection._meta.db_table)
+    free = list(QUOTA_FREE_ACCOUNT_STATUSES)
+    placeholders = ", ".join(["%s"] * len(free))
+    bound = "" if limit is None else " LIMIT %s"
+    sql = (
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM {accounts} a WHERE a.connection_id = {connections}.id "
+        f"AND a.status NOT IN ({placeholders}){bound}) counted"
+    )
+    params = [*map(str, free), *([] if limit is None else [limit])]
+    return queryset.annotate(quota_used=RawSQL(sql, params, output_field=IntegerField()))
 
 
 def account_pending_operation(account: Account) -> Operation | None:
@@ -192,14 +201,26 @@ def batch_progress(batch: Batch) -> dict:
     provisioning retried into the batch ("Retry the failed ones") counts as its new attempt.
     ``done``: accounts whose latest operation finished; ``percent``: ``done`` of ``total``.
     """
-    latest = (
-        batch.operations.order_by("account_id", "-id").values_list("account_id", "id", "status")
-    )
-    by_account = {}
-    for account_id, pk, status in latest:
-        key = account_id if account_id is not None else f"op{pk}"
-        by_account.setdefault(key, status)
-    counts = dict(sorted(Counter(by_account.values()).items()))
+    return batches_progress([batch])[batch.pk]
+
+
+def batches_progress(batches) -> dict[int, dict]:
+    """``{batch id: batch_progress}`` of several batches (a list page), in one query: the
+    status of each operation of those batches (by the batch index), the latest per account kept."""
+    ids = [batch.pk for batch in batches]
+    rows = Operation.objects.filter(batch_id__in=ids).order_by().values_list("batch_id", "account_id", "id", "status")
+    latest: dict[tuple, tuple[int, str]] = {}
+    for batch_id, account_id, pk, status in rows:
+        key = (batch_id, account_id if account_id is not None else f"op{pk}")
+        if key not in latest or latest[key][0] < pk:
+            latest[key] = (pk, status)
+    counts: dict[int, Counter] = {pk: Counter() for pk in ids}
+    for (batch_id, _), (_, status) in latest.items():
+        counts[batch_id][status] += 1
+    return {pk: _progress(dict(sorted(by_status.items()))) for pk, by_status in counts.items()}
+
+
+def _progress(counts: dict[str, int]) -> dict:
     total = sum(counts.values())
     unfinished = sum(counts.get(status, 0) for status in UNFINISHED_OPERATION_STATUSES)
     done = total - unfinished
@@ -217,9 +238,19 @@ def operations_count_by_status_and_kind() -> dict[tuple[str, str], int]:
     return {(row["status"], row["kind"]): row["n"] for row in rows}
 
 
-def accounts_count_by_status_and_provider() -> dict[tuple[str, str], int]:
-    rows = Account.objects.order_by().values("status", "connection__provider").annotate(n=Count("id"))
-    return {(row["status"], row["connection__provider"]): row["n"] for row in rows}
+def accounts_count_by_connection_and_status() -> dict[tuple[int, str], int]:
+    """Read from the (connection, status) index alone; no join."""
+    rows = Account.objects.order_by().values("connection_id", "status").annotate(n=Count("id"))
+    return {(row["connection_id"], row["status"]): row["n"] for row in rows}
+
+
+def accounts_count_by_status_and_provider(by_connection: dict[tuple[int, str], int]) -> dict[tuple[str, str], int]:
+    """``accounts_count_by_connection_and_status`` summed by provider."""
+    providers = dict(Connection.objects.values_list("pk", "provider"))
+    counts: Counter = Counter()
+    for (connection_id, status), n in by_connection.items():
+        counts[(status, providers.get(connection_id, ""))] += n
+    return dict(counts)
 
 
 def status_class(status_code: int | None) -> str:
@@ -242,6 +273,29 @@ def external_calls_count_by_connection_and_status_class(
     for row in rows:
         counts[(row["connection_id"], status_class(row["status_code"]))] += row["n"]
     return dict(counts)
+
+
+def member_countries() -> list[str]:
+    """The countries members live in, sorted: one probe of ``member_country_idx`` per country
+    found (a recursive "next country after this one"), not a read of every member."""
+    from django.db import connection as db
+
+    table = db.ops.quote_name(Member._meta.db_table)
+    sql = (
+        f"WITH RECURSIVE found(code) AS (SELECT MIN(country) FROM {table} UNION ALL "
+        f"SELECT (SELECT MIN(country) FROM {table} WHERE country > found.code) FROM found WHERE found.code IS NOT NULL) "
+        "SELECT code FROM found WHERE code IS NOT NULL AND code <> ''"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql)
+        return [code for (code,) in cursor.fetchall()]
+
+
+def operations_with_calls_count(queryset):
+    """``queryset`` of operations annotated with ``calls_count``: a correlated count per row
+    returned (by the ``operation_id`` index), not a join grouped over every call."""
+    calls = ExternalCall.objects.filter(operation=OuterRef("pk")).order_by().values("operation").annotate(n=Count("pk"))
+    return queryset.annotate(calls_count=Coalesce(Subquery(calls.values("n")), 0))
 
 
 def operation_is_finished(operation_id: int) -> bool:

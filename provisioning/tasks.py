@@ -35,6 +35,11 @@ def records_clean_up() -> dict:
 
 
 @shared_task(ignore_result=True)
+def counts_refresh() -> None:
+    services.counts_refresh()
+
+
+@shared_task(ignore_result=True)
 def connection_probe(connection_id: int) -> None:
     services.connection_probe(connection_id=connection_id)
 

@@ -38,9 +38,12 @@ from .common import (
     request_each,
     requester,
 )
+from .filters import ProviderFilter
 from .followups import follow_up, last_operation
+from .paging import LargeListMixin
 from .forms import AccountCreateForm
 from .resources import FORMATS, AccountResource
+from .search import IndexedSearchMixin, accounts_matching
 
 # operations offered as bulk actions on the account list (none of them needs input)
 BULK_OPERATIONS = (
@@ -110,7 +113,7 @@ class NeedsPersonFilter(admin.SimpleListFilter):
 
 
 @admin.register(Account)
-class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
+class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationRequestMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "member_short",
@@ -120,14 +123,12 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
     )
     list_display_links = ("id", "member_short")
     list_select_related = ("member", "connection")
-    list_filter = (NeedsPersonFilter, "status", "connection__provider", "connection")
-    search_fields = (
-        "member__email",
-        "member__first_name",
-        "member__last_name",
-        "member__external_ref",
-        "external_id",
-    )
+    list_filter = (NeedsPersonFilter, "status", ProviderFilter, "connection")
+    # what a search finds: search_filter (indexed lookups, not "contains" across the member join)
+    search_fields = ("member__email", "member__external_ref", "external_id")
+    search_help_text = "A member's email (or its beginning), a member's reference, or the id at the provider."
+    # sorting by other columns would sort a million rows
+    sortable_by = ("id",)
     actions = [bulk_request_action(kind) for kind in BULK_OPERATIONS]
     fieldsets = (
         (None, {"fields": ("member_link", "connection_link", "provider", "status_badge", "external_id")}),
@@ -155,6 +156,9 @@ class AccountAdmin(ExportMixin, OperationRequestMixin, admin.ModelAdmin):
     change_form_template = "admin/provisioning/account/change_form.html"
     resource_classes = [AccountResource]  # exported without secrets (resources.py)
     formats = FORMATS
+
+    def search_filter(self, term):
+        return accounts_matching(term)
 
     # --- permissions: accounts change only through operations ----------------------------------
     def has_provision_permission(self, request):

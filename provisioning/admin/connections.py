@@ -13,7 +13,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, Value
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -177,7 +177,9 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     # --- list and page ---------------------------------------------------------------------------
     def get_queryset(self, request):
-        return selectors.connections_with_quota_used(super().get_queryset(request))
+        limit = selectors.quota_count_limit()
+        queryset = selectors.connections_with_quota_used(super().get_queryset(request), limit=limit)
+        return queryset.annotate(quota_limit=Value(limit))
 
     @admin.display(description="provider", ordering="provider")
     def provider_label(self, obj):
@@ -218,7 +220,8 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         used = getattr(obj, "quota_used", None)
         if used is None:
             used = selectors.connection_quota_used(obj)
-        return f"{used} / {obj.max_accounts if obj.max_accounts is not None else 'no limit'}"
+        shown = f"{used}+" if used == getattr(obj, "quota_limit", None) else used  # counted up to the limit
+        return f"{shown} / {obj.max_accounts if obj.max_accounts is not None else 'no limit'}"
 
     @admin.display(description="limits")
     def limits(self, obj):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -22,8 +22,9 @@ from django.utils.safestring import mark_safe
 from import_export.admin import ExportMixin
 
 from .. import explain, selectors, services
+from ..followups import retry_refusal
 from ..models import Batch, ExternalCall, Operation, SecretAccess
-from ..states import OPERATION_SPECS, UNFINISHED_OPERATION_STATUSES, OperationStatus
+from ..states import OPERATION_SPECS, OperationStatus
 from .common import (
     ReadOnlyMixin,
     admin_link,
@@ -35,11 +36,15 @@ from .common import (
     report_requests,
     requester,
 )
-from ..followups import retry_refusal
+from .filters import ErrorCodeFilter, MethodFilter, ProviderFilter, StatusClassFilter
 from .followups import follow_up, next_step_buttons, suggested_buttons
+from .paging import LargeListMixin
 from .resources import FORMATS, OperationResource
+from .search import IndexedSearchMixin, account_ids_matching, id_matching
 
 REFRESH_SECONDS = 2
+# an operation's page shows its first exchanges; the list of calls has every one
+CALLS_SHOWN = 50
 
 
 def account_status(operation) -> str | None:
@@ -62,7 +67,13 @@ class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
     max_num = 0
     can_delete = False
     verbose_name = "HTTP exchange"
-    verbose_name_plural = "HTTP exchanges (redacted)"
+    verbose_name_plural = f"HTTP exchanges (redacted): the first {CALLS_SHOWN}, every one in the list of calls"
+
+    @staticmethod
+    def shown(queryset, operation):
+        """The first ``CALLS_SHOWN`` exchanges of ``operation`` (a subquery: no extra query)."""
+        first = ExternalCall.objects.filter(operation=operation).order_by("created_at", "id").values("pk")[:CALLS_SHOWN]
+        return queryset.filter(pk__in=first)
 
     @admin.display(description="exchange")
     def exchange(self, obj):
@@ -83,7 +94,7 @@ class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Operation)
-class OperationAdmin(ExportMixin, ReadOnlyAdmin):
+class OperationAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, ReadOnlyAdmin):
     list_display = (
         "id",
         "kind",
@@ -93,9 +104,11 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
         "created_short",
     )
     list_select_related = ("connection", "account__member", "account__connection")
-    list_filter = ("status", "kind", "connection__provider", "connection", "error_code")
-    search_fields = ("=id", "requested_by", "error_message", "account__member__email", "account__external_id")
-    date_hierarchy = "created_at"
+    list_filter = ("status", "kind", ProviderFilter, "connection", ErrorCodeFilter, ("created_at", admin.DateFieldListFilter))
+    # what a search finds: search_filter (indexed lookups only)
+    search_fields = ("id", "account__member__email", "account__external_id")
+    search_help_text = "An operation's id, or a member's email (or its beginning), reference or id at the provider."
+    sortable_by = ("id", "created_short")  # others would sort millions of rows
     inlines = [ExternalCallInline]
     actions = ["retry_operations", "cancel_operations", "confirm_operations"]
     fieldsets = (
@@ -141,6 +154,15 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
     change_form_template = "admin/provisioning/operation/change_form.html"
     resource_classes = [OperationResource]  # exported without input, result or error (resources.py)
     formats = FORMATS
+
+    def search_filter(self, term):
+        return id_matching(term) | Q(account_id__in=account_ids_matching(term))
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        if isinstance(inline, ExternalCallInline) and obj is not None:
+            kwargs["queryset"] = inline.shown(kwargs["queryset"], obj)
+        return kwargs
 
     @admin.display(description="account")
     def account_link(self, obj):
@@ -357,12 +379,13 @@ class OperationAdmin(ExportMixin, ReadOnlyAdmin):
 
 
 @admin.register(ExternalCall)
-class ExternalCallAdmin(ReadOnlyAdmin):
+class ExternalCallAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdmin):
     list_display = ("created_short", "exchange", "status_code", "duration_ms", "connection_short", "operation_link", "error_short")
     list_select_related = ("connection", "operation")
-    list_filter = ("connection__provider", "connection", "method", "status_code")
-    search_fields = ("url", "provider_request_id", "error", "=operation__id")
-    date_hierarchy = "created_at"
+    list_filter = (ProviderFilter, "connection", MethodFilter, StatusClassFilter, ("created_at", admin.DateFieldListFilter))
+    search_fields = ("operation__id",)
+    search_help_text = "An operation's id: its exchanges."
+    sortable_by = ("created_short",)  # others would sort millions of rows
     fields = (
         "operation_link",
         "connection",
@@ -379,6 +402,9 @@ class ExternalCallAdmin(ReadOnlyAdmin):
         "created_at",
     )
     readonly_fields = fields
+
+    def search_filter(self, term):
+        return id_matching(term, "operation_id")
 
     @admin.display(description="at", ordering="created_at")
     def created_short(self, obj):
@@ -461,7 +487,7 @@ def progress_segments(counts: dict, total: int) -> list[tuple[str, int, int]]:
 
 
 @admin.register(Batch)
-class BatchAdmin(ReadOnlyAdmin):
+class BatchAdmin(LargeListMixin, ReadOnlyAdmin):
     """Batches are made by the bulk provisioning actions (members, accounts) only; their page
     shows the progress, refreshing itself, the failures and "Retry the failed ones"."""
 
@@ -472,23 +498,19 @@ class BatchAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     change_form_template = "admin/provisioning/batch/change_form.html"
 
-    def get_queryset(self, request):
-        unfinished = Q(operations__status__in=UNFINISHED_OPERATION_STATUSES)
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                total=Count("operations__account", distinct=True),
-                unfinished=Count("operations", filter=unfinished),
-            )
-        )
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        progress = selectors.batches_progress(changelist.result_list)  # the page's, in one query
+        for batch in changelist.result_list:
+            batch.progress = progress[batch.pk]
+        return changelist
 
     @admin.display(description="progress")
     def progress(self, obj):
-        done = obj.total - obj.unfinished
-        percent = round(100 * done / obj.total) if obj.total else 100
+        progress = obj.progress
+        done, total = progress["done"], progress["total"]
         return format_html(
-            '<progress max="{}" value="{}"></progress> {} of {} finished ({}%)', obj.total or 1, done, done, obj.total, percent
+            '<progress max="{}" value="{}"></progress> {} of {} finished ({}%)', total or 1, done, done, total, progress["percent"]
         )
 
     @admin.display(description="operations")

@@ -6,7 +6,7 @@ import logging
 
 from django.db import connection as db_connection
 
-from .. import selectors
+from .. import selectors, services
 from ..models import Connection
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ def _without_names(samples: dict[tuple, int], labels: tuple[str, ...]):
 
 
 def metrics_text() -> str:
-    """Prometheus text exposition format (version 0.0.4)."""
+    """Prometheus text exposition format (version 0.0.4). Operations and accounts are counted in
+    the background (``services.counts_current``): at most ``COUNTS_MAX_AGE_SECONDS`` old."""
     names = dict(Connection.objects.values_list("pk", "name"))
     calls = {
         (connection_id, names.get(connection_id, ""), status_class): n
@@ -86,13 +87,15 @@ def metrics_text() -> str:
         *_metric(
             "portal_operations",
             "Operations by status and kind.",
-            selectors.operations_count_by_status_and_kind(),
+            services.counts_current(name="operations_by_status_and_kind"),
             ("status", "kind"),
         ),
         *_metric(
             "portal_accounts",
             "Accounts by status and provider.",
-            selectors.accounts_count_by_status_and_provider(),
+            selectors.accounts_count_by_status_and_provider(
+                services.counts_current(name="accounts_by_connection_and_status")
+            ),
             ("status", "provider"),
         ),
         *_metric(

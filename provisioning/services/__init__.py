@@ -20,6 +20,7 @@ from .connections import (
     connection_settings_merge,
     connection_update,
 )
+from .counts import counts_current, counts_refresh
 from .errors import Conflict, InvalidRequest, ServiceError
 from .execution import account_set_status, operation_claim, operation_execute
 from .maintenance import (
@@ -58,6 +59,8 @@ from .quarantine import (
 )
 
 __all__ = [
+    "counts_current",
+    "counts_refresh",
     "CANCELLABLE_STATUSES",
     "CONNECTION_FIELDS",
     "SCHEDULE",

@@ -6,6 +6,17 @@ from ...states import OperationStatus
 from .fields import IdRelatedField, StrictBooleanField
 
 
+class BatchListSerializer(serializers.ListSerializer):
+    """A page of batches: their progress in one query (``selectors.batches_progress``)."""
+
+    def to_representation(self, data):
+        batches = list(data.all() if hasattr(data, "all") else data)
+        progress = selectors.batches_progress(batches)
+        for batch in batches:
+            batch.listed_progress = progress[batch.pk]
+        return super().to_representation(batches)
+
+
 class BatchSerializer(serializers.ModelSerializer):
     """A batch and its progress, derived from its operations."""
 
@@ -22,9 +33,11 @@ class BatchSerializer(serializers.ModelSerializer):
         model = Batch
         fields = ["id", "connection", "requested_by", "total", "counts", "finished", "created_at"]
         read_only_fields = fields
+        list_serializer_class = BatchListSerializer
 
     def to_representation(self, batch):
-        batch.progress = selectors.batch_progress(batch)
+        listed = getattr(batch, "listed_progress", None)
+        batch.progress = listed if listed is not None else selectors.batch_progress(batch)
         return super().to_representation(batch)
 
 

@@ -37,7 +37,10 @@ class ConnectionSerializer(StrictModelSerializer):
     )
     credentials_set = serializers.ListField(child=serializers.CharField(), read_only=True)
     health = HealthSerializer(source="*", read_only=True)
-    account_counts = serializers.SerializerMethodField()
+    account_counts = serializers.SerializerMethodField(
+        help_text="Accounts by status. In lists and reads, counted in the background: at most "
+        "COUNTS_MAX_AGE_SECONDS (60 by default) old."
+    )
     state = serializers.ChoiceField(
         choices=ConnectionState.choices,
         read_only=True,
@@ -91,7 +94,10 @@ class ConnectionSerializer(StrictModelSerializer):
 
     @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
     def get_account_counts(self, connection) -> dict[str, int]:
-        return selectors.connection_account_counts(connection)
+        counted = self.context.get("account_counts")  # {(connection id, status): n}, for lists
+        if counted is None:
+            return selectors.connection_account_counts(connection)
+        return {status: n for (pk, status), n in sorted(counted.items()) if pk == connection.pk}
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_webhook_url(self, connection) -> str | None:

@@ -14,6 +14,7 @@ from ...second_factor import VerifiedSessionAuthentication, is_fresh
 from ...states import OPERATION_SPECS, OperationKind
 from ..account_actions import ACCOUNT_ACTIONS, AccountAction
 from ..filters import AccountFilter
+from ..pagination import NewestFirstCursorPagination
 from ..permissions import DEPROVISION, PROVISION, VIEW_SECRETS
 from ..serializers.declared import DeclaredInputSerializer
 from ..renderers import JPEGRenderer
@@ -36,6 +37,7 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
 
     serializer_class = AccountSerializer
     filterset_class = AccountFilter
+    pagination_class = NewestFirstCursorPagination
     action_permissions = {
         "create": ("provisioning.add_account", PROVISION),
         "destroy": (DEPROVISION,),

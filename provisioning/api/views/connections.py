@@ -35,6 +35,12 @@ class ConnectionViewSet(ApiModelViewSet):
     }
     async_actions = frozenset({"check"})
 
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.action in ("list", "retrieve"):
+            context["account_counts"] = services.counts_current(name="accounts_by_connection_and_status")
+        return context
+
     def perform_destroy(self, connection):
         services.connection_delete(connection=connection)
 

@@ -1,12 +1,12 @@
-from django.db.models import Count
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from ... import services
+from ... import selectors, services
 from ...models import Operation
 from ..filters import OperationFilter
+from ..pagination import NewestFirstCursorPagination
 from ..permissions import permission_for_kind
 from ..serializers import OperationSerializer
 from .base import ApiViewSet
@@ -22,6 +22,7 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
 
     serializer_class = OperationSerializer
     filterset_class = OperationFilter
+    pagination_class = NewestFirstCursorPagination
     action_permissions = {
         "retry": ("provisioning.view_operation",),
         "cancel": ("provisioning.view_operation",),
@@ -30,7 +31,7 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
     async_actions = frozenset({"retry"})
 
     def get_queryset(self):
-        return Operation.objects.annotate(calls_count=Count("calls")).order_by("-created_at", "-id")
+        return selectors.operations_with_calls_count(Operation.objects.order_by("-created_at", "-id"))
 
     def get_kind_checked_object(self) -> Operation:
         operation = self.get_object()

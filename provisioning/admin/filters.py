@@ -1,0 +1,118 @@
+"""List filters that cost nothing to show, whatever the size of the table.
+
+Django's filters on a plain field (``list_filter = ("error_code",)``) list their choices with
+``SELECT DISTINCT`` over the whole table, and filters across a to-many relation make the whole
+list ``DISTINCT``: on millions of rows each costs seconds. These list fixed choices (the provider
+registry, the error codes the portal explains, HTTP methods and status classes) and filter with
+plain lookups or ``EXISTS``.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Exists, OuterRef, Q
+from django_countries.filters import CountryFilter
+
+from .. import explain, selectors
+from ..models import Account
+from ..providers import registry
+from ..states import AccountStatus
+
+
+class ChoicesFilter(admin.SimpleListFilter):
+    """Fixed ``choices`` [(value, label)]; ``lookup(value)`` is the ``Q`` of one."""
+
+    choices_list: list[tuple[str, str]] = []
+
+    def lookups(self, request, model_admin):
+        return self.choices_list
+
+    def lookup(self, value) -> Q:
+        raise NotImplementedError
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value is None or value not in {str(v) for v, _ in self.lookups(request, None)}:
+            return queryset
+        return queryset.filter(self.lookup(value))
+
+
+class ProviderFilter(ChoicesFilter):
+    """The provider of the row's connection, among the installed ones."""
+
+    title = "provider"
+    parameter_name = "provider"
+    path = "connection__provider"
+
+    def lookups(self, request, model_admin):
+        return registry.choices()
+
+    def lookup(self, value):
+        return Q(**{self.path: value})
+
+
+class ErrorCodeFilter(ChoicesFilter):
+    """The error codes the portal explains (``explain.ERROR_SENTENCES``)."""
+
+    title = "error"
+    parameter_name = "error_code"
+
+    def lookups(self, request, model_admin):
+        return [(code, code.replace("_", " ")) for code in sorted(explain.ERROR_SENTENCES)]
+
+    def lookup(self, value):
+        return Q(error_code=value)
+
+
+class MethodFilter(ChoicesFilter):
+    title = "method"
+    parameter_name = "method"
+    choices_list = [(m, m) for m in ("GET", "POST", "PUT", "PATCH", "DELETE")]
+
+    def lookup(self, value):
+        return Q(method=value)
+
+
+class StatusClassFilter(ChoicesFilter):
+    """``2xx`` ... ``5xx``, or no answer at all (timeout, refused)."""
+
+    title = "answer"
+    parameter_name = "answer"
+    choices_list = [("2xx", "2xx"), ("3xx", "3xx"), ("4xx", "4xx"), ("5xx", "5xx"), ("none", "no answer")]
+
+    def lookup(self, value):
+        if value == "none":
+            return Q(status_code__isnull=True)
+        first = int(value[0]) * 100
+        return Q(status_code__gte=first, status_code__lt=first + 100)
+
+
+def member_has_account(**lookups) -> Exists:
+    return Exists(Account.objects.filter(member=OuterRef("pk"), **lookups))
+
+
+class MemberAccountStatusFilter(ChoicesFilter):
+    """Members with at least one account in a status (or with none at all)."""
+
+    title = "account status"
+    parameter_name = "account_status"
+    choices_list = [("none", "No account"), *AccountStatus.choices]
+
+    def lookup(self, value):
+        return ~member_has_account() if value == "none" else member_has_account(status=value)
+
+
+class MemberProviderFilter(ProviderFilter):
+    """Members with an account at a provider."""
+
+    def lookup(self, value):
+        return member_has_account(connection__provider=value)
+
+
+class MemberCountryFilter(CountryFilter):
+    """The countries members live in (``selectors.member_countries``: not ``SELECT DISTINCT``
+    over every member)."""
+
+    def lookup_choices(self, changelist):
+        codes = set(selectors.member_countries())
+        return [(code, name) for code, name in self.field.get_choices(include_blank=False) if code in codes]

@@ -1,0 +1,54 @@
+"""Lists of big tables (millions of operations and calls, a million accounts) that answer at once.
+
+Django's changelist counts its rows twice per page (``COUNT(*)`` of the filtered list for the
+paginator, and of the whole table for "N total"): on PostgreSQL that reads every row. Here the
+paginator counts exactly up to ``COUNT_BOUND`` rows (``SELECT COUNT(*) FROM (... LIMIT n)``,
+served by an index), and beyond it takes the planner's estimate (``EXPLAIN``: table statistics,
+``pg_class.reltuples`` for a list without filters), which the list then shows as its number of
+rows. The whole-table count is not shown (``show_full_result_count = False``). Pages stay
+numbered; a last page reached through a high estimate is just empty.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.core.paginator import Paginator
+from django.db import connections
+from django.utils.functional import cached_property
+
+COUNT_BOUND = 1000
+
+
+def planner_estimate(queryset) -> int | None:
+    """The rows PostgreSQL expects ``queryset`` to return (``None`` on another database)."""
+    if connections[queryset.db].vendor != "postgresql":
+        return None
+    plan = json.loads(queryset.order_by().explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def list_count(queryset, bound: int = COUNT_BOUND) -> tuple[int, bool]:
+    """``(n, exact)``: the rows of ``queryset``, counted up to ``bound``, estimated beyond."""
+    counted = queryset.order_by().values("pk")[: bound + 1].count()
+    if counted <= bound:
+        return counted, True
+    estimate = planner_estimate(queryset)
+    if estimate is None:  # another database: small tables, an exact count is cheap
+        return queryset.count(), True
+    return max(estimate, counted), False
+
+
+class EstimatingPaginator(Paginator):
+    """A paginator whose ``count`` is exact up to ``COUNT_BOUND`` and estimated beyond."""
+
+    @cached_property
+    def count(self) -> int:
+        return list_count(self.object_list)[0]
+
+
+class LargeListMixin:
+    """For ModelAdmins of tables that grow without bound: no exact count beyond a bound."""
+
+    paginator = EstimatingPaginator
+    show_full_result_count = False

@@ -1,0 +1,50 @@
+"""The admin's search boxes, answered by indexes.
+
+Django's default search (``icontains`` on every field of ``search_fields``, ORed across joins)
+reads every row of the list's table and of the joined ones. Here each list says what a term may
+be, and each is a lookup an index serves: an email or its beginning, in any case (the
+``member_email_search_idx`` of PostgreSQL), a member's reference, an account's remote id, an id.
+Members are found first (at most ``MATCH_LIMIT``), then the list's rows by their foreign key.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from ..models import Account, Member
+
+MATCH_LIMIT = 1000
+
+
+def member_ids_matching(term: str) -> list[int]:
+    """Members whose email starts with ``term`` (any case) or whose reference is ``term``."""
+    members = Member.objects.filter(Q(email__istartswith=term) | Q(external_ref=term))
+    return list(members.order_by().values_list("pk", flat=True)[:MATCH_LIMIT])
+
+
+def accounts_matching(term: str) -> Q:
+    """Accounts of those members, or whose remote id is ``term``."""
+    return Q(member_id__in=member_ids_matching(term)) | Q(external_id=term)
+
+
+def account_ids_matching(term: str) -> list[int]:
+    return list(Account.objects.filter(accounts_matching(term)).order_by().values_list("pk", flat=True)[:MATCH_LIMIT])
+
+
+def id_matching(term: str, field: str = "pk") -> Q:
+    """``field`` equal to ``term`` when it is a number (``#12`` too), else nothing."""
+    digits = term.removeprefix("#")
+    return Q(**{field: int(digits)}) if digits.isascii() and digits.isdigit() and len(digits) < 19 else Q(pk__in=[])
+
+
+class IndexedSearchMixin:
+    """``search_filter(term)`` is the ``Q`` of what a term finds (terms are not split in words)."""
+
+    def search_filter(self, term: str) -> Q:
+        raise NotImplementedError
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(self.search_filter(term)), False
