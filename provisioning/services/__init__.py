@@ -6,11 +6,9 @@ Plain functions with keyword-only arguments, named ``<thing>_<verb>``.
 from .accounts import (
     account_create,
     account_secrets_read,
-    batch_create,
-    batch_retry_failed,
-    batch_start,
     member_delete,
 )
+from .batches import batch_create, batch_retry_failed, batch_start
 from .connections import (
     CONNECTION_FIELDS,
     connection_changes_check,
@@ -47,6 +45,7 @@ from .operations import (
     operation_confirm,
     operation_dispatch,
     operation_request,
+    operations_dispatch,
     operation_retry,
     operation_retry_now,
 )
@@ -94,6 +93,7 @@ __all__ = [
     "operation_request",
     "operation_retry",
     "operation_retry_now",
+    "operations_dispatch",
     "operations_sweep",
     "records_clean_up",
     "staff_notify",
