@@ -30,7 +30,8 @@ from pathlib import Path
 
 from .environment import bench_environment
 
-GOAL_SECONDS = 2.0
+GOAL_MEMBERS = 10_000
+GOAL_SECONDS = 2.0  # for GOAL_MEMBERS; a smaller batch (--quick) is held to its share
 GOAL_PEAK_MB = 20.0  # of Python allocations during one request of the full batch
 BATCH_QUEUES = ("celery",)
 
@@ -142,6 +143,8 @@ def measure(portal: Portal, interface: str, size: int, *, traced: bool) -> dict:
 
 
 def figures(runs: list[dict], size: int) -> list[dict]:
+    goal_seconds = GOAL_SECONDS * size / GOAL_MEMBERS
+    goal = f"< {goal_seconds:g} s" + ("" if size == GOAL_MEMBERS else f" ({GOAL_SECONDS:g} s per {GOAL_MEMBERS:,})")
     rows = []
     for interface, title in (("api", "POST /api/v1/batches/"), ("admin", "admin Provision at a connection")):
         timed = [r for r in runs if r["interface"] == interface and not r["traced"]]
@@ -149,9 +152,9 @@ def figures(runs: list[dict], size: int) -> list[dict]:
         cpu = statistics.median(r["cpu_seconds"] for r in timed)
         dispatched = min(r["queued_and_dispatched"] for r in runs if r["interface"] == interface and r["members"] == size)
         rows.append({
-            "target": 3, "figure": f"enqueue {size:,}: {title}", "goal": f"< {GOAL_SECONDS:g} s",
-            "measured": round(seconds, 3), "unit": "s", "ratio": round(seconds / GOAL_SECONDS, 3),
-            "ok": seconds < GOAL_SECONDS and dispatched == size,
+            "target": 3, "figure": f"enqueue {size:,}: {title}", "goal": goal,
+            "measured": round(seconds, 3), "unit": "s", "ratio": round(seconds / goal_seconds, 3),
+            "ok": seconds < goal_seconds and dispatched == size,
             "detail": f"median of {len(timed)}; {cpu:.2f} s CPU in Django; {dispatched:,} queued and dispatched",
         })
         traced = sorted((r for r in runs if r["interface"] == interface and r["traced"]), key=lambda r: r["members"])
