@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from .. import selectors
-from ..models import Account, Batch, Connection, Member, Operation
+from ..bulk import insert_copies
+from ..models import Account, Batch, Connection, Member
 from ..states import OperationKind, OperationStatus
 from .errors import Conflict, InvalidRequest
 from .operations import (
@@ -124,19 +125,18 @@ def _send(batch: Batch, members, requested_by: Requester) -> tuple[selectors.Bat
         named = [account for account in accounts if account.pk is not None and not account.external_id]
         for account in (*new, *named):
             account.external_id = remote.external_id_for(account)
+        operation = operation_new(kind=OperationKind.PROVISION, account=None, connection=connection, batch=batch,
+                                  input=(plain_input, secret_input), requested_by=requested_by, hold_reason=hold_reason)
         try:
             with transaction.atomic():
-                Account.objects.bulk_create(new)
+                created = insert_copies(Account(connection=connection), ("member_id", "external_id"),
+                                        [(account.member_id, account.external_id) for account in new])
                 Account.objects.bulk_update(named, ["external_id"])
-                operations = Operation.objects.bulk_create(
-                    operation_new(kind=OperationKind.PROVISION, account=account, connection=connection, batch=batch,
-                                  input=(plain_input, secret_input), requested_by=requested_by,
-                                  hold_reason=hold_reason)
-                    for account in accounts
-                )
+                account_ids = [pk for (pk,) in created] + [account.pk for account in accounts if account.pk]
+                operations = insert_copies(operation, ("account_id",), [(pk,) for pk in account_ids])
         except IntegrityError:  # another request took one of these members or accounts meanwhile
             raise Conflict("An account of this batch was changed meanwhile: try again.", code="busy")
         if not hold_reason:
-            queued.extend(operation.pk for operation in operations)
+            queued.extend(pk for (pk,) in operations)
     operations_dispatch_on_commit(queued)
     return preview, preview.send_count
