@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -439,8 +440,9 @@ def connection_quota_left(connection: Connection) -> int | None:
 def member_chunks(members, size: int | None = None):
     """The selected members, ``size`` (``BATCH_CHUNK``) at a time, each once, in order.
 
-    ``members``: a queryset (read by primary key, one chunk per query: never all at once) or a
-    list of members or member ids (in the list's order; unknown ids are skipped).
+    ``members``: a queryset (by primary key: its ids are read in one query, 8 bytes each, so
+    that a search or a filter runs once, then each chunk by id) or a list of members or member
+    ids (in the list's order; unknown ids are skipped).
     """
     from django.db.models import QuerySet
 
@@ -448,15 +450,11 @@ def member_chunks(members, size: int | None = None):
 
     size = size or BATCH_CHUNK
     if isinstance(members, QuerySet):
-        members = members.order_by("pk")
-        last = 0
-        while chunk := list(members.filter(pk__gt=last)[:size]):
-            yield chunk
-            last = chunk[-1].pk
-        return
-    ids = list(dict.fromkeys(getattr(member, "pk", member) for member in members))
+        ids = array("q", members.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=4 * size))
+    else:
+        ids = array("q", dict.fromkeys(getattr(member, "pk", member) for member in members))
     for start in range(0, len(ids), size):
-        part = ids[start:start + size]
+        part = ids[start:start + size].tolist()
         found = Member.objects.in_bulk(part)
         yield [found[pk] for pk in part if pk in found]
 

@@ -45,7 +45,7 @@ def test_members_are_read_and_written_chunk_by_chunk(connection, monkeypatch):
     assert Account.objects.filter(external_id="").count() == 0  # each remote id chosen before the first call
 
 
-def test_a_queryset_selection_is_read_by_key_and_each_member_once(connection, monkeypatch):
+def test_a_queryset_selection_is_queried_once_then_read_chunk_by_chunk(connection, monkeypatch):
     monkeypatch.setattr(selectors, "BATCH_CHUNK", 7)
     members(20)
     batch = services.batch_create(
