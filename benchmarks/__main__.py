@@ -11,7 +11,8 @@ each stack needs its own database), run with ``--out FILE`` (and ``--quick``); t
 ``services`` run under ``scripts/test-services run --`` (throwaway PostgreSQL and Redis). A child
 writes JSON whose ``"figures"`` rows (target, figure, goal, measured, unit, ratio, ok, detail)
 make the table; a module missing from this checkout is skipped with a message. Each child has a
-time budget; with ``--quick`` all of them share two minutes.
+time budget, given to it as ``BENCH_BUDGET_SECONDS`` (it is stopped past it); with ``--quick``
+all of them share two minutes.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ def run_child(name: str, args: list[str], *, timeout: float, work: Path) -> dict
     """Run one benchmark process that writes its JSON to ``--out``; its output goes to a log."""
     out = work / f"{name}.json"
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}  # never the caller's servers
+    env["BENCH_BUDGET_SECONDS"] = f"{timeout:.0f}"  # so that a child can size its runs to fit
     print(f"running {name} ...", end=" ", flush=True)
     clock = time.monotonic()
     process = ChildProcess(name, [*args, "--out", str(out)], env=env, log_dir=work)

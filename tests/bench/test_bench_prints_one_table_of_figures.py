@@ -26,7 +26,9 @@ def test_children_are_run_their_figures_collected_and_a_missing_module_skipped(t
         "import json, sys\n"
         f"rows = [{ROW!r}]\n"
         "out = sys.argv[sys.argv.index('--out') + 1]\n"
-        "json.dump({'figures': rows, 'quick': '--quick' in sys.argv}, open(out, 'w'))\n"
+        "import os\n"
+        "json.dump({'figures': rows, 'quick': '--quick' in sys.argv,\n"
+        "           'budget': os.environ.get('BENCH_BUDGET_SECONDS')}, open(out, 'w'))\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
@@ -47,5 +49,6 @@ def test_children_are_run_their_figures_collected_and_a_missing_module_skipped(t
     results = json.loads(written[0].read_text())
     assert results["figures"] == [{**ROW, "source": "fake"}]
     assert results["children"]["fake"]["result"]["quick"] is True
+    assert 0 < float(results["children"]["fake"]["result"]["budget"]) <= bench.QUICK_SECONDS
     assert {"cores", "cpu", "memory_gb", "os", "python", "postgresql", "redis"} <= set(results["machine"])
     assert "enqueue 10,000: API" in written[0].with_suffix(".txt").read_text()
