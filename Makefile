@@ -20,7 +20,9 @@ help:
 	@echo "make run    start web (127.0.0.1:8000), worker, beat and the sandbox (127.0.0.1:8001)"
 	@echo "make test   the dependency audit, then the whole test suite, with real PostgreSQL, Redis, Celery and Chromium"
 	@echo "make audit  known vulnerabilities in the pinned requirements (pip-audit; exceptions: pip-audit-exceptions.txt)"
-	@echo "make bench  the benchmarks (about 1 minute; BENCH_ARGS=--quick: about 30 s; BENCH_ARGS=--outage: a provider outage)"
+	@echo "make bench  the benchmarks: one table of figures, also in var/bench/ (several minutes;"
+	@echo "            BENCH_ARGS=--quick: under 2 minutes; BENCH_ARGS='--only enqueue': some of them;"
+	@echo "            BENCH_ARGS=--outage: a provider outage)"
 	@echo "make clean  remove .venv and caches (keeps .env and var/, the local database)"
 
 # --- Python environment -----------------------------------------------------------------------
@@ -77,8 +79,8 @@ audit: venv-dev
 		echo "WARNING: dependency audit SKIPPED (SKIP_DEPENDENCY_AUDIT=1): known vulnerabilities were not checked" >&2; \
 	else $(PY) scripts/audit-dependencies; fi
 
-# measures and prints (no assertions); the production-like stack starts its own throwaway
-# PostgreSQL + Redis through scripts/test-services. make bench BENCH_ARGS=--quick: about 30 s
+# measures and prints (no assertions); the benchmarks on PostgreSQL + Redis start their own
+# throwaway servers through scripts/test-services. make bench BENCH_ARGS=--quick: under 2 minutes
 bench: venv-dev
 	@$(PY) -m benchmarks $(BENCH_ARGS)
 

@@ -4,6 +4,8 @@ They measure and print; they assert nothing and are not part of ``make test``. E
 they start (sandbox, Celery workers, throwaway PostgreSQL and Redis) runs on loopback with its
 own temporary database, broker folder and keys, and is stopped by its PID.
 
+- ``enqueue``: one batch of 10,000 members through the API and through the admin, on PostgreSQL +
+  Redis: time to commit and dispatch it, and peak memory.
 - ``micro``: request signing, redaction and Fernet encryption, timeit-style.
 - ``pipeline``: provisionings requested through the services, run by a real worker against the
   real sandbox; also how the sandbox's latency and a connection's ``max_concurrency`` bound

@@ -1,4 +1,5 @@
-"""The compact table ``python -m benchmarks`` prints from its results."""
+"""What ``python -m benchmarks`` prints: the details some benchmarks give, then one table of every
+benchmark's "figures" rows (each against its goal), with the machine they were measured on."""
 
 from __future__ import annotations
 
@@ -85,14 +86,86 @@ def print_micro(micro) -> None:
                     item["detail"]), widths))
 
 
-def print_report(results: dict) -> None:
-    machine = results["machine"]
-    print(f"\nBenchmarks {results['date']}, {machine['cores']} cores, Python {machine['python']},"
-          f" {results['seconds']} s")
-    print_pipeline(results["pipeline"])
-    local = results["pipeline"].get("local", {})
-    print_cap(local)
-    print_micro(results["micro"])
+FIGURE_COLUMNS = ("target", "figure", "goal", "measured", "ratio", "ok")
+
+
+def _measured(row: dict) -> str:
+    value = row.get("measured")
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "-" if value is None else str(value)
+    digits = 0 if abs(value) >= 100 else 1 if abs(value) >= 10 else 2 if abs(value) >= 1 else 3
+    return f"{value:,.{digits}f} {row.get('unit', '')}".strip()
+
+
+def figures_table(rows: list[dict]) -> str:
+    """One line per figure, by target (each child's rows in its order): the goal, what was
+    measured, measured/goal (or /bound), whether it is met; its detail on the next line."""
+    rows = sorted(rows, key=lambda row: str(row.get("target", "?")))
+    cells = [
+        (
+            str(row.get("target", "?")),
+            str(row.get("figure", "?")),
+            str(row.get("goal", "")),
+            _measured(row),
+            _number(row["ratio"], 2) if isinstance(row.get("ratio"), int | float) else "-",
+            {True: "yes", False: "NO"}.get(row.get("ok"), "?"),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in [FIGURE_COLUMNS, *cells]) for i in range(len(FIGURE_COLUMNS))]
+
+    def line(values) -> str:  # text left, numbers right
+        return "  ".join(
+            value.rjust(width) if i in (3, 4) else value.ljust(width)
+            for i, (value, width) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    lines = [line(FIGURE_COLUMNS), "  ".join("-" * width for width in widths)]
+    for row, values in zip(rows, cells, strict=True):
+        lines.append(line(values))
+        if row.get("detail"):
+            lines.append(" " * (widths[0] + 4) + str(row["detail"]))
+    return "\n".join(lines)
+
+
+def machine_line(results: dict) -> str:
+    m = results["machine"]
+    parts = [
+        f"{m.get('cores')} cores ({m.get('cpu') or 'CPU unknown'})",
+        f"{m.get('memory_gb')} GB",
+        m.get("os"),
+        f"Python {m.get('python')}",
+        m.get("postgresql") or "no PostgreSQL",
+        m.get("redis", "").split(" build=")[0] if m.get("redis") else "no Redis",
+        "load average " + " ".join(str(x) for x in m.get("load_average", [])),
+    ]
+    return ", ".join(str(part) for part in parts if part)
+
+
+def print_report(results: dict) -> str:
+    """Print the details and the table of figures; returns what a text file of the run keeps."""
+    children = results["children"]
+    outcome = lambda name: children.get(name, {}).get("result")  # noqa: E731
+    stacks = {name: outcome(name) for name in ("local", "production") if isinstance(outcome(name), dict)}
+    if stacks:
+        print_pipeline(stacks)
+        print_cap(stacks.get("local", {}))
+    if "micro" in children and "skipped" not in children["micro"]:
+        print_micro(outcome("micro"))
+    lines = [
+        f"Benchmarks {results['date']} ({results['seconds']} s{', quick' if results['options']['quick'] else ''})",
+        machine_line(results),
+        "",
+        figures_table(results["figures"]) if results["figures"] else "(no figures)",
+    ]
+    for name, child in children.items():
+        if "skipped" in child:
+            lines.append(f"not run: {name}: {child['skipped']}")
+        elif isinstance(child.get("result"), dict) and "error" in child["result"]:
+            lines.append(f"FAILED: {name}: {child['result']['error']}")
+    table = "\n".join(lines)
+    print("\n" + table)
+    return table
 
 
 def print_outage(results: dict) -> None:

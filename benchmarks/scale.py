@@ -41,6 +41,23 @@ SERVER_SETTINGS = {"shared_buffers": "1GB", "effective_cache_size": "4GB", "max_
                    "checkpoint_timeout": "30min", "maintenance_work_mem": "512MB"}
 
 
+def made_marker(accounts: int = 1_000_000) -> Path:
+    """The file that says the data set of ``accounts`` is complete (written once it is)."""
+    return folder_of(accounts).with_suffix(".made")
+
+
+def folder_of(accounts: int) -> Path:
+    return FOLDER if accounts == 1_000_000 else FOLDER.with_name(f"scale-pg-{accounts}")
+
+
+def data_set_missing(accounts: int = 1_000_000) -> str | None:
+    """Why ``--quick`` cannot time the pages now (the data set is not made yet), or None."""
+    if made_marker(accounts).exists():
+        return None
+    return (f"its data set ({accounts:,} accounts) is not made yet: a full `make bench` (or "
+            "`python -m benchmarks.scale --out /tmp/scale.json`) makes it once, in about 8 minutes")
+
+
 def environment(url: str, keys: Path) -> dict[str, str]:
     """The benchmark's settings; the Fernet key of the data set is kept in ``keys``."""
     from cryptography.fernet import Fernet
@@ -233,13 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, help="requests a page (default 20; --quick: 5)")
     args = parser.parse_args(argv)
     requests = args.requests or (5 if args.quick else 20)
-    folder = FOLDER if args.accounts == 1_000_000 else FOLDER.with_name(f"scale-pg-{args.accounts}")
+    folder = folder_of(args.accounts)
     cluster = Cluster(folder, settings=SERVER_SETTINGS)
     cluster.ensure()
     url = cluster.start()
     try:
         os.environ.update(environment(url, folder.with_suffix(".keys")))
         result = run(accounts=args.accounts, requests=requests)
+        made_marker(args.accounts).touch()
     finally:
         cluster.stop()
     args.out.write_text(json.dumps(result, indent=2))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -405,47 +406,87 @@ def operations_held_by_connection() -> dict[tuple[int, str, str], int]:
 
 # --- batches: what a bulk provisioning would send (one rule for the admin and the API) ----------
 
+# members are read, checked and written this many at a time: a batch of any size holds one
+# chunk of rows in memory, and costs a few queries per chunk, not per member
+BATCH_CHUNK = 500
+# names a preview keeps of each group it summarises (the rest are counted)
+BATCH_SAMPLE_NAMES = 10
+
+
 @dataclass
 class BatchPreview:
-    """What provisioning ``members`` at ``connection`` as a batch would do, before anything is sent.
+    """What provisioning the selected members at ``connection`` as a batch does, before anything
+    is sent; ``add`` is the rule, applied to each selected member in order.
 
-    ``to_create``: members without an account there (an account is created and provisioned).
-    ``to_reprovision``: their accounts there that a provisioning may start from (pending, failed,
-    deprovisioned) with no unfinished operation: provisioned again, the same account.
-    ``existing``: ``{status: n}`` of the other accounts there (active, awaiting a person, busy...),
-    left alone; ``busy`` counts the provisionable ones that have an unfinished operation.
-    ``quota_left``: ``None`` without a quota, else ``max_accounts`` minus the accounts that count
-    against it (``connection_quota_used``) minus the provisionings requested and not started yet
-    (pending, failed or deprovisioned accounts with an unfinished provision), never below 0.
-    ``to_send``: the (member, account or None) pairs that will be sent, in order, never more than
-    the quota allows; ``over_quota``: the candidates left out because of the quota.
+    ``create_count``: members without an account there (an account is created and provisioned).
+    ``reprovision_count``: their accounts there that a provisioning may start from (pending,
+    failed, deprovisioned) with no unfinished operation: provisioned again, the same account
+    (``again_names``: the first few). ``existing``: ``{status: n}`` of the other accounts there
+    (active, awaiting a person, busy...), left alone; ``busy`` counts the provisionable ones that
+    have an unfinished operation. ``quota_left``: ``None`` without a quota, else ``max_accounts``
+    minus the accounts that count against it (``connection_quota_used``) minus the provisionings
+    requested and not started yet (pending, failed or deprovisioned accounts with an unfinished
+    provision), never below 0. ``new_count`` and ``again_count``: what is sent, never more than
+    the quota allows (the first candidates); ``over_quota_count``: the candidates left out because
+    of the quota (``over_quota_names``: the first few).
     """
 
     connection: Connection
-    selected: int
-    to_create: list = field(default_factory=list)
-    to_reprovision: list = field(default_factory=list)
+    quota_left: int | None = None
+    selected: int = 0
+    create_count: int = 0
+    reprovision_count: int = 0
     existing: dict = field(default_factory=dict)
     busy: int = 0
-    quota_left: int | None = None
-    to_send: list = field(default_factory=list)
-    over_quota: list = field(default_factory=list)
+    new_count: int = 0
+    again_count: int = 0
+    over_quota_count: int = 0
+    again_names: list = field(default_factory=list)
+    over_quota_names: list = field(default_factory=list)
+
+    @property
+    def send_count(self) -> int:
+        return self.new_count + self.again_count
 
     @property
     def candidates(self) -> int:
-        return len(self.to_create) + len(self.to_reprovision)
-
-    @property
-    def new_count(self) -> int:
-        return sum(1 for _, account in self.to_send if account is None)
-
-    @property
-    def again_count(self) -> int:
-        return sum(1 for _, account in self.to_send if account is not None)
+        return self.create_count + self.reprovision_count
 
     @property
     def existing_count(self) -> int:
         return sum(self.existing.values())
+
+    def add(self, member, account) -> bool:
+        """Count one selected member and its account there (or ``None``, annotated ``busy`` as
+        ``batch_chunks`` does): whether the batch sends it."""
+        from .states import OPERATION_SPECS
+
+        self.selected += 1
+        if account is not None and (
+            account.status not in OPERATION_SPECS[OperationKind.PROVISION].allowed_from or account.busy
+        ):
+            self.existing[account.status] = self.existing.get(account.status, 0) + 1
+            self.busy += account.status in OPERATION_SPECS[OperationKind.PROVISION].allowed_from
+            return False
+        if account is None:
+            self.create_count += 1
+        else:
+            self.reprovision_count += 1
+            _sample(self.again_names, member)
+        if self.quota_left is not None and self.send_count >= self.quota_left:
+            self.over_quota_count += 1
+            _sample(self.over_quota_names, member)
+            return False
+        if account is None:
+            self.new_count += 1
+        else:
+            self.again_count += 1
+        return True
+
+
+def _sample(names: list, item) -> None:
+    if len(names) < BATCH_SAMPLE_NAMES:
+        names.append(str(item))
 
 
 def connection_quota_left(connection: Connection) -> int | None:
@@ -461,38 +502,45 @@ def connection_quota_left(connection: Connection) -> int | None:
     return max(0, connection.max_accounts - connection_quota_used(connection) - in_flight)
 
 
+def member_chunks(members, size: int | None = None):
+    """The selected members, ``size`` (``BATCH_CHUNK``) at a time, each once, in order.
+
+    ``members``: a queryset (by primary key: its ids are read in one query, 8 bytes each, so
+    that a search or a filter runs once, then each chunk by id) or a list of members or member
+    ids (in the list's order; unknown ids are skipped).
+    """
+    from django.db.models import QuerySet
+
+    from .models import Member
+
+    size = size or BATCH_CHUNK
+    if isinstance(members, QuerySet):
+        ids = array("q", members.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=4 * size))
+    else:
+        ids = array("q", dict.fromkeys(getattr(member, "pk", member) for member in members))
+    for start in range(0, len(ids), size):
+        part = ids[start:start + size].tolist()
+        found = Member.objects.in_bulk(part)
+        yield [found[pk] for pk in part if pk in found]
+
+
+def batch_chunks(connection: Connection, members, *, lock: bool = False):
+    """``[(member, account or None)]`` chunk by chunk: each selected member with its account at
+    ``connection``, annotated ``busy`` (it has an unfinished operation); ``lock``: the accounts
+    are locked until the transaction ends. Two queries a chunk."""
+    unfinished = Operation.objects.filter(account=OuterRef("pk"), status__in=UNFINISHED_OPERATION_STATUSES)
+    for chunk in member_chunks(members):
+        accounts = connection.accounts.filter(member__in=[m.pk for m in chunk]).annotate(busy=Exists(unfinished))
+        if lock:
+            accounts = accounts.select_for_update(of=("self",))
+        accounts = {account.member_id: account for account in accounts}
+        yield [(member, accounts.get(member.pk)) for member in chunk]
+
+
 def batch_preview(connection: Connection, members) -> BatchPreview:
     """What ``services.batch_create`` would send for ``members`` at ``connection`` (see ``BatchPreview``)."""
-    from .states import OPERATION_SPECS
-
-    members = list(members)
-    provisionable = OPERATION_SPECS[OperationKind.PROVISION].allowed_from
-    accounts = {
-        account.member_id: account
-        for account in accounts_with_pending_operation(
-            connection.accounts.filter(member__in=[m.pk for m in members])
-        )
-    }
-    preview = BatchPreview(connection=connection, selected=len(members), quota_left=connection_quota_left(connection))
-    existing: Counter = Counter()
-    seen = set()
-    candidates = []
-    for member in members:
-        if member.pk in seen:
-            continue
-        seen.add(member.pk)
-        account = accounts.get(member.pk)
-        if account is None:
-            preview.to_create.append(member)
-            candidates.append((member, None))
-        elif account.status in provisionable and not account_pending_operation(account):
-            preview.to_reprovision.append(account)
-            candidates.append((member, account))
-        else:
-            existing[account.status] += 1
-            if account.status in provisionable:
-                preview.busy += 1
-    preview.existing = dict(sorted(existing.items()))
-    allowed = len(candidates) if preview.quota_left is None else min(len(candidates), preview.quota_left)
-    preview.to_send, preview.over_quota = candidates[:allowed], candidates[allowed:]
+    preview = BatchPreview(connection=connection, quota_left=connection_quota_left(connection))
+    for chunk in batch_chunks(connection, members):
+        for member, account in chunk:
+            preview.add(member, account)
     return preview

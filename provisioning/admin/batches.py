@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 from .. import selectors, services
 from ..models import Connection
-from .common import change_url, names, requester
+from .common import MESSAGE_NAMES, change_url, names, requester
 from .forms import ProvisionAtConnectionForm
 
 CONFIRM_TEMPLATE = "admin/provisioning/batch/confirm_provision.html"
@@ -21,7 +21,7 @@ CONFIRM_TEMPLATE = "admin/provisioning/batch/confirm_provision.html"
 
 def preview_lines(preview: selectors.BatchPreview) -> dict:
     """What the confirmation page says of one connection, ready for the template."""
-    existing = ", ".join(f"{status.replace('_', ' ')}: {n}" for status, n in preview.existing.items())
+    existing = ", ".join(f"{status.replace('_', ' ')}: {n}" for status, n in sorted(preview.existing.items()))
     connection = preview.connection
     if preview.quota_left is None:
         quota = "no quota: every one can be sent"
@@ -34,8 +34,8 @@ def preview_lines(preview: selectors.BatchPreview) -> dict:
         "preview": preview,
         "existing": existing,
         "quota": quota,
-        "over_quota_names": names(member for member, _ in preview.over_quota),
-        "again_names": names(account.member for account in preview.to_reprovision),
+        "over_quota_names": names(preview.over_quota_names, total=preview.over_quota_count),
+        "again_names": names(preview.again_names, total=preview.reprovision_count),
     }
 
 
@@ -49,17 +49,18 @@ def report_batch(request, batch) -> None:
         request,
         format_html(
             'Provisioning {} at {} ({}): <a href="{}">follow batch #{}</a>.',
-            f"{len(preview.to_send)} member" + ("s" if len(preview.to_send) != 1 else ""),
+            f"{preview.send_count} member" + ("s" if preview.send_count != 1 else ""),
             batch.connection,
             ", ".join(parts),
             change_url(batch),
             batch.pk,
         ),
     )
-    if preview.over_quota:
+    if preview.over_quota_count:
         messages.warning(
             request,
-            f"Not sent, the quota of {batch.connection} allows no more: {names(m for m, _ in preview.over_quota)}.",
+            f"Not sent, the quota of {batch.connection} allows no more: "
+            f"{names(preview.over_quota_names, total=preview.over_quota_count)}.",
         )
     if preview.existing_count:
         messages.info(request, f"{preview.existing_count} already had an account there and were left alone.")
@@ -76,7 +77,7 @@ def _send(request, connection, members) -> bool:
 
 
 def _page(modeladmin, request, context):
-    sendable = sum(len(item["preview"].to_send) for item in context["previews"])
+    sendable = sum(item["preview"].send_count for item in context["previews"])
     context = {
         "sendable": sendable,
         **modeladmin.admin_site.each_context(request),
@@ -88,10 +89,27 @@ def _page(modeladmin, request, context):
     return TemplateResponse(request, CONFIRM_TEMPLATE, context)
 
 
+def _selection(request, queryset, describe) -> dict:
+    """How the confirmation page carries the selection back: the changelist's "select all"
+    (``select_across``) stays a query however many rows it finds (one id is carried, as the
+    admin wants one); ticked rows are carried one by one. ``describe(first rows)``: their names."""
+    across = request.POST.get("select_across") == "1"
+    count = queryset.count()
+    first = list(queryset[:MESSAGE_NAMES])
+    carried = first[:1] if across else queryset.values_list("pk", flat=True)
+    return {
+        "select_across": across,
+        "selected_count": count,
+        "selected_ids": [getattr(row, "pk", row) for row in carried],
+        "member_names": names(describe(first), total=count),
+    }
+
+
 def provision_members(modeladmin, request, queryset):
     """The member list's "Provision at a connection…": choose the connection, see what will be
-    sent there, then send it as a batch. Changing the connection shows its preview first."""
-    members = list(queryset.order_by("pk"))
+    sent there, then send it as a batch. Changing the connection shows its preview first. The
+    selection stays a query (any number of members, read chunk by chunk)."""
+    members = queryset.order_by("pk")
     step = request.POST.get("step")
     form = ProvisionAtConnectionForm(request.POST if step else None)
     if not form.fields["connection"].queryset.exists():
@@ -109,9 +127,8 @@ def provision_members(modeladmin, request, queryset):
         {
             "title": "Provision at a connection",
             "form": form,
-            "objects": members,
+            **_selection(request, members, lambda first: first),
             "action_name": "provision_at_connection",
-            "member_names": names(members),
             "previews": [preview_lines(selectors.batch_preview(connection, members))] if connection else [],
             "cancel_url": "admin:provisioning_member_changelist",
         },
@@ -121,10 +138,10 @@ def provision_members(modeladmin, request, queryset):
 def provision_accounts(modeladmin, request, queryset):
     """The account list's bulk "Provision": what will be sent at each connection of the selected
     accounts, then one batch per connection."""
-    accounts = list(queryset.select_related("member", "connection").order_by("pk"))
+    accounts = queryset.order_by("pk")
     by_connection = defaultdict(list)
-    for account in accounts:
-        by_connection[account.connection_id].append(account.member)
+    for account_id, connection_id, member_id in accounts.values_list("pk", "connection_id", "member_id"):
+        by_connection[connection_id].append(member_id)
     connections = Connection.objects.in_bulk(list(by_connection))
     if request.POST.get("step") == "send":
         for connection_id, members in by_connection.items():
@@ -135,14 +152,11 @@ def provision_accounts(modeladmin, request, queryset):
         request,
         {
             "title": "Provision: what will be sent",
-            "objects": accounts,
+            **_selection(request, accounts.select_related("member"), lambda first: (a.member for a in first)),
             "action_name": request.POST.get("action", "request_provision"),
-            "member_names": names(account.member for account in accounts),
             "previews": [
                 preview_lines(selectors.batch_preview(connections[cid], members)) for cid, members in by_connection.items()
             ],
             "cancel_url": "admin:provisioning_account_changelist",
         },
     )
-
-

@@ -89,11 +89,13 @@ def changelist_url(model, **filters) -> str:
     return f"{url}?{urlencode(filters)}" if filters else url
 
 
-def names(items, limit: int = MESSAGE_NAMES) -> str:
-    """"a, b and c" or "a, b, c and 7 more"."""
+def names(items, limit: int = MESSAGE_NAMES, *, total: int | None = None) -> str:
+    """"a, b and c" or "a, b, c and 7 more"; ``total``: how many ``items`` (the first ones) stand for."""
     items = [str(item) for item in items]
-    if len(items) > limit:
-        return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
+    total = len(items) if total is None else total
+    if total > min(limit, len(items)):
+        shown = items[:limit]
+        return ", ".join(shown) + f" and {total - len(shown)} more"
     if len(items) > 1:
         return ", ".join(items[:-1]) + f" and {items[-1]}"
     return "".join(items)

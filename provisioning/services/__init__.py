@@ -6,11 +6,9 @@ Plain functions with keyword-only arguments, named ``<thing>_<verb>``.
 from .accounts import (
     account_create,
     account_secrets_read,
-    batch_create,
-    batch_retry_failed,
-    batch_start,
     member_delete,
 )
+from .batches import batch_create, batch_retry_failed, batch_start
 from .connections import (
     CONNECTION_FIELDS,
     connection_changes_check,
@@ -48,6 +46,7 @@ from .operations import (
     operation_confirm,
     operation_dispatch,
     operation_request,
+    operations_dispatch,
     operation_retry,
     operation_retry_now,
 )
@@ -97,6 +96,7 @@ __all__ = [
     "operation_request",
     "operation_retry",
     "operation_retry_now",
+    "operations_dispatch",
     "operations_sweep",
     "records_clean_up",
     "staff_notify",

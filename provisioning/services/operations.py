@@ -8,6 +8,7 @@ commit. The broker is a wake-up call; the sweeper re-sends anything it may have 
 from __future__ import annotations
 
 import logging
+from array import array
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -28,7 +29,6 @@ from ..states import (
 from .errors import Conflict, InvalidRequest
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -71,20 +71,7 @@ def operation_request(
     connection = account.connection if account is not None else connection
     if connection is None:
         raise InvalidRequest(f"'{kind}' needs a connection.")
-    try:
-        provider = registry.get(connection.provider)
-    except registry.UnknownProvider as exc:
-        raise Conflict(str(exc), code="provider_unavailable")
-    if not provider.supports(kind):
-        raise Conflict(
-            f"{provider.label} does not support '{spec.label.lower()}'.", code="not_supported"
-        )
-    if not connection.enabled and kind != OperationKind.HEALTH_CHECK:
-        raise Conflict(f"The connection '{connection}' is disabled.", code="connection_disabled")
-    try:
-        plain_input, secret_input = provider.clean_input(kind, input or {})
-    except InputErrors as exc:
-        raise InvalidRequest("The operation's input is not valid.", field_errors=exc.errors) from None
+    provider, plain_input, secret_input = operation_check(kind=kind, connection=connection, input=input)
 
     with transaction.atomic():
         hold_reason, needs_confirmation = "", False
@@ -96,11 +83,8 @@ def operation_request(
             confirmation = deprovision_guard(locked)
             if confirmation:
                 hold_reason, needs_confirmation = confirmation, True
-        if not hold_reason and kind != OperationKind.HEALTH_CHECK:
-            from .quarantine import QUARANTINE_HOLD_REASON
-
-            if Connection.objects.filter(pk=connection.pk, quarantined_since__isnull=False).exists():
-                hold_reason = QUARANTINE_HOLD_REASON
+        if not hold_reason:
+            hold_reason = operation_hold_reason(kind=kind, connection=connection)
         if account is not None:
             account = Account.objects.select_for_update().get(pk=account.pk)
             if account.status not in spec.allowed_from:
@@ -115,23 +99,13 @@ def operation_request(
                 if not account.external_id:
                     account.external_id = provider(connection).external_id_for(account)
                     account.save(update_fields=["external_id", "updated_at"])
+        operation = operation_new(
+            kind=kind, account=account, connection=connection, batch=batch, input=(plain_input, secret_input),
+            requested_by=requested_by, hold_reason=hold_reason, needs_confirmation=needs_confirmation,
+        )
         try:
             with transaction.atomic():
-                operation = Operation.objects.create(
-                    kind=kind,
-                    account=account,
-                    connection=connection,
-                    batch=batch,
-                    input=plain_input,
-                    secret_input=secret_input,
-                    max_attempts=settings.PROVISIONING["MAX_ATTEMPTS"],
-                    requested_by=requested_by.label,
-                    requested_by_user=requested_by.user,
-                    status=OperationStatus.HELD if hold_reason else OperationStatus.QUEUED,
-                    hold_reason=hold_reason,
-                    held_since=timezone.now() if hold_reason else None,
-                    needs_confirmation=needs_confirmation,
-                )
+                operation.save(force_insert=True)
         except IntegrityError:
             raise Conflict("Another operation on this account is not finished yet.", code="busy")
         if not hold_reason:
@@ -141,6 +115,67 @@ def operation_request(
         f" held: {hold_reason}" if hold_reason else "",
     )
     return operation
+
+
+def operation_check(*, kind: str, connection: Connection, input: dict | None = None) -> tuple:
+    """What ``kind`` at ``connection`` needs whatever the account: the provider supports it, the
+    connection is enabled (a health check runs anyway), ``input`` is valid. Returns
+    ``(provider class, input, secret input)``; ``Conflict`` or ``InvalidRequest`` otherwise."""
+    spec = OPERATION_SPECS[kind]
+    try:
+        provider = registry.get(connection.provider)
+    except registry.UnknownProvider as exc:
+        raise Conflict(str(exc), code="provider_unavailable")
+    if not provider.supports(kind):
+        raise Conflict(
+            f"{provider.label} does not support '{spec.label.lower()}'.", code="not_supported"
+        )
+    if not connection.enabled and kind != OperationKind.HEALTH_CHECK:
+        raise Conflict(f"The connection '{connection}' is disabled.", code="connection_disabled")
+    try:
+        plain_input, secret_input = provider.clean_input(kind, input or {})
+    except InputErrors as exc:
+        raise InvalidRequest("The operation's input is not valid.", field_errors=exc.errors) from None
+    return provider, plain_input, secret_input
+
+
+def operation_hold_reason(*, kind: str, connection: Connection) -> str:
+    """Why a new operation of ``kind`` at ``connection`` is held rather than queued ("": queued):
+    the connection's quarantine holds everything but health checks."""
+    from .quarantine import QUARANTINE_HOLD_REASON
+
+    if kind != OperationKind.HEALTH_CHECK and Connection.objects.filter(
+        pk=connection.pk, quarantined_since__isnull=False
+    ).exists():
+        return QUARANTINE_HOLD_REASON
+    return ""
+
+
+def operation_new(
+    *, kind: str, account, connection: Connection, batch, input: tuple[dict, dict], requested_by: Requester,
+    hold_reason: str = "", needs_confirmation: bool = False,
+) -> Operation:
+    """The Operation row a request writes (not saved yet), queued or held; ``input`` is
+    ``(input, secret input)`` as ``operation_check`` returns them. A queued one is marked
+    dispatched now: the caller dispatches it once its transaction commits."""
+    now = timezone.now()
+    plain_input, secret_input = input
+    return Operation(
+        kind=kind,
+        account=account,
+        connection=connection,
+        batch=batch,
+        input=plain_input,
+        secret_input=secret_input,
+        max_attempts=settings.PROVISIONING["MAX_ATTEMPTS"],
+        requested_by=requested_by.label,
+        requested_by_user=requested_by.user,
+        status=OperationStatus.HELD if hold_reason else OperationStatus.QUEUED,
+        hold_reason=hold_reason,
+        held_since=now if hold_reason else None,
+        needs_confirmation=needs_confirmation,
+        dispatched_at=None if hold_reason else now,
+    )
 
 
 def _check_quota(account: Account) -> None:
@@ -168,6 +203,44 @@ def operation_dispatch(*, operation: Operation, countdown: float = 0) -> None:
             logger.warning("could not dispatch operation id=%s; the sweeper will retry", operation_id, exc_info=True)
 
     transaction.on_commit(send)
+
+
+# operation ids per message of ``operations_dispatch``: a few messages for a batch of thousands
+DISPATCH_CHUNK = 500
+
+
+def operations_dispatch_on_commit(operation_ids) -> None:
+    """Dispatch many queued operations (already marked ``dispatched_at``) once the current
+    transaction commits: one ``operations_dispatch`` message per ``DISPATCH_CHUNK`` ids, which a
+    worker turns into one ``operation_execute`` message each. Sending thousands of messages
+    costs the request about a millisecond each; this costs it a few. A message lost on the way
+    (or a worker dying while it dispatches) leaves queued operations the sweeper sends again."""
+    ids = array("q", operation_ids)
+    if not ids:
+        return
+
+    def send():
+        from .. import tasks
+
+        try:
+            with tasks.operation_execute.app.producer_or_acquire() as producer:
+                for start in range(0, len(ids), DISPATCH_CHUNK):
+                    tasks.operations_dispatch.apply_async(args=[ids[start:start + DISPATCH_CHUNK].tolist()],
+                                                          producer=producer)
+        except Exception:  # the broker is only a wake-up call: the sweeper will send them again
+            logger.warning("could not dispatch %s operations; the sweeper will retry", len(ids), exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def operations_dispatch(*, operation_ids: list[int]) -> None:
+    """Send the ``operation_execute`` task of each of ``operation_ids`` now, through one broker
+    connection (a worker runs this for ``operations_dispatch_on_commit``)."""
+    from .. import tasks
+
+    with tasks.operation_execute.app.producer_or_acquire() as producer:
+        for operation_id in operation_ids:
+            tasks.operation_execute.apply_async(args=[operation_id], producer=producer)
 
 
 def operation_retry(*, operation: Operation, requested_by: Requester) -> Operation:

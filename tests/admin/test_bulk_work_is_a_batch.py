@@ -44,14 +44,15 @@ def test_batch_preview_counts_new_existing_by_state_and_the_quota_left(connectio
     selection, new, failed, gone = a_mixed_selection(connection)
     preview = selectors.batch_preview(connection, selection)
     assert preview.selected == 7
-    assert preview.to_create == new
-    assert [a.member for a in preview.to_reprovision] == [failed, gone]
+    assert preview.create_count == len(new) == 2
+    assert preview.reprovision_count == 2 and preview.again_names == [str(failed), str(gone)]
     assert preview.existing == {"active": 1, "awaiting_verification": 1, "pending": 1}
     assert preview.busy == 1
     assert selectors.connection_quota_used(connection) == 8
     assert preview.quota_left == 3
-    assert len(preview.to_send) == 3 and len(preview.over_quota) == 1
-    assert preview.over_quota[0][0] == gone  # the last candidate is the one left out
+    assert preview.send_count == 3 and (preview.new_count, preview.again_count) == (2, 1)
+    assert preview.over_quota_count == 1
+    assert preview.over_quota_names == [str(gone)]  # the last candidate is the one left out
 
 
 def test_only_what_the_quota_allows_is_sent_and_failed_and_deprovisioned_are_provisioned_again(connection):
@@ -173,3 +174,22 @@ def test_batches_are_not_added_or_changed_by_hand(admin_client, connection):
     admin_client.post(reverse("admin:provisioning_batch_change", args=[batch.pk]), {"requested_by": "x"})
     batch.refresh_from_db()
     assert batch.requested_by == "admin:test"
+
+
+def test_select_all_sends_every_member_the_list_finds_however_many_without_listing_them(admin_client, connection):
+    Member.objects.bulk_create(Member(email=f"many{i}@example.org") for i in range(1100))
+    Member.objects.create(email="someone-else@example.org")
+    url = f"{MEMBERS}?q=many"
+    first = Member.objects.filter(email__startswith="many").order_by("pk").first()
+    data = {"action": "provision_at_connection", "select_across": "1", ACTION_CHECKBOX_NAME: [first.pk],
+            "connection": connection.pk}
+    page = admin_client.post(url, {**data, "step": "preview"})
+    html = page.content.decode()
+    assert page.status_code == 200 and "Selected: 1100 (" in html and "and 1090 more" in html
+    assert html.count(f'name="{ACTION_CHECKBOX_NAME}"') == 1 and 'name="select_across" value="1"' in html
+    assert "Send 1100 provisionings" in html
+
+    admin_client.post(url, {**data, "step": "send", "previewed": connection.pk})  # what the page posts back
+    batch = Batch.objects.get()
+    assert batch.operations.count() == 1100
+    assert not Account.objects.filter(member__email="someone-else@example.org").exists()

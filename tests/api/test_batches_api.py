@@ -111,3 +111,23 @@ def test_the_api_follows_the_admin_rule_failed_and_deprovisioned_again_and_never
     assert response.json()["total"] == 2
     assert {op.account.member for op in batch.operations.all()} == {failed, gone}
     assert Account.objects.count() == 3
+
+
+def test_a_batch_of_thousands_of_members_costs_a_few_queries_per_chunk_not_per_member(
+    admin_client_api, connection, django_assert_max_num_queries
+):
+    ids = [m.pk for m in Member.objects.bulk_create(Member(email=f"k{i}@example.org") for i in range(1200))]
+    with django_assert_max_num_queries(40):
+        response = admin_client_api.post("/api/v1/batches/", {"connection": connection.pk, "members": ids}, format="json")
+    assert response.status_code == 202
+    assert response.json()["total"] == 1200
+
+
+def test_repeated_members_are_sent_once_and_wrong_types_are_400(admin_client_api, connection):
+    chosen = members(2)
+    ids = [chosen[0].pk, chosen[1].pk, chosen[0].pk]
+    response = admin_client_api.post("/api/v1/batches/", {"connection": connection.pk, "members": ids}, format="json")
+    assert response.status_code == 202 and response.json()["total"] == 2
+    for wrong in ([str(chosen[0].pk)], [True], "1", [0]):
+        response = admin_client_api.post("/api/v1/batches/", {"connection": connection.pk, "members": wrong}, format="json")
+        assert response.status_code == 400 and "members" in response.json(), wrong

@@ -3,7 +3,7 @@ from rest_framework import serializers
 from ... import selectors
 from ...models import Batch, Connection, Member
 from ...states import OperationStatus
-from .fields import IdRelatedField, StrictBooleanField
+from .fields import IdListField, IdRelatedField, StrictBooleanField
 
 
 class BatchListSerializer(serializers.ListSerializer):
@@ -45,9 +45,7 @@ class BatchCreateSerializer(serializers.Serializer):
     """``members`` or ``all_without_account: true`` (every member without an account there)."""
 
     connection = IdRelatedField(queryset=Connection.objects.all())
-    members = IdRelatedField(
-        queryset=Member.objects.all(), many=True, required=False, allow_empty=False
-    )
+    members = IdListField(queryset=Member.objects.all(), required=False, allow_empty=False)
     all_without_account = StrictBooleanField(required=False, default=False)
 
     def validate(self, attrs):
