@@ -72,9 +72,12 @@ class DatabaseCallLog:
     # --- the connection's requests per minute, and its pause ---------------------------------
     def before_request(self) -> None:
         now = timezone.now()
-        paused_until, limit = Connection.objects.filter(pk=self.operation.connection_id).values_list(
-            "paused_until", "requests_per_minute"
-        ).get()
+        if self.requests_sent == 0:  # the claim has just read the connection
+            paused_until, limit = self.operation.connection.paused_until, self.operation.connection.requests_per_minute
+        else:
+            paused_until, limit = Connection.objects.filter(pk=self.operation.connection_id).values_list(
+                "paused_until", "requests_per_minute"
+            ).get()
         self._check_pause(paused_until, now)
         if limit:
             window = settings.PROVISIONING["RATE_LIMIT_WINDOW_SECONDS"]
@@ -473,11 +476,12 @@ def _wake_next_waiting(operation: Operation) -> None:
             next_attempt_at__gt=timezone.now(),
         )
         .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)
         .first()
     )
     if waiting is not None:
-        Operation.objects.filter(pk=waiting.pk).update(next_attempt_at=timezone.now())
-        operation_dispatch(operation=waiting)
+        Operation.objects.filter(pk=waiting).update(next_attempt_at=timezone.now())
+        operation_dispatch(operation=Operation(pk=waiting))
 
 
 def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
