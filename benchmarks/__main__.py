@@ -27,6 +27,7 @@ from pathlib import Path
 
 from devtools.processes import REPO, ChildProcess
 
+from . import throughput
 from .environment import PYTHON, SERVICE_VARIABLES
 from .report import print_outage, print_report
 
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "micro": [PYTHON, "-m", "benchmarks.micro", *(["--quick"] if args.quick else [])],
         "local": [*pipeline, "--stack", "local", "--cap-operations", str(cap_operations)],
         "production": [str(TEST_SERVICES), "run", "--", *pipeline, "--stack", "production"],
+        **throughput.bench_children(quick=args.quick, test_services=TEST_SERVICES),
     }
     skipped = "--no-production" if args.no_production else production_unavailable()
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as work:
