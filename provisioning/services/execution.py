@@ -241,8 +241,20 @@ def _finish(operation: Operation, call_log: DatabaseCallLog, apply) -> None:
     with_database_retries(write, what=f"finishing operation {operation.pk}")
 
 
+class _NoSlot(Exception):
+    """The operation's connection is at its concurrency cap: the claim is rolled back."""
+
+
 def operation_claim(*, operation_id: int) -> Operation | None:
     """Take ``operation_id`` for this worker, or ``None`` when it is not ours to run now."""
+    try:
+        return _claim(operation_id)
+    except _NoSlot:
+        _operation_wait_for_slot(operation_id)
+        return None
+
+
+def _claim(operation_id: int) -> Operation | None:
     now = timezone.now()
     conf = settings.PROVISIONING
     with transaction.atomic():
@@ -256,15 +268,6 @@ def operation_claim(*, operation_id: int) -> Operation | None:
         if operation is None:
             return None
         connection = operation.connection
-        if connection.max_concurrency:
-            # claims of a capped connection are serialised by its row lock, so that the count
-            # of its running operations below cannot be passed by two workers at once
-            connection.max_concurrency, connection.quarantined_since = (
-                Connection.objects.select_for_update()
-                .filter(pk=connection.pk)
-                .values_list("max_concurrency", "quarantined_since")
-                .get()
-            )
         lease_lost = operation.status == OperationStatus.RUNNING and (
             operation.lease_expires_at is None or operation.lease_expires_at <= now
         )
@@ -290,18 +293,6 @@ def operation_claim(*, operation_id: int) -> Operation | None:
                 setattr(operation, name, value)
             operation.save()
             return None
-        if connection.max_concurrency:
-            running = Operation.objects.filter(
-                connection_id=connection.pk, status=OperationStatus.RUNNING, lease_expires_at__gt=now
-            ).exclude(pk=operation.pk)
-            if running.count() >= connection.max_concurrency:
-                # queued with a time: waiting for a slot (see _wake_next_waiting); jittered so
-                # that operations refused together do not all come back together
-                wait = CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5)
-                operation.next_attempt_at = now + timedelta(seconds=wait)
-                operation.save(update_fields=["next_attempt_at", "updated_at"])
-                operation_dispatch(operation=operation, countdown=wait)
-                return None
         operation.status = OperationStatus.RUNNING
         operation.attempts += 1
         operation.lease_expires_at = now + timedelta(seconds=conf["LEASE_SECONDS"])
@@ -321,7 +312,35 @@ def operation_claim(*, operation_id: int) -> Operation | None:
                 operation.account = account
             operation.prior_account_status = operation.prior_account_status or before
         operation.save(update_fields=CLAIM_FIELDS)
+        if connection.max_concurrency and _over_cap(connection.pk, now):
+            raise _NoSlot
     return operation
+
+
+def _over_cap(connection_id: int, now) -> bool:
+    """Whether the connection's running operations, the one being claimed included, are more than
+    its cap. Claims of a capped connection are serialised by its row lock, taken last so that it is
+    held only for this count and the commit: two workers cannot both take the last slot."""
+    cap = Connection.objects.select_for_update().filter(pk=connection_id).values_list("max_concurrency", flat=True).get()
+    # a statement of its own after the lock: it sees every claim committed before the lock was ours
+    running = Operation.objects.filter(
+        connection_id=connection_id, status=OperationStatus.RUNNING, lease_expires_at__gt=now
+    ).count()
+    return bool(cap) and running > cap
+
+
+def _operation_wait_for_slot(operation_id: int) -> None:
+    """Queue an operation refused a slot with a time: it waits to be woken when one of its
+    connection's operations finishes (``_wake_next_waiting``), else comes back then; jittered so
+    that operations refused together do not all come back together."""
+    now = timezone.now()
+    wait = CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5)
+    with transaction.atomic():
+        waiting = Operation.objects.filter(
+            pk=operation_id, status__in=(OperationStatus.QUEUED, OperationStatus.WAITING_RETRY)
+        ).update(next_attempt_at=now + timedelta(seconds=wait), updated_at=now)
+        if waiting:
+            operation_dispatch(operation=Operation(pk=operation_id), countdown=wait)
 
 
 # what a claim changes in an operation (nothing else is written)
