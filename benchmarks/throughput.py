@@ -285,7 +285,7 @@ def run(*, stack_name: str, quick: bool, pool: str, concurrency: int, tmp: Path)
         portal = Portal({"worker": worker.pid, "beat": beat.pid})
         cpu_operations = 300 if quick else 1000
         result["cpu"] = cpu_run(portal, sandbox, operations=cpu_operations, timeout=timeout)
-        checkpoints = [500, 1000] if quick else [2000, 5000, 10000]
+        checkpoints = [500, 800] if quick else [2000, 5000, 10000]
         result["memory"] = memory_run(worker, sandbox, checkpoints=checkpoints, already=20 + cpu_operations,
                                       timeout=timeout)
         workers = [worker]
@@ -298,7 +298,7 @@ def run(*, stack_name: str, quick: bool, pool: str, concurrency: int, tmp: Path)
         if production:
             for each in workers:  # the scale-out run starts its own
                 each.stop(sig=signal.SIGKILL)
-            result["scale"] = scale_run(env, tmp, sandbox, operations=150 if quick else 450, timeout=timeout,
+            result["scale"] = scale_run(env, tmp, sandbox, operations=100 if quick else 450, timeout=timeout,
                                         pool=pool)
     result["figures"] = figures(stack_name, result)
     return result
