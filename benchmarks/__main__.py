@@ -69,6 +69,13 @@ def _quick(args) -> list[str]:
     return ["--quick"] if args.quick else []
 
 
+def _stack(stack: str) -> Callable[[argparse.Namespace], list[str]]:
+    def stack_args(args) -> list[str]:
+        return ["--stack", stack, *_quick(args)]
+
+    return stack_args
+
+
 def _pipeline(stack: str) -> Callable[[argparse.Namespace], list[str]]:
     def pipeline_args(args) -> list[str]:
         operations = args.operations or (50 if args.quick else 200)
@@ -85,7 +92,9 @@ def _pipeline(stack: str) -> Callable[[argparse.Namespace], list[str]]:
 # skipped with a message: add the line of a new benchmark here.
 CHILDREN = [
     Child("enqueue", "benchmarks.enqueue", _quick, services=True, budget=420, quick_budget=30),
-    Child("throughput", "benchmarks.throughput", _quick, services=True, budget=900, quick_budget=40),
+    Child("throughput-production", "benchmarks.throughput", _stack("production"), services=True, budget=900,
+          quick_budget=45),
+    Child("throughput-local", "benchmarks.throughput", _stack("local"), services=False, budget=600, quick_budget=40),
     # the first run makes its data set (about 8 minutes on 2 cores), kept in var/bench/
     Child("scale", "benchmarks.scale", _quick, services=False, budget=1500, quick_budget=40, postgres=True,
           quick_unready=_scale_data_set_missing),

@@ -353,7 +353,8 @@ class ExternalCall(models.Model):
     duration_ms = models.PositiveIntegerField(default=0)
     provider_request_id = models.CharField(max_length=100, blank=True)
     error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # when the answer came (the row itself is written with the attempt's outcome, a moment later)
+    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -233,7 +234,7 @@ class ProviderClient:
         self.base_url = connection.base_url.rstrip("/")
         self.credentials: dict[str, str] = dict(connection.credentials)
         self.call_log = call_log or NullCallLog()
-        self.session = requests.Session()
+        self.session = connection_session(connection)
         self.redactor = Redactor(ALWAYS_SECRET | {n.lower() for n in self.secret_names})
         self.redactor.add_values(*self.credentials.values(), *connection.secret_state.values())
         conf = settings.PROVISIONING
@@ -446,6 +447,25 @@ class ProviderClient:
             f" error={call.error}" if call.error else "",
         )
         self.call_log.record(call)
+
+
+_sessions = threading.local()  # per thread (per greenlet under gevent): a Session is not thread-safe
+
+
+def connection_session(connection) -> requests.Session:
+    """The HTTP session of ``connection`` in this thread, kept from one operation to the next so
+    that its connections to the provider stay open (keep-alive: no new TCP and TLS handshake
+    per request). Its cookies are cleared: each operation starts with none, as with a new one."""
+    if connection.pk is None:
+        return requests.Session()
+    if not hasattr(_sessions, "by_connection"):
+        _sessions.by_connection = {}
+    key = (connection.pk, connection.base_url)
+    session = _sessions.by_connection.get(key)
+    if session is None:
+        session = _sessions.by_connection[key] = requests.Session()
+    session.cookies.clear()
+    return session
 
 
 def read_capped(response: requests.Response, limit: int) -> tuple[bytes, str]:

@@ -63,16 +63,21 @@ class DatabaseCallLog:
 
     def __init__(self, operation: Operation):
         self.operation = operation
+        self.attempt = operation.attempts  # as claimed (an outcome may change it in memory)
         self.requests_sent = 0
+        self.calls: list[tuple[RecordedCall, object]] = []  # (exchange, when answered), not written yet
         self._request_slot: int | None = None
         self._slots: dict[str, int] = {}
 
     # --- the connection's requests per minute, and its pause ---------------------------------
     def before_request(self) -> None:
         now = timezone.now()
-        paused_until, limit = Connection.objects.filter(pk=self.operation.connection_id).values_list(
-            "paused_until", "requests_per_minute"
-        ).get()
+        if self.requests_sent == 0:  # the claim has just read the connection
+            paused_until, limit = self.operation.connection.paused_until, self.operation.connection.requests_per_minute
+        else:
+            paused_until, limit = Connection.objects.filter(pk=self.operation.connection_id).values_list(
+                "paused_until", "requests_per_minute"
+            ).get()
         self._check_pause(paused_until, now)
         if limit:
             window = settings.PROVISIONING["RATE_LIMIT_WINDOW_SECONDS"]
@@ -142,26 +147,36 @@ class DatabaseCallLog:
         connection.save(update_fields=["secret_state", "updated_at"])
 
     def record(self, call: RecordedCall) -> None:
-        with_database_retries(lambda: self._record(call), what=f"recording a call of operation {self.operation.pk}")
-
-    def _record(self, call: RecordedCall) -> None:
-        ExternalCall.objects.create(
-            operation=self.operation,
-            connection_id=self.operation.connection_id,
-            attempt=self.operation.attempts,
-            method=call.method,
-            url=call.url,
-            request_headers=call.request_headers,
-            request_body=call.request_body,
-            status_code=call.status_code,
-            response_body=call.response_body,
-            duration_ms=call.duration_ms,
-            provider_request_id=call.provider_request_id,
-            error=call.error,
-        )
+        """Keep the exchange for ``save_records``: it is written with the attempt's outcome, in
+        the same transaction. A request slot moves to when the answer came at once."""
+        self.calls.append((call, timezone.now()))
         if self._request_slot is not None:
-            RequestReservation.objects.filter(pk=self._request_slot).update(reserved_at=timezone.now())
-            self._request_slot = None
+            slot, self._request_slot = self._request_slot, None
+            with_database_retries(
+                lambda: RequestReservation.objects.filter(pk=slot).update(reserved_at=timezone.now()),
+                what=f"moving a request slot of operation {self.operation.pk}",
+            )
+
+    def save_records(self) -> None:
+        """Write the exchanges kept so far as ExternalCall rows (in the caller's transaction)."""
+        ExternalCall.objects.bulk_create(
+            ExternalCall(
+                operation_id=self.operation.pk,
+                connection_id=self.operation.connection_id,
+                attempt=self.attempt,
+                method=call.method,
+                url=call.url,
+                request_headers=call.request_headers,
+                request_body=call.request_body,
+                status_code=call.status_code,
+                response_body=call.response_body,
+                duration_ms=call.duration_ms,
+                provider_request_id=call.provider_request_id,
+                error=call.error,
+                created_at=answered_at,
+            )
+            for call, answered_at in self.calls
+        )
 
 
 def _budget_wait(connection_id: int, purpose: str, limits, now) -> float:
@@ -206,10 +221,11 @@ def with_database_retries(write, *, what: str):
             delay = min(delay * 2, 2.0)
 
 
-def _finish(operation: Operation, apply) -> None:
-    """Apply what an attempt ended with, in one transaction, through a database outage."""
+def _finish(operation: Operation, call_log: DatabaseCallLog, apply) -> None:
+    """Apply what an attempt ended with and record its exchanges, in one transaction, through a
+    database outage."""
     tries = 0
-    attempts = operation.attempts  # as claimed (a try may change it in memory before it fails)
+    attempts = call_log.attempt
 
     def write() -> None:
         nonlocal tries
@@ -219,23 +235,39 @@ def _finish(operation: Operation, apply) -> None:
             if operation.status != OperationStatus.RUNNING or operation.attempts != attempts:
                 return
         with transaction.atomic():
+            call_log.save_records()
             apply()
 
     with_database_retries(write, what=f"finishing operation {operation.pk}")
 
 
+class _NoSlot(Exception):
+    """The operation's connection is at its concurrency cap: the claim is rolled back."""
+
+
 def operation_claim(*, operation_id: int) -> Operation | None:
     """Take ``operation_id`` for this worker, or ``None`` when it is not ours to run now."""
+    try:
+        return _claim(operation_id)
+    except _NoSlot:
+        _operation_wait_for_slot(operation_id)
+        return None
+
+
+def _claim(operation_id: int) -> Operation | None:
     now = timezone.now()
     conf = settings.PROVISIONING
     with transaction.atomic():
+        # one read brings everything the attempt needs; only the operation's row is locked
         operation = (
-            Operation.objects.select_for_update().select_related("connection").filter(pk=operation_id).first()
+            Operation.objects.select_for_update(of=("self",))
+            .select_related("connection", "account__member")
+            .filter(pk=operation_id)
+            .first()
         )
         if operation is None:
             return None
-        # serialise claims per connection so the concurrency cap holds across workers
-        connection = Connection.objects.select_for_update().get(pk=operation.connection_id)
+        connection = operation.connection
         lease_lost = operation.status == OperationStatus.RUNNING and (
             operation.lease_expires_at is None or operation.lease_expires_at <= now
         )
@@ -261,18 +293,6 @@ def operation_claim(*, operation_id: int) -> Operation | None:
                 setattr(operation, name, value)
             operation.save()
             return None
-        if connection.max_concurrency:
-            running = Operation.objects.filter(
-                connection=connection, status=OperationStatus.RUNNING, lease_expires_at__gt=now
-            ).exclude(pk=operation.pk)
-            if running.count() >= connection.max_concurrency:
-                # queued with a time: waiting for a slot (see _wake_next_waiting); jittered so
-                # that operations refused together do not all come back together
-                wait = CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5)
-                operation.next_attempt_at = now + timedelta(seconds=wait)
-                operation.save(update_fields=["next_attempt_at", "updated_at"])
-                operation_dispatch(operation=operation, countdown=wait)
-                return None
         operation.status = OperationStatus.RUNNING
         operation.attempts += 1
         operation.lease_expires_at = now + timedelta(seconds=conf["LEASE_SECONDS"])
@@ -281,14 +301,64 @@ def operation_claim(*, operation_id: int) -> Operation | None:
             operation.retry_deadline = now + timedelta(hours=connection.retry_horizon_hours)
         spec = OPERATION_SPECS[operation.kind]
         if operation.account_id and spec.running_status:
-            account = Account.objects.select_for_update().get(pk=operation.account_id)
-            if not operation.prior_account_status:
-                operation.prior_account_status = account.status
-            if account.status != spec.running_status:
-                account_set_status(account, spec.running_status)
-                account.save(update_fields=["status", "updated_at"])
-        operation.save()
+            account = operation.account
+            before = account.status
+            if not _account_status_swap(account, spec.running_status, now):  # it changed meanwhile
+                account = Account.objects.select_for_update().select_related("member").get(pk=operation.account_id)
+                before = account.status
+                if account.status != spec.running_status:
+                    account_set_status(account, spec.running_status)
+                    account.save(update_fields=["status", "updated_at"])
+                operation.account = account
+            operation.prior_account_status = operation.prior_account_status or before
+        operation.save(update_fields=CLAIM_FIELDS)
+        if connection.max_concurrency and _over_cap(connection.pk, now):
+            raise _NoSlot
     return operation
+
+
+def _over_cap(connection_id: int, now) -> bool:
+    """Whether the connection's running operations, the one being claimed included, are more than
+    its cap. Claims of a capped connection are serialised by its row lock, taken last so that it is
+    held only for this count and the commit: two workers cannot both take the last slot."""
+    cap = Connection.objects.select_for_update().filter(pk=connection_id).values_list("max_concurrency", flat=True).get()
+    # a statement of its own after the lock: it sees every claim committed before the lock was ours
+    running = Operation.objects.filter(
+        connection_id=connection_id, status=OperationStatus.RUNNING, lease_expires_at__gt=now
+    ).count()
+    return bool(cap) and running > cap
+
+
+def _operation_wait_for_slot(operation_id: int) -> None:
+    """Queue an operation refused a slot with a time: it waits to be woken when one of its
+    connection's operations finishes (``_wake_next_waiting``), else comes back then; jittered so
+    that operations refused together do not all come back together."""
+    now = timezone.now()
+    wait = CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5)
+    with transaction.atomic():
+        waiting = Operation.objects.filter(
+            pk=operation_id, status__in=(OperationStatus.QUEUED, OperationStatus.WAITING_RETRY)
+        ).update(next_attempt_at=now + timedelta(seconds=wait), updated_at=now)
+        if waiting:
+            operation_dispatch(operation=Operation(pk=operation_id), countdown=wait)
+
+
+# what a claim changes in an operation (nothing else is written)
+CLAIM_FIELDS = ["status", "attempts", "lease_expires_at", "started_at", "retry_deadline", "prior_account_status",
+                "updated_at"]
+
+
+def _account_status_swap(account: Account, status: str, now) -> bool:
+    """Move ``account`` to ``status`` with one compare-and-set UPDATE from the status it was read
+    with; ``False`` (nothing changed) when its row no longer has that status."""
+    if account.status == status:
+        return True
+    before = account.status
+    check_transition(before, status)
+    if not Account.objects.filter(pk=account.pk, status=before).update(status=status, updated_at=now):
+        return False
+    account.status = status
+    return True
 
 
 def operation_execute(*, operation_id: int) -> Operation | None:
@@ -296,11 +366,9 @@ def operation_execute(*, operation_id: int) -> Operation | None:
     operation = operation_claim(operation_id=operation_id)
     if operation is None:
         return None
-    account = (
-        Account.objects.select_related("member", "connection").get(pk=operation.account_id)
-        if operation.account_id
-        else None
-    )
+    account = operation.account  # with its member, read by the claim
+    if account is not None:
+        account.connection = operation.connection
     context = OperationContext(
         operation_id=operation.pk,
         kind=operation.kind,
@@ -322,7 +390,7 @@ def operation_execute(*, operation_id: int) -> Operation | None:
         )
         outcome = getattr(provider, operation.kind)(context)
     except ProviderError as err:
-        _finish(operation, lambda: _operation_fail_or_retry(operation, err, sent=call_log.requests_sent > 0))
+        _finish(operation, call_log, lambda: _operation_fail_or_retry(operation, err, sent=call_log.requests_sent > 0))
     except DATABASE_UNAVAILABLE:
         # not a bug, and not the end of the operation: what the provider did is unknown, so the
         # next attempt looks first (as after a timeout)
@@ -332,17 +400,16 @@ def operation_execute(*, operation_id: int) -> Operation | None:
             "The portal's database was unavailable during this attempt; it is tried again.",
             code="database_unavailable",
         )
-        _finish(operation, lambda: _operation_fail_or_retry(operation, unavailable))
+        _finish(operation, call_log, lambda: _operation_fail_or_retry(operation, unavailable))
     except Exception:
         logger.exception("operation crashed id=%s kind=%s", operation.pk, operation.kind)
         crashed = ProviderError(
             "The portal hit an unexpected error running this operation; it is logged for the engineers.",
             code="internal_error",
         )
-        _finish(operation, lambda: _operation_fail(operation, crashed))
+        _finish(operation, call_log, lambda: _operation_fail(operation, crashed))
     else:
-        _finish(operation, lambda: _operation_succeed(operation, outcome))
-    operation.refresh_from_db()
+        _finish(operation, call_log, lambda: _operation_succeed(operation, outcome))
     logger.info("operation end id=%s kind=%s status=%s", operation.pk, operation.kind, operation.status)
     return operation
 
@@ -428,11 +495,12 @@ def _wake_next_waiting(operation: Operation) -> None:
             next_attempt_at__gt=timezone.now(),
         )
         .order_by("next_attempt_at", "id")
+        .values_list("pk", flat=True)
         .first()
     )
     if waiting is not None:
-        Operation.objects.filter(pk=waiting.pk).update(next_attempt_at=timezone.now())
-        operation_dispatch(operation=waiting)
+        Operation.objects.filter(pk=waiting).update(next_attempt_at=timezone.now())
+        operation_dispatch(operation=Operation(pk=waiting))
 
 
 def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
@@ -457,10 +525,15 @@ def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
     operation.error_code, operation.error_message, operation.error_retryable = "", "", None
     operation.finished_at = timezone.now()
     operation.lease_expires_at = None
-    operation.save()
+    operation.save(update_fields=SUCCESS_FIELDS)
     webhooks.operation_finished(operation, account, **before)
     if not lifted:  # a lift has just released its own first few operations
         _wake_next_waiting(operation)
+
+
+# what a success changes in an operation
+SUCCESS_FIELDS = ["status", "result", "error_code", "error_message", "error_retryable", "finished_at",
+                  "lease_expires_at", "updated_at"]
 
 
 def _operation_hold_for_confirmation(operation: Operation, reason: str, outcome: Outcome) -> None:

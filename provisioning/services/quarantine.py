@@ -98,10 +98,16 @@ def record_failure(*, connection_id: int, err: ProviderError) -> Connection:
 def record_answer(*, connection_id: int, success: bool) -> bool:
     """The provider answered (``success``: the operation succeeded): the count starts again, and a
     success lifts an automatic quarantine (returns whether it did). Cheap when nothing changes."""
-    Connection.objects.filter(pk=connection_id, consecutive_failures__gt=0).update(consecutive_failures=0)
+    failures, quarantined_since, manual = (
+        Connection.objects.filter(pk=connection_id)
+        .values_list("consecutive_failures", "quarantined_since", "quarantine_manual")
+        .get()
+    )
+    if failures:
+        Connection.objects.filter(pk=connection_id, consecutive_failures__gt=0).update(consecutive_failures=0)
     if not success:
         return False
-    if Connection.objects.filter(pk=connection_id, quarantined_since__isnull=False, quarantine_manual=False).exists():
+    if quarantined_since is not None and not manual:
         connection = Connection.objects.select_for_update().get(pk=connection_id)
         if connection.quarantined_since is not None and not connection.quarantine_manual:
             _lift(connection, why="an operation succeeded again", by="the portal")

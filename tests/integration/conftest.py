@@ -226,8 +226,8 @@ class CeleryWorker(ManagedProcess):
 
 @pytest.fixture
 def celery_worker_process(request, transactional_db, settings, process_log_dir):
-    """Factory: ``celery_worker_process(concurrency=1, beat=False, env=None)`` starts a real
-    ``celery -A portal worker --pool prefork`` against the pytest-django **test database** and the
+    """Factory: ``celery_worker_process(concurrency=1, beat=False, env=None, pool="prefork")`` starts
+    a real ``celery -A portal worker --pool <pool>`` against the pytest-django **test database** and the
     test broker, waits until it is ready, and returns a CeleryWorker (``.pid``, ``.kill(sig)``,
     ``.stop()``, ``.log()``, ``.nodename``; ``.beat`` when ``beat=True``).
 
@@ -251,13 +251,14 @@ def celery_worker_process(request, transactional_db, settings, process_log_dir):
         shared_env["REDIS_URL"] = os.environ["REDIS_URL"]
     workers: list[CeleryWorker] = []
 
-    def start(*, concurrency: int = 1, beat: bool = False, env: dict[str, str] | None = None) -> CeleryWorker:
+    def start(*, concurrency: int = 1, beat: bool = False, env: dict[str, str] | None = None,
+              pool: str = "prefork") -> CeleryWorker:
         number = next(_numbers)
         nodename = f"w{number}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         child_env = _child_env(**{**shared_env, **(env or {})})
         worker = CeleryWorker(
             f"worker{number}",
-            [CELERY, "-A", "portal", "worker", "--pool", "prefork", "--concurrency", str(concurrency),
+            [CELERY, "-A", "portal", "worker", "--pool", pool, "--concurrency", str(concurrency),
              "-n", nodename, "-l", "info", "--without-mingle", "--without-gossip"],
             child_env,
             process_log_dir,

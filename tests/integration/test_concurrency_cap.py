@@ -7,14 +7,18 @@ from tests.integration.support import STAFF, wait_until_finished
 
 
 def most_calls_in_flight(connection) -> int:
-    """The largest number of recorded HTTP exchanges of the connection that overlapped."""
+    """The most recorded HTTP exchanges of the connection out at one instant (an exchange that
+    ended at the instant another started does not count with it)."""
     from datetime import timedelta
 
-    spans = [
-        (call.created_at - timedelta(milliseconds=call.duration_ms), call.created_at)
-        for call in ExternalCall.objects.filter(connection=connection)
-    ]
-    return max(sum(1 for s, e in spans if s < end and start < e) for start, end in spans)
+    events = []
+    for call in ExternalCall.objects.filter(connection=connection):
+        events += [(call.created_at - timedelta(milliseconds=call.duration_ms), 1), (call.created_at, -1)]
+    out = most = 0
+    for _, step in sorted(events):  # at equal times the end (-1) comes first
+        out += step
+        most = max(most, out)
+    return most
 
 
 def test_capped_operations_all_finish_without_exceeding_the_cap(
@@ -35,3 +39,21 @@ def test_capped_operations_all_finish_without_exceeding_the_cap(
     assert [op.status for op in operations] == [OperationStatus.SUCCEEDED] * 4
     assert Account.objects.filter(connection=connection, status="active").count() == 4
     assert most_calls_in_flight(connection) == 1
+
+
+def test_the_cap_holds_across_many_threads_of_two_workers(sandbox_process, sandbox_connection, celery_worker_process):
+    """The default pool (threads, many per process) in two worker processes: claims race in
+    parallel on PostgreSQL, and still no more than the cap are ever out at once."""
+    connection = sandbox_connection("snaptrade")
+    connection.max_concurrency = 3
+    connection.save()
+    sandbox_process.faults("snaptrade", latency_ms=200)
+    for _ in range(2):
+        celery_worker_process(concurrency=12, pool="threads")
+    members = Member.objects.bulk_create(Member(email=f"threaded-{n}@example.org") for n in range(24))
+
+    services.batch_create(connection=connection, members=members, requested_by=STAFF)
+
+    operations = [wait_until_finished(op) for op in Operation.objects.filter(connection=connection)]
+    assert [op.status for op in operations] == [OperationStatus.SUCCEEDED] * 24
+    assert most_calls_in_flight(connection) == 3

@@ -43,14 +43,15 @@ def test_an_answer_is_kept_when_the_first_write_of_the_outcome_fails(account, ht
     assert (account.status, account.secrets) == (AccountStatus.ACTIVE, {"user_secret": "only-copy-of-the-secret"})
 
 
-def test_a_call_is_recorded_when_the_first_try_to_record_it_fails(account, http, monkeypatch):
+def test_a_call_is_recorded_once_when_the_first_try_to_record_it_fails(account, http, monkeypatch):
     http.post(f"{BASE}/users", json={"id": "remote-1", "user_secret": "s3cr3t"})
-    fail_once(monkeypatch, execution.DatabaseCallLog, "_record")
+    calls = fail_once(monkeypatch, execution.DatabaseCallLog, "save_records")
     operation = services.operation_request(kind="provision", account=account, requested_by=STAFF)
 
     services.operation_execute(operation_id=operation.pk)
 
     operation.refresh_from_db()
+    assert len(calls) == 2
     assert operation.status == OperationStatus.SUCCEEDED
     assert ExternalCall.objects.filter(operation=operation).count() == 1
 
@@ -61,11 +62,11 @@ def test_a_database_error_during_the_attempt_is_retried_not_an_internal_error(ac
     def down(*args, **kwargs):
         raise OperationalError("the database system is shutting down")
 
-    monkeypatch.setattr(execution.DatabaseCallLog, "_record", down)
+    monkeypatch.setattr(execution.DatabaseCallLog, "before_request", down)
     operation = services.operation_request(kind="provision", account=account, requested_by=STAFF)
     from tests.services.conftest import FakeProvider
 
-    monkeypatch.setattr(FakeProvider, "provision", lambda self, ctx: self.client.call_log.record(None))
+    monkeypatch.setattr(FakeProvider, "provision", lambda self, ctx: self.client.call_log.before_request())
 
     services.operation_execute(operation_id=operation.pk)
 

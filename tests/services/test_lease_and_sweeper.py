@@ -77,8 +77,10 @@ def test_concurrency_cap_defers_the_claim(account, member, connection):
     assert services.operation_claim(operation_id=second.pk) is None
 
     second.refresh_from_db()
+    other.refresh_from_db()
     assert second.status == OperationStatus.QUEUED and second.next_attempt_at > timezone.now()
     assert second.attempts == 0
+    assert other.status == "pending"  # the refused claim changed nothing
 
 
 def test_a_finished_operation_wakes_the_one_waiting_longest_for_its_slot(

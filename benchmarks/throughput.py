@@ -1,0 +1,328 @@
+"""The worker's hot path and pool: portal CPU per operation, provider-bound throughput, scale-out
+and worker memory (issue targets 1, 2, 4 and 5).
+
+``python -m benchmarks.throughput --stack local|production --out FILE [--quick]`` builds its stack
+in a temporary folder (a fresh database, the sandbox, one worker and beat, as ``make run`` or the
+``Procfile`` start them) and writes ``{"figures": [...], ...}``:
+
+1. **cpu**: SnapTrade provisionings against the sandbox without latency; the CPU time of every
+   portal process (the batch request in this process standing for the web, the worker and its
+   pool, beat, the PostgreSQL server and its backends; not the sandbox), read with psutil before
+   and after, divided by the operations.
+5. **memory**: the worker's resident memory as the operations add up (2k, 5k, 10k; quick: fewer).
+2. **bound**: 100 ms of sandbox latency at a connection with ``max_concurrency`` 20: the bound is
+   200/s (on the ``make run`` stack min(200/s, the 100/s target 1 promises there)); the most
+   requests ever in flight must stay 20.
+4. **scale** (production stack): 1, 2 and 4 worker processes, started as separate ``celery
+   worker`` commands (as on separate machines), each with a small pool, at a connection whose
+   cap bounds them: ops/s grows with the workers until the provider's bound.
+
+Run the production stack under ``scripts/test-services run --``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import psutil
+
+from devtools.processes import ChildProcess
+
+from .environment import CELERY, bench_environment, wait_until
+from .pipeline import FINISHED, Sandbox, operation_numbers, start_worker
+
+# the pool `make run` (local) and the Procfile (production) start workers with
+STACKS = {
+    "local": {"label": "make run: SQLite, folder broker", "pool": "threads", "concurrency": 16, "workers": 1},
+    # one worker process per core, as the README advises (a process runs Python on one core)
+    "production": {"label": "PostgreSQL + Redis", "pool": "threads", "concurrency": 16, "workers": 2},
+}
+CPU_GOAL_MS = 5.0
+BOUND_LATENCY_MS = 100
+BOUND_CAP = 20
+LOCAL_BOUND = 100.0  # ops/s target 1 promises on the make run stack (1000 ms / 5 ms per op, 2 cores shared)
+MEMORY_GOAL_MB = 150.0
+MEMORY_GROWTH_MB = 10.0  # "not growing": at most this much between the last two checkpoints
+SCALE_WORKERS = (1, 2, 4)
+SCALE_CONCURRENCY = 10  # threads per worker process in the scale-out run
+SCALE_LATENCY_MS = 200
+SCALE_CAP = 30  # the provider's bound: 30 / 0.2 s = 150/s, reached by 3 workers of 10 threads
+
+
+# --- CPU of the portal's processes -------------------------------------------------------------
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """CPU seconds of ``process``, its exited children and its live descendants (pool processes,
+    PostgreSQL backends): the difference of two readings is what they spent in between."""
+    try:
+        times = process.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        descendants = process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0.0
+    for child in descendants:
+        try:
+            child_times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += child_times.user + child_times.system
+    return total
+
+
+def postgres_server() -> psutil.Process | None:
+    """The postmaster of the throwaway cluster ``scripts/test-services`` started, if any."""
+    pgdata = os.environ.get("TEST_SERVICES_PGDATA")
+    if not pgdata:
+        return None
+    try:
+        return psutil.Process(int(Path(pgdata, "postmaster.pid").read_text().split()[0]))
+    except (OSError, ValueError, psutil.NoSuchProcess):
+        return None
+
+
+class Portal:
+    """The portal's processes whose CPU is counted (the sandbox is not)."""
+
+    def __init__(self, processes: dict[str, int]):
+        self.processes = {name: psutil.Process(pid) for name, pid in processes.items()}
+        server = postgres_server()
+        if server is not None:
+            self.processes["postgresql"] = server
+
+    def reading(self) -> dict[str, float]:
+        return {name: cpu_seconds(process) for name, process in self.processes.items()}
+
+
+def rss_mb(worker: ChildProcess) -> float:
+    """Resident memory of the worker process (the largest of its pool processes, if it forks)."""
+    process = psutil.Process(worker.pid)
+    return max(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+
+
+# --- runs ----------------------------------------------------------------------------------------
+
+def new_connection(sandbox: Sandbox, label: str, *, max_concurrency=None):
+    from provisioning.models import Connection
+    from provisioning.providers.snaptrade import SnapTradeProvider
+    from provisioning.sandbox.defaults import sandbox_credentials
+
+    fields = SnapTradeProvider.sandbox_connection(sandbox_url=sandbox.url, credentials=sandbox_credentials()["snaptrade"])
+    return Connection.objects.create(provider="snaptrade", name=label, max_concurrency=max_concurrency, **fields)
+
+
+def request_batch(connection, count: int, label: str) -> list[int]:
+    """``count`` provisionings in one batch (the tasks go out when it commits); their ids."""
+    from provisioning import services
+    from provisioning.models import Member, Operation
+
+    members = Member.objects.bulk_create(Member(email=f"{label}-{i}@bench.example.org") for i in range(count))
+    batch = services.batch_create(connection=connection, members=members, requested_by=services.Requester("benchmark"))
+    return list(Operation.objects.filter(batch=batch).values_list("pk", flat=True))
+
+
+def wait_finished(ids: list[int], *, timeout: float, poll: float = 0.5) -> None:
+    """Until every operation of ``ids`` is finished (a cheap count every ``poll`` s) or ``timeout``."""
+    from provisioning.models import Operation
+
+    deadline = time.monotonic() + timeout
+    pending = Operation.objects.filter(pk__in=ids).exclude(status__in=FINISHED)
+    while pending.exists() and time.monotonic() < deadline:
+        time.sleep(poll)
+
+
+def cpu_run(portal: Portal, sandbox: Sandbox, *, operations: int, timeout: float) -> dict:
+    connection = new_connection(sandbox, "cpu")
+    before = portal.reading()
+    web = time.process_time()
+    ids = request_batch(connection, operations, "cpu")
+    web = time.process_time() - web  # this process made the request: it stands for the web
+    wait_finished(ids, timeout=timeout)
+    after = portal.reading()
+    spent = {name: after[name] - before[name] for name in after} | {"web (batch request)": web}
+    numbers = operation_numbers(ids)
+    done = numbers["succeeded"] + numbers["failed"]
+    return {
+        **numbers,
+        "operations": operations,
+        "cpu_ms_per_operation": 1000 * sum(spent.values()) / max(done, 1),
+        "cpu_ms_by_process": {name: 1000 * seconds / max(done, 1) for name, seconds in spent.items()},
+    }
+
+
+def memory_run(worker: ChildProcess, sandbox: Sandbox, *, checkpoints: list[int], already: int,
+               timeout: float) -> list[dict]:
+    """The worker's RSS once it has run ``checkpoint`` operations (``already`` are done)."""
+    connection = new_connection(sandbox, "memory")
+    samples, done = [], already
+    for checkpoint in checkpoints:
+        while done < checkpoint:
+            count = min(1000, checkpoint - done)
+            ids = request_batch(connection, count, f"memory-{done}")
+            wait_finished(ids, timeout=timeout)
+            done += count
+        samples.append({"operations": done, "rss_mb": rss_mb(worker)})
+    return samples
+
+
+def bound_run(sandbox: Sandbox, *, operations: int, timeout: float, latency_ms: float, cap: int, label: str) -> dict:
+    sandbox.faults(latency_ms=latency_ms)
+    try:
+        connection = new_connection(sandbox, label, max_concurrency=cap)
+        ids = request_batch(connection, operations, label)
+        wait_finished(ids, timeout=timeout, poll=0.2)
+        return {"operations": operations, "latency_ms": latency_ms, "max_concurrency": cap, **operation_numbers(ids)}
+    finally:
+        sandbox.faults(latency_ms=0)
+
+
+def start_beat(env: dict[str, str], log_dir: Path) -> ChildProcess:
+    beat = ChildProcess(
+        "beat",
+        [CELERY, "-A", "portal", "beat", "-l", "info", "--pidfile=", "-s", str(log_dir / "beat-schedule"),
+         "-S", "django_celery_beat.schedulers:DatabaseScheduler"],
+        env=env,
+        log_dir=log_dir,
+    )
+    wait_until(lambda: "beat: Starting..." in beat.log(), "beat to start", timeout=60, process=beat)
+    return beat
+
+
+def scale_run(env: dict[str, str], tmp: Path, sandbox: Sandbox, *, operations: int, timeout: float,
+              pool: str) -> list[dict]:
+    curve = []
+    for count in SCALE_WORKERS:
+        with ExitStack() as workers:
+            for n in range(count):
+                (tmp / f"scale-{count}-{n}").mkdir()
+                worker = start_worker({"pool": pool, "concurrency": SCALE_CONCURRENCY}, env, tmp / f"scale-{count}-{n}")
+                workers.callback(worker.stop, sig=signal.SIGKILL)
+            run = bound_run(sandbox, operations=operations, timeout=timeout, latency_ms=SCALE_LATENCY_MS,
+                            cap=SCALE_CAP, label=f"scale-{count}")
+        curve.append({"workers": count, **run})
+    return curve
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+def figure(target: int, name: str, goal: str, measured: float, unit: str, ratio: float, ok: bool,
+           detail: str = "") -> dict:
+    return {"target": target, "figure": name, "goal": goal, "measured": round(measured, 2), "unit": unit,
+            "ratio": round(ratio, 3), "ok": bool(ok), "detail": detail}
+
+
+def figures(stack_name: str, result: dict) -> list[dict]:
+    stack = f"{STACKS[stack_name]['label']}, {result['pool']} x{result['concurrency']}"
+    workers = STACKS[stack_name]["workers"]
+    rows = []
+    cpu = result["cpu"]
+    by_process = ", ".join(f"{name} {ms:.1f}" for name, ms in cpu["cpu_ms_by_process"].items())
+    rows.append(figure(1, f"portal CPU per operation ({stack_name})", f"<= {CPU_GOAL_MS:g} ms CPU/op",
+                       cpu["cpu_ms_per_operation"], "ms", cpu["cpu_ms_per_operation"] / CPU_GOAL_MS,
+                       cpu["cpu_ms_per_operation"] <= CPU_GOAL_MS and cpu["unfinished"] == 0,
+                       f"{stack}; {cpu['succeeded']}/{cpu['operations']} ok, {cpu.get('ops_per_second', 0):.0f} ops/s; "
+                       f"ms/op: {by_process}"))
+    bound = result["bound"]
+    limit = BOUND_CAP / (BOUND_LATENCY_MS / 1000)
+    if stack_name == "local":
+        limit = min(limit, LOCAL_BOUND)
+    measured = bound.get("ops_per_second", 0.0)
+    rows.append(figure(2, f"provider-bound throughput ({stack_name})", f">= 90% of {limit:g}/s", measured, "ops/s",
+                       measured / limit, measured >= 0.9 * limit and bound["max_http_in_flight"] <= BOUND_CAP
+                       and bound["unfinished"] == 0,
+                       f"{stack}, {workers} worker process(es); latency {BOUND_LATENCY_MS} ms, max_concurrency {BOUND_CAP}: "
+                       f"{bound['succeeded']}/{bound['operations']} ok, at most {bound['max_http_in_flight']} in flight"))
+    if result.get("scale"):
+        provider_bound = SCALE_CAP / (SCALE_LATENCY_MS / 1000)
+        curve = result["scale"]
+        for run in curve:
+            workers_bound = min(provider_bound, run["workers"] * SCALE_CONCURRENCY / (SCALE_LATENCY_MS / 1000))
+            measured = run.get("ops_per_second", 0.0)
+            rows.append(figure(4, f"scale-out: {run['workers']} worker(s)", f">= 90% of {workers_bound:g}/s",
+                               measured, "ops/s", measured / workers_bound,
+                               measured >= 0.9 * workers_bound and run["max_http_in_flight"] <= SCALE_CAP,
+                               f"{result['pool']} x{SCALE_CONCURRENCY} each; latency {SCALE_LATENCY_MS} ms, cap "
+                               f"{SCALE_CAP} (bound {provider_bound:g}/s); at most {run['max_http_in_flight']} in flight"))
+    samples = result["memory"]
+    last, growth = samples[-1], samples[-1]["rss_mb"] - samples[-2]["rss_mb"]
+    curve = ", ".join(f"{s['operations']:,}: {s['rss_mb']:.0f} MB" for s in samples)
+    rows.append(figure(5, f"worker RSS after {last['operations']:,} ops ({stack_name})", f"< {MEMORY_GOAL_MB:g} MB, flat",
+                       last["rss_mb"], "MB", last["rss_mb"] / MEMORY_GOAL_MB,
+                       last["rss_mb"] < MEMORY_GOAL_MB and growth <= MEMORY_GROWTH_MB,
+                       f"{stack}; {curve}"))
+    return rows
+
+
+# --- the whole stack -----------------------------------------------------------------------------
+
+def run(*, stack_name: str, quick: bool, pool: str, concurrency: int, tmp: Path) -> dict:
+    production = stack_name == "production"
+    env = {**os.environ, **bench_environment(tmp, production=production)}
+    os.environ.update(env)
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    timeout = 120.0
+    result = {"stack": stack_name, "label": STACKS[stack_name]["label"], "pool": pool, "concurrency": concurrency}
+    with ExitStack() as processes:
+        sandbox = Sandbox(env, tmp)
+        processes.callback(sandbox.process.stop)
+        worker = start_worker({"pool": pool, "concurrency": concurrency}, env, tmp)
+        processes.callback(worker.stop, sig=signal.SIGKILL)
+        beat = start_beat(env, tmp)
+        processes.callback(beat.stop)
+        warm_up = new_connection(sandbox, "warm-up")
+        wait_finished(request_batch(warm_up, 20, "warm-up"), timeout=timeout)  # imports, connections
+        portal = Portal({"worker": worker.pid, "beat": beat.pid})
+        cpu_operations = 300 if quick else 1000
+        result["cpu"] = cpu_run(portal, sandbox, operations=cpu_operations, timeout=timeout)
+        checkpoints = [500, 800] if quick else [2000, 5000, 10000]
+        result["memory"] = memory_run(worker, sandbox, checkpoints=checkpoints, already=20 + cpu_operations,
+                                      timeout=timeout)
+        workers = [worker]
+        for n in range(1, STACKS[stack_name]["workers"]):  # the others of the stack's workers
+            (tmp / f"bound-{n}").mkdir()
+            workers.append(start_worker({"pool": pool, "concurrency": concurrency}, env, tmp / f"bound-{n}"))
+            processes.callback(workers[-1].stop, sig=signal.SIGKILL)
+        result["bound"] = bound_run(sandbox, operations=300 if quick else 1000, timeout=timeout,
+                                    latency_ms=BOUND_LATENCY_MS, cap=BOUND_CAP, label="bound")
+        if production:
+            for each in workers:  # the scale-out run starts its own
+                each.stop(sig=signal.SIGKILL)
+            result["scale"] = scale_run(env, tmp, sandbox, operations=100 if quick else 450, timeout=timeout,
+                                        pool=pool)
+    result["figures"] = figures(stack_name, result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput")
+    parser.add_argument("--stack", choices=sorted(STACKS), required=True)
+    parser.add_argument("--quick", action="store_true", help="fewer operations (well under a minute)")
+    parser.add_argument("--pool", help="the worker pool (default: the stack's)")
+    parser.add_argument("--concurrency", type=int, help="the worker's concurrency (default: the stack's)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that every process is stopped
+    stack = STACKS[args.stack]
+    with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
+        result = run(stack_name=args.stack, quick=args.quick, pool=args.pool or stack["pool"],
+                     concurrency=args.concurrency or stack["concurrency"], tmp=Path(tmp))
+    args.out.write_text(json.dumps(result, indent=2, default=str))
+    for row in result["figures"]:
+        print(f"{row['target']}  {row['figure']:<42} {row['measured']:>9,.2f} {row['unit']:<5} "
+              f"{'ok' if row['ok'] else 'NO':<3} {row['goal']:<22} {row['detail']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
