@@ -225,6 +225,11 @@ else:
     # Keep countdowns far below the visibility timeout; long waits are scheduled from the DB.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fixup closes the database connection before and after every task unless this
+# is set (each task then opened a new PostgreSQL backend: more CPU than all its queries); so
+# large that it never does: portal.celery closes connections around tasks as Django does around
+# requests, by CONN_MAX_AGE and health checks
+CELERY_DB_REUSE_MAX = 2**62
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = False  # the database sweeper, not the broker, recovers lost work
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
