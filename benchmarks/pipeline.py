@@ -13,9 +13,9 @@ Timings come from the database afterwards: Operation.created_at -> started_at (q
 backlog, claim) -> finished_at (the run: provider call and writes), and ExternalCall.duration_ms
 (the HTTP exchange alone).
 
-- ``local`` is the ``make run`` stack: SQLite, the folder broker, a thread-pool worker (x4).
+- ``local`` is the ``make run`` stack: SQLite, the folder broker, a thread-pool worker (x16).
 - ``production`` is PostgreSQL and Redis (run it under ``scripts/test-services run --``) with a
-  prefork worker (x2).
+  thread-pool worker (x16), as the ``Procfile`` starts it.
 
 ``--cap-operations M`` then adds 200 ms of sandbox latency and provisions M accounts twice, at a
 connection without a cap and at one with ``max_concurrency = 2``: throughput is bounded by
@@ -46,8 +46,9 @@ from devtools.processes import ChildProcess, free_port
 from .environment import CELERY, PYTHON, bench_environment, wait_until
 
 STACKS = {
-    "local": {"label": "make run: SQLite, folder broker, threads x4", "pool": "threads", "concurrency": 4},
-    "production": {"label": "PostgreSQL, Redis, prefork x2", "pool": "prefork", "concurrency": 2},
+    # the defaults make run and the Procfile start with (WORKER_POOL, WORKER_CONCURRENCY)
+    "local": {"label": "make run: SQLite, folder broker, threads x16", "pool": "threads", "concurrency": 16},
+    "production": {"label": "PostgreSQL, Redis, threads x16", "pool": "threads", "concurrency": 16},
 }
 FINISHED = ("succeeded", "failed", "cancelled")
 CAP_LATENCY_MS = 200

@@ -5,7 +5,7 @@
 once with ``manage.py generate_scale_data`` (a few minutes the first time; kept between runs,
 with the Fernet key that encrypts its few secrets beside it), migrates it, then requests each
 admin page and API list through Django's test client, signed in as a superuser:
-``--requests`` times each (20; ``--quick``: 5), after one unmeasured request. Django's cache is
+``--requests`` times each (20; ``--quick``: 3), after one unmeasured request. Django's cache is
 cleared before every request, so what it keeps (the overview's figures) is measured as
 computed, not as remembered; the counts ``/metrics`` and the connections read are snapshots
 beat refreshes in the background, whose refresh is timed once at the end. A page still slow after ``BUDGET_SECONDS`` stops
@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import statistics
 import sys
 import time
@@ -28,6 +29,8 @@ from pathlib import Path
 
 from devtools.postgres import Cluster
 from devtools.processes import REPO
+
+from .environment import signed_in_client
 
 FOLDER = REPO / "var" / "bench" / "scale-pg"
 BUDGET_SECONDS = 30.0
@@ -191,7 +194,6 @@ def run(*, accounts: int, requests: int) -> dict:
 
     django.setup()
     from django.contrib.auth import get_user_model
-    from django.test import Client
 
     clock = time.monotonic()
     call_command("migrate", verbosity=0)
@@ -200,8 +202,7 @@ def run(*, accounts: int, requests: int) -> dict:
     user, _ = get_user_model().objects.get_or_create(
         username="scale-admin", defaults={"is_staff": True, "is_superuser": True, "email": "scale@example.org"}
     )
-    client = Client()
-    client.force_login(user)
+    client = signed_in_client(user)
     wanted = pages(accounts)
     results = {}
     for name, (url, _) in wanted.items():
@@ -245,11 +246,12 @@ def counts_refresh_ms() -> float | None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--quick", action="store_true", help="5 requests a page instead of 20")
+    parser.add_argument("--quick", action="store_true", help="3 requests a page instead of 20")
     parser.add_argument("--accounts", type=int, default=1_000_000, help="the data set's size (default 1,000,000)")
     parser.add_argument("--requests", type=int, help="requests a page (default 20; --quick: 5)")
     args = parser.parse_args(argv)
-    requests = args.requests or (5 if args.quick else 20)
+    requests = args.requests or (3 if args.quick else 20)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped by the harness: stop the cluster too
     folder = folder_of(args.accounts)
     cluster = Cluster(folder, settings=SERVER_SETTINGS)
     cluster.ensure()

@@ -59,7 +59,8 @@ class Cluster:
         return True
 
     def start(self) -> str:
-        """Start on a free port; returns the URL."""
+        """Start on a free port; returns the URL. One a stopped run left running is stopped first."""
+        self.stop()
         self.port = free_port()
         options = {"listen_addresses": "127.0.0.1", "fsync": "off", "synchronous_commit": "off",
                    "full_page_writes": "off", **self.settings}

@@ -4,8 +4,7 @@ Django's changelist counts its rows twice per page (``COUNT(*)`` of the filtered
 paginator, and of the whole table for "N total"): on PostgreSQL that reads every row. Here the
 paginator counts exactly up to ``COUNT_BOUND`` rows (``SELECT COUNT(*) FROM (... LIMIT n)``,
 served by an index), and beyond it takes the planner's estimate (``EXPLAIN``: table statistics,
-``pg_class.reltuples`` for a list without filters), which the list then shows as its number of
-rows. The whole-table count is not shown (``show_full_result_count = False``). Pages stay
+``pg_class.reltuples`` for a list without filters), which the list then shows as "about N" rows. The whole-table count is not shown (``show_full_result_count = False``). Pages stay
 numbered; a last page reached through a high estimate is just empty.
 """
 
@@ -43,8 +42,17 @@ class EstimatingPaginator(Paginator):
     """A paginator whose ``count`` is exact up to ``COUNT_BOUND`` and estimated beyond."""
 
     @cached_property
+    def _counted(self) -> tuple[int, bool]:
+        return list_count(self.object_list)
+
+    @cached_property
     def count(self) -> int:
-        return list_count(self.object_list)[0]
+        return self._counted[0]
+
+    @property
+    def estimated(self) -> bool:
+        """The count is the planner's estimate: the list says "about" (templates/admin/pagination.html)."""
+        return not self._counted[1]
 
 
 class LargeListMixin:
