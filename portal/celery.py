@@ -3,9 +3,24 @@
 import os
 
 from celery import Celery
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def database_connections_recycle(sender=None, **kwargs) -> None:
+    """Around each task, as around each web request: a connection that is broken or older than
+    ``CONN_MAX_AGE`` is closed, any other is kept for the thread's next task (Celery's own
+    closing is turned off by ``CELERY_DB_REUSE_MAX``). Eager tasks run inside their caller's
+    transaction: left alone."""
+    from django.db import close_old_connections
+
+    if sender is not None and getattr(sender.request, "is_eager", False):
+        return
+    close_old_connections()

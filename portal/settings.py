@@ -225,6 +225,11 @@ else:
     # Keep countdowns far below the visibility timeout; long waits are scheduled from the DB.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fixup closes the database connection before and after every task unless this
+# is set (each task then opened a new PostgreSQL backend: more CPU than all its queries); so
+# large that it never does: portal.celery closes connections around tasks as Django does around
+# requests, by CONN_MAX_AGE and health checks
+CELERY_DB_REUSE_MAX = 2**62
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = False  # the database sweeper, not the broker, recovers lost work
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -409,5 +414,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Celery's two lines per task ("received", "succeeded in"): the portal logs what a task
+        # did itself (operation start and end, each provider call); failures are still ERROR
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.app.trace": {"level": "WARNING"},
+    },
 }
