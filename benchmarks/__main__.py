@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devtools.processes import REPO, ChildProcess
+from devtools.processes import REPO, ChildProcess, descendants, stop_left_behind
 
 from .environment import PYTHON, SERVICE_VARIABLES
 from .report import figures_table, print_outage, print_report
@@ -163,9 +163,11 @@ def run_child(name: str, args: list[str], *, timeout: float, work: Path) -> dict
         process.popen.wait(timeout)
     except BaseException as exc:  # a timeout or Ctrl-C: let it stop what it started
         print("stopping", flush=True)
+        below = descendants(process.pid)  # its workers, sandbox, servers: none may outlive it
         for pid, _ in process.child_pids():  # under test-services: the benchmark itself first
             os.kill(pid, signal.SIGTERM)
         process.stop(timeout=40)
+        stop_left_behind(below)
         if isinstance(exc, subprocess.TimeoutExpired):
             raise RuntimeError(f"{name} did not finish in {timeout:.0f} s:\n{process.tail()}")
         raise

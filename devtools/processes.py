@@ -29,6 +29,38 @@ def start_time(pid: int) -> str | None:
         return None
 
 
+def descendants(pid: int) -> list[tuple[int, str | None]]:
+    """Every process below ``pid`` now (children, theirs, ...), with their start times."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [(child, start_time(child)), *descendants(child)]
+    return found
+
+
+def stop_left_behind(processes: list[tuple[int, str | None]], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL, those of ``processes`` still running (the same process: same start
+    time), e.g. the workers of a benchmark that was killed before it could stop them."""
+    import time
+
+    def running() -> list[int]:
+        return [pid for pid, started in processes if started is not None and start_time(pid) == started]
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in running():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
 class ChildProcess:
     """A child process with its output in ``log_dir/<name>.log``."""
 

@@ -69,3 +69,22 @@ def test_quick_skips_the_scale_benchmark_until_its_data_set_is_made(tmp_path, mo
     assert harness.why_not(child, argparse.Namespace(quick=False, no_production=False), time_left=100) is None
     scale.made_marker().touch()
     assert harness.why_not(child, quick, time_left=100) is None
+
+
+def test_a_benchmark_stopped_at_its_budget_leaves_no_process_behind(tmp_path):
+    """A child killed at its time budget must not leave its workers running (they did: a killed
+    benchmark's Celery workers kept running, orphaned)."""
+    import sys
+
+    import pytest
+
+    from benchmarks import __main__ as harness
+    from devtools.processes import start_time
+
+    pid_file = tmp_path / "grandchild.pid"
+    script = ("import subprocess, sys, time; p = subprocess.Popen(['sleep', '300']); "
+              f"open({str(pid_file)!r}, 'w').write(str(p.pid)); time.sleep(300)")
+    with pytest.raises(RuntimeError, match="did not finish"):
+        harness.run_child("stuck", [sys.executable, "-c", script], timeout=2, work=tmp_path)
+    assert pid_file.exists()
+    assert start_time(int(pid_file.read_text())) is None  # gone
