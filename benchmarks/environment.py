@@ -58,21 +58,11 @@ def wait_until(ready: Callable[[], object], what: str, timeout: float, process: 
 
 
 def signed_in_client(user, **client_options):
-    """A Django test client signed in as ``user`` past the second factor, as a person who typed
-    the right code is (a confirmed authenticator app is made for ``user`` if needed)."""
+    """A Django test client signed in as ``user`` past the second factor."""
     from django.test import Client
-    from django_otp import DEVICE_ID_SESSION_KEY
-    from django_otp.plugins.otp_totp.models import TOTPDevice
 
-    from provisioning.second_factor import VERIFIED_AT_SESSION_KEY
+    from devtools.second_factor import pass_second_factor
 
     client = Client(**client_options)
     client.force_login(user)
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
-        user=user, name="Authenticator app", confirmed=True
-    )
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session[VERIFIED_AT_SESSION_KEY] = time.time()
-    session.save()
-    return client
+    return pass_second_factor(client, user)

@@ -23,6 +23,8 @@ import pytest
 import requests
 import responses
 
+from devtools.second_factor import pass_second_factor, totp_device  # noqa: F401  (tests import them from here)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -184,13 +186,6 @@ def http():
 
 # --- the second factor (provisioning/second_factor.py) -------------------------------------------
 
-def totp_device(user):
-    """``user``'s confirmed authenticator app (made once)."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
-    return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
-
 
 def totp_code(device, *, offset_steps: int = 0) -> str:
     """The code ``device``'s app shows now (or ``offset_steps`` steps away)."""
@@ -201,22 +196,6 @@ def totp_code(device, *, offset_steps: int = 0) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time() + offset_steps * device.step
     return f"{totp.token():0{device.digits}d}"
-
-
-def pass_second_factor(client, user):
-    """A signed-in test client's session marked as having passed the second factor, as
-    ``second_factor.mark_verified`` does after a right code (a TOTP device is made if needed)."""
-    import time
-
-    from django_otp import DEVICE_ID_SESSION_KEY
-
-    from provisioning.second_factor import VERIFIED_AT_SESSION_KEY
-
-    session = client.session
-    session[DEVICE_ID_SESSION_KEY] = totp_device(user).persistent_id
-    session[VERIFIED_AT_SESSION_KEY] = time.time()
-    session.save()
-    return client
 
 
 def browser_sign_in(page, base_url: str, user, password: str):
