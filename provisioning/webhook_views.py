@@ -11,12 +11,14 @@ from django.urls import path, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
+from .security import client_ip
+
 MAX_BODY_BYTES = 64 * 1024
 WINDOW_SECONDS = 60
 
 
 def _over_rate_limit(request) -> bool:
-    key = f"inbound-webhook:{request.META.get('REMOTE_ADDR', '')}"
+    key = f"inbound-webhook:{client_ip(request) or ''}"  # behind proxies: the sender, not the proxy
     cache.add(key, 0, WINDOW_SECONDS)
     try:
         count = cache.incr(key)
@@ -47,7 +49,7 @@ def provider_webhook(request, connection_id: int):
         return JsonResponse({"detail": "The body could not be read."}, status=400)
     status, answer = inbound_webhook_receive(
         connection_id=connection_id, body=body[:MAX_BODY_BYTES], headers=dict(request.headers),
-        remote_addr=request.META.get("REMOTE_ADDR"),
+        remote_addr=client_ip(request),
     )
     return JsonResponse(answer, status=status)
 

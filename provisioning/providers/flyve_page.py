@@ -77,8 +77,10 @@ def flyve_validation_account(*, connection: Connection, validation_id: int, emai
 
 
 def _client_ip(request) -> str:
-    """The peer address. Behind a proxy every client shares it: limit there too (documented)."""
-    return request.META.get("REMOTE_ADDR", "unknown")
+    """The member's address, behind the trusted proxies (``TRUSTED_PROXY_COUNT``)."""
+    from ..security import client_ip
+
+    return client_ip(request) or "unknown"
 
 
 def _over_rate_limit(request) -> bool:

@@ -204,3 +204,25 @@ def test_the_connection_shows_its_webhook_url(connection, db, django_user_model)
                                       credentials={"api_key": "k", "api_secret": "s"})
     assert ConnectionSerializer(kandy).data["webhook_url"] is None
     _ = time
+
+
+def test_behind_a_proxy_each_sender_has_its_own_rate_limit_and_address(connection, deprovisioning, settings):
+    """Every webhook arrives from the proxy's address: the limit and the record take the sender's
+    (TRUSTED_PROXY_COUNT), or one busy sender would shut every other out."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.PROVISIONING = {**settings.PROVISIONING, "INBOUND_WEBHOOK_RATE": 1}
+
+    def through_proxy(sender):
+        payload = event(kind="USER_REGISTERED")
+        return Client(REMOTE_ADDR="10.0.0.1").post(
+            f"/webhooks/providers/{connection.pk}/", json.dumps(payload), content_type="application/json",
+            headers={"Signature": webhook_signature(consumer_key=CONSUMER_KEY, payload=payload),
+                     "X-Forwarded-For": sender})
+
+    assert through_proxy("198.51.100.7").status_code == 200
+    assert through_proxy("198.51.100.7").status_code == 429  # that sender is over its limit
+    assert through_proxy("203.0.113.9").status_code == 200  # another one is not
+    assert InboundWebhook.objects.filter(remote_addr="203.0.113.9").exists()
