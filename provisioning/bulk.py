@@ -1,16 +1,44 @@
-"""Inserting many rows that are one model instance but for a column or two (a batch's accounts
-and operations), without a model instance and a full set of parameters per row.
+"""Many rows in one statement, with one query parameter per column rather than one per value.
 
-``bulk_create`` prepares every field of every instance in Python (about 30 values for an
-operation); here the shared values are prepared once, from a template instance, by the fields
-themselves (defaults, ``auto_now``, JSON and encryption included), and only the varying columns
-are sent per row: ``INSERT INTO t (shared..., varying...) SELECT %s..., column1, ... FROM
-(VALUES (...), (...)) RETURNING ...`` (PostgreSQL and SQLite alike).
+``insert_copies``: rows that are one model instance but for a column or two (a batch's accounts
+and operations), without a model instance and a full set of parameters per row. ``bulk_create``
+prepares every field of every instance in Python (about 30 values for an operation); here the
+shared values are prepared once, from a template instance, by the fields themselves (defaults,
+``auto_now``, JSON and encryption included), and each varying column is sent as one array.
+
+``IdList``: thousands of ids for an ``__in`` lookup, as one parameter.
+
+A placeholder per value costs the request about as much as the database's work on the row
+(Django prepares each value, psycopg parses each ``%s``). One parameter per column: PostgreSQL
+reads an array (``unnest``), SQLite a JSON text (``json_each``).
 """
 
 from __future__ import annotations
 
-from django.db import connections, router
+import json
+
+from django.db import NotSupportedError, connections, router
+from django.db.models import Expression, IntegerField
+
+
+class IdList(Expression):
+    """Integers as one query parameter, for an ``__in`` lookup: ``filter(pk__in=IdList(ids))``
+    reads ``pk IN (SELECT unnest(%s::bigint[]))`` (PostgreSQL; SQLite: ``json_each``)."""
+
+    output_field = IntegerField()
+
+    def __init__(self, ids):
+        super().__init__()
+        self.ids = [int(pk) for pk in ids]
+
+    def as_sql(self, compiler, connection):
+        raise NotSupportedError(f"IdList: no SQL for {connection.vendor}")
+
+    def as_sqlite(self, compiler, connection):
+        return "SELECT value FROM json_each(%s)", [json.dumps(self.ids)]
+
+    def as_postgresql(self, compiler, connection):
+        return "SELECT unnest(%s::bigint[])", [self.ids]
 
 
 def insert_copies(template, varying: tuple[str, ...], rows: list[tuple], returning: tuple[str, ...] = ("pk",)):
@@ -22,22 +50,28 @@ def insert_copies(template, varying: tuple[str, ...], rows: list[tuple], returni
         return []
     model = type(template)
     meta = model._meta
-    db = router.db_for_write(model)
-    connection = connections[db]
+    connection = connections[router.db_for_write(model)]
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     shared = [field for field in fields if field.attname not in varying]
     by_name = {field.attname: field for field in fields}
     values = [field.get_db_prep_save(field.pre_save(template, add=True), connection) for field in shared]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in [*shared, *(by_name[name] for name in varying)])
-    picked = ", ".join([*["%s"] * len(shared), *(f"column{i + 1}" for i in range(len(varying)))])
-    row = "(" + ", ".join(["%s"] * len(varying)) + ")"
+    picked = ", ".join([*["%s"] * len(shared), *(f"copies.column{i + 1}" for i in range(len(varying)))])
+    source, source_params = _rows_source(connection, [by_name[name] for name in varying], rows)
     returned = ", ".join(quote(meta.pk.column if name == "pk" else by_name[name].column) for name in returning)
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {picked} "
-        f"FROM (VALUES {', '.join([row] * len(rows))}) AS copies RETURNING {returned}"
-    )
-    params = [*values, *(value for values_of_row in rows for value in values_of_row)]
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) SELECT {picked} FROM {source} RETURNING {returned}"
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*values, *source_params])
         return cursor.fetchall()
+
+
+def _rows_source(connection, fields, rows) -> tuple[str, list]:
+    """A FROM item of ``rows`` (tuples of ``fields``' values), its columns named ``column1``...:
+    one array per column (PostgreSQL) or one JSON text of all rows (SQLite)."""
+    names = ", ".join(f"column{i + 1}" for i in range(len(fields)))
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+        return f"unnest({arrays}) AS copies({names})", [list(column) for column in zip(*rows)]
+    picked = ", ".join(f"json_extract(value, '$[{i}]') AS column{i + 1}" for i in range(len(fields)))
+    return f"(SELECT {picked} FROM json_each(%s)) AS copies", [json.dumps(rows)]

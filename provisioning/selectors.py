@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
+from typing import NamedTuple
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, Subquery
 from django.db.models.expressions import RawSQL
@@ -456,26 +457,25 @@ class BatchPreview:
     def existing_count(self) -> int:
         return sum(self.existing.values())
 
-    def add(self, member, account) -> bool:
-        """Count one selected member and its account there (or ``None``, annotated ``busy`` as
-        ``batch_chunks`` does): whether the batch sends it."""
+    def add(self, member_id: int, account: BatchAccount | None) -> bool:
+        """Count one selected member and its account there (``None``: it has none): whether
+        the batch sends it. The names of the samples are read once, by ``name_samples``."""
         from .states import OPERATION_SPECS
 
         self.selected += 1
-        if account is not None and (
-            account.status not in OPERATION_SPECS[OperationKind.PROVISION].allowed_from or account.busy
-        ):
+        provisionable = OPERATION_SPECS[OperationKind.PROVISION].allowed_from
+        if account is not None and (account.status not in provisionable or account.busy):
             self.existing[account.status] = self.existing.get(account.status, 0) + 1
-            self.busy += account.status in OPERATION_SPECS[OperationKind.PROVISION].allowed_from
+            self.busy += account.status in provisionable
             return False
         if account is None:
             self.create_count += 1
         else:
             self.reprovision_count += 1
-            _sample(self.again_names, member)
+            _sample(self.again_names, member_id)
         if self.quota_left is not None and self.send_count >= self.quota_left:
             self.over_quota_count += 1
-            _sample(self.over_quota_names, member)
+            _sample(self.over_quota_names, member_id)
             return False
         if account is None:
             self.new_count += 1
@@ -483,10 +483,28 @@ class BatchPreview:
             self.again_count += 1
         return True
 
+    def name_samples(self) -> None:
+        """Turn the member ids ``add`` kept as samples into the members' names (one query)."""
+        from .models import Member
 
-def _sample(names: list, item) -> None:
-    if len(names) < BATCH_SAMPLE_NAMES:
-        names.append(str(item))
+        found = Member.objects.in_bulk([*self.again_names, *self.over_quota_names])
+        self.again_names = [str(found[pk]) for pk in self.again_names if pk in found]
+        self.over_quota_names = [str(found[pk]) for pk in self.over_quota_names if pk in found]
+
+
+def _sample(samples: list, item) -> None:
+    if len(samples) < BATCH_SAMPLE_NAMES:
+        samples.append(item)
+
+
+class BatchAccount(NamedTuple):
+    """What a batch reads of a selected member's account at its connection."""
+
+    pk: int
+    member_id: int
+    status: str
+    external_id: str
+    busy: bool  # it has an unfinished operation
 
 
 def connection_quota_left(connection: Connection) -> int | None:
@@ -502,45 +520,54 @@ def connection_quota_left(connection: Connection) -> int | None:
     return max(0, connection.max_accounts - connection_quota_used(connection) - in_flight)
 
 
-def member_chunks(members, size: int | None = None):
-    """The selected members, ``size`` (``BATCH_CHUNK``) at a time, each once, in order.
+def member_id_chunks(members, size: int | None = None):
+    """The ids of the selected members, ``size`` (``BATCH_CHUNK``) at a time, each once, in order.
 
     ``members``: a queryset (by primary key: its ids are read in one query, 8 bytes each, so
-    that a search or a filter runs once, then each chunk by id) or a list of members or member
-    ids (in the list's order; unknown ids are skipped).
+    that a search or a filter runs once) or a list of members or member ids (in the list's
+    order; unknown ids are skipped, a query per chunk).
     """
     from django.db.models import QuerySet
 
+    from .bulk import IdList
     from .models import Member
 
     size = size or BATCH_CHUNK
     if isinstance(members, QuerySet):
         ids = array("q", members.order_by("pk").values_list("pk", flat=True).iterator(chunk_size=4 * size))
-    else:
-        ids = array("q", dict.fromkeys(getattr(member, "pk", member) for member in members))
+        for start in range(0, len(ids), size):
+            yield ids[start:start + size].tolist()
+        return
+    ids = array("q", dict.fromkeys(getattr(member, "pk", member) for member in members))
     for start in range(0, len(ids), size):
         part = ids[start:start + size].tolist()
-        found = Member.objects.in_bulk(part)
-        yield [found[pk] for pk in part if pk in found]
+        found = set(Member.objects.filter(pk__in=IdList(part)).order_by().values_list("pk", flat=True))
+        yield [pk for pk in part if pk in found]
 
 
 def batch_chunks(connection: Connection, members, *, lock: bool = False):
-    """``[(member, account or None)]`` chunk by chunk: each selected member with its account at
-    ``connection``, annotated ``busy`` (it has an unfinished operation); ``lock``: the accounts
-    are locked until the transaction ends. Two queries a chunk."""
+    """``[(member id, BatchAccount or None)]`` chunk by chunk: each selected member with its
+    account at ``connection``; ``lock``: the accounts are locked until the transaction ends.
+    One or two queries a chunk, and tuples, not model instances."""
+    from .bulk import IdList
+
     unfinished = Operation.objects.filter(account=OuterRef("pk"), status__in=UNFINISHED_OPERATION_STATUSES)
-    for chunk in member_chunks(members):
-        accounts = connection.accounts.filter(member__in=[m.pk for m in chunk]).annotate(busy=Exists(unfinished))
+    for chunk in member_id_chunks(members):
+        accounts = connection.accounts.filter(member_id__in=IdList(chunk)).annotate(busy=Exists(unfinished))
         if lock:
             accounts = accounts.select_for_update(of=("self",))
-        accounts = {account.member_id: account for account in accounts}
-        yield [(member, accounts.get(member.pk)) for member in chunk]
+        found = {
+            account.member_id: account
+            for account in map(BatchAccount._make, accounts.order_by().values_list(*BatchAccount._fields))
+        }
+        yield [(member_id, found.get(member_id)) for member_id in chunk]
 
 
 def batch_preview(connection: Connection, members) -> BatchPreview:
     """What ``services.batch_create`` would send for ``members`` at ``connection`` (see ``BatchPreview``)."""
     preview = BatchPreview(connection=connection, quota_left=connection_quota_left(connection))
     for chunk in batch_chunks(connection, members):
-        for member, account in chunk:
-            preview.add(member, account)
+        for member_id, account in chunk:
+            preview.add(member_id, account)
+    preview.name_samples()
     return preview

@@ -219,11 +219,16 @@ class Provider:
             ],
         }
 
+    # the member's fields ``external_id_for`` reads, besides ids: a batch reads only these, once
+    # per chunk of members, and none when there are none
+    external_id_member_fields: ClassVar[tuple[str, ...]] = ()
+
     def external_id_for(self, account) -> str:
         """The remote user id to register, chosen once before the first call and stored.
 
         Derived from installation, member and connection so that the portal can recognise the
-        accounts it created (and never collides with another installation's).
+        accounts it created (and never collides with another installation's). Reads of the
+        account's member only ``external_id_member_fields``.
         """
         return f"portal-{installation_id()}-m{account.member_id}-c{account.connection_id}"
 

@@ -368,6 +368,8 @@ class FlyveProvider(Provider):
         page = reverse("flyve-validation", kwargs={"connection_id": connection.pk})
         return {"SANDBOX_FLYVE_WEBAPP_URL": f"{portal_url.rstrip('/')}{page}"}
 
+    external_id_member_fields = ("email",)
+
     def external_id_for(self, account) -> str:
         """The GLPI login: the member's email."""
         return account.member.email

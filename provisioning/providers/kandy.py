@@ -266,6 +266,8 @@ class KandyProvider(Provider):
         environ = os.environ if environ is None else environ
         return {name: environ[var] for name, var in ENVIRONMENT_CREDENTIALS.items() if environ.get(var)}
 
+    external_id_member_fields = ("email",)
+
     def external_id_for(self, account) -> str:
         """``<email local part>-m<member id>-<installation>``: readable, unique per connection.
 

@@ -151,6 +151,8 @@ class XhoppeProvider(Provider):
 
     client: XhoppeClient
 
+    external_id_member_fields = ("phone",)
+
     def external_id_for(self, account) -> str:
         """The msisdn: Xhoppe knows its users by phone number."""
         return msisdn_of(account.member)

@@ -107,36 +107,61 @@ def batch_retry_failed(*, batch: Batch, requested_by: Requester) -> list:
 def _send(batch: Batch, members, requested_by: Requester) -> tuple[selectors.BatchPreview, int]:
     """Provision the members the preview's rule sends, into ``batch``, chunk by chunk (the caller
     holds the connection's row lock); dispatched when the transaction commits. Returns the
-    preview and how many operations were written."""
+    preview and how many operations were written. Per member, ids and tuples only: no model
+    instance, no query."""
     connection = batch.connection
     provider, plain_input, secret_input = operation_check(kind=OperationKind.PROVISION, connection=connection)
     remote = provider(connection)
     hold_reason = operation_hold_reason(kind=OperationKind.PROVISION, connection=connection)
+    operation = operation_new(kind=OperationKind.PROVISION, account=None, connection=connection, batch=batch,
+                              input=(plain_input, secret_input), requested_by=requested_by, hold_reason=hold_reason)
     preview = selectors.BatchPreview(connection=connection, quota_left=selectors.connection_quota_left(connection))
     queued = array("q")
     for chunk in selectors.batch_chunks(connection, members, lock=True):
-        accounts = []
-        for member, account in chunk:
-            if preview.add(member, account):
-                accounts.append(account or Account(member=member, connection=connection))
-        if not accounts:
+        new, again = [], []
+        for member_id, account in chunk:
+            if not preview.add(member_id, account):
+                continue
+            if account is None:
+                new.append(member_id)
+            else:
+                again.append(account)
+        if not new and not again:
             continue
-        new = [account for account in accounts if account.pk is None]
-        named = [account for account in accounts if account.pk is not None and not account.external_id]
-        for account in (*new, *named):
-            account.external_id = remote.external_id_for(account)
-        operation = operation_new(kind=OperationKind.PROVISION, account=None, connection=connection, batch=batch,
-                                  input=(plain_input, secret_input), requested_by=requested_by, hold_reason=hold_reason)
+        unnamed = [account for account in again if not account.external_id]
         try:
             with transaction.atomic():
                 created = insert_copies(Account(connection=connection), ("member_id", "external_id"),
-                                        [(account.member_id, account.external_id) for account in new])
-                Account.objects.bulk_update(named, ["external_id"])
-                account_ids = [pk for (pk,) in created] + [account.pk for account in accounts if account.pk]
+                                        list(zip(new, _external_ids(remote, new))))
+                if unnamed:
+                    Account.objects.bulk_update(
+                        [Account(pk=account.pk, external_id=external_id)
+                         for account, external_id in zip(unnamed, _external_ids(remote, [a.member_id for a in unnamed]))],
+                        ["external_id"],
+                    )
+                account_ids = [pk for (pk,) in created] + [account.pk for account in again]
                 operations = insert_copies(operation, ("account_id",), [(pk,) for pk in account_ids])
         except IntegrityError:  # another request took one of these members or accounts meanwhile
             raise Conflict("An account of this batch was changed meanwhile: try again.", code="busy")
         if not hold_reason:
             queued.extend(pk for (pk,) in operations)
     operations_dispatch_on_commit(queued)
+    preview.name_samples()
     return preview, preview.send_count
+
+
+def _external_ids(remote, member_ids: list[int]) -> list[str]:
+    """``remote.external_id_for`` the account of each member at its connection: one unsaved
+    account whose member changes, the members' ``external_id_member_fields`` read in one query
+    (none when the provider needs none)."""
+    draft = Account(connection=remote.connection)
+    fields = remote.external_id_member_fields
+    found = Member.objects.only(*fields).in_bulk(member_ids) if fields and member_ids else {}
+    ids = []
+    for member_id in member_ids:
+        if fields:
+            draft.member = found[member_id]
+        else:
+            draft.member_id = member_id
+        ids.append(remote.external_id_for(draft))
+    return ids

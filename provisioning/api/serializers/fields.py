@@ -10,6 +10,7 @@ from django_countries.serializer_fields import CountryField
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ...bulk import IdList
 from ..ids import MAX_ID, parse_id
 
 
@@ -107,7 +108,7 @@ class IdListField(serializers.Field):
         ids = list(dict.fromkeys(checked_id(self, item) for item in data))
         for start in range(0, len(ids), self.CHUNK):
             part = ids[start:start + self.CHUNK]
-            found = set(self.queryset.filter(pk__in=part).values_list("pk", flat=True))
+            found = set(self.queryset.filter(pk__in=IdList(part)).order_by().values_list("pk", flat=True))
             for pk in part:
                 if pk not in found:
                     self.fail("does_not_exist", pk_value=pk)

@@ -1,0 +1,86 @@
+"""A batch costs the request no model instance and no query parameter per member: members,
+accounts and operations go through it as ids and tuples, thousands of ids as one parameter
+(``bulk.IdList``, ``bulk.insert_copies``), and a provider's remote id is derived from the member
+fields it declares (``external_id_member_fields``), read once per chunk."""
+
+import pytest
+from django.db import connection as db
+from django.db.models.signals import pre_init
+
+from provisioning import services
+from provisioning.bulk import IdList, insert_copies
+from provisioning.models import Account, Connection, Member, Operation
+from provisioning.providers import registry
+
+STAFF = services.Requester("test:staff")
+
+
+def members(n, prefix):
+    return Member.objects.bulk_create(Member(email=f"{prefix}{i}@example.org", phone=f"+4479460{i:05d}") for i in range(n))
+
+
+def instances_made(action) -> int:
+    """How many Member, Account and Operation instances ``action()`` builds."""
+    made = []
+
+    def count(sender, **kwargs):
+        made.append(sender)
+
+    for model in (Member, Account, Operation):
+        pre_init.connect(count, sender=model)
+    try:
+        action()
+    finally:
+        for model in (Member, Account, Operation):
+            pre_init.disconnect(count, sender=model)
+    return len(made)
+
+
+def test_a_batch_builds_no_model_instance_per_member(connection):
+    few, many = members(2, "few"), members(60, "many")
+    small = instances_made(lambda: services.batch_create(connection=connection, members=few, requested_by=STAFF))
+    big = instances_made(lambda: services.batch_create(connection=connection, members=many, requested_by=STAFF))
+    assert big == small
+    assert Operation.objects.filter(account__member__in=many).count() == 60
+
+
+def parameters_per_statement(action) -> list[int]:
+    counted = []
+
+    def count(execute, sql, params, many, context):
+        counted.append(len(params or ()))
+        return execute(sql, params, many, context)
+
+    with db.execute_wrapper(count):
+        action()
+    return counted
+
+
+def test_thousands_of_ids_are_one_query_parameter(db):
+    chosen = members(30, "ids")
+    wanted = [m.pk for m in chosen[::2]] + [10**9]
+    found = Member.objects.filter(pk__in=IdList(wanted))
+    assert sorted(found.values_list("pk", flat=True)) == sorted(m.pk for m in chosen[::2])
+    assert parameters_per_statement(lambda: list(found.values_list("pk"))) == [1]
+    assert list(Member.objects.filter(pk__in=IdList([])).values_list("pk")) == []
+
+
+def test_copies_are_sent_with_as_many_parameters_for_forty_rows_as_for_two(connection):
+    def copies(chosen):
+        return parameters_per_statement(lambda: insert_copies(
+            Account(connection=connection), ("member_id", "external_id"), [(m.pk, f"x{m.pk}") for m in chosen]))
+
+    two, forty = copies(members(2, "two")), copies(members(40, "forty"))
+    assert len(forty) == 1 and forty == two
+    assert Account.objects.filter(external_id__startswith="x").count() == 42
+
+
+@pytest.mark.parametrize("kind", sorted(registry.all_providers()))
+def test_a_provider_reads_only_the_member_fields_it_declares_for_a_remote_id(db, kind, django_assert_num_queries):
+    provider = registry.get(kind)
+    member = members(1, f"{kind}-")[0]
+    connection = Connection.objects.create(provider=kind, name=kind)
+    account = Account(connection=connection, member=Member.objects.only(*provider.external_id_member_fields).get())
+    assert account.member.pk == member.pk
+    with django_assert_num_queries(0):  # a field it did not declare would be read now, one query per member
+        assert provider(connection).external_id_for(account)
