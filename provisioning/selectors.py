@@ -207,18 +207,27 @@ def batch_progress(batch: Batch) -> dict:
 
 
 def batches_progress(batches) -> dict[int, dict]:
-    """``{batch id: batch_progress}`` of several batches (a list page), in one query: the
-    status of each operation of those batches (by the batch index), the latest per account kept."""
+    """``{batch id: batch_progress}`` of several batches (a list page), counted by the database in
+    one query whatever their size: the operations of those batches (by the batch index), the
+    latest of each account's kept (an operation without an account counts alone), counted by
+    batch and status. One pass and a sort (a window): no join of a batch's operations with
+    themselves, which the planner would nest when a batch has just been written and its
+    statistics are not taken yet."""
+    from django.db import connection as db
+
     ids = [batch.pk for batch in batches]
-    rows = Operation.objects.filter(batch_id__in=ids).order_by().values_list("batch_id", "account_id", "id", "status")
-    latest: dict[tuple, tuple[int, str]] = {}
-    for batch_id, account_id, pk, status in rows:
-        key = (batch_id, account_id if account_id is not None else f"op{pk}")
-        if key not in latest or latest[key][0] < pk:
-            latest[key] = (pk, status)
-    counts: dict[int, Counter] = {pk: Counter() for pk in ids}
-    for (batch_id, _), (_, status) in latest.items():
-        counts[batch_id][status] += 1
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in ids}
+    if ids:
+        sql = (
+            "SELECT batch_id, status, COUNT(*) FROM (SELECT batch_id, status, ROW_NUMBER() OVER ("
+            "PARTITION BY batch_id, COALESCE(account_id, -id) ORDER BY id DESC) AS latest_first "
+            f"FROM {db.ops.quote_name(Operation._meta.db_table)} WHERE batch_id IN ({', '.join(['%s'] * len(ids))})"
+            ") operations WHERE latest_first = 1 GROUP BY batch_id, status"
+        )
+        with db.cursor() as cursor:
+            cursor.execute(sql, ids)
+            for batch_id, status, n in cursor.fetchall():
+                counts[batch_id][status] = n
     return {pk: _progress(dict(sorted(by_status.items()))) for pk, by_status in counts.items()}
 
 
