@@ -417,8 +417,9 @@ def operations_held_by_connection() -> dict[tuple[int, str, str], int]:
 # --- batches: what a bulk provisioning would send (one rule for the admin and the API) ----------
 
 # members are read, checked and written this many at a time: a batch of any size holds one
-# chunk of rows in memory, and costs a few queries per chunk, not per member
-BATCH_CHUNK = 500
+# chunk of ids and tuples in memory (a few hundred KB), and costs a few queries per chunk, not
+# per member; each query's parameters are a few arrays, so a bigger chunk costs no more per row
+BATCH_CHUNK = 2000
 # names a preview keeps of each group it summarises (the rest are counted)
 BATCH_SAMPLE_NAMES = 10
 
