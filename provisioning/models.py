@@ -173,8 +173,11 @@ class Connection(models.Model):
 class Account(models.Model):
     """A member's account at one connection."""
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="accounts")
-    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="accounts")
+    # no index of their own: one_account_per_member_and_connection (member, connection) serves
+    # the member's, the (connection, status) index the connection's (each one more index to
+    # write for every account a batch creates)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="accounts", db_index=False)
+    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="accounts", db_index=False)
     status = models.CharField(
         max_length=24, choices=AccountStatus.choices, default=AccountStatus.PENDING
     )
@@ -262,7 +265,10 @@ class Operation(models.Model):
         Account, null=True, blank=True, on_delete=models.CASCADE, related_name="operations",
         db_index=False,  # operation_account_idx (account, id) serves it
     )
-    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="operations")
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="operations",
+        db_index=False,  # the (connection, status) index serves it
+    )
     batch = models.ForeignKey(
         Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="operations"
     )
