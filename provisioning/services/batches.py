@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from .. import selectors
-from ..bulk import insert_copies
+from ..bulk import IdList, insert_copies
 from ..models import Account, Batch, Connection, Member
 from ..states import OperationKind, OperationStatus
 from .errors import Conflict, InvalidRequest
@@ -156,7 +156,9 @@ def _external_ids(remote, member_ids: list[int]) -> list[str]:
     (none when the provider needs none)."""
     draft = Account(connection=remote.connection)
     fields = remote.external_id_member_fields
-    found = Member.objects.only(*fields).in_bulk(member_ids) if fields and member_ids else {}
+    found = {}
+    if fields and member_ids:
+        found = {member.pk: member for member in Member.objects.only(*fields).filter(pk__in=IdList(member_ids)).order_by()}
     ids = []
     for member_id in member_ids:
         if fields:

@@ -84,3 +84,13 @@ def test_a_provider_reads_only_the_member_fields_it_declares_for_a_remote_id(db,
     assert account.member.pk == member.pk
     with django_assert_num_queries(0):  # a field it did not declare would be read now, one query per member
         assert provider(connection).external_id_for(account)
+
+
+@pytest.mark.parametrize("kind", sorted(registry.all_providers()))
+def test_a_batch_gives_each_account_the_remote_id_its_provider_derives(db, kind):
+    provider = registry.get(kind)
+    connection = Connection.objects.create(provider=kind, name=kind)
+    chosen = members(3, f"{kind}-")
+    services.batch_create(connection=connection, members=chosen, requested_by=STAFF)
+    for account in Account.objects.filter(connection=connection).select_related("member"):
+        assert account.external_id == provider(connection).external_id_for(account)
