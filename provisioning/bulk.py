@@ -71,7 +71,9 @@ def _rows_source(connection, fields, rows) -> tuple[str, list]:
     one array per column (PostgreSQL) or one JSON text of all rows (SQLite)."""
     names = ", ".join(f"column{i + 1}" for i in range(len(fields)))
     if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+        # the type without its length ("varchar", not "varchar(200)"): an explicit cast would cut
+        # a value too long, where the column's own (assignment) cast refuses it as save() does
+        arrays = ", ".join(f"%s::{field.db_type(connection).split('(')[0]}[]" for field in fields)
         return f"unnest({arrays}) AS copies({names})", [list(column) for column in zip(*rows)]
     picked = ", ".join(f"json_extract(value, '$[{i}]') AS column{i + 1}" for i in range(len(fields)))
     return f"(SELECT {picked} FROM json_each(%s)) AS copies", [json.dumps(rows)]

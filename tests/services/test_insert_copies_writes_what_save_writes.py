@@ -1,6 +1,7 @@
 """``bulk.insert_copies`` writes exactly the row ``save()`` would write for its template (defaults,
 timestamps, JSON and encrypted fields prepared by the fields themselves), but the varying columns."""
 
+from django.db import DatabaseError, transaction
 from django.forms.models import model_to_dict
 
 from provisioning.bulk import insert_copies
@@ -44,3 +45,22 @@ def test_copies_of_an_account_take_their_member_and_remote_id(connection):
         assert account.external_id == f"remote-{account.member_id}"
         assert account.status == "pending" and account.secrets == {} and account.details == {}
     assert insert_copies(Account(connection=connection), ("member_id", "external_id"), []) == []
+
+
+def outcome(write) -> str:
+    try:
+        with transaction.atomic():
+            write()
+    except DatabaseError:
+        return "refused"
+    return "written"
+
+
+def test_a_value_too_long_for_its_column_is_refused_as_save_refuses_it_never_cut(connection):
+    first, second = Member.objects.bulk_create(Member(email=f"long{i}@example.org") for i in range(2))
+    too_long = "x" * (Account._meta.get_field("external_id").max_length + 1)
+    saved = outcome(lambda: Account.objects.create(member=first, connection=connection, external_id=too_long))
+    copied = outcome(lambda: insert_copies(Account(connection=connection), ("member_id", "external_id"),
+                                           [(second.pk, too_long)]))
+    assert copied == saved  # PostgreSQL refuses both; SQLite keeps both whole
+    assert set(Account.objects.values_list("external_id", flat=True)) <= {too_long}
