@@ -134,9 +134,9 @@ def _send(batch: Batch, members, requested_by: Requester) -> tuple[selectors.Bat
                 created = insert_copies(Account(connection=connection), ("member_id", "external_id"),
                                         list(zip(new, _external_ids(remote, new))))
                 if unnamed:
+                    named = _external_ids(remote, [account.member_id for account in unnamed])
                     Account.objects.bulk_update(
-                        [Account(pk=account.pk, external_id=external_id)
-                         for account, external_id in zip(unnamed, _external_ids(remote, [a.member_id for a in unnamed]))],
+                        [Account(pk=account.pk, external_id=external_id) for account, external_id in zip(unnamed, named)],
                         ["external_id"],
                     )
                 account_ids = [pk for (pk,) in created] + [account.pk for account in again]
@@ -158,7 +158,8 @@ def _external_ids(remote, member_ids: list[int]) -> list[str]:
     fields = remote.external_id_member_fields
     found = {}
     if fields and member_ids:
-        found = {member.pk: member for member in Member.objects.only(*fields).filter(pk__in=IdList(member_ids)).order_by()}
+        members = Member.objects.only(*fields).filter(pk__in=IdList(member_ids)).order_by()
+        found = {member.pk: member for member in members}
     ids = []
     for member_id in member_ids:
         if fields:

@@ -16,7 +16,9 @@ STAFF = services.Requester("test:staff")
 
 
 def members(n, prefix):
-    return Member.objects.bulk_create(Member(email=f"{prefix}{i}@example.org", phone=f"+4479460{i:05d}") for i in range(n))
+    return Member.objects.bulk_create(
+        Member(email=f"{prefix}{i}@example.org", phone=f"+4479460{i:05d}") for i in range(n)
+    )
 
 
 def instances_made(action) -> int:
@@ -91,6 +93,8 @@ def test_a_batch_gives_each_account_the_remote_id_its_provider_derives(db, kind)
     provider = registry.get(kind)
     connection = Connection.objects.create(provider=kind, name=kind)
     chosen = members(3, f"{kind}-")
-    services.batch_create(connection=connection, members=chosen, requested_by=STAFF)
+    Account.objects.create(member=chosen[0], connection=connection, status="failed")  # no remote id yet
+    batch = services.batch_create(connection=connection, members=chosen, requested_by=STAFF)
+    assert (batch.preview.new_count, batch.preview.again_count) == (2, 1)
     for account in Account.objects.filter(connection=connection).select_related("member"):
         assert account.external_id == provider(connection).external_id_for(account)
