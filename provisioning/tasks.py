@@ -15,6 +15,11 @@ def operation_execute(operation_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def operations_execute(operation_ids: list[int]) -> None:
+    services.operations_execute(operation_ids=operation_ids)
+
+
+@shared_task(ignore_result=True)
 def operations_dispatch(operation_ids: list[int]) -> None:
     services.operations_dispatch(operation_ids=operation_ids)
 

@@ -414,6 +414,16 @@ def operation_execute(*, operation_id: int) -> Operation | None:
     return operation
 
 
+def operations_execute(*, operation_ids: list[int]) -> None:
+    """Run an attempt of each of ``operation_ids``, one after the other (a message of several).
+    One that breaks does not stop the others: it stays due, and the sweeper sends it again."""
+    for operation_id in operation_ids:
+        try:
+            operation_execute(operation_id=operation_id)
+        except Exception:
+            logger.exception("operation could not be run id=%s; the sweeper sends it again", operation_id)
+
+
 def _strings(data: dict) -> list[str]:
     return [str(v) for v in data.values() if isinstance(v, (str, int)) and not isinstance(v, bool)]
 

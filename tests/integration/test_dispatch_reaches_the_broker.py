@@ -13,15 +13,15 @@ pytestmark = pytest.mark.integration
 
 
 def queued_operation_ids() -> list[int]:
-    """The operation ids of the ``operation_execute`` messages waiting in the default queue."""
+    """The operation ids of the ``operations_execute`` messages waiting in the default queue."""
     with redis.Redis.from_url(os.environ["REDIS_URL"]) as client:
         messages = client.lrange("celery", 0, -1)
     ids = []
     for raw in messages:
         message = json.loads(raw)
-        assert message["headers"]["task"] == "provisioning.tasks.operation_execute"
-        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-        ids.extend(args)
+        assert message["headers"]["task"] == "provisioning.tasks.operations_execute"
+        (group,), _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        ids.extend(group)
     return ids
 
 

@@ -1,7 +1,7 @@
 """A batch of thousands of members is read, written and dispatched chunk by chunk: a few queries
-and a few broker messages per chunk, never per member, and every operation still gets its own
-``operation_execute`` task (from a worker expanding the chunk's message) or, if that message is
-lost, from the sweeper."""
+and a few broker messages per chunk, never per member, and every operation is still run once (by
+the ``operations_execute`` tasks a worker expands the chunk's message into) or, if that message is
+lost, sent again by the sweeper."""
 
 from datetime import timedelta
 
@@ -65,7 +65,7 @@ def test_the_quota_cuts_across_chunks(connection, monkeypatch):
     assert sent == {m.pk for m in chosen[:9]}  # the first ones in the selection
 
 
-def test_a_batch_is_dispatched_in_a_few_messages_that_workers_expand_into_one_task_per_operation(
+def test_a_batch_is_dispatched_in_a_few_messages_that_workers_expand_into_tasks_that_run_each_once(
     connection, http, eager, monkeypatch, django_capture_on_commit_callbacks
 ):
     from celery.signals import task_prerun
@@ -75,7 +75,7 @@ def test_a_batch_is_dispatched_in_a_few_messages_that_workers_expand_into_one_ta
     ran = []
 
     def record(sender=None, args=None, **kwargs):
-        ran.append((sender.name.rsplit(".", 1)[-1], args[0]))
+        ran.append((sender.name.rsplit(".", 1)[-1], args[0]))  # (task, its list of ids)
 
     task_prerun.connect(record)
     try:
@@ -87,7 +87,7 @@ def test_a_batch_is_dispatched_in_a_few_messages_that_workers_expand_into_one_ta
     chunks = [arg for name, arg in ran if name == "operations_dispatch"]
     assert [len(chunk) for chunk in chunks] == [4, 4, 2]
     assert sorted(sum(chunks, [])) == ids
-    assert sorted(arg for name, arg in ran if name == "operation_execute") == ids  # one task each
+    assert sorted(sum((arg for name, arg in ran if name == "operations_execute"), [])) == ids  # each once
     assert batch.operations.filter(status=OperationStatus.SUCCEEDED).count() == 10
     assert set(Account.objects.values_list("status", flat=True)) == {AccountStatus.ACTIVE}
 
@@ -116,3 +116,37 @@ def test_a_batch_at_a_quarantined_connection_is_held_and_not_dispatched(
     statuses = set(batch.operations.values_list("status", flat=True))
     assert statuses == ({OperationStatus.HELD} if quarantined else {OperationStatus.QUEUED})
     assert len(callbacks) == (0 if quarantined else 1)
+
+
+@pytest.mark.parametrize(("count", "sizes"), [
+    (1, [1]),
+    (127, [1] * 127),  # a small batch: a message each, for as many worker threads as there are
+    (128, [2] * 64),
+    (500, [7] * 71 + [3]),
+    (2000, [8] * 250),  # never more than EXECUTE_GROUP_MAX in a message
+])
+def test_a_chunk_is_sent_as_groups_of_a_few_operations_and_many_messages(count, sizes):
+    groups = operations.execute_groups(list(range(count)))
+    assert [len(group) for group in groups] == sizes
+    assert sum(groups, []) == list(range(count))
+
+
+def test_an_operation_that_breaks_does_not_stop_the_others_of_its_message(connection, http, monkeypatch):
+    from provisioning.services import execution
+
+    http.post(f"{BASE}/users", json={"id": "remote", "user_secret": "s3cr3t-value-42"})
+    batch = services.batch_create(connection=connection, members=members(3), requested_by=STAFF)
+    first, second, third = batch.operations.order_by("pk")
+    claim = execution.operation_claim
+
+    def claim_breaking_the_second(*, operation_id):
+        if operation_id == second.pk:
+            raise RuntimeError("the database said no")
+        return claim(operation_id=operation_id)
+
+    monkeypatch.setattr(execution, "operation_claim", claim_breaking_the_second)
+    services.operations_execute(operation_ids=[first.pk, second.pk, third.pk])
+
+    statuses = dict(batch.operations.values_list("pk", "status"))
+    assert statuses == {first.pk: OperationStatus.SUCCEEDED, second.pk: OperationStatus.QUEUED,
+                        third.pk: OperationStatus.SUCCEEDED}  # the second is the sweeper's, later
