@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 # Celery's Django fixup runs every system check when a worker starts, and drops what they find;
@@ -28,3 +28,13 @@ def database_connections_recycle(sender=None, **kwargs) -> None:
     if sender is not None and getattr(sender.request, "is_eager", False):
         return
     close_old_connections()
+
+
+@worker_init.connect
+def providers_import(**kwargs) -> None:
+    """The providers (and the libraries behind them: requests, scim2, pydantic...) are imported
+    before the worker takes its first task, not by its first tasks all at once, under the import
+    lock, while their lease runs."""
+    from provisioning.providers import registry
+
+    registry.all_providers()
