@@ -8,7 +8,7 @@ from celery.signals import task_postrun, task_prerun, worker_init
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 # Celery's Django fixup runs every system check when a worker starts, and drops what they find;
 # the URL checks load the URLconf, so the admin and the API (about 24 MB a process) for pages a
-# worker never serves. `manage.py migrate` (the release step) and the web process run the checks.
+# worker never serves. `manage.py migrate` (the release step) and `runserver` run the checks.
 os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("portal")

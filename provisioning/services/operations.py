@@ -212,8 +212,8 @@ DISPATCH_CHUNK = 500
 def operations_dispatch_on_commit(operation_ids) -> None:
     """Dispatch many queued operations (already marked ``dispatched_at``) once the current
     transaction commits: one ``operations_dispatch`` message per ``DISPATCH_CHUNK`` ids, which a
-    worker turns into ``operations_execute`` messages of a few operations each. Sending thousands of messages
-    costs the request about a millisecond each; this costs it a few. A message lost on the way
+    worker turns into ``operations_execute`` messages of a few operations each. Sending thousands
+    of messages costs the request about a millisecond each; this costs it a few. A message lost on the way
     (or a worker dying while it dispatches) leaves queued operations the sweeper sends again."""
     ids = array("q", operation_ids)
     if not ids:
