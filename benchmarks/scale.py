@@ -203,6 +203,9 @@ def run(*, accounts: int, requests: int) -> dict:
         username="scale-admin", defaults={"is_staff": True, "is_superuser": True, "email": "scale@example.org"}
     )
     client = signed_in_client(user)
+    from portal.long_lived import web_process_loaded
+
+    web_process_loaded()  # as a web process does once it is loaded (portal.wsgi)
     wanted = pages(accounts)
     results = {}
     for name, (url, _) in wanted.items():

@@ -31,10 +31,11 @@ def database_connections_recycle(sender=None, **kwargs) -> None:
 
 
 @worker_init.connect
-def providers_import(**kwargs) -> None:
+def worker_loaded(**kwargs) -> None:
     """The providers (and the libraries behind them: requests, scim2, pydantic...) are imported
     before the worker takes its first task, not by its first tasks all at once, under the import
-    lock, while their lease runs."""
-    from provisioning.providers import registry
+    lock, while their lease runs; then what is loaded is left out of the garbage collector's
+    full passes (``portal.long_lived``)."""
+    from portal.long_lived import worker_process_loaded
 
-    registry.all_providers()
+    worker_process_loaded()
