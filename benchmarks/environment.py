@@ -55,8 +55,6 @@ def wait_until(ready: Callable[[], object], what: str, timeout: float, process: 
     raise TimeoutError(f"gave up waiting {timeout:.0f} s for {what}")
 
 
-
-
 def signed_in_client(user, **client_options):
     """A Django test client signed in as ``user`` past the second factor."""
     from django.test import Client

@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--quick", action="store_true", help="3 requests a page instead of 20")
     parser.add_argument("--accounts", type=int, default=1_000_000, help="the data set's size (default 1,000,000)")
-    parser.add_argument("--requests", type=int, help="requests a page (default 20; --quick: 5)")
+    parser.add_argument("--requests", type=int, help="requests a page (default 20; --quick: 3)")
     args = parser.parse_args(argv)
     requests = args.requests or (3 if args.quick else 20)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped by the harness: stop the cluster too

@@ -4,8 +4,9 @@ Django's changelist counts its rows twice per page (``COUNT(*)`` of the filtered
 paginator, and of the whole table for "N total"): on PostgreSQL that reads every row. Here the
 paginator counts exactly up to ``COUNT_BOUND`` rows (``SELECT COUNT(*) FROM (... LIMIT n)``,
 served by an index), and beyond it takes the planner's estimate (``EXPLAIN``: table statistics,
-``pg_class.reltuples`` for a list without filters), which the list then shows as "about N" rows. The whole-table count is not shown (``show_full_result_count = False``). Pages stay
-numbered; a last page reached through a high estimate is just empty.
+``pg_class.reltuples`` for a list without filters), which the list then shows as "about N" rows.
+The whole-table count is not shown (``show_full_result_count = False``). Pages stay numbered; a
+last page reached through a high estimate is just empty.
 """
 
 from __future__ import annotations

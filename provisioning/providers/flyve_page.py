@@ -33,6 +33,7 @@ from django.views.decorators.http import require_http_methods
 
 from .. import services
 from ..models import Account, Connection, Operation
+from ..security import client_ip
 from ..states import AccountStatus, OperationKind, OperationStatus
 
 PROVIDER_KIND = "flyve"
@@ -76,15 +77,8 @@ def flyve_validation_account(*, connection: Connection, validation_id: int, emai
     return others[0] if len(others) == 1 else None
 
 
-def _client_ip(request) -> str:
-    """The member's address, behind the trusted proxies (``TRUSTED_PROXY_COUNT``)."""
-    from ..security import client_ip
-
-    return client_ip(request) or "unknown"
-
-
 def _over_rate_limit(request) -> bool:
-    key = f"public-validation-posts:{_client_ip(request)}"
+    key = f"public-validation-posts:{client_ip(request) or 'unknown'}"  # behind proxies: the member
     cache.add(key, 0, WINDOW_SECONDS)
     try:
         count = cache.incr(key)

@@ -163,6 +163,8 @@ def _external_ids(remote, member_ids: list[int]) -> list[str]:
     ids = []
     for member_id in member_ids:
         if fields:
+            if member_id not in found:  # deleted since its chunk was read
+                raise Conflict("A member of this batch was deleted meanwhile: try again.", code="busy")
             draft.member = found[member_id]
         else:
             draft.member_id = member_id

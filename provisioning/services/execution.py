@@ -416,7 +416,8 @@ def operation_execute(*, operation_id: int) -> Operation | None:
 
 def operations_execute(*, operation_ids: list[int]) -> None:
     """Run an attempt of each of ``operation_ids``, one after the other (a message of several).
-    One that breaks does not stop the others: it stays due, and the sweeper sends it again."""
+    One that breaks does not stop the others: it is left as the break left it (queued, or
+    running until its lease expires), and the sweeper sends it again."""
     for operation_id in operation_ids:
         try:
             operation_execute(operation_id=operation_id)

@@ -98,3 +98,15 @@ def test_a_batch_gives_each_account_the_remote_id_its_provider_derives(db, kind)
     assert (batch.preview.new_count, batch.preview.again_count) == (2, 1)
     for account in Account.objects.filter(connection=connection).select_related("member"):
         assert account.external_id == provider(connection).external_id_for(account)
+
+
+def test_a_member_deleted_while_its_batch_is_written_is_a_conflict_not_a_crash(db):
+    from provisioning.services.batches import _external_ids
+
+    connection = Connection.objects.create(provider="kandy", name="kandy")  # its remote id reads the email
+    gone = members(1, "gone-")[0]
+    gone_id = gone.pk
+    gone.delete()
+    with pytest.raises(services.Conflict) as refused:
+        _external_ids(registry.get("kandy")(connection), [gone_id])
+    assert refused.value.code == "busy"
