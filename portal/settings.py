@@ -308,6 +308,9 @@ PROVISIONING = {
     "LEASE_SECONDS": env.float("OPERATION_LEASE_SECONDS", default=120.0),
     # a queued operation not picked up after this long is dispatched again by the sweeper
     "REDISPATCH_AFTER_SECONDS": env.float("OPERATION_REDISPATCH_AFTER_SECONDS", default=30.0),
+    # threads per worker process that make provider calls: the calls of one message (up to 8
+    # operations) go out at the same time, whichever worker thread claimed them
+    "CALL_THREADS": env.int("PROVIDER_CALL_THREADS", default=64),
     # HTTP timeouts for provider calls
     "CONNECT_TIMEOUT_SECONDS": env.float("PROVIDER_CONNECT_TIMEOUT_SECONDS", default=5.0),
     "READ_TIMEOUT_SECONDS": env.float("PROVIDER_READ_TIMEOUT_SECONDS", default=30.0),

@@ -20,7 +20,7 @@ from .connections import (
 )
 from .counts import counts_current, counts_refresh
 from .errors import Conflict, InvalidRequest, ServiceError
-from .execution import account_set_status, operation_claim, operation_execute, operations_execute
+from .execution import account_set_status, operation_claim, operation_execute, operations_claim, operations_execute
 from .maintenance import (
     connections_health_check,
     connections_reconcile,
@@ -91,6 +91,7 @@ __all__ = [
     "operation_cancel",
     "operation_confirm",
     "operation_claim",
+    "operations_claim",
     "operation_dispatch",
     "operation_execute",
     "operations_execute",

@@ -1,9 +1,15 @@
-"""Running an operation in a worker: claim it, run the provider, apply what happened.
+"""Running operations in a worker: claim them, run the provider, apply what happened.
 
-Delivery is at-least-once. ``operation_claim`` is an atomic compare-and-set under a row lock,
-so a duplicate message, a redelivery or the sweeper never run an operation twice at once; a
-lease bounds how long a vanished worker keeps it. Providers never write to the database:
-they return an ``Outcome`` (or raise a ``ProviderError``) and this module applies it.
+Delivery is at-least-once. A claim is an atomic compare-and-set under row locks, so a duplicate
+message, a redelivery or the sweeper never run an operation twice at once; a lease bounds how long
+a vanished worker keeps it. Providers never write to the database: they return an ``Outcome`` (or
+raise a ``ProviderError``) and this module applies it.
+
+A message carries a few operations (``operations_execute``): they are claimed in one transaction,
+within their connection's free slots; their calls go out at the same time from the process's call
+threads; their successes are written in one transaction, a statement for all of them where one
+each would do (``bulk.update_rows``). A success frees slots: the operations waiting longest for one
+are woken, and the worker thread goes on with them itself, without a message between.
 """
 
 from __future__ import annotations
@@ -11,15 +17,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db import InterfaceError, OperationalError, connection, connections, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from .. import selectors
+from .. import bulk, selectors
 from ..models import Account, Connection, ExternalCall, HealthStatus, Operation, RequestReservation
 from ..providers import registry
 from ..providers.base import UNSET, OperationContext, Outcome
@@ -33,7 +42,7 @@ from ..providers.exceptions import (
 from ..providers.http import RecordedCall
 from ..states import OPERATION_SPECS, OperationKind, OperationStatus, check_transition
 from . import guards, quarantine, webhooks
-from .operations import operation_dispatch
+from .operations import operation_dispatch, operations_dispatch_group
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +51,7 @@ DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 
 # how long an operation refused a slot (its connection at its concurrency cap) waits at most:
 # it is normally woken earlier, when a running operation of the connection finishes
-CONCURRENCY_WAIT_SECONDS = 2.0
+CONCURRENCY_WAIT_SECONDS = 10.0
 
 
 def account_set_status(account: Account, status: str) -> None:
@@ -147,7 +156,7 @@ class DatabaseCallLog:
         connection.save(update_fields=["secret_state", "updated_at"])
 
     def record(self, call: RecordedCall) -> None:
-        """Keep the exchange for ``save_records``: it is written with the attempt's outcome, in
+        """Keep the exchange for ``records``: it is written with the attempt's outcome, in
         the same transaction. A request slot moves to when the answer came at once."""
         self.calls.append((call, timezone.now()))
         if self._request_slot is not None:
@@ -157,9 +166,10 @@ class DatabaseCallLog:
                 what=f"moving a request slot of operation {self.operation.pk}",
             )
 
-    def save_records(self) -> None:
-        """Write the exchanges kept so far as ExternalCall rows (in the caller's transaction)."""
-        ExternalCall.objects.bulk_create(
+    def records(self) -> list[ExternalCall]:
+        """The exchanges kept so far as ExternalCall rows, not saved: written with the attempt's
+        outcome, in its transaction."""
+        return [
             ExternalCall(
                 operation_id=self.operation.pk,
                 connection_id=self.operation.connection_id,
@@ -176,7 +186,7 @@ class DatabaseCallLog:
                 created_at=answered_at,
             )
             for call, answered_at in self.calls
-        )
+        ]
 
 
 def _budget_wait(connection_id: int, purpose: str, limits, now) -> float:
@@ -221,126 +231,195 @@ def with_database_retries(write, *, what: str):
             delay = min(delay * 2, 2.0)
 
 
-def _finish(operation: Operation, call_log: DatabaseCallLog, apply) -> None:
-    """Apply what an attempt ended with and record its exchanges, in one transaction, through a
-    database outage."""
-    tries = 0
-    attempts = call_log.attempt
+@dataclass
+class _Attempt:
+    """One operation's attempt between its provider call and writing what it ended with."""
 
-    def write() -> None:
+    operation: Operation
+    call_log: DatabaseCallLog
+    outcome: Outcome | None = None  # it succeeded ...
+    error: ProviderError | None = None  # ... or not (and then):
+    sent: bool = True  # whether a request went out (a ``Deferred`` attempt without one is given back)
+    crashed: bool = False  # the portal broke, not the provider: it fails, it is not retried
+
+
+def _finish(attempts: list[_Attempt], apply):
+    """Record the exchanges of ``attempts`` and ``apply(attempts)`` what they ended with, in one
+    transaction, through a database outage; what ``apply`` returns."""
+    tries = 0
+
+    def write():
         nonlocal tries
         tries += 1
+        ours = attempts
         if tries > 1:  # the failed try may have committed after all: only a running one is ours
-            operation.refresh_from_db()
-            if operation.status != OperationStatus.RUNNING or operation.attempts != attempts:
-                return
+            ours = []
+            for attempt in attempts:
+                attempt.operation.refresh_from_db()
+                if (attempt.operation.status == OperationStatus.RUNNING
+                        and attempt.operation.attempts == attempt.call_log.attempt):
+                    ours.append(attempt)
+            if not ours:
+                return None
         with transaction.atomic():
-            call_log.save_records()
-            apply()
+            ExternalCall.objects.bulk_create(call for attempt in ours for call in attempt.call_log.records())
+            return apply(ours)
 
-    with_database_retries(write, what=f"finishing operation {operation.pk}")
-
-
-class _NoSlot(Exception):
-    """The operation's connection is at its concurrency cap: the claim is rolled back."""
+    ids = ", ".join(str(attempt.operation.pk) for attempt in attempts)
+    return with_database_retries(write, what=f"finishing operation(s) {ids}")
 
 
 def operation_claim(*, operation_id: int) -> Operation | None:
     """Take ``operation_id`` for this worker, or ``None`` when it is not ours to run now."""
-    try:
-        return _claim(operation_id)
-    except _NoSlot:
-        _operation_wait_for_slot(operation_id)
-        return None
+    claimed = operations_claim(operation_ids=[operation_id])
+    return claimed[0] if claimed else None
 
 
-def _claim(operation_id: int) -> Operation | None:
+def operations_claim(*, operation_ids: list[int]) -> list[Operation]:
+    """Take those of ``operation_ids`` that are ours to run now (due, or their lease lost), in one
+    transaction. A connection at its concurrency cap gives only its free slots: the others wait to
+    be woken when one frees (``_operations_wait_for_slot``)."""
     now = timezone.now()
-    conf = settings.PROVISIONING
     with transaction.atomic():
-        # one read brings everything the attempt needs; only the operation's row is locked
-        operation = (
+        # one read brings everything the attempts need; only the operations' rows are locked (in
+        # id order, as every claim takes them: two claims of overlapping groups cannot deadlock)
+        operations = list(
             Operation.objects.select_for_update(of=("self",))
             .select_related("connection", "account__member")
-            .filter(pk=operation_id)
-            .first()
+            .filter(pk__in=operation_ids)
+            .order_by("pk")
         )
-        if operation is None:
-            return None
-        connection = operation.connection
-        lease_lost = operation.status == OperationStatus.RUNNING and (
-            operation.lease_expires_at is None or operation.lease_expires_at <= now
+        due = [operation for operation in operations if _claimable(operation, now)]
+        claimed, refused = _within_caps(due, now)
+        if refused:
+            _operations_wait_for_slot(refused, now)
+        for operation in claimed:
+            _attempt_start(operation, now)
+        _accounts_to_running(claimed, now)
+        bulk.update_rows(claimed, CLAIM_FIELDS)
+    return claimed
+
+
+def _claimable(operation: Operation, now) -> bool:
+    """Whether ``operation`` (read under its lock) is ours to run now. One whose worker kept dying
+    fails here, and one its connection's quarantine holds back is held."""
+    lease_lost = operation.status == OperationStatus.RUNNING and (
+        operation.lease_expires_at is None or operation.lease_expires_at <= now
+    )
+    due = operation.status in (OperationStatus.QUEUED, OperationStatus.WAITING_RETRY) and (
+        operation.next_attempt_at is None or operation.next_attempt_at <= now
+    )
+    if not (due or lease_lost):
+        return False  # held operations included: they wait for a probe, a lift or a person
+    # max_attempts is only a crash-loop guard: a worker that keeps dying mid-operation (the
+    # lease is lost each time) must not run it forever; transient errors end at the horizon
+    past_horizon = operation.retry_deadline is not None and operation.retry_deadline <= now
+    if lease_lost and (operation.attempts >= operation.max_attempts or past_horizon):
+        _operation_fail(
+            operation,
+            ProviderError(
+                f"Gave up after {operation.attempts} attempts: the worker running it stopped.",
+                code="worker_lost",
+            ),
         )
-        due = operation.status in (OperationStatus.QUEUED, OperationStatus.WAITING_RETRY) and (
-            operation.next_attempt_at is None or operation.next_attempt_at <= now
-        )
-        if not (due or lease_lost):
-            return None  # held operations included: they wait for a probe, a lift or a person
-        # max_attempts is only a crash-loop guard: a worker that keeps dying mid-operation (the
-        # lease is lost each time) must not run it forever; transient errors end at the horizon
-        past_horizon = operation.retry_deadline is not None and operation.retry_deadline <= now
-        if lease_lost and (operation.attempts >= operation.max_attempts or past_horizon):
-            _operation_fail(
-                operation,
-                ProviderError(
-                    f"Gave up after {operation.attempts} attempts: the worker running it stopped.",
-                    code="worker_lost",
-                ),
-            )
-            return None
-        if quarantine.is_held_back(operation, connection):
-            for name, value in quarantine.hold_fields(now).items():
-                setattr(operation, name, value)
-            operation.save()
-            return None
-        operation.status = OperationStatus.RUNNING
-        operation.attempts += 1
-        operation.lease_expires_at = now + timedelta(seconds=conf["LEASE_SECONDS"])
-        operation.started_at = operation.started_at or now
-        if operation.retry_deadline is None:  # the horizon counts from the first attempt
-            operation.retry_deadline = now + timedelta(hours=connection.retry_horizon_hours)
-        spec = OPERATION_SPECS[operation.kind]
-        if operation.account_id and spec.running_status:
-            account = operation.account
-            before = account.status
-            if not _account_status_swap(account, spec.running_status, now):  # it changed meanwhile
-                account = Account.objects.select_for_update().select_related("member").get(pk=operation.account_id)
-                before = account.status
-                if account.status != spec.running_status:
-                    account_set_status(account, spec.running_status)
-                    account.save(update_fields=["status", "updated_at"])
-                operation.account = account
+        return False
+    if quarantine.is_held_back(operation, operation.connection):
+        for name, value in quarantine.hold_fields(now).items():
+            setattr(operation, name, value)
+        operation.save()
+        return False
+    return True
+
+
+def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], list[int]]:
+    """``operations`` split into those their connection has a free slot for and the ids of the
+    others. The rows of capped connections are locked for the count and the claim's commit, so
+    that two workers cannot both take the last slot."""
+    caps = {op.connection_id: op.connection.max_concurrency for op in operations if op.connection.max_concurrency}
+    if not caps:
+        return operations, []
+    # a look without the locks first: a connection already full refuses at once, without waiting
+    # for its row behind the claims that fill it (a big batch's first messages are refused so)
+    running = _running_counts(caps, now)
+    free = {pk: 0 for pk, cap in caps.items() if running.get(pk, 0) >= cap}
+    not_full = sorted(caps.keys() - free.keys())
+    if not_full:
+        caps = dict(Connection.objects.select_for_update().filter(pk__in=not_full).order_by("pk")
+                    .values_list("pk", "max_concurrency"))
+        # a statement of its own after the locks: it sees every claim committed before they were ours
+        running = _running_counts(not_full, now)
+        free.update({pk: cap - running.get(pk, 0) for pk, cap in caps.items() if cap})
+    claimed, refused = [], []
+    for operation in operations:
+        slots = free.get(operation.connection_id)
+        if slots is not None and slots <= 0:
+            refused.append(operation.pk)
+            continue
+        if slots is not None:
+            free[operation.connection_id] = slots - 1
+        claimed.append(operation)
+    return claimed, refused
+
+
+def _running_counts(connection_ids, now) -> dict[int, int]:
+    """The operations running (their lease not expired) at each of ``connection_ids``."""
+    return dict(
+        Operation.objects.filter(connection_id__in=connection_ids, status=OperationStatus.RUNNING,
+                                 lease_expires_at__gt=now)
+        .order_by().values("connection_id").annotate(count=Count("pk")).values_list("connection_id", "count")
+    )
+
+
+def _attempt_start(operation: Operation, now) -> None:
+    operation.status = OperationStatus.RUNNING
+    operation.attempts += 1
+    operation.lease_expires_at = now + timedelta(seconds=settings.PROVISIONING["LEASE_SECONDS"])
+    operation.started_at = operation.started_at or now
+    if operation.retry_deadline is None:  # the horizon counts from the first attempt
+        operation.retry_deadline = now + timedelta(hours=operation.connection.retry_horizon_hours)
+    operation.updated_at = now
+
+
+def _accounts_to_running(operations: list[Operation], now) -> None:
+    """Move the accounts of ``operations`` whose kind has a running status to it, one
+    compare-and-set UPDATE per status they move from, and remember where each was before."""
+    moving: dict[tuple[str, str], list[Operation]] = {}
+    for operation in operations:
+        status = OPERATION_SPECS[operation.kind].running_status
+        if not (operation.account_id and status):
+            continue
+        before = operation.account.status
+        if before == status:
             operation.prior_account_status = operation.prior_account_status or before
-        operation.save(update_fields=CLAIM_FIELDS)
-        if connection.max_concurrency and _over_cap(connection.pk, now):
-            raise _NoSlot
-    return operation
+            continue
+        check_transition(before, status)
+        moving.setdefault((before, status), []).append(operation)
+    for (before, status), group in moving.items():
+        ids = [operation.account_id for operation in group]
+        if Account.objects.filter(pk__in=ids, status=before).update(status=status, updated_at=now) == len(ids):
+            for operation in group:
+                operation.prior_account_status = operation.prior_account_status or before
+                operation.account.status = status
+            continue
+        # one changed meanwhile: read them again (the others have just been moved)
+        current = Account.objects.select_for_update().select_related("member").in_bulk(ids)
+        for operation in group:
+            account = current[operation.account_id]
+            was = before if account.status == status else account.status
+            if account.status != status:
+                account_set_status(account, status)
+                account.save(update_fields=["status", "updated_at"])
+            operation.prior_account_status = operation.prior_account_status or was
+            operation.account = account
 
 
-def _over_cap(connection_id: int, now) -> bool:
-    """Whether the connection's running operations, the one being claimed included, are more than
-    its cap. Claims of a capped connection are serialised by its row lock, taken last so that it is
-    held only for this count and the commit: two workers cannot both take the last slot."""
-    cap = Connection.objects.select_for_update().filter(pk=connection_id).values_list("max_concurrency", flat=True).get()
-    # a statement of its own after the lock: it sees every claim committed before the lock was ours
-    running = Operation.objects.filter(
-        connection_id=connection_id, status=OperationStatus.RUNNING, lease_expires_at__gt=now
-    ).count()
-    return bool(cap) and running > cap
-
-
-def _operation_wait_for_slot(operation_id: int) -> None:
-    """Queue an operation refused a slot with a time: it waits to be woken when one of its
-    connection's operations finishes (``_wake_next_waiting``), else comes back then; jittered so
-    that operations refused together do not all come back together."""
-    now = timezone.now()
+def _operations_wait_for_slot(operation_ids: list[int], now) -> None:
+    """Queue operations refused a slot (locked by the claim) with a time: they wait to be woken
+    when one of their connection's operations finishes (``_wake_next_waiting``), else come back
+    then, together; jittered so that groups refused together do not all come back together."""
     wait = CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5)
-    with transaction.atomic():
-        waiting = Operation.objects.filter(
-            pk=operation_id, status__in=(OperationStatus.QUEUED, OperationStatus.WAITING_RETRY)
-        ).update(next_attempt_at=now + timedelta(seconds=wait), updated_at=now)
-        if waiting:
-            operation_dispatch(operation=Operation(pk=operation_id), countdown=wait)
+    Operation.objects.filter(pk__in=operation_ids).update(next_attempt_at=now + timedelta(seconds=wait), updated_at=now)
+    operations_dispatch_group(operation_ids=operation_ids, countdown=wait)
 
 
 # what a claim changes in an operation (nothing else is written)
@@ -348,24 +427,66 @@ CLAIM_FIELDS = ["status", "attempts", "lease_expires_at", "started_at", "retry_d
                 "updated_at"]
 
 
-def _account_status_swap(account: Account, status: str, now) -> bool:
-    """Move ``account`` to ``status`` with one compare-and-set UPDATE from the status it was read
-    with; ``False`` (nothing changed) when its row no longer has that status."""
-    if account.status == status:
-        return True
-    before = account.status
-    check_transition(before, status)
-    if not Account.objects.filter(pk=account.pk, status=before).update(status=status, updated_at=now):
-        return False
-    account.status = status
-    return True
-
-
 def operation_execute(*, operation_id: int) -> Operation | None:
-    """Run one attempt of an operation (what the Celery task does)."""
-    operation = operation_claim(operation_id=operation_id)
-    if operation is None:
-        return None
+    """Run one attempt of an operation; the operations its end wakes are sent as a message."""
+    ran, woken = _execute(operation_ids=[operation_id])
+    if woken:
+        operations_dispatch_group(operation_ids=woken)
+    return ran[0] if ran else None
+
+
+# how long a worker thread goes on with the operations its successes woke (a capped connection's
+# next waiting ones) before it sends them as a message instead, for other messages' turn
+GO_ON_SECONDS = 30.0
+
+
+def operations_execute(*, operation_ids: list[int]) -> None:
+    """Run an attempt of each of ``operation_ids`` that is ours to run now (the task of a message
+    of a few), then of the operations their successes woke, as long as there are some (for up to
+    ``GO_ON_SECONDS``): a capped connection's backlog goes through its slots without a broker's
+    round trip between one operation's end and the next one's start. A woken operation this thread
+    never gets to (it died) is due, and the sweeper sends it."""
+    deadline = time.monotonic() + GO_ON_SECONDS
+    while operation_ids:
+        _, operation_ids = _execute(operation_ids=operation_ids)
+        if operation_ids and time.monotonic() >= deadline:
+            operations_dispatch_group(operation_ids=operation_ids)
+            return
+
+
+def _execute(*, operation_ids: list[int]) -> tuple[list[Operation], list[int]]:
+    """Run an attempt of each of ``operation_ids`` that is ours to run now: claimed together,
+    their provider calls made at the same time (in the process's call threads), their successes
+    written together. Returns them, and the ids of the waiting operations their successes woke (not
+    sent yet). One that breaks does not stop the others: it is left as the break left it (queued,
+    or running until its lease expires), and the sweeper sends it again."""
+    claimed = operations_claim(operation_ids=operation_ids)
+    if len(claimed) == 1:
+        attempts = [_attempt_run(claimed[0])]
+    else:
+        attempts = list(_call_threads().map(_attempt_run_in_call_thread, claimed))
+    woken = []
+    for attempt in attempts:
+        if attempt.error is not None:
+            woken += _attempt_finish_alone(attempt)
+    succeeded = [attempt for attempt in attempts if attempt.error is None]
+    if succeeded:
+        try:
+            woken += _finish(succeeded, _operations_succeed) or []
+        except Exception:
+            if len(succeeded) == 1:
+                raise
+            logger.exception("the successes of operations %s could not be written together; one by one",
+                             [attempt.operation.pk for attempt in succeeded])
+            for attempt in succeeded:
+                woken += _attempt_finish_alone(attempt)
+    for operation in claimed:
+        logger.info("operation end id=%s kind=%s status=%s", operation.pk, operation.kind, operation.status)
+    return claimed, woken
+
+
+def _attempt_run(operation: Operation) -> _Attempt:
+    """Call the provider for ``operation``'s attempt; what it ended with, not written yet."""
     account = operation.account  # with its member, read by the claim
     if account is not None:
         account.connection = operation.connection
@@ -380,49 +501,76 @@ def operation_execute(*, operation_id: int) -> Operation | None:
         local_accounts=[] if account else selectors.connection_local_accounts(operation.connection),
     )
     logger.info("operation start id=%s kind=%s attempt=%s", operation.pk, operation.kind, operation.attempts)
-    call_log = DatabaseCallLog(operation)
+    attempt = _Attempt(operation, DatabaseCallLog(operation))
     try:
-        provider = registry.get(operation.connection.provider)(operation.connection, call_log)
+        provider = registry.get(operation.connection.provider)(operation.connection, attempt.call_log)
         # what the operation was given in secret and what the account keeps secret never
         # reaches a record, under whatever name a provider echoes it
         provider.client.redactor.add_values(
             *_strings(operation.secret_input), *_strings(account.secrets if account else {})
         )
-        outcome = getattr(provider, operation.kind)(context)
+        attempt.outcome = getattr(provider, operation.kind)(context)
     except ProviderError as err:
-        _finish(operation, call_log, lambda: _operation_fail_or_retry(operation, err, sent=call_log.requests_sent > 0))
+        attempt.error, attempt.sent = err, attempt.call_log.requests_sent > 0
     except DATABASE_UNAVAILABLE:
         # not a bug, and not the end of the operation: what the provider did is unknown, so the
         # next attempt looks first (as after a timeout)
         logger.warning("database unavailable during operation id=%s kind=%s", operation.pk, operation.kind,
                        exc_info=True)
-        unavailable = UnknownOutcome(
+        attempt.error = UnknownOutcome(
             "The portal's database was unavailable during this attempt; it is tried again.",
             code="database_unavailable",
         )
-        _finish(operation, call_log, lambda: _operation_fail_or_retry(operation, unavailable))
     except Exception:
         logger.exception("operation crashed id=%s kind=%s", operation.pk, operation.kind)
-        crashed = ProviderError(
+        attempt.crashed = True
+        attempt.error = ProviderError(
             "The portal hit an unexpected error running this operation; it is logged for the engineers.",
             code="internal_error",
         )
-        _finish(operation, call_log, lambda: _operation_fail(operation, crashed))
+    return attempt
+
+
+def _attempt_finish_alone(attempt: _Attempt) -> list[int]:
+    """Write what ``attempt`` ended with in a transaction of its own; the operations it woke. A
+    break is logged, and its operation left to the sweeper."""
+    operation, err = attempt.operation, attempt.error
+    if err is None:
+        apply = _operations_succeed
+    elif attempt.crashed:
+        def apply(ours):
+            _operation_fail(operation, err)
     else:
-        _finish(operation, call_log, lambda: _operation_succeed(operation, outcome))
-    logger.info("operation end id=%s kind=%s status=%s", operation.pk, operation.kind, operation.status)
-    return operation
+        def apply(ours):
+            _operation_fail_or_retry(operation, err, sent=attempt.sent)
+    try:
+        return _finish([attempt], apply) or []
+    except Exception:
+        logger.exception("operation could not be finished id=%s; the sweeper sends it again", operation.pk)
+        return []
 
 
-def operations_execute(*, operation_ids: list[int]) -> None:
-    """Run an attempt of each of ``operation_ids``, one after the other (a message of several).
-    One that breaks does not stop the others: it is left as the break left it (queued, or
-    running until its lease expires), and the sweeper sends it again."""
-    for operation_id in operation_ids:
-        try:
-            operation_execute(operation_id=operation_id)
-        except Exception:
-            logger.exception("operation could not be run id=%s; the sweeper sends it again", operation_id)
+_call_pool: ThreadPoolExecutor | None = None
+_call_pool_lock = threading.Lock()
+
+
+def _call_threads() -> ThreadPoolExecutor:
+    """The process's threads for provider calls: the calls of one message go out at the same time,
+    while the worker thread that claimed them waits. Made on first use, after a fork."""
+    global _call_pool
+    with _call_pool_lock:
+        if _call_pool is None:
+            _call_pool = ThreadPoolExecutor(settings.PROVISIONING["CALL_THREADS"], thread_name_prefix="provider-call")
+        return _call_pool
+
+
+def _attempt_run_in_call_thread(operation: Operation) -> _Attempt:
+    try:
+        return _attempt_run(operation)
+    finally:
+        # a provider that read or wrote the database (a rate limit, a secret) did so on this
+        # thread's own connection: closed, as a call thread is shared by every worker thread
+        connections.close_all()
 
 
 def _strings(data: dict) -> list[str]:
@@ -496,55 +644,88 @@ def _locked_account(operation: Operation) -> Account | None:
     return Account.objects.select_for_update().get(pk=operation.account_id)
 
 
-def _wake_next_waiting(operation: Operation) -> None:
-    """A slot of the connection is free: send the queued operation that waits longest for one
-    (refused a slot of a capped connection, or released from a quarantine but not sent yet)."""
-    waiting = (
-        Operation.objects.filter(
-            connection_id=operation.connection_id,
-            status=OperationStatus.QUEUED,
-            next_attempt_at__gt=timezone.now(),
-        )
+def _wake_next_waiting(connection_id: int, slots: int = 1) -> list[int]:
+    """``slots`` of the connection are free: make due the queued operations that wait longest for
+    one (refused a slot of a capped connection, or released from a quarantine but not sent yet),
+    and return their ids, for the caller to send or run."""
+    now = timezone.now()
+    # locked, and those another finisher has locked skipped: two finishing at once wake different
+    # ones (else both would go on with the same, and one's freed slots would stay empty)
+    waiting = list(
+        Operation.objects.select_for_update(skip_locked=True)
+        .filter(connection_id=connection_id, status=OperationStatus.QUEUED, next_attempt_at__gt=now)
         .order_by("next_attempt_at", "id")
-        .values_list("pk", flat=True)
-        .first()
+        .values_list("pk", flat=True)[:slots]
     )
-    if waiting is not None:
-        Operation.objects.filter(pk=waiting).update(next_attempt_at=timezone.now())
-        operation_dispatch(operation=Operation(pk=waiting))
+    if waiting:  # marked as sent now: the sweeper leaves them to the caller for a while
+        Operation.objects.filter(pk__in=waiting).update(next_attempt_at=now, dispatched_at=now)
+    return waiting
 
 
-def _operation_succeed(operation: Operation, outcome: Outcome) -> None:
-    if operation.kind == OperationKind.RECONCILE and not operation.confirmed_by:
-        confirmation = guards.reconcile_guard(operation.connection, outcome.account_attention)
-        if confirmation:
-            _operation_hold_for_confirmation(operation, confirmation, outcome)
-            return
-    healthy = outcome.health is None or outcome.health[0] == HealthStatus.OK
-    lifted = quarantine.record_answer(connection_id=operation.connection_id, success=healthy)
-    account = _locked_account(operation)
-    spec = OPERATION_SPECS[operation.kind]
-    if account is not None and spec.running_status and not outcome.account_status:
-        outcome.account_status = operation.prior_account_status or account.status
-    before = _before(account, operation)
-    _apply_outcome(account, operation, outcome)
-    if account is not None:
-        account.last_error = None
-        account.save()
-    operation.status = OperationStatus.SUCCEEDED
-    operation.result = outcome.result
-    operation.error_code, operation.error_message, operation.error_retryable = "", "", None
-    operation.finished_at = timezone.now()
-    operation.lease_expires_at = None
-    operation.save(update_fields=SUCCESS_FIELDS)
-    webhooks.operation_finished(operation, account, **before)
-    if not lifted:  # a lift has just released its own first few operations
-        _wake_next_waiting(operation)
+def _wake_and_send(connection_id: int) -> None:
+    """A slot of the connection is free: send the operation waiting longest for one."""
+    woken = _wake_next_waiting(connection_id)
+    if woken:
+        operations_dispatch_group(operation_ids=woken)
 
 
-# what a success changes in an operation
+def _operations_succeed(attempts: list[_Attempt]) -> list[int]:
+    """Apply the outcomes of successful ``attempts``, together: their accounts read in one
+    statement and written in one, their operations written in one. Returns the waiting operations
+    the slots they free woke (not sent yet)."""
+    done = []
+    for attempt in attempts:
+        operation, outcome = attempt.operation, attempt.outcome
+        if operation.kind == OperationKind.RECONCILE and not operation.confirmed_by:
+            confirmation = guards.reconcile_guard(operation.connection, outcome.account_attention)
+            if confirmation:
+                _operation_hold_for_confirmation(operation, confirmation, outcome)
+                continue
+        done.append((operation, outcome))
+    if not done:
+        return []
+    lifted = set()
+    for connection_id in {operation.connection_id for operation, _ in done}:
+        healthy = any(outcome.health is None or outcome.health[0] == HealthStatus.OK
+                      for operation, outcome in done if operation.connection_id == connection_id)
+        if quarantine.record_answer(connection_id=connection_id, success=healthy):
+            lifted.add(connection_id)
+    accounts = Account.objects.select_for_update().in_bulk([operation.account_id for operation, _ in done
+                                                             if operation.account_id])
+    now = timezone.now()
+    finished = []
+    for operation, outcome in done:
+        account = accounts.get(operation.account_id)
+        spec = OPERATION_SPECS[operation.kind]
+        if account is not None and spec.running_status and not outcome.account_status:
+            outcome.account_status = operation.prior_account_status or account.status
+        before = _before(account, operation)
+        _apply_outcome(account, operation, outcome)
+        if account is not None:
+            account.last_error = None
+            account.updated_at = now
+        operation.status = OperationStatus.SUCCEEDED
+        operation.result = outcome.result
+        operation.error_code, operation.error_message, operation.error_retryable = "", "", None
+        operation.finished_at = now
+        operation.lease_expires_at = None
+        operation.updated_at = now
+        finished.append((operation, account, before))
+    bulk.update_rows(list(accounts.values()), OUTCOME_ACCOUNT_FIELDS)
+    bulk.update_rows([operation for operation, _ in done], SUCCESS_FIELDS)
+    webhooks.operations_finished(finished)
+    woken = []
+    for connection_id in {operation.connection_id for operation, _ in done} - lifted:  # a lift has
+        # just released its own first few operations
+        woken += _wake_next_waiting(connection_id, slots=sum(op.connection_id == connection_id for op, _ in done))
+    return woken
+
+
+# what a success changes in an operation, and what an outcome may change in its account
 SUCCESS_FIELDS = ["status", "result", "error_code", "error_message", "error_retryable", "finished_at",
                   "lease_expires_at", "updated_at"]
+OUTCOME_ACCOUNT_FIELDS = ["status", "external_id", "details", "secrets", "attention", "challenge_image", "last_error",
+                          "updated_at"]
 
 
 def _operation_hold_for_confirmation(operation: Operation, reason: str, outcome: Outcome) -> None:
@@ -558,7 +739,7 @@ def _operation_hold_for_confirmation(operation: Operation, reason: str, outcome:
     operation.lease_expires_at = None
     operation.save()
     logger.warning("operation held for confirmation id=%s: %s", operation.pk, reason)
-    _wake_next_waiting(operation)
+    _wake_and_send(operation.connection_id)
 
 
 def _operation_fail_or_retry(operation: Operation, err: ProviderError, *, sent: bool = True) -> None:
@@ -601,7 +782,7 @@ def _operation_fail_or_retry(operation: Operation, err: ProviderError, *, sent: 
     operation.save()
     logger.info("operation retry id=%s in %.1fs after %s", operation.pk, delay, err.code)
     operation_dispatch(operation=operation, countdown=delay)
-    _wake_next_waiting(operation)
+    _wake_and_send(operation.connection_id)
 
 
 def _operation_fail(operation: Operation, err: ProviderError, *, at_horizon: Connection | None = None) -> None:
@@ -650,4 +831,4 @@ def _operation_fail(operation: Operation, err: ProviderError, *, at_horizon: Con
     operation.lease_expires_at = None
     operation.save()
     webhooks.operation_finished(operation, account, **before)
-    _wake_next_waiting(operation)
+    _wake_and_send(operation.connection_id)

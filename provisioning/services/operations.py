@@ -191,16 +191,28 @@ def _check_quota(account: Account) -> None:
 
 def operation_dispatch(*, operation: Operation, countdown: float = 0) -> None:
     """Send the Celery task for ``operation`` once the current transaction commits."""
-    operation_id = operation.pk
-    Operation.objects.filter(pk=operation_id).update(dispatched_at=timezone.now())
+    _dispatch_on_commit("operation_execute", operation.pk, [operation.pk], countdown)
+
+
+def operations_dispatch_group(*, operation_ids: list[int], countdown: float = 0) -> None:
+    """Send one ``operations_execute`` message for ``operation_ids`` (a few: those a finished
+    group woke, or a group refused slots) once the current transaction commits."""
+    ids = list(operation_ids)
+    _dispatch_on_commit("operations_execute", ids, ids, countdown)
+
+
+def _dispatch_on_commit(task_name: str, argument, operation_ids: list[int], countdown: float) -> None:
+    """Mark ``operation_ids`` dispatched now and send ``task_name(argument)`` once the current
+    transaction commits (after ``countdown`` seconds)."""
+    Operation.objects.filter(pk__in=operation_ids).update(dispatched_at=timezone.now())
 
     def send():
         from .. import tasks
 
         try:
-            tasks.operation_execute.apply_async(args=[operation_id], countdown=countdown or None)
-        except Exception:  # the broker is only a wake-up call: the sweeper will send it again
-            logger.warning("could not dispatch operation id=%s; the sweeper will retry", operation_id, exc_info=True)
+            getattr(tasks, task_name).apply_async(args=[argument], countdown=countdown or None)
+        except Exception:  # the broker is only a wake-up call: the sweeper will send them again
+            logger.warning("could not dispatch operation(s) %s; the sweeper will retry", argument, exc_info=True)
 
     transaction.on_commit(send)
 
@@ -233,9 +245,10 @@ def operations_dispatch_on_commit(operation_ids) -> None:
     transaction.on_commit(send)
 
 
-# the most operations one ``operations_execute`` message carries: a worker thread runs them one
-# after the other, so that receiving a message (a good part of a worker's CPU per operation) is
-# paid once for several ...
+# the most operations one ``operations_execute`` message carries: a worker thread claims them in one
+# transaction, sends their calls at the same time and writes their successes together, so that
+# receiving a message and each of those statements is paid once for several (16 measured no
+# better on PostgreSQL, worse on SQLite) ...
 EXECUTE_GROUP_MAX = 8
 # ... while a dispatch chunk still goes out as at least this many messages, for as many worker
 # threads to share it (say 4 processes x 16 threads): up to 127 operations get one message each

@@ -124,26 +124,41 @@ def _dispatch(delivery_id: int, countdown: float | None = None) -> None:
 
 def operation_finished(operation, account, *, before_status: str | None, before_attention: str | None) -> None:
     """``operation.finished``, the account.* event its outcome means, and ``batch.finished``."""
-    if not WebhookEndpoint.objects.filter(enabled=True).exists():
+    operations_finished([(operation, account, {"before_status": before_status, "before_attention": before_attention})])
+
+
+def operations_finished(finished: list[tuple]) -> None:
+    """``operation_finished`` for each ``(operation, account, {"before_status": ...,
+    "before_attention": ...})``, with one look for an endpoint to tell, and each batch once."""
+    if not finished or not WebhookEndpoint.objects.filter(enabled=True).exists():
         return
-    event_record(WebhookEventType.OPERATION_FINISHED, lambda: operation_data(operation))
-    if account is not None:
-        status = account.status
-        kind = None
-        if status != before_status:
-            kind = {
-                AccountStatus.ACTIVE: WebhookEventType.ACCOUNT_ACTIVE,
-                AccountStatus.FAILED: WebhookEventType.ACCOUNT_FAILED,
-                AccountStatus.DEPROVISIONED: WebhookEventType.ACCOUNT_DEPROVISIONED,
-            }.get(status)
-            if status in NEEDS_PERSON_STATUSES:
-                kind = WebhookEventType.ACCOUNT_NEEDS_PERSON
-        if kind is None and account.attention and account.attention != (before_attention or ""):
-            kind = WebhookEventType.ACCOUNT_NEEDS_PERSON
+    batches = []
+    for operation, account, before in finished:
+        event_record(WebhookEventType.OPERATION_FINISHED, lambda operation=operation: operation_data(operation))
+        kind = _account_event(account, **before) if account is not None else None
         if kind is not None:
-            event_record(kind, lambda: account_data(account))
-    if operation.batch_id:
-        batch_maybe_finished(operation.batch_id)
+            event_record(kind, lambda account=account: account_data(account))
+        if operation.batch_id and operation.batch_id not in batches:
+            batches.append(operation.batch_id)
+    for batch_id in batches:
+        batch_maybe_finished(batch_id)
+
+
+def _account_event(account, *, before_status: str | None, before_attention: str | None) -> str | None:
+    """The account.* event an operation's outcome means for ``account``, if any."""
+    status = account.status
+    kind = None
+    if status != before_status:
+        kind = {
+            AccountStatus.ACTIVE: WebhookEventType.ACCOUNT_ACTIVE,
+            AccountStatus.FAILED: WebhookEventType.ACCOUNT_FAILED,
+            AccountStatus.DEPROVISIONED: WebhookEventType.ACCOUNT_DEPROVISIONED,
+        }.get(status)
+        if status in NEEDS_PERSON_STATUSES:
+            kind = WebhookEventType.ACCOUNT_NEEDS_PERSON
+    if kind is None and account.attention and account.attention != (before_attention or ""):
+        kind = WebhookEventType.ACCOUNT_NEEDS_PERSON
+    return kind
 
 
 def batch_maybe_finished(batch_id: int) -> None:

@@ -98,3 +98,35 @@ def test_a_429_pauses_the_connection_so_no_more_than_the_cap_are_refused_in_a_ro
     assert refusals(state) == statuses.count(429)  # the portal saw every refusal the sandbox made
     connection.refresh_from_db()
     assert connection.paused_until is not None  # the provider's answers paused it
+
+
+def test_the_limits_hold_for_messages_of_several_operations(snaptrade, celery_worker_process):
+    """Messages of eight operations (a big batch's), in two worker processes of threads: each
+    claims what the cap leaves free and sends its calls at the same time from the call threads,
+    which take their rate-limit slots on connections of their own. No more than the cap are ever
+    out at once, the provider never refuses, and every operation ends."""
+    from unittest import mock
+
+    from provisioning import tasks
+    from provisioning.services import operations as operation_services
+
+    connection = snaptrade.connection
+    Connection.objects.filter(pk=connection.pk).update(requests_per_minute=LIMIT * 2, max_concurrency=3)
+    snaptrade.control.faults("snaptrade", rate_limit_per_minute=LIMIT * 2, rate_limit_window_seconds=WINDOW_SECONDS,
+                             latency_ms=100)
+    env = {"CONNECTION_RATE_LIMIT_WINDOW_SECONDS": str(WINDOW_SECONDS)}
+    for _ in range(2):
+        celery_worker_process(concurrency=4, pool="threads", env=env)
+    members = Member.objects.bulk_create(Member(email=f"grouped-{n}@example.org") for n in range(24))
+    with mock.patch.object(operation_services, "operations_dispatch_on_commit"):  # sent below, as groups
+        batch = services.batch_create(connection=connection, members=members, requested_by=STAFF)
+    ids = list(batch.operations.order_by("pk").values_list("pk", flat=True))
+
+    for start in range(0, len(ids), 8):
+        tasks.operations_execute.delay(ids[start:start + 8])
+
+    operations = [wait_until_finished(pk) for pk in ids]
+    assert [op.status for op in operations] == [OperationStatus.SUCCEEDED] * len(ids)
+    assert most_requests_at_once(connection) <= 3
+    state = snaptrade.control.state("snaptrade")
+    assert refusals(state) == 0, state["counters"]

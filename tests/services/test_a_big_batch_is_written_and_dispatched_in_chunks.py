@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from provisioning import selectors, services
-from provisioning.models import Account, Member, Operation
+from provisioning.models import Account, ExternalCall, Member, Operation
 from provisioning.services import operations
 from provisioning.states import AccountStatus, OperationStatus
 from tests.services.conftest import BASE
@@ -132,21 +132,25 @@ def test_a_chunk_is_sent_as_groups_of_a_few_operations_and_many_messages(count, 
 
 
 def test_an_operation_that_breaks_does_not_stop_the_others_of_its_message(connection, http, monkeypatch):
+    """The successes of a message are written together; when that breaks, one by one, and the one
+    that breaks is left running for the sweeper (its lease ends) while the others finish."""
     from provisioning.services import execution
 
     http.post(f"{BASE}/users", json={"id": "remote", "user_secret": "s3cr3t-value-42"})
     batch = services.batch_create(connection=connection, members=members(3), requested_by=STAFF)
     first, second, third = batch.operations.order_by("pk")
-    claim = execution.operation_claim
+    apply = execution._apply_outcome
 
-    def claim_breaking_the_second(*, operation_id):
-        if operation_id == second.pk:
-            raise RuntimeError("the database said no")
-        return claim(operation_id=operation_id)
+    def apply_breaking_the_second(account, operation, outcome):
+        if operation.pk == second.pk:
+            raise RuntimeError("a bug in applying this outcome")
+        return apply(account, operation, outcome)
 
-    monkeypatch.setattr(execution, "operation_claim", claim_breaking_the_second)
+    monkeypatch.setattr(execution, "_apply_outcome", apply_breaking_the_second)
     services.operations_execute(operation_ids=[first.pk, second.pk, third.pk])
 
     statuses = dict(batch.operations.values_list("pk", "status"))
-    assert statuses == {first.pk: OperationStatus.SUCCEEDED, second.pk: OperationStatus.QUEUED,
+    assert statuses == {first.pk: OperationStatus.SUCCEEDED, second.pk: OperationStatus.RUNNING,
                         third.pk: OperationStatus.SUCCEEDED}  # the second is the sweeper's, later
+    assert ExternalCall.objects.filter(operation=second).count() == 0  # nothing half-written
+    assert ExternalCall.objects.filter(operation__in=[first, third]).count() == 2

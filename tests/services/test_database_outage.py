@@ -31,7 +31,7 @@ def fail_once(monkeypatch, owner, name):
 
 def test_an_answer_is_kept_when_the_first_write_of_the_outcome_fails(account, http, monkeypatch):
     http.post(f"{BASE}/users", json={"id": "remote-1", "user_secret": "only-copy-of-the-secret"})
-    calls = fail_once(monkeypatch, execution, "_operation_succeed")
+    calls = fail_once(monkeypatch, execution, "_operations_succeed")
     operation = services.operation_request(kind="provision", account=account, requested_by=STAFF)
 
     services.operation_execute(operation_id=operation.pk)
@@ -45,7 +45,7 @@ def test_an_answer_is_kept_when_the_first_write_of_the_outcome_fails(account, ht
 
 def test_a_call_is_recorded_once_when_the_first_try_to_record_it_fails(account, http, monkeypatch):
     http.post(f"{BASE}/users", json={"id": "remote-1", "user_secret": "s3cr3t"})
-    calls = fail_once(monkeypatch, execution.DatabaseCallLog, "save_records")
+    calls = fail_once(monkeypatch, execution.DatabaseCallLog, "records")
     operation = services.operation_request(kind="provision", account=account, requested_by=STAFF)
 
     services.operation_execute(operation_id=operation.pk)

@@ -235,7 +235,7 @@ def test_retry_of_a_failed_operation_is_a_new_operation_with_the_same_input(acco
 def test_a_connection_level_outcome_flags_only_that_connections_accounts(account, connection, fake_provider):
     from provisioning.models import Account, Connection, Member
     from provisioning.providers.base import Outcome
-    from provisioning.services.execution import _operation_succeed
+    from provisioning.services.execution import DatabaseCallLog, _Attempt, _operations_succeed
 
     elsewhere = Account.objects.create(
         member=Member.objects.create(email="x@example.org"),
@@ -243,7 +243,8 @@ def test_a_connection_level_outcome_flags_only_that_connections_accounts(account
     )
     operation = Operation.objects.create(kind="reconcile", connection=connection, requested_by="schedule")
 
-    _operation_succeed(operation, Outcome(account_attention={account.pk: "missing remotely", elsewhere.pk: "no"}))
+    outcome = Outcome(account_attention={account.pk: "missing remotely", elsewhere.pk: "no"})
+    _operations_succeed([_Attempt(operation, DatabaseCallLog(operation), outcome=outcome)])
 
     account.refresh_from_db()
     elsewhere.refresh_from_db()

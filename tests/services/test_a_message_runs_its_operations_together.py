@@ -1,0 +1,127 @@
+"""A message of several operations: claimed in one transaction within the connection's cap, their
+provider calls made at the same time, their successes written together (as many statements for
+eight as for two), and the worker thread goes on with the operations their freed slots woke."""
+
+import threading
+
+import pytest
+from django.db import connection as db
+from django.db import transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from provisioning import services
+from provisioning.models import Account, ExternalCall, Member, Operation
+from provisioning.services import execution
+from provisioning.states import AccountStatus, OperationStatus
+from tests.services.conftest import BASE
+
+STAFF = services.Requester("test:staff")
+
+
+def running_and_waiting(ids, cap):
+    """The first ``cap`` of ``ids`` claimed, their lease then lost (for ``operations_execute`` to
+    take them again), the others refused a slot: they wait to be woken."""
+    services.operations_claim(operation_ids=ids[:cap])
+    services.operations_claim(operation_ids=ids[cap:])
+    Operation.objects.filter(pk__in=ids[:cap]).update(lease_expires_at=timezone.now())
+
+
+def queued(connection, n, prefix="m"):
+    accounts = [Account.objects.create(member=Member.objects.create(email=f"{prefix}{i}@example.org"),
+                                       connection=connection) for i in range(n)]
+    return [services.operation_request(kind="provision", account=a, requested_by=STAFF).pk for a in accounts]
+
+
+def test_a_group_takes_only_its_connections_free_slots(connection, django_capture_on_commit_callbacks):
+    connection.max_concurrency = 2
+    connection.save()
+    ids = queued(connection, 5)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        claimed = services.operations_claim(operation_ids=ids)
+
+    assert [op.pk for op in claimed] == ids[:2]
+    statuses = dict(Operation.objects.values_list("pk", "status"))
+    assert [statuses[pk] for pk in ids] == [OperationStatus.RUNNING] * 2 + [OperationStatus.QUEUED] * 3
+    refused = Operation.objects.filter(pk__in=ids[2:])
+    assert all(op.next_attempt_at > timezone.now() and op.attempts == 0 for op in refused)
+    assert list(Account.objects.order_by("pk").values_list("status", flat=True)) == (
+        [AccountStatus.PROVISIONING] * 2 + [AccountStatus.PENDING] * 3)  # refused: nothing moved
+    assert len(callbacks) == 1  # the refused come back together, in one message
+
+
+def test_the_successes_of_a_group_cost_as_many_statements_for_eight_as_for_two(connection, http):
+    http.post(f"{BASE}/users", json={"id": "remote", "user_secret": "s3cr3t-value-42"})
+    two, eight = queued(connection, 2, "two"), queued(connection, 8, "eight")
+
+    with CaptureQueriesContext(db) as for_two:
+        services.operations_execute(operation_ids=two)
+    with CaptureQueriesContext(db) as for_eight:
+        services.operations_execute(operation_ids=eight)
+
+    assert len(for_eight) == len(for_two)
+    assert set(Operation.objects.values_list("status", flat=True)) == {OperationStatus.SUCCEEDED}
+    assert set(Account.objects.values_list("status", flat=True)) == {AccountStatus.ACTIVE}
+    assert ExternalCall.objects.count() == 10
+    assert set(Account.objects.values_list("external_id", flat=True)) != {""}
+
+
+def test_a_worker_thread_goes_on_with_the_operations_its_successes_woke(connection, http):
+    http.post(f"{BASE}/users", json={"id": "remote", "user_secret": "s3cr3t-value-42"})
+    connection.max_concurrency = 2
+    connection.save()
+    ids = queued(connection, 7)
+    running_and_waiting(ids, 2)
+
+    services.operations_execute(operation_ids=ids[:2])  # two finish, wake two, and so on
+
+    statuses = dict(Operation.objects.values_list("pk", "status"))
+    assert [statuses[pk] for pk in ids] == [OperationStatus.SUCCEEDED] * 7
+
+
+def test_one_attempt_sends_the_operations_it_woke_as_a_message(connection, http, django_capture_on_commit_callbacks):
+    http.post(f"{BASE}/users", json={"id": "remote", "user_secret": "s3cr3t-value-42"})
+    connection.max_concurrency = 1
+    connection.save()
+    first, *waiting = queued(connection, 3)
+    running_and_waiting([first, *waiting], 1)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.operation_execute(operation_id=first)
+
+    statuses = dict(Operation.objects.values_list("pk", "status"))
+    assert statuses[first] == OperationStatus.SUCCEEDED
+    assert [statuses[pk] for pk in waiting] == [OperationStatus.QUEUED] * 2  # one of them sent
+    assert len(callbacks) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_finishers_at_once_wake_different_operations(connection):
+    """The operation another finisher's transaction has just woken (its row locked) is skipped."""
+    if db.vendor != "postgresql":
+        pytest.skip("SQLite writes one transaction at a time: two finishers cannot overlap")
+    connection.max_concurrency = 1
+    connection.save()
+    ids = queued(connection, 3)
+    running_and_waiting(ids, 1)
+    woken_by_the_other, locked, done = [], threading.Event(), threading.Event()
+
+    def other_finisher():
+        with transaction.atomic():
+            woken_by_the_other.extend(execution._wake_next_waiting(connection.pk))
+            locked.set()
+            done.wait(10)
+        db.close()
+
+    other = threading.Thread(target=other_finisher)
+    other.start()
+    try:
+        assert locked.wait(10)
+        with transaction.atomic():
+            woken_here = execution._wake_next_waiting(connection.pk)
+    finally:
+        done.set()
+        other.join()
+
+    assert len(woken_by_the_other) == 1 and len(woken_here) == 1 and woken_here != woken_by_the_other
