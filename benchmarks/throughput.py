@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import psutil
 
-from devtools.processes import ChildProcess
+from devtools.processes import REPO, ChildProcess
 
 from .environment import CELERY, bench_environment, wait_until
 from .pipeline import FINISHED, Sandbox, operation_numbers, start_worker
@@ -304,6 +305,21 @@ def run(*, stack_name: str, quick: bool, pool: str, concurrency: int, tmp: Path)
     return result
 
 
+def keep_logs_if_unfinished(result: dict, tmp: Path, stack: str) -> None:
+    """When a run left operations unfinished, copy the processes' logs (worker, beat, sandbox) out of
+    the temporary folder to ``var/bench/unfinished-<time>-<stack>/``, for whoever looks into it."""
+    runs = [value for value in result.values() if isinstance(value, dict)]
+    runs += [run for value in result.values() if isinstance(value, list) for run in value if isinstance(run, dict)]
+    if not any(run.get("unfinished") for run in runs):
+        return
+    kept = REPO / "var" / "bench" / f"unfinished-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{stack}"
+    for log in tmp.rglob("*.log"):
+        target = kept / log.relative_to(tmp)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, target)
+    print(f"operations were left unfinished: the processes' logs are kept in {kept}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.throughput")
     parser.add_argument("--stack", choices=sorted(STACKS), required=True)
@@ -317,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         result = run(stack_name=args.stack, quick=args.quick, pool=args.pool or stack["pool"],
                      concurrency=args.concurrency or stack["concurrency"], tmp=Path(tmp))
+        keep_logs_if_unfinished(result, Path(tmp), args.stack)
     args.out.write_text(json.dumps(result, indent=2, default=str))
     for row in result["figures"]:
         print(f"{row['target']}  {row['figure']:<42} {row['measured']:>9,.2f} {row['unit']:<5} "
