@@ -19,6 +19,11 @@ logger = logging.getLogger("provisioning.sandbox.server")
 class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    # the listen backlog of a real server (socketserver's default is 5): each request is a new
+    # connection here (HTTP/1.0), and a worker's call threads open dozens at once; beyond the
+    # backlog the kernel drops them, the client waits 1, 3, 7 s to retry, and a connect timeout
+    # would count toward quarantining the connection: a fault no provider showed
+    request_queue_size = 1024
 
 
 class QuietRequestHandler(WSGIRequestHandler):
