@@ -343,12 +343,12 @@ def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], lis
     running = _running_counts(caps, now)
     free = {pk: 0 for pk, cap in caps.items() if running.get(pk, 0) >= cap}
     not_full = sorted(caps.keys() - free.keys())
-    if not_full:
-        caps = dict(Connection.objects.select_for_update().filter(pk__in=not_full).order_by("pk")
-                    .values_list("pk", "max_concurrency"))
+    if not_full:  # the caps read again under the locks: a person may have just changed one
+        locked = dict(Connection.objects.select_for_update().filter(pk__in=not_full).order_by("pk")
+                      .values_list("pk", "max_concurrency"))
         # a statement of its own after the locks: it sees every claim committed before they were ours
         running = _running_counts(not_full, now)
-        free.update({pk: cap - running.get(pk, 0) for pk, cap in caps.items() if cap})
+        free.update({pk: cap - running.get(pk, 0) for pk, cap in locked.items() if cap})
     claimed, refused = [], []
     for operation in operations:
         slots = free.get(operation.connection_id)
@@ -589,6 +589,12 @@ def backoff_seconds(attempt: int) -> float:
     return random.uniform(0, ceiling)
 
 
+# what an outcome may change in its operation's account (``_apply_outcome``, and the last error):
+# the fields a success or a failure writes
+OUTCOME_ACCOUNT_FIELDS = ["status", "external_id", "details", "secrets", "attention", "challenge_image", "last_error",
+                          "updated_at"]
+
+
 def _apply_outcome(account: Account | None, operation: Operation, outcome: Outcome) -> None:
     if outcome.health is not None or outcome.provider_state:
         connection = Connection.objects.select_for_update().get(pk=operation.connection_id)
@@ -721,11 +727,9 @@ def _operations_succeed(attempts: list[_Attempt]) -> list[int]:
     return woken
 
 
-# what a success changes in an operation, and what an outcome may change in its account
+# what a success changes in an operation
 SUCCESS_FIELDS = ["status", "result", "error_code", "error_message", "error_retryable", "finished_at",
                   "lease_expires_at", "updated_at"]
-OUTCOME_ACCOUNT_FIELDS = ["status", "external_id", "details", "secrets", "attention", "challenge_image", "last_error",
-                          "updated_at"]
 
 
 def _operation_hold_for_confirmation(operation: Operation, reason: str, outcome: Outcome) -> None:
@@ -815,7 +819,7 @@ def _operation_fail(operation: Operation, err: ProviderError, *, at_horizon: Con
             outcome.attention = message
         _apply_outcome(account, operation, outcome)
         account.last_error = {"code": err.code, "message": message, "operation": operation.pk}
-        account.save()
+        account.save(update_fields=OUTCOME_ACCOUNT_FIELDS)
     if isinstance(err, ConfigurationError):
         changed = Connection.objects.filter(pk=operation.connection_id).exclude(health_status=HealthStatus.ERROR)
         health_changed = changed.exists()
