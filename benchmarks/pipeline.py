@@ -221,7 +221,7 @@ def run(*, stack_name: str, operations: int, cap_operations: int, timeout: float
     from django.core.management import call_command
 
     django.setup()
-    from provisioning.services.execution import CONCURRENCY_WAIT_SECONDS
+    from provisioning.services.slots import CONCURRENCY_WAIT_SECONDS
 
     call_command("migrate", interactive=False, verbosity=0)
     result = {"stack": stack_name, "label": stack["label"], "pool": stack["pool"],

@@ -25,7 +25,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, connections, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import bulk, selectors
@@ -41,18 +41,13 @@ from ..providers.exceptions import (
 )
 from ..providers.http import RecordedCall
 from ..states import OPERATION_SPECS, OperationKind, OperationStatus, check_transition
-from . import guards, quarantine, webhooks
+from . import guards, quarantine, slots, webhooks
 from .operations import operation_dispatch, operations_dispatch_group
 
 logger = logging.getLogger(__name__)
 
 # the database is unreachable (a restart, a failover, a cut connection): not the operation's fault
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
-
-# how long an operation refused a slot (its connection at its concurrency cap) waits at most:
-# it is normally woken earlier, when a running operation of the connection finishes
-CONCURRENCY_WAIT_SECONDS = 10.0
-
 
 def account_set_status(account: Account, status: str) -> None:
     """The one place that changes ``Account.status``; refuses illegal transitions."""
@@ -278,7 +273,7 @@ def operation_claim(*, operation_id: int) -> Operation | None:
 def operations_claim(*, operation_ids: list[int]) -> list[Operation]:
     """Take those of ``operation_ids`` that are ours to run now (due, or their lease lost), in one
     transaction. A connection at its concurrency cap gives only its free slots: the others wait to
-    be woken when one frees (``_operations_wait_for_slot``)."""
+    be woken when one frees (``slots.operations_wait_for_slot``)."""
     now = timezone.now()
     with transaction.atomic():
         # one read brings everything the attempts need; only the operations' rows are locked (in
@@ -292,7 +287,7 @@ def operations_claim(*, operation_ids: list[int]) -> list[Operation]:
         due = [operation for operation in operations if _claimable(operation, now)]
         claimed, refused = _within_caps(due, now)
         if refused:
-            _operations_wait_for_slot(refused, now)
+            slots.operations_wait_for_slot([refused], now)
         for operation in claimed:
             _attempt_start(operation, now)
         _accounts_to_running(claimed, now)
@@ -340,34 +335,25 @@ def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], lis
         return operations, []
     # a look without the locks first: a connection already full refuses at once, without waiting
     # for its row behind the claims that fill it (a big batch's first messages are refused so)
-    running = _running_counts(caps, now)
+    running = slots.running_counts(caps, now)
     free = {pk: 0 for pk, cap in caps.items() if running.get(pk, 0) >= cap}
     not_full = sorted(caps.keys() - free.keys())
     if not_full:  # the caps read again under the locks: a person may have just changed one
         locked = dict(Connection.objects.select_for_update().filter(pk__in=not_full).order_by("pk")
                       .values_list("pk", "max_concurrency"))
         # a statement of its own after the locks: it sees every claim committed before they were ours
-        running = _running_counts(not_full, now)
+        running = slots.running_counts(not_full, now)
         free.update({pk: cap - running.get(pk, 0) for pk, cap in locked.items() if cap})
     claimed, refused = [], []
     for operation in operations:
-        slots = free.get(operation.connection_id)
-        if slots is not None and slots <= 0:
+        left = free.get(operation.connection_id)
+        if left is not None and left <= 0:
             refused.append(operation.pk)
             continue
-        if slots is not None:
-            free[operation.connection_id] = slots - 1
+        if left is not None:
+            free[operation.connection_id] = left - 1
         claimed.append(operation)
     return claimed, refused
-
-
-def _running_counts(connection_ids, now) -> dict[int, int]:
-    """The operations running (their lease not expired) at each of ``connection_ids``."""
-    return dict(
-        Operation.objects.filter(connection_id__in=connection_ids, status=OperationStatus.RUNNING,
-                                 lease_expires_at__gt=now)
-        .order_by().values("connection_id").annotate(count=Count("pk")).values_list("connection_id", "count")
-    )
 
 
 def _attempt_start(operation: Operation, now) -> None:
@@ -411,15 +397,6 @@ def _accounts_to_running(operations: list[Operation], now) -> None:
                 account.save(update_fields=["status", "updated_at"])
             operation.prior_account_status = operation.prior_account_status or was
             operation.account = account
-
-
-def _operations_wait_for_slot(operation_ids: list[int], now) -> None:
-    """Queue operations refused a slot (locked by the claim) with a time: they wait to be woken
-    when one of their connection's operations finishes (``_wake_next_waiting``), else come back
-    then, together; jittered so that groups refused together do not all come back together."""
-    wait = CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5)
-    Operation.objects.filter(pk__in=operation_ids).update(next_attempt_at=now + timedelta(seconds=wait), updated_at=now)
-    operations_dispatch_group(operation_ids=operation_ids, countdown=wait)
 
 
 # what a claim changes in an operation (nothing else is written)
@@ -650,10 +627,10 @@ def _locked_account(operation: Operation) -> Account | None:
     return Account.objects.select_for_update().get(pk=operation.account_id)
 
 
-def _wake_next_waiting(connection_id: int, slots: int = 1) -> list[int]:
-    """``slots`` of the connection are free: make due the queued operations that wait longest for
-    one (refused a slot of a capped connection, or released from a quarantine but not sent yet),
-    and return their ids, for the caller to send or run."""
+def _wake_next_waiting(connection_id: int, count: int = 1) -> list[int]:
+    """``count`` slots of the connection are free: make due the queued operations that wait
+    longest for one (kept back from a capped connection's full slots, or released from a
+    quarantine but not sent yet), and return their ids, for the caller to send or run."""
     now = timezone.now()
     # locked, and those another finisher has locked skipped: two finishing at once wake different
     # ones (else both would go on with the same, and one's freed slots would stay empty)
@@ -661,7 +638,7 @@ def _wake_next_waiting(connection_id: int, slots: int = 1) -> list[int]:
         Operation.objects.select_for_update(skip_locked=True)
         .filter(connection_id=connection_id, status=OperationStatus.QUEUED, next_attempt_at__gt=now)
         .order_by("next_attempt_at", "id")
-        .values_list("pk", flat=True)[:slots]
+        .values_list("pk", flat=True)[:count]
     )
     if waiting:  # marked as sent now: the sweeper leaves them to the caller for a while
         Operation.objects.filter(pk__in=waiting).update(next_attempt_at=now, dispatched_at=now)
@@ -723,7 +700,7 @@ def _operations_succeed(attempts: list[_Attempt]) -> list[int]:
     woken = []
     for connection_id in {operation.connection_id for operation, _ in done} - lifted:  # a lift has
         # just released its own first few operations
-        woken += _wake_next_waiting(connection_id, slots=sum(op.connection_id == connection_id for op, _ in done))
+        woken += _wake_next_waiting(connection_id, count=sum(op.connection_id == connection_id for op, _ in done))
     return woken
 
 
@@ -753,7 +730,7 @@ def _operation_fail_or_retry(operation: Operation, err: ProviderError, *, sent: 
     if isinstance(err, Deferred) and (not sent or operation.attempts < operation.max_attempts):
         if not sent:
             operation.attempts -= 1  # nothing was sent: the attempt is given back
-        delay = err.retry_after or CONCURRENCY_WAIT_SECONDS
+        delay = err.retry_after or slots.CONCURRENCY_WAIT_SECONDS
     elif not err.retryable:
         quarantine.record_answer(connection_id=operation.connection_id, success=False)
         _operation_fail(operation, err)

@@ -26,6 +26,7 @@ from ..states import (
     OperationKind,
     OperationStatus,
 )
+from . import slots
 from .errors import Conflict, InvalidRequest
 
 logger = logging.getLogger(__name__)
@@ -257,18 +258,26 @@ EXECUTE_SPREAD = 64
 
 def execute_groups(operation_ids: list[int]) -> list[list[int]]:
     """``operation_ids`` cut into the groups that ``operations_dispatch`` sends a message each."""
-    size = max(1, min(EXECUTE_GROUP_MAX, len(operation_ids) // EXECUTE_SPREAD))
-    return [operation_ids[start:start + size] for start in range(0, len(operation_ids), size)]
+    return cut(operation_ids, max(1, min(EXECUTE_GROUP_MAX, len(operation_ids) // EXECUTE_SPREAD)))
+
+
+def cut(ids: list[int], size: int) -> list[list[int]]:
+    """``ids`` in lists of ``size`` (the last one shorter)."""
+    return [ids[start:start + size] for start in range(0, len(ids), size)]
 
 
 def operations_dispatch(*, operation_ids: list[int]) -> None:
     """Send ``operations_execute`` messages for ``operation_ids`` now (``execute_groups``), through
     one broker connection, as one batch where the broker takes one (Redis: a pipeline, not a round
-    trip and a new client per message); a worker runs this for ``operations_dispatch_on_commit``."""
+    trip and a new client per message); a worker runs this for ``operations_dispatch_on_commit``.
+    Those beyond their capped connection's free slots wait for one instead (``slots``)."""
     from .. import tasks
 
+    now = slots.operations_send_now_or_wait(operation_ids, group_size=EXECUTE_GROUP_MAX)
+    # those a connection's free slots took are few: in full groups, as the slots' turns go on
+    groups = execute_groups(now) if len(now) == len(operation_ids) else cut(now, EXECUTE_GROUP_MAX)
     with tasks.operations_execute.app.producer_or_acquire() as producer, producer.batch():
-        for group in execute_groups(operation_ids):
+        for group in groups:
             tasks.operations_execute.apply_async(args=[group], producer=producer)
 
 

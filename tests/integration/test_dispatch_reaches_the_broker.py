@@ -25,6 +25,7 @@ def queued_operation_ids() -> list[int]:
     return ids
 
 
+@pytest.mark.django_db  # the dispatch looks for capped connections: these ids have none (no rows)
 def test_every_operation_of_a_dispatch_chunk_reaches_redis_once():
     ids = list(range(1, 1201))  # more than one pipeline's worth
 
