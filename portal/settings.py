@@ -420,7 +420,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # Celery's two lines per task ("received", "succeeded in"): the portal logs what a task
-        # did itself (operation start and end, each provider call); failures are still ERROR
+        # did itself (an operation's end, each provider call); failures are still ERROR
         "celery.worker.strategy": {"level": "WARNING"},
         "celery.app.trace": {"level": "WARNING"},
     },

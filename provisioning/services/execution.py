@@ -458,7 +458,8 @@ def _execute(*, operation_ids: list[int]) -> tuple[list[Operation], list[int]]:
             for attempt in succeeded:
                 woken += _attempt_finish_alone(attempt)
     for operation in claimed:
-        logger.info("operation end id=%s kind=%s status=%s", operation.pk, operation.kind, operation.status)
+        logger.info("operation end id=%s kind=%s attempt=%s status=%s", operation.pk, operation.kind,
+                    operation.attempts, operation.status)
     return claimed, woken
 
 
@@ -477,7 +478,8 @@ def _attempt_run(operation: Operation) -> _Attempt:
         secret_input=operation.secret_input,
         local_accounts=[] if account else selectors.connection_local_accounts(operation.connection),
     )
-    logger.info("operation start id=%s kind=%s attempt=%s", operation.pk, operation.kind, operation.attempts)
+    # at INFO, an operation's attempt is one line when it ends (with each provider call's own)
+    logger.debug("operation start id=%s kind=%s attempt=%s", operation.pk, operation.kind, operation.attempts)
     attempt = _Attempt(operation, DatabaseCallLog(operation))
     try:
         provider = registry.get(operation.connection.provider)(operation.connection, attempt.call_log)
