@@ -1,0 +1,43 @@
+"""The ``make run`` stack's broker: kombu's filesystem transport, each message written whole.
+
+kombu's filesystem transport (5.7) opens a message's file under its final name and only then
+writes it. A consumer that lists the folder in between takes the empty file, fails to decode it,
+and the worker stops ("Unrecoverable error: JSONDecodeError"); its queued messages wait until
+something starts it again (kombu issue 1551, open). The portal's workers send messages while they
+consume them (a batch's chunks, a capped connection's waiting groups), so under load it happened
+within minutes.
+
+Here a message is written under a name no consumer looks at (it starts with a dot) and then
+renamed to its final name in the same folder. A rename within a folder is atomic: a consumer sees
+the whole message or none. Selected by ``CELERY_BROKER_TRANSPORT`` when the broker URL is
+``filesystem://``; Redis is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from time import monotonic
+
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
+
+
+class Channel(filesystem.Channel):
+    def _put(self, queue, payload, **kwargs):
+        """Put ``payload`` onto ``queue``: written aside, then renamed into place."""
+        name = f"{int(round(monotonic() * 1000))}_{uuid.uuid4()}.{queue}.msg"
+        path = os.path.join(self.data_folder_out, name)
+        partial = os.path.join(self.data_folder_out, f".{name}.partial")
+        try:
+            with open(partial, "wb") as file:
+                file.write(str_to_bytes(dumps(payload)))
+            os.replace(partial, path)
+        except OSError as exc:
+            raise ChannelError(f"Cannot add file {path!r} to directory") from exc
+
+
+class Transport(filesystem.Transport):
+    Channel = Channel
