@@ -29,3 +29,18 @@ def test_a_run_that_finished_everything_keeps_nothing(tmp_path, monkeypatch):
     throughput.keep_logs_if_unfinished({"cpu": {"unfinished": 0}, "stack": "local"}, logs(tmp_path), "local")
 
     assert not (tmp_path / "repo").exists()
+
+
+def test_a_worker_that_died_fails_the_memory_figure(tmp_path):
+    """A dead worker reads 0 MB, under any goal: its unfinished operations fail the figure."""
+    numbers = {"operations": 1000, "succeeded": 1000, "unfinished": 0, "max_http_in_flight": 20}
+    result = {"pool": "threads", "concurrency": 16,
+              "cpu": {**numbers, "cpu_ms_per_operation": 4.0, "cpu_ms_by_process": {}},
+              "bound": {**numbers, "ops_per_second": 100.0},
+              "memory": [{"operations": 5000, "rss_mb": 128.0, "unfinished": 0},
+                         {"operations": 10000, "rss_mb": 0.0, "unfinished": 1000}]}
+
+    memory = throughput.figures("local", result)[-1]
+
+    assert memory["target"] == 5 and memory["ok"] is False
+    assert "1,000 unfinished" in memory["detail"]
