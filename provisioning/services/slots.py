@@ -48,9 +48,12 @@ def running_counts(connection_ids, now) -> dict[int, int]:
 
 def operations_beyond_free_slots(operation_ids: list[int], now) -> set[int]:
     """Those of ``operation_ids`` (about to be sent) that their capped connection has no free slot
-    for once the lower ids take the free ones. Counted without locks: a guess the claim makes
-    exact (one sent too many is refused there; one kept back too many is woken by the next end)."""
-    rows = sorted(Operation.objects.filter(pk__in=operation_ids, connection__max_concurrency__gt=0)
+    for once the lower ids take the free ones (queued ones only: one cancelled or already sent by
+    the sweeper meanwhile is left alone). Counted without locks, a guess the claim makes exact:
+    one sent too many is refused there; one kept back too many is woken by the next end, or comes
+    back at its time if the running ones ended before it was kept back."""
+    rows = sorted(Operation.objects.filter(pk__in=operation_ids, status=OperationStatus.QUEUED,
+                                           connection__max_concurrency__gt=0)
                   .values_list("pk", "connection_id", "connection__max_concurrency"))
     if not rows:
         return set()

@@ -95,3 +95,14 @@ def test_a_capped_batch_goes_through_its_slots_without_a_claim_refused(
     assert set(batch.operations.values_list("status", flat=True)) == {OperationStatus.SUCCEEDED}
     assert set(batch.operations.values_list("attempts", flat=True)) == {1}
     assert set(Account.objects.values_list("status", flat=True)) == {AccountStatus.ACTIVE}
+
+
+def test_only_queued_operations_are_kept_waiting(connection):
+    """One cancelled (or already sent by the sweeper) between its batch and its dispatch is not
+    given a wait: its message finds it not ours to run."""
+    connection.max_concurrency = 1
+    connection.save()
+    first, cancelled, third = queued(connection, 3)
+    services.operation_cancel(operation=Operation.objects.get(pk=cancelled), requested_by=STAFF)
+
+    assert slots.operations_beyond_free_slots([first, cancelled, third], timezone.now()) == {third}
