@@ -9,8 +9,8 @@ within minutes.
 
 Here a message is written under a name no consumer looks at (it starts with a dot) and then
 renamed to its final name in the same folder. A rename within a folder is atomic: a consumer sees
-the whole message or none. Selected by ``CELERY_BROKER_TRANSPORT`` when the broker URL is
-``filesystem://``; Redis is untouched.
+the whole message or none. ``portal.celery`` makes it the transport of every ``filesystem://``
+URL (kombu's name for the scheme); a Redis URL is untouched.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import uuid
 from time import monotonic
 
 from kombu.exceptions import ChannelError
-from kombu.transport import filesystem
+from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
@@ -41,3 +41,8 @@ class Channel(filesystem.Channel):
 
 class Transport(filesystem.Transport):
     Channel = Channel
+
+
+def serve_filesystem_urls() -> None:
+    """Make this transport the one of ``filesystem://`` broker URLs, in this process."""
+    TRANSPORT_ALIASES["filesystem"] = f"{__name__}:Transport"

@@ -5,12 +5,15 @@ import os
 from celery import Celery
 from celery.signals import task_postrun, task_prerun, worker_init
 
+from portal import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 # Celery's Django fixup runs every system check when a worker starts, and drops what they find;
 # the URL checks load the URLconf, so the admin and the API (about 24 MB a process) for pages a
 # worker never serves. `manage.py migrate` (the release step) and `runserver` run the checks.
 os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
+broker.serve_filesystem_urls()  # the make run broker: kombu's folder transport, each message whole
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
