@@ -630,27 +630,9 @@ def _locked_account(operation: Operation) -> Account | None:
     return Account.objects.select_for_update().get(pk=operation.account_id)
 
 
-def _wake_next_waiting(connection_id: int, count: int = 1) -> list[int]:
-    """``count`` slots of the connection are free: make due the queued operations that wait
-    longest for one (kept back from a capped connection's full slots, or released from a
-    quarantine but not sent yet), and return their ids, for the caller to send or run."""
-    now = timezone.now()
-    # locked, and those another finisher has locked skipped: two finishing at once wake different
-    # ones (else both would go on with the same, and one's freed slots would stay empty)
-    waiting = list(
-        Operation.objects.select_for_update(skip_locked=True)
-        .filter(connection_id=connection_id, status=OperationStatus.QUEUED, next_attempt_at__gt=now)
-        .order_by("next_attempt_at", "id")
-        .values_list("pk", flat=True)[:count]
-    )
-    if waiting:  # marked as sent now: the sweeper leaves them to the caller for a while
-        Operation.objects.filter(pk__in=waiting).update(next_attempt_at=now, dispatched_at=now)
-    return waiting
-
-
 def _wake_and_send(connection_id: int) -> None:
     """A slot of the connection is free: send the operation waiting longest for one."""
-    woken = _wake_next_waiting(connection_id)
+    woken = slots.wake_next_waiting(connection_id)
     if woken:
         operations_dispatch_group(operation_ids=woken)
 
@@ -703,7 +685,7 @@ def _operations_succeed(attempts: list[_Attempt]) -> list[int]:
     woken = []
     for connection_id in {operation.connection_id for operation, _ in done} - lifted:  # a lift has
         # just released its own first few operations
-        woken += _wake_next_waiting(connection_id, count=sum(op.connection_id == connection_id for op, _ in done))
+        woken += slots.wake_next_waiting(connection_id, count=sum(op.connection_id == connection_id for op, _ in done))
     return woken
 
 

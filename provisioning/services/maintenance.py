@@ -13,7 +13,8 @@ from ..models import Connection, ExternalCall, IdempotencyRecord, Operation, Req
 from ..providers import registry
 from ..states import UNFINISHED_OPERATION_STATUSES, OperationKind, OperationStatus
 from .errors import ServiceError
-from .operations import SCHEDULE, operation_dispatch, operation_request
+from . import slots
+from .operations import EXECUTE_GROUP_MAX, SCHEDULE, operation_dispatch, operation_request
 from .quarantine import connections_probe_due
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ def operations_sweep() -> int:
     """Dispatch again every operation that a lost message or a dead worker left behind.
 
     That is: queued ones not dispatched recently, retries that are due, and running ones whose
-    lease expired; and the probe of every quarantined connection whose next probe is due. Held
+    lease expired; those waiting for a slot of a connection whose slots are free; and the probe of
+    every quarantined connection whose next probe is due. Held
     operations are not touched (they wait for a probe, a lift or a person). Claiming is atomic,
     so an operation that is in fact still moving is not run twice. Returns how many were sent.
     """
@@ -44,6 +46,7 @@ def operations_sweep() -> int:
         count += 1
     if count:
         logger.info("sweeper dispatched %s operations", count)
+    count += slots.connections_wake_free_slots(group_size=EXECUTE_GROUP_MAX)
     # quarantined connections whose next probe is due (a countdown task normally beats us to it)
     count += connections_probe_due()
     return count

@@ -20,7 +20,7 @@ A provider that keeps failing is not hammered by every queued operation in turn:
 - The first success lifts the quarantine. Held operations are released **without a burst**:
   in the order they were requested, at most ``max_concurrency`` (or ``QUARANTINE_RELEASE_AT_ONCE``)
   at once; the others are queued for later and woken one by one as each operation of the
-  connection finishes (``execution._wake_next_waiting``), with staggered times as a fallback.
+  connection finishes (``slots.wake_next_waiting``), with staggered times as a fallback.
 - A person can impose a quarantine (``connection_quarantine``): then nothing probes and only a
   person lifts it (``connection_quarantine_lift``), which also ends an automatic one.
 - Staff are told by email once when a quarantine starts and once when it ends

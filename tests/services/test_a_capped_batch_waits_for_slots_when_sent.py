@@ -44,8 +44,10 @@ def test_operations_beyond_the_free_slots_wait_from_the_moment_they_are_sent(
     later = [(group, countdown) for group, countdown in sent if countdown is not None]
     assert sorted(sum((group for group, _ in later), [])) == ids[2:]
     assert [len(group) for group, _ in later] == [8, 8, 2]  # a group per message
-    assert all(0.5 * slots.CONCURRENCY_WAIT_SECONDS <= countdown <= 1.5 * slots.CONCURRENCY_WAIT_SECONDS
-               for _, countdown in later)
+    # each back after about CONCURRENCY_WAIT_SECONDS plus a turn of the 3 slots per 3 ahead of it
+    for place, (_, countdown) in zip([0, 8, 16], later):
+        turns = place / 3 * slots.TURN_SECONDS
+        assert 0.5 * slots.CONCURRENCY_WAIT_SECONDS + turns <= countdown <= 1.5 * slots.CONCURRENCY_WAIT_SECONDS + turns
     waiting = Operation.objects.filter(pk__in=ids[2:])
     assert {op.status for op in waiting} == {OperationStatus.QUEUED}
     assert all(op.next_attempt_at > timezone.now() and op.dispatched_at for op in waiting)
@@ -83,8 +85,8 @@ def test_a_capped_batch_goes_through_its_slots_without_a_claim_refused(
     connection.save()
     waits = []
     wait_for_slot = slots.operations_wait_for_slot
-    monkeypatch.setattr(slots, "operations_wait_for_slot", lambda groups, now: (
-        waits.append(sorted(sum(groups, []))), wait_for_slot(groups, now)))
+    monkeypatch.setattr(slots, "operations_wait_for_slot", lambda groups, now, **kwargs: (
+        waits.append(sorted(sum(groups, []))), wait_for_slot(groups, now, **kwargs)))
 
     with django_capture_on_commit_callbacks(execute=True):
         batch = services.batch_create(connection=connection, members=list(Member.objects.bulk_create(
@@ -105,4 +107,56 @@ def test_only_queued_operations_are_kept_waiting(connection):
     first, cancelled, third = queued(connection, 3)
     services.operation_cancel(operation=Operation.objects.get(pk=cancelled), requested_by=STAFF)
 
-    assert slots.operations_beyond_free_slots([first, cancelled, third], timezone.now()) == {third}
+    assert slots.operations_beyond_free_slots([first, cancelled, third], timezone.now()) == {
+        third: (connection.pk, 1)}
+
+
+def test_a_later_chunk_of_a_batch_waits_behind_the_ones_already_waiting(
+    connection, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A batch's chunks are sent one by one: the second one's operations are placed behind the
+    first one's in the queue (a turn of 100 s here, for the jitter of a few seconds not to matter)."""
+    monkeypatch.setattr(slots, "TURN_SECONDS", 100.0)
+    connection.max_concurrency = 2
+    connection.save()
+    already, *ids = queued(connection, 11)
+    services.operations_claim(operation_ids=[already, ids[0]])  # full
+    sent = sent_messages(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        operations.operations_dispatch(operation_ids=ids[1:5])  # a first chunk: 4 wait
+        operations.operations_dispatch(operation_ids=ids[5:])  # a second one: 5 more, behind them
+
+    [(first_chunk, first), (second_chunk, second)] = sent
+    assert (first_chunk, second_chunk) == (ids[1:5], ids[5:])
+    turns = 4 / 2 * 100  # 4 ahead, 2 slots
+    assert turns - slots.CONCURRENCY_WAIT_SECONDS <= second - first <= turns + slots.CONCURRENCY_WAIT_SECONDS
+
+
+def test_the_sweeper_wakes_a_queue_whose_slots_are_free_and_nobody_wakes(
+    connection, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Say the worker running the connection's operations died mid-chain, and their leases have
+    ended: nothing runs, and 6 wait for their time. The sweeper wakes as many as the cap (3), no
+    more; and none while the slots are full."""
+    connection.max_concurrency = 3
+    connection.save()
+    running, *ids = queued(connection, 7)
+    services.operations_claim(operation_ids=[running])
+    with django_capture_on_commit_callbacks(execute=True):
+        slots.operations_wait_for_slot([ids], timezone.now(), later=[600.0])
+    sent = sent_messages(monkeypatch)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        slots.connections_wake_free_slots(group_size=8)
+    assert [len(group) for group, _ in sent] == [2]  # 3 slots, one running
+
+    services.operations_claim(operation_ids=sent[0][0])  # now full
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert slots.connections_wake_free_slots(group_size=8) == 0
+    assert sent == []
+
+    Operation.objects.filter(status=OperationStatus.RUNNING).update(lease_expires_at=timezone.now())  # they died
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.operations_sweep() >= 3
+    assert sorted(sum((group for group, _ in sent), [])) == ids[2:5]

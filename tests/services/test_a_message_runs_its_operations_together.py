@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from provisioning import services
 from provisioning.models import Account, ExternalCall, Member, Operation
-from provisioning.services import execution
+from provisioning.services import execution, slots
 from provisioning.states import AccountStatus, OperationStatus
 from tests.services.conftest import BASE
 
@@ -118,7 +118,7 @@ def test_two_finishers_at_once_wake_different_operations(connection):
 
     def other_finisher():
         with transaction.atomic():
-            woken_by_the_other.extend(execution._wake_next_waiting(connection.pk))
+            woken_by_the_other.extend(slots.wake_next_waiting(connection.pk))
             locked.set()
             done.wait(10)
         db.close()
@@ -128,7 +128,7 @@ def test_two_finishers_at_once_wake_different_operations(connection):
     try:
         assert locked.wait(10)
         with transaction.atomic():
-            woken_here = execution._wake_next_waiting(connection.pk)
+            woken_here = slots.wake_next_waiting(connection.pk)
     finally:
         done.set()
         other.join()
