@@ -18,7 +18,7 @@ its operations beyond the free slots wait at once, rather than each being sent, 
 refused (that burst of refusals cost a 1,000-operation batch at a cap of 20 about two seconds of
 both cores before the first slot turned). Their times are spread by their place in the queue, so
 that they come back about when their turn is past, not all after ten seconds to be refused again
-(a 5,000-operation batch at a cap of 20 was refused 2,259 times so, and ran at 86/s).
+(a 5,000-operation batch at a cap of 20 made 2,259 claims that took nothing so, and ran at 86/s).
 """
 
 from __future__ import annotations
