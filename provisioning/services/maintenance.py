@@ -28,9 +28,9 @@ def operations_sweep() -> int:
 
     That is: queued ones not dispatched recently, retries that are due, and running ones whose
     lease expired; those waiting for a slot of a connection whose slots are free; and the probe of
-    every quarantined connection whose next probe is due. Held
-    operations are not touched (they wait for a probe, a lift or a person). Claiming is atomic,
-    so an operation that is in fact still moving is not run twice. Returns how many were sent.
+    every quarantined connection whose next probe is due. Held operations are not touched (they
+    wait for a probe, a lift or a person). Claiming is atomic, so an operation that is in fact
+    still moving is not run twice. Returns how many were sent.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.PROVISIONING["REDISPATCH_AFTER_SECONDS"])

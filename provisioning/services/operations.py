@@ -28,6 +28,7 @@ from ..states import (
 )
 from . import slots
 from .errors import Conflict, InvalidRequest
+from .messages import cut, execute_messages_send, execute_messages_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -192,30 +193,26 @@ def _check_quota(account: Account) -> None:
 
 def operation_dispatch(*, operation: Operation, countdown: float = 0) -> None:
     """Send the Celery task for ``operation`` once the current transaction commits."""
-    _dispatch_on_commit("operation_execute", operation.pk, [operation.pk], countdown)
-
-
-def operations_dispatch_group(*, operation_ids: list[int], countdown: float = 0) -> None:
-    """Send one ``operations_execute`` message for ``operation_ids`` (a few: those a finished
-    group woke, or a group refused slots) once the current transaction commits."""
-    ids = list(operation_ids)
-    _dispatch_on_commit("operations_execute", ids, ids, countdown)
-
-
-def _dispatch_on_commit(task_name: str, argument, operation_ids: list[int], countdown: float) -> None:
-    """Mark ``operation_ids`` dispatched now and send ``task_name(argument)`` once the current
-    transaction commits (after ``countdown`` seconds)."""
-    Operation.objects.filter(pk__in=operation_ids).update(dispatched_at=timezone.now())
+    operation_id = operation.pk
+    Operation.objects.filter(pk=operation_id).update(dispatched_at=timezone.now())
 
     def send():
         from .. import tasks
 
         try:
-            getattr(tasks, task_name).apply_async(args=[argument], countdown=countdown or None)
-        except Exception:  # the broker is only a wake-up call: the sweeper will send them again
-            logger.warning("could not dispatch operation(s) %s; the sweeper will retry", argument, exc_info=True)
+            tasks.operation_execute.apply_async(args=[operation_id], countdown=countdown or None)
+        except Exception:  # the broker is only a wake-up call: the sweeper will send it again
+            logger.warning("could not dispatch operation id=%s; the sweeper will retry", operation_id, exc_info=True)
 
     transaction.on_commit(send)
+
+
+def operations_dispatch_group(*, operation_ids: list[int], countdown: float = 0) -> None:
+    """Send one ``operations_execute`` message for ``operation_ids`` (a few: those a finished
+    group woke and did not get to) once the current transaction commits."""
+    ids = list(operation_ids)
+    Operation.objects.filter(pk__in=ids).update(dispatched_at=timezone.now())
+    execute_messages_send_on_commit([(ids, countdown)])
 
 
 # operation ids per message of ``operations_dispatch``: a few messages for a batch of thousands
@@ -261,24 +258,15 @@ def execute_groups(operation_ids: list[int]) -> list[list[int]]:
     return cut(operation_ids, max(1, min(EXECUTE_GROUP_MAX, len(operation_ids) // EXECUTE_SPREAD)))
 
 
-def cut(ids: list[int], size: int) -> list[list[int]]:
-    """``ids`` in lists of ``size`` (the last one shorter)."""
-    return [ids[start:start + size] for start in range(0, len(ids), size)]
-
-
 def operations_dispatch(*, operation_ids: list[int]) -> None:
     """Send ``operations_execute`` messages for ``operation_ids`` now (``execute_groups``), through
     one broker connection, as one batch where the broker takes one (Redis: a pipeline, not a round
     trip and a new client per message); a worker runs this for ``operations_dispatch_on_commit``.
     Those beyond their capped connection's free slots wait for one instead (``slots``)."""
-    from .. import tasks
-
     now = slots.operations_send_now_or_wait(operation_ids, group_size=EXECUTE_GROUP_MAX)
     # those a connection's free slots took are few: in full groups, as the slots' turns go on
     groups = execute_groups(now) if len(now) == len(operation_ids) else cut(now, EXECUTE_GROUP_MAX)
-    with tasks.operations_execute.app.producer_or_acquire() as producer, producer.batch():
-        for group in groups:
-            tasks.operations_execute.apply_async(args=[group], producer=producer)
+    execute_messages_send([(group, None) for group in groups])
 
 
 def operation_retry(*, operation: Operation, requested_by: Requester) -> Operation:

@@ -34,6 +34,7 @@ from django.utils import timezone
 from .. import bulk
 from ..models import Operation
 from ..states import OperationStatus
+from .messages import cut, execute_messages_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -98,25 +99,7 @@ def operations_wait_for_slot(groups: list[list[int]], now, *, later: list[float]
                               updated_at=now) for pk in group]
         messages.append((group, wait))
     bulk.update_rows(waiting, ["next_attempt_at", "dispatched_at", "updated_at"])
-    _send_on_commit(messages)
-
-
-def _send_on_commit(messages: list[tuple[list[int], float | None]]) -> None:
-    """Send an ``operations_execute`` message for each ``(operation ids, countdown)`` once the
-    current transaction commits, as one batch."""
-    def send():
-        from .. import tasks
-
-        try:
-            with tasks.operations_execute.app.producer_or_acquire() as producer, producer.batch():
-                for group, countdown in messages:
-                    tasks.operations_execute.apply_async(args=[group], countdown=countdown, producer=producer)
-        except Exception:  # the broker is only a wake-up call: the sweeper will send them again
-            logger.warning("could not send %s messages of operations waiting for a slot; the sweeper will",
-                           len(messages), exc_info=True)
-
-    if messages:
-        transaction.on_commit(send)
+    execute_messages_send_on_commit(messages)
 
 
 def operations_send_now_or_wait(operation_ids: list[int], *, group_size: int) -> list[int]:
@@ -184,7 +167,7 @@ def connections_wake_free_slots(*, group_size: int) -> int:
             continue
         with transaction.atomic():
             woken = wake_next_waiting(connection_id, count=free)
-            _send_on_commit([(woken[i:i + group_size], None) for i in range(0, len(woken), group_size)])
+            execute_messages_send_on_commit([(group, None) for group in cut(woken, group_size)])
         sent += len(woken)
     if sent:
         logger.info("sweeper woke %s operations waiting for free slots", sent)

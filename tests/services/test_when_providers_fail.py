@@ -268,7 +268,7 @@ def test_the_first_success_lifts_and_releases_without_a_burst(connection, http, 
     now = timezone.now()
     sent_now = [op.pk for op in rest if op.next_attempt_at is None or op.next_attempt_at <= now]
     assert sent_now == [op.pk for op in rest[:2]]  # at most QUARANTINE_RELEASE_AT_ONCE, in order
-    dispatches = [c for c in callbacks if c.__qualname__.startswith("_dispatch_on_commit")]
+    dispatches = [c for c in callbacks if c.__qualname__.startswith("operation_dispatch")]
     assert len(dispatches) == 2
     # each operation that finishes wakes the next one, in order
     services.operation_execute(operation_id=rest[0].pk)

@@ -1,0 +1,42 @@
+"""``operations_execute`` messages: groups of operation ids, each sent with its countdown (or at
+once), through one broker connection as one batch (Redis: a pipeline, not a round trip and a new
+client per message). Sending is only a wake-up call: a message lost leaves queued operations that
+the sweeper sends again."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def cut(ids: list[int], size: int) -> list[list[int]]:
+    """``ids`` in lists of ``size`` (the last one shorter)."""
+    return [ids[start:start + size] for start in range(0, len(ids), size)]
+
+
+def execute_messages_send(messages: list[tuple[list[int], float | None]]) -> None:
+    """Send an ``operations_execute`` message for each ``(operation ids, countdown)`` now."""
+    from .. import tasks
+
+    with tasks.operations_execute.app.producer_or_acquire() as producer, producer.batch():
+        for ids, countdown in messages:
+            tasks.operations_execute.apply_async(args=[ids], countdown=countdown or None, producer=producer)
+
+
+def execute_messages_send_on_commit(messages: list[tuple[list[int], float | None]]) -> None:
+    """``execute_messages_send`` once the current transaction commits; a broker that refuses is
+    logged (the sweeper sends the operations again)."""
+    if not messages:
+        return
+
+    def send():
+        try:
+            execute_messages_send(messages)
+        except Exception:
+            logger.warning("could not send %s message(s) of operations; the sweeper will send them again",
+                           len(messages), exc_info=True)
+
+    transaction.on_commit(send)
