@@ -1,0 +1,25 @@
+"""Target 4's figure: each worker's bound is the calls its threads carry at once (a message of up
+to 8 operations per thread), so one worker cannot fill the provider's cap alone, and the curve
+measures the scale-out, not the cap."""
+
+from benchmarks import throughput
+from provisioning.services.operations import EXECUTE_GROUP_MAX
+
+
+def test_each_worker_count_is_held_to_the_calls_its_threads_carry_up_to_the_providers_bound():
+    numbers = {"operations": 450, "succeeded": 450, "unfinished": 0}
+    result = {"pool": "threads", "concurrency": 16,
+              "cpu": {**numbers, "cpu_ms_per_operation": 4.0, "cpu_ms_by_process": {}},
+              "bound": {**numbers, "ops_per_second": 180.0, "max_http_in_flight": 20},
+              "scale": [{"workers": workers, **numbers, "ops_per_second": measured, "max_http_in_flight": 30}
+                        for workers, measured in ((1, 38.0), (2, 70.0), (4, 140.0))],
+              "memory": [{"operations": 5000, "rss_mb": 128.0, "unfinished": 0},
+                         {"operations": 10000, "rss_mb": 128.0, "unfinished": 0}]}
+
+    rows = [row for row in throughput.figures("production", result) if row["target"] == 4]
+
+    per_worker = throughput.SCALE_CONCURRENCY * EXECUTE_GROUP_MAX / (throughput.SCALE_LATENCY_MS / 1000)
+    provider = throughput.SCALE_CAP / (throughput.SCALE_LATENCY_MS / 1000)
+    assert per_worker < provider  # one worker alone cannot reach the provider's bound
+    assert [row["goal"] for row in rows] == [f">= 90% of {min(provider, n * per_worker):g}/s" for n in (1, 2, 4)]
+    assert [row["ok"] for row in rows] == [True, False, True]  # 70/s is under 90% of 80/s
