@@ -15,7 +15,7 @@ the whole message or none.
 
 **Redis: one client object per channel.** kombu's Redis transport (5.7) builds a new ``redis.Redis``
 client object for every message it sends and every one it acknowledges, over the same connection
-pool; building one copies redis-py's table of about 200 reply parsers. py-spy found it in 6.5 % of
+pool; building one copies redis-py's table of 169 reply parsers (120 µs). py-spy found it in 6.5 % of
 a busy worker's samples. A client over a pool is safe to share between threads (each command takes
 a connection of the pool), so a channel here keeps one, made again if the channel's pool is.
 
