@@ -1,6 +1,4 @@
-"""The brokers' transports: kombu's, with two faults mended.
-
-**The ``make run`` stack's folder: each message written whole.**
+"""The ``make run`` stack's broker: kombu's filesystem transport, each message written whole.
 
 kombu's filesystem transport (5.7) opens a message's file under its final name and only then
 writes it. A consumer that lists the folder in between takes the empty file, fails to decode it,
@@ -13,14 +11,9 @@ Here a message is written under a name no consumer looks at (it starts with a do
 renamed to its final name in the same folder. A rename within a folder is atomic: a consumer sees
 the whole message or none.
 
-**Redis: one client object per channel.** kombu's Redis transport (5.7) builds a new ``redis.Redis``
-client object for every message it sends and every one it acknowledges, over the same connection
-pool; building one copies redis-py's table of 169 reply parsers (120 µs). py-spy found it in 6.5 % of
-a busy worker's samples. A client over a pool is safe to share between threads (each command takes
-a connection of the pool), so a channel here keeps one, made again if the channel's pool is.
-
-``portal.celery`` makes these the transports of ``filesystem://`` and ``redis://`` (and
-``rediss://``) URLs, in its process.
+``serve_broker_urls`` (called by ``portal.celery``) makes it the transport of ``filesystem://``
+URLs, and ``portal.redis_broker``'s the one of Redis URLs; kombu imports each only when a URL of
+its scheme is used.
 """
 
 from __future__ import annotations
@@ -30,7 +23,7 @@ import uuid
 from time import monotonic
 
 from kombu.exceptions import ChannelError
-from kombu.transport import TRANSPORT_ALIASES, filesystem, redis
+from kombu.transport import TRANSPORT_ALIASES, filesystem
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps
 
@@ -53,25 +46,8 @@ class Transport(filesystem.Transport):
     Channel = Channel
 
 
-class RedisChannel(redis.Channel):
-    _client_of_pool = None  # (the pool, a client over it)
-
-    def _create_client(self, asynchronous=False):
-        """The channel's client over its pool, made once (kombu makes one for each send and
-        acknowledgement); the consumer's client over the asynchronous pool is kombu's own."""
-        if asynchronous:
-            return super()._create_client(asynchronous=True)
-        pool = self.pool
-        if self._client_of_pool is None or self._client_of_pool[0] is not pool:
-            self._client_of_pool = (pool, super()._create_client())
-        return self._client_of_pool[1]
-
-
-class RedisTransport(redis.Transport):
-    Channel = RedisChannel
-
-
 def serve_broker_urls() -> None:
-    """Make these transports the ones of ``filesystem://`` and Redis broker URLs, in this process."""
+    """Make the portal's transports the ones of ``filesystem://`` and Redis broker URLs, in this
+    process (by name: nothing is imported here)."""
     TRANSPORT_ALIASES["filesystem"] = f"{__name__}:Transport"
-    TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = f"{__name__}:RedisTransport"
+    TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "portal.redis_broker:Transport"

@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 # worker never serves. `manage.py migrate` (the release step) and `runserver` run the checks.
 os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
-broker.serve_broker_urls()  # kombu's transports, mended: the make run folder, Redis
+broker.serve_broker_urls()  # the portal's transports for the make run folder and for Redis (portal.broker)
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

@@ -1,4 +1,4 @@
-"""The Redis broker's channels keep one client object (``portal.broker``): kombu's made one for
+"""The Redis broker's channels keep one client object (``portal.redis_broker``): kombu's made one for
 every message sent and every acknowledgement, over the same pool. Messages still arrive whole and
 once, and a channel whose pool is made again (after a fork) gets a client over the new pool."""
 
@@ -8,7 +8,7 @@ import pytest
 from kombu import Connection, Exchange, Queue
 from kombu.transport import redis as kombu_redis
 
-from portal import broker
+from portal import redis_broker
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,7 @@ def clients_made_while_sending_and_acknowledging(channel_class, monkeypatch) -> 
 
 
 def test_a_channel_sends_and_acknowledges_with_one_client(monkeypatch):
-    clients, received = clients_made_while_sending_and_acknowledging(broker.RedisChannel, monkeypatch)
+    clients, received = clients_made_while_sending_and_acknowledging(redis_broker.Channel, monkeypatch)
 
     assert sorted(received) == list(range(MESSAGES))
     assert clients == 1
@@ -56,7 +56,7 @@ def test_a_channel_sends_and_acknowledges_with_one_client(monkeypatch):
 
 def test_kombus_own_channel_makes_a_client_for_each_send_and_acknowledgement(monkeypatch):
     """What the subclass is for: when kombu keeps its client, this fails, and the class can go."""
-    monkeypatch.setattr(broker.RedisTransport, "Channel", kombu_redis.Channel)
+    monkeypatch.setattr(redis_broker.Transport, "Channel", kombu_redis.Channel)
 
     clients, received = clients_made_while_sending_and_acknowledging(kombu_redis.Channel, monkeypatch)
 
