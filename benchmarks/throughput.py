@@ -247,7 +247,7 @@ def figures(stack_name: str, result: dict) -> list[dict]:
                        f"{stack}, {workers} worker process(es); latency {BOUND_LATENCY_MS} ms, max_concurrency {BOUND_CAP}: "
                        f"{bound['succeeded']}/{bound['operations']} ok, at most {bound['max_http_in_flight']} in flight"))
     if result.get("scale"):
-        from provisioning.services.operations import EXECUTE_GROUP_MAX
+        from provisioning.services.messages import EXECUTE_GROUP_MAX
 
         provider_bound = SCALE_CAP / (SCALE_LATENCY_MS / 1000)
         curve = result["scale"]

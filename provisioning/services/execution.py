@@ -42,7 +42,7 @@ from ..providers.exceptions import (
 from ..providers.http import RecordedCall
 from ..states import OPERATION_SPECS, OperationKind, OperationStatus, check_transition
 from . import guards, quarantine, slots, webhooks
-from .operations import operation_dispatch, operations_dispatch_group
+from .operations import operation_dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -409,7 +409,7 @@ def operation_execute(*, operation_id: int) -> Operation | None:
     """Run one attempt of an operation; the operations its end wakes are sent as a message."""
     ran, woken = _execute(operation_ids=[operation_id])
     if woken:
-        operations_dispatch_group(operation_ids=woken)
+        slots.woken_send(woken)
     return ran[0] if ran else None
 
 
@@ -428,7 +428,7 @@ def operations_execute(*, operation_ids: list[int]) -> None:
     while operation_ids:
         _, operation_ids = _execute(operation_ids=operation_ids)
         if operation_ids and time.monotonic() >= deadline:
-            operations_dispatch_group(operation_ids=operation_ids)
+            slots.woken_send(operation_ids)
             return
 
 
@@ -634,7 +634,7 @@ def _wake_and_send(connection_id: int) -> None:
     """A slot of the connection is free: send the operation waiting longest for one."""
     woken = slots.wake_next_waiting(connection_id)
     if woken:
-        operations_dispatch_group(operation_ids=woken)
+        slots.woken_send(woken)
 
 
 def _operations_succeed(attempts: list[_Attempt]) -> list[int]:

@@ -14,7 +14,7 @@ from ..providers import registry
 from ..states import UNFINISHED_OPERATION_STATUSES, OperationKind, OperationStatus
 from .errors import ServiceError
 from . import slots
-from .operations import EXECUTE_GROUP_MAX, SCHEDULE, operation_dispatch, operation_request
+from .operations import SCHEDULE, operation_dispatch, operation_request
 from .quarantine import connections_probe_due
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def operations_sweep() -> int:
         count += 1
     if count:
         logger.info("sweeper dispatched %s operations", count)
-    count += slots.connections_wake_free_slots(group_size=EXECUTE_GROUP_MAX)
+    count += slots.connections_wake_free_slots()
     # quarantined connections whose next probe is due (a countdown task normally beats us to it)
     count += connections_probe_due()
     return count

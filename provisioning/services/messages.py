@@ -11,6 +11,12 @@ from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
+# the most operations one ``operations_execute`` message carries: a worker thread claims them in one
+# transaction, sends their calls at the same time and writes their successes together, so that
+# receiving a message and each of those statements is paid once for several (16 measured no
+# better on PostgreSQL, worse on SQLite)
+EXECUTE_GROUP_MAX = 8
+
 
 def cut(ids: list[int], size: int) -> list[list[int]]:
     """``ids`` in lists of ``size`` (the last one shorter)."""

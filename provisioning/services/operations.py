@@ -28,7 +28,7 @@ from ..states import (
 )
 from . import slots
 from .errors import Conflict, InvalidRequest
-from .messages import cut, execute_messages_send, execute_messages_send_on_commit
+from .messages import EXECUTE_GROUP_MAX, cut, execute_messages_send
 
 logger = logging.getLogger(__name__)
 
@@ -207,14 +207,6 @@ def operation_dispatch(*, operation: Operation, countdown: float = 0) -> None:
     transaction.on_commit(send)
 
 
-def operations_dispatch_group(*, operation_ids: list[int], countdown: float = 0) -> None:
-    """Send one ``operations_execute`` message for ``operation_ids`` (a few: those a finished
-    group woke and did not get to) once the current transaction commits."""
-    ids = list(operation_ids)
-    Operation.objects.filter(pk__in=ids).update(dispatched_at=timezone.now())
-    execute_messages_send_on_commit([(ids, countdown)])
-
-
 # operation ids per message of ``operations_dispatch``: a few messages for a batch of thousands
 DISPATCH_CHUNK = 500
 
@@ -243,13 +235,9 @@ def operations_dispatch_on_commit(operation_ids) -> None:
     transaction.on_commit(send)
 
 
-# the most operations one ``operations_execute`` message carries: a worker thread claims them in one
-# transaction, sends their calls at the same time and writes their successes together, so that
-# receiving a message and each of those statements is paid once for several (16 measured no
-# better on PostgreSQL, worse on SQLite) ...
-EXECUTE_GROUP_MAX = 8
-# ... while a dispatch chunk still goes out as at least this many messages, for as many worker
-# threads to share it (say 4 processes x 16 threads): up to 127 operations get one message each
+# a dispatch chunk goes out as at least this many messages (of at most ``EXECUTE_GROUP_MAX``),
+# for as many worker threads to share it (say 4 processes x 16 threads): up to 127 operations get
+# one message each
 EXECUTE_SPREAD = 64
 
 
@@ -263,7 +251,7 @@ def operations_dispatch(*, operation_ids: list[int]) -> None:
     one broker connection, as one batch where the broker takes one (Redis: a pipeline, not a round
     trip and a new client per message); a worker runs this for ``operations_dispatch_on_commit``.
     Those beyond their capped connection's free slots wait for one instead (``slots``)."""
-    now = slots.operations_send_now_or_wait(operation_ids, group_size=EXECUTE_GROUP_MAX)
+    now = slots.operations_send_now_or_wait(operation_ids)
     # those a connection's free slots took are few: in full groups, as the slots' turns go on
     groups = execute_groups(now) if len(now) == len(operation_ids) else cut(now, EXECUTE_GROUP_MAX)
     execute_messages_send([(group, None) for group in groups])

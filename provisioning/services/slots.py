@@ -34,7 +34,7 @@ from django.utils import timezone
 from .. import bulk
 from ..models import Operation
 from ..states import OperationStatus
-from .messages import cut, execute_messages_send_on_commit
+from .messages import EXECUTE_GROUP_MAX, cut, execute_messages_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -102,9 +102,9 @@ def operations_wait_for_slot(groups: list[list[int]], now, *, later: list[float]
     execute_messages_send_on_commit(messages)
 
 
-def operations_send_now_or_wait(operation_ids: list[int], *, group_size: int) -> list[int]:
+def operations_send_now_or_wait(operation_ids: list[int]) -> list[int]:
     """Of ``operation_ids`` (queued, about to be sent), put those beyond their capped connection's
-    free slots to wait for one, in groups of ``group_size``; returns the others, to send now."""
+    free slots to wait for one, in groups of ``EXECUTE_GROUP_MAX``; returns the others, to send now."""
     now = timezone.now()
     beyond = operations_beyond_free_slots(operation_ids, now)
     if not beyond:
@@ -117,7 +117,7 @@ def operations_send_now_or_wait(operation_ids: list[int], *, group_size: int) ->
             continue
         connection_id, cap = beyond[pk]
         place = ahead.get(connection_id, 0)
-        if len(current.get(connection_id, ())) in (0, group_size):  # a new group, later by the
+        if len(current.get(connection_id, ())) in (0, EXECUTE_GROUP_MAX):  # a new group, later by the
             current[connection_id] = []  # turns of the slots ahead of it
             groups.append(current[connection_id])
             later.append(place / cap * TURN_SECONDS)
@@ -147,10 +147,16 @@ def wake_next_waiting(connection_id: int, count: int = 1) -> list[int]:
     return waiting
 
 
-def connections_wake_free_slots(*, group_size: int) -> int:
+def woken_send(operation_ids: list[int]) -> None:
+    """Send the operations ``wake_next_waiting`` woke (marked sent by it), in messages of
+    ``EXECUTE_GROUP_MAX``, once the current transaction commits."""
+    execute_messages_send_on_commit([(group, None) for group in cut(operation_ids, EXECUTE_GROUP_MAX)])
+
+
+def connections_wake_free_slots() -> int:
     """The sweeper's part: at each capped connection with operations waiting for a slot, wake as
     many as its slots are free (read without locks: one woken too many is refused at its claim and
-    waits again), and send them in groups of ``group_size``. Returns how many were sent. The
+    waits again), and send them (``woken_send``). Returns how many were sent. The
     normal path is a running operation's end waking the next; this is for a queue nobody wakes
     (its worker died mid-chain, its cap was raised, or its running ones ended just before it was
     kept back)."""
@@ -167,7 +173,7 @@ def connections_wake_free_slots(*, group_size: int) -> int:
             continue
         with transaction.atomic():
             woken = wake_next_waiting(connection_id, count=free)
-            execute_messages_send_on_commit([(group, None) for group in cut(woken, group_size)])
+            woken_send(woken)
         sent += len(woken)
     if sent:
         logger.info("sweeper woke %s operations waiting for free slots", sent)

@@ -3,7 +3,7 @@ to 8 operations per thread), so one worker cannot fill the provider's cap alone,
 measures the scale-out, not the cap."""
 
 from benchmarks import throughput
-from provisioning.services.operations import EXECUTE_GROUP_MAX
+from provisioning.services.messages import EXECUTE_GROUP_MAX
 
 
 def test_each_worker_count_is_held_to_the_calls_its_threads_carry_up_to_the_providers_bound():

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from provisioning import services, tasks
 from provisioning.models import Account, Member, Operation
-from provisioning.services import operations
+from provisioning.services import slots
 
 STAFF = services.Requester("test:staff")
 
@@ -25,7 +25,7 @@ def test_a_refused_message_is_logged_and_its_operations_are_swept_again(
 
     monkeypatch.setattr(tasks.operations_execute, "apply_async", refuse)
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        operations.operations_dispatch_group(operation_ids=ids)
+        slots.woken_send(ids)
 
     assert "the sweeper will send them again" in caplog.text
     Operation.objects.filter(pk__in=ids).update(dispatched_at=timezone.now() - timedelta(minutes=5))

@@ -147,13 +147,13 @@ def test_the_sweeper_wakes_a_queue_whose_slots_are_free_and_nobody_wakes(
     sent = sent_messages(monkeypatch)
 
     with django_capture_on_commit_callbacks(execute=True):
-        slots.connections_wake_free_slots(group_size=8)
+        slots.connections_wake_free_slots()
     assert [len(group) for group, _ in sent] == [2]  # 3 slots, one running
 
     services.operations_claim(operation_ids=sent[0][0])  # now full
     sent.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        assert slots.connections_wake_free_slots(group_size=8) == 0
+        assert slots.connections_wake_free_slots() == 0
     assert sent == []
 
     Operation.objects.filter(status=OperationStatus.RUNNING).update(lease_expires_at=timezone.now())  # they died
