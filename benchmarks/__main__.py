@@ -97,7 +97,7 @@ CHILDREN = [
           quick_budget=40),
     Child("throughput-local", "benchmarks.throughput", _stack("local"), services=False, budget=600, quick_budget=30),
     # the first run makes its data set (about 8 minutes on 2 cores), kept in var/bench/
-    Child("scale", "benchmarks.scale", _quick, services=False, budget=1500, quick_budget=22, postgres=True,
+    Child("scale", "benchmarks.scale", _quick, services=False, budget=1500, quick_budget=45, postgres=True,
           quick_unready=_scale_data_set_missing),
     Child("micro", "benchmarks.micro", _quick, services=False, budget=120, quick_budget=15),
     # latency of one operation, and the 200 ms cap run: the details behind the throughput figures
