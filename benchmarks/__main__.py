@@ -135,6 +135,19 @@ def _version(command: list[str]) -> str | None:
         return None
 
 
+def reference_loop_seconds() -> float:
+    """How long this machine takes now for a fixed piece of pure Python (2,000,000 additions, the
+    best of 3). A virtual machine's host is busier at some hours than at others, and every figure
+    moves with it: read before and after a run, it says which runs can be compared."""
+    best = float("inf")
+    for _ in range(3):
+        clock, total = time.perf_counter(), 0
+        for n in range(2_000_000):
+            total += n
+        best = min(best, time.perf_counter() - clock)
+    return round(best, 3)
+
+
 def machine() -> dict:
     """What the figures were measured on: they mean little without it."""
     memory_kb = _first_line("/proc/meminfo", r"MemTotal:\s+(\d+)")
@@ -148,6 +161,7 @@ def machine() -> dict:
         "postgresql": _version([str(PGBIN / "postgres"), "--version"]),
         "redis": _version(["redis-server", "--version"]),
         "load_average": [round(load, 2) for load in os.getloadavg()],  # others' work skews timings
+        "reference_loop_seconds": [reference_loop_seconds()],  # and once more at the end of the run
     }
 
 
@@ -287,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         **run_all(args),
     }
     results["seconds"] = round((datetime.now(UTC) - started).total_seconds(), 1)
+    results["machine"]["reference_loop_seconds"].append(reference_loop_seconds())
     table = print_report(results)
     write_results(results, started, table=table)
     return 0

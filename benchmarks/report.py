@@ -139,6 +139,8 @@ def machine_line(results: dict) -> str:
         m.get("redis", "").split(" build=")[0] if m.get("redis") else "no Redis",
         "load average " + " ".join(str(x) for x in m.get("load_average", [])),
     ]
+    if loop := m.get("reference_loop_seconds"):  # the machine's speed at the start and the end
+        parts.append("reference loop (2M additions in Python) " + " / ".join(f"{s:.3f}" for s in loop) + " s")
     return ", ".join(str(part) for part in parts if part)
 
 

@@ -51,7 +51,11 @@ def test_children_are_run_their_figures_collected_and_a_missing_module_skipped(t
     assert results["children"]["fake"]["result"]["quick"] is True
     assert 0 < float(results["children"]["fake"]["result"]["budget"]) <= bench.QUICK_SECONDS
     assert {"cores", "cpu", "memory_gb", "os", "python", "postgresql", "redis"} <= set(results["machine"])
-    assert "enqueue 10,000: API" in written[0].with_suffix(".txt").read_text()
+    before, after = results["machine"]["reference_loop_seconds"]  # the machine's speed, at both ends
+    assert 0 < before < 30 and 0 < after < 30
+    text = written[0].with_suffix(".txt").read_text()
+    assert "enqueue 10,000: API" in text
+    assert f"reference loop (2M additions in Python) {before:.3f} / {after:.3f} s" in text
 
 
 def test_quick_skips_the_scale_benchmark_until_its_data_set_is_made(tmp_path, monkeypatch):
