@@ -225,6 +225,7 @@ def outage(args) -> int:
             print(f"outage failed: {exc}", file=sys.stderr)
             results["outage"] = {"error": str(exc).splitlines()[0]}
     results["seconds"] = round((datetime.now(UTC) - started).total_seconds(), 1)
+    results["machine"]["reference_loop_seconds"].append(reference_loop_seconds())
     print_outage(results)
     write_results(results, started, "-outage")
     return 0 if "error" not in results["outage"] else 1

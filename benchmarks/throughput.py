@@ -153,7 +153,7 @@ def cpu_median(portal: Portal, sandbox: Sandbox, *, operations: int, timeout: fl
             "unfinished": sum(run["unfinished"] for run in done)}
 
 
-def cpu_run(portal: Portal, sandbox: Sandbox, *, operations: int, timeout: float, label: str = "cpu") -> dict:
+def cpu_run(portal: Portal, sandbox: Sandbox, *, operations: int, timeout: float, label: str) -> dict:
     connection = new_connection(sandbox, label)
     before = portal.reading()
     web = time.process_time()

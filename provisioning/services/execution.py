@@ -408,8 +408,7 @@ CLAIM_FIELDS = ["status", "attempts", "lease_expires_at", "started_at", "retry_d
 def operation_execute(*, operation_id: int) -> Operation | None:
     """Run one attempt of an operation; the operations its end wakes are sent as a message."""
     ran, woken = _execute(operation_ids=[operation_id])
-    if woken:
-        slots.woken_send(woken)
+    slots.woken_send(woken)
     return ran[0] if ran else None
 
 
@@ -630,13 +629,6 @@ def _locked_account(operation: Operation) -> Account | None:
     return Account.objects.select_for_update().get(pk=operation.account_id)
 
 
-def _wake_and_send(connection_id: int) -> None:
-    """A slot of the connection is free: send the operation waiting longest for one."""
-    woken = slots.wake_next_waiting(connection_id)
-    if woken:
-        slots.woken_send(woken)
-
-
 def _operations_succeed(attempts: list[_Attempt]) -> list[int]:
     """Apply the outcomes of successful ``attempts``, together: their accounts read in one
     statement and written in one, their operations written in one. Returns the waiting operations
@@ -705,7 +697,7 @@ def _operation_hold_for_confirmation(operation: Operation, reason: str, outcome:
     operation.lease_expires_at = None
     operation.save()
     logger.warning("operation held for confirmation id=%s: %s", operation.pk, reason)
-    _wake_and_send(operation.connection_id)
+    slots.wake_and_send(operation.connection_id)  # its slot is free
 
 
 def _operation_fail_or_retry(operation: Operation, err: ProviderError, *, sent: bool = True) -> None:
@@ -748,7 +740,7 @@ def _operation_fail_or_retry(operation: Operation, err: ProviderError, *, sent: 
     operation.save()
     logger.info("operation retry id=%s in %.1fs after %s", operation.pk, delay, err.code)
     operation_dispatch(operation=operation, countdown=delay)
-    _wake_and_send(operation.connection_id)
+    slots.wake_and_send(operation.connection_id)  # its slot is free
 
 
 def _operation_fail(operation: Operation, err: ProviderError, *, at_horizon: Connection | None = None) -> None:
@@ -797,4 +789,4 @@ def _operation_fail(operation: Operation, err: ProviderError, *, at_horizon: Con
     operation.lease_expires_at = None
     operation.save()
     webhooks.operation_finished(operation, account, **before)
-    _wake_and_send(operation.connection_id)
+    slots.wake_and_send(operation.connection_id)  # its slot is free

@@ -153,10 +153,19 @@ def woken_send(operation_ids: list[int]) -> None:
     execute_messages_send_on_commit([(group, None) for group in cut(operation_ids, EXECUTE_GROUP_MAX)])
 
 
+def wake_and_send(connection_id: int, count: int = 1) -> list[int]:
+    """``count`` slots of the connection are free: wake the operations waiting longest for one
+    (``wake_next_waiting``) and send them once the current transaction commits (``woken_send``);
+    their ids."""
+    woken = wake_next_waiting(connection_id, count=count)
+    woken_send(woken)
+    return woken
+
+
 def connections_wake_free_slots() -> int:
     """The sweeper's part: at each capped connection with operations waiting for a slot, wake as
     many as its slots are free (read without locks: one woken too many is refused at its claim and
-    waits again), and send them (``woken_send``). Returns how many were sent. The
+    waits again), and send them (``wake_and_send``). Returns how many were sent. The
     normal path is a running operation's end waking the next; this is for a queue nobody wakes
     (its worker died mid-chain, its cap was raised, or its running ones ended just before it was
     kept back)."""
@@ -172,9 +181,7 @@ def connections_wake_free_slots() -> int:
         if free <= 0:
             continue
         with transaction.atomic():
-            woken = wake_next_waiting(connection_id, count=free)
-            woken_send(woken)
-        sent += len(woken)
+            sent += len(wake_and_send(connection_id, count=free))
     if sent:
         logger.info("sweeper woke %s operations waiting for free slots", sent)
     return sent
