@@ -21,5 +21,6 @@ Choices made where the contract leaves room (clients may rely on them):
   creates a new operation (202). Both need the permission the operation's kind needs.
 - ``Idempotency-Key``: see ``idempotency`` (409 and 429 answers are not stored; a concurrent
   duplicate gets 409 ``idempotency_key_in_use``).
-- Lists: ``?page=`` and ``?page_size=`` (1-200); no cursor pagination.
+- Lists: ``?page=`` and ``?page_size=`` (1-200); the accounts and operations, which grow without
+  bound, by ``?cursor=`` instead, newest (highest id) first (``pagination``).
 """

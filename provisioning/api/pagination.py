@@ -55,8 +55,13 @@ class NewestFirstCursorPagination(PageSizeMixin, CursorPagination):
     cursor that is not one is a 404) and ``?page_size=``; no ``count``.
 
     For the lists of millions of rows: every page, however deep, is an index range scan from the
-    cursor's position (``created_at``, then ``id``), where numbered pages would ``OFFSET`` past
-    every row before them and count them all.
+    cursor's position, where numbered pages would ``OFFSET`` past every row before them and count
+    them all.
+
+    The position is the ``id`` (newest first, as ids are given in order): DRF's cursor keeps the
+    value of its first ordering field only, and steps over the rows that share it by an offset,
+    which it caps at 1,000. The rows of one batch share their ``created_at``: ordered by it, a
+    batch of more than 1,000 gave the same page again and again, and never its last rows.
     """
 
-    ordering = ("-created_at", "-id")
+    ordering = ("-id",)

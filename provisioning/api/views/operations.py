@@ -31,7 +31,7 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
     async_actions = frozenset({"retry"})
 
     def get_queryset(self):
-        return selectors.operations_with_calls_count(Operation.objects.order_by("-created_at", "-id"))
+        return selectors.operations_with_calls_count(Operation.objects.order_by("-id"))
 
     def get_kind_checked_object(self) -> Operation:
         operation = self.get_object()
