@@ -45,10 +45,13 @@ class PortalAdminSite(admin.AdminSite):
     def admin_view(self, view, cacheable=False):
         """Django's guard, and before it the second factor (``provisioning.second_factor``): a
         signed-in user who owes a code is asked for it, one who needs a device and has none is
-        sent to enrolment, whatever admin page they asked for."""
+        sent to enrolment, whatever admin page they asked for, except signing out (the code and
+        enrolment pages offer it: someone without their phone must be able to leave)."""
         from .second_factor import pending_step
 
         inner = super().admin_view(view, cacheable)
+        if view == self.logout:
+            return inner
 
         def guarded(request, *args, **kwargs):
             step = pending_step(request)

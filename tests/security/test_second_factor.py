@@ -32,6 +32,18 @@ def test_a_superuser_without_a_device_reaches_nothing_but_enrolment(client, boss
     assert client.get("/api/v1/members/").status_code in (401, 403)
 
 
+@pytest.mark.parametrize("has_device", [False, True])
+def test_one_who_owes_the_second_factor_can_sign_out(client, boss, has_device):
+    # the code and the enrolment pages offer "Sign out": it used to send back to them, signed in
+    if has_device:
+        totp_device(boss)
+    sign_in(client, boss)
+    response = client.post("/admin/logout/")
+    assert response.status_code == 200 and "Logged out" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/")["Location"].startswith("/admin/login/")
+
+
 def test_enrolment_shows_the_qr_code_and_the_secret_then_recovery_codes_once(client, boss):
     sign_in(client, boss)
     page = client.get("/admin/second-factor/enrol/")
