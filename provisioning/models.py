@@ -416,9 +416,14 @@ class RequestReservation(models.Model):
 
 
 class SecretAccess(models.Model):
-    """Audit trail: who read which account's decrypted secrets, when and through what."""
+    """Audit trail: who read which account's decrypted secrets, when and through what.
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="secret_reads")
+    A record outlives its account (deleted with its member or its connection): it keeps whose
+    account it was and at which connection, as they were named when the secrets were read."""
+
+    account = models.ForeignKey(Account, null=True, on_delete=models.SET_NULL, related_name="secret_reads")
+    member_email = models.EmailField("member", blank=True, default="")
+    connection_name = models.CharField("connection", max_length=100, blank=True, default="")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     via = models.CharField(max_length=20)
     keys = models.JSONField(default=list)
@@ -432,7 +437,7 @@ class SecretAccess(models.Model):
         verbose_name_plural = "secret accesses"
 
     def __str__(self):
-        return f"{self.user} read secrets of account {self.account_id} via {self.via}"
+        return f"{self.user} read secrets of {self.member_email} at {self.connection_name} via {self.via}"
 
 
 class IdempotencyRecord(models.Model):

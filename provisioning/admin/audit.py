@@ -45,15 +45,15 @@ def export_secret_accesses_csv(modeladmin, request, queryset):
         (
             access.created_at.isoformat(),
             access.user.get_username(),
-            access.account_id,
-            str(access.account.member.email),
-            access.account.connection.name,
+            access.account_id or "deleted",
+            access.member_email,
+            access.connection_name,
             access.via,
             " ".join(access.keys),
             access.ip_address or "",
             access.user_agent,
         )
-        for access in queryset.select_related("user", "account__member", "account__connection").order_by("created_at", "id").iterator()
+        for access in queryset.select_related("user").order_by("created_at", "id").iterator()
     )
     header = ["when", "who", "account", "member", "connection", "via", "secrets read", "from address", "client"]
     return csv_response("secret-accesses", header, rows)

@@ -448,7 +448,7 @@ class SecretAccessAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "user", "account_link", "via", "keys_display", "ip_address")
     list_select_related = ("user", "account__member", "account__connection")
     list_filter = ("via",)
-    search_fields = ("user__username", "account__member__email", "=account__id", "ip_address")
+    search_fields = ("user__username", "member_email", "=account__id", "ip_address")
     date_hierarchy = "created_at"
     actions = ["export_csv"]
     fields = ("created_at", "user", "account_link", "via", "keys_display", "ip_address", "user_agent")
@@ -456,6 +456,8 @@ class SecretAccessAdmin(ReadOnlyAdmin):
 
     @admin.display(description="account")
     def account_link(self, obj):
+        if obj.account is None:
+            return f"{obj.member_email} @ {obj.connection_name} (the account was deleted since)"
         return admin_link(obj.account)
 
     @admin.display(description="secrets read")

@@ -38,7 +38,10 @@ def account_secrets_read(*, account: Account, user, via: str, request=None) -> d
     origin = {}
     if request is not None:
         origin = {"ip_address": client_ip(request), "user_agent": request.META.get("HTTP_USER_AGENT", "")[:255]}
-    SecretAccess.objects.create(account=account, user=user, via=via, keys=sorted(secrets), **origin)
+    SecretAccess.objects.create(
+        account=account, member_email=account.member.email, connection_name=account.connection.name,
+        user=user, via=via, keys=sorted(secrets), **origin,
+    )
     return secrets
 
 

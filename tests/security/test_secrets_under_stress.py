@@ -9,9 +9,11 @@ import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.test import RequestFactory
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from provisioning import services
 from provisioning.models import Account, Connection, Member, SecretAccess
 from provisioning.second_factor import VERIFIED_AT_SESSION_KEY
 from tests.conftest import pass_second_factor, totp_code, totp_device
@@ -98,15 +100,36 @@ def rows(response) -> list[dict]:
     return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
+def read_secrets(account, user):
+    request = RequestFactory().get("/", REMOTE_ADDR="198.51.100.23", HTTP_USER_AGENT="=cmd()")
+    return services.account_secrets_read(account=account, user=user, via="admin", request=request)
+
+
 def test_an_auditor_exports_the_secret_reads_as_csv(auditor_client, keeper, account):
-    SecretAccess.objects.create(account=account, user=keeper, via="admin", keys=["api_secret"], ip_address="198.51.100.23", user_agent="=cmd()")
+    read_secrets(account, keeper)
     response = auditor_client.post(
         "/admin/provisioning/secretaccess/", {"action": "export_csv", "_selected_action": [a.pk for a in SecretAccess.objects.all()]}
     )
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     (row,) = rows(response)
     assert (row["who"], row["secrets read"], row["from address"], row["member"]) == ("keeper", "api_secret", "198.51.100.23", "jane@example.org")
+    assert (row["account"], row["connection"]) == (str(account.pk), account.connection.name)
     assert row["client"] == "'=cmd()"  # never a formula in a spreadsheet
+
+
+def test_the_record_of_a_secret_read_outlives_the_account_and_its_member(auditor_client, keeper, account):
+    # deleting a member deletes its deprovisioned accounts: their audit records went with them
+    read_secrets(account, keeper)
+    Account.objects.filter(pk=account.pk).update(status="deprovisioned")
+    services.member_delete(member=account.member)
+    access = SecretAccess.objects.get()
+    assert access.account is None and (access.member_email, access.connection_name) == ("jane@example.org", account.connection.name)
+    listing = auditor_client.get("/admin/provisioning/secretaccess/")
+    assert "jane@example.org @ " in listing.content.decode() and "was deleted since" in listing.content.decode()
+    assert auditor_client.get(f"/admin/provisioning/secretaccess/{access.pk}/change/").status_code == 200
+    response = auditor_client.post("/admin/provisioning/secretaccess/", {"action": "export_csv", "_selected_action": [access.pk]})
+    (row,) = rows(response)
+    assert (row["account"], row["member"], row["connection"], row["who"]) == ("deleted", "jane@example.org", account.connection.name, "keeper")
 
 
 def test_an_auditor_reads_and_exports_the_admin_changes_as_csv(auditor_client, keeper, account):
