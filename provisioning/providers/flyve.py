@@ -293,9 +293,16 @@ class GlpiClient(ProviderClient):
             return None
 
     def validate_account(self, validation_id: int, token: str) -> None:
-        response = self.request(
-            "PUT", f"/{VALIDATION_ITEMTYPE}/{validation_id}", json_body={"input": {"_validate": token}}
-        )
+        """Confirm the validation; a link GLPI refuses (its token, or an id it does not know: "Item
+        not found") is ``validation_invalid``, which another attempt with it cannot change."""
+        try:
+            response = self.request(
+                "PUT", f"/{VALIDATION_ITEMTYPE}/{validation_id}", json_body={"input": {"_validate": token}}
+            )
+        except (Rejected, NotFound) as err:
+            if err.code in ("validation_invalid", "validation_expired"):
+                raise
+            raise Rejected(f"GLPI has no validation {validation_id}: {err.message}", code="validation_invalid") from err
         body = response.data
         items = body if isinstance(body, list) else [body]
         for item in items:

@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from provisioning import services
+from provisioning.followups import follow_up
 from provisioning.models import ExternalCall, HealthStatus, Operation
 from provisioning.states import AccountStatus, OperationStatus
 from tests.providers.flyve_support import STAFF, TOKEN, USER_TOKEN, flyve_connection, jpeg, run
@@ -207,6 +208,19 @@ def test_expired_or_reused_tokens_fail_and_the_account_keeps_waiting(awaiting_va
     assert operation.error_message == message
     assert awaiting_validation.status == AccountStatus.AWAITING_VALIDATION
     assert glpi.sessions_opened == glpi.sessions_killed == 3
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, "ERROR_GLPI_UPDATE"), (404, "ERROR_ITEM_NOT_FOUND")])
+def test_a_link_with_an_unknown_validation_is_invalid_and_not_retried(awaiting_validation, glpi, status, code):
+    # a mistyped id: GLPI has no such validation; retrying the same link cannot help
+    glpi.error("validate", code, "Item not found", status=status)
+
+    operation = run("validate", account=awaiting_validation, input={"validation_id": 7, "token": TOKEN})
+
+    assert (operation.status, operation.error_code) == (OperationStatus.FAILED, "validation_invalid")
+    assert operation.error_message == "GLPI has no validation 7: Item not found"
+    assert follow_up(operation) is not None  # "Paste the link again", no Retry
+    assert awaiting_validation.status == AccountStatus.AWAITING_VALIDATION
 
 
 @pytest.mark.parametrize(
