@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.utils.html import format_html
 
+from .followups import follow_up
 from .states import AccountStatus, OperationKind, OperationStatus
 
 # tone -> CSS class of the badge (templates/admin/provisioning/includes/style.html)
@@ -140,10 +141,24 @@ def error_sentence(code: str, message: str = "", *, provider: str = "The provide
         return ""
     happened, next_step = ERROR_SENTENCES.get(code, ("Something went wrong at {provider}", "read the technical details"))
     sentence = f"{happened.format(provider=provider)}: {next_step}."
-    sentence = sentence[:1].upper() + sentence[1:]
+    return _with_message(sentence[:1].upper() + sentence[1:], message)
+
+
+def _with_message(sentence: str, message: str) -> str:
     if message and message not in sentence:
         sentence = f"{sentence} ({message.rstrip('.')}.)"
     return sentence
+
+
+def operation_error_sentence(operation) -> str:
+    """Why ``operation`` failed and what to do next. Where retrying cannot help (a wrong SMS code,
+    a refused validation link: ``followups``) the next step is what can, not the error code's
+    general advice."""
+    found = follow_up(operation)
+    if found is not None:
+        return _with_message(found.sentence, operation.error_message)
+    provider = str(operation.connection) if operation.connection_id else "The provider"
+    return error_sentence(operation.error_code, operation.error_message, provider=provider)
 
 
 def account_error_sentence(account) -> str:
@@ -172,8 +187,7 @@ def operation_outcome_sentence(operation, account_status: str | None = None) -> 
     """What became of an operation, in a sentence."""
     status = operation.status
     if status == OperationStatus.FAILED:
-        provider = str(operation.connection) if operation.connection_id else "The provider"
-        return error_sentence(operation.error_code, operation.error_message, provider=provider)
+        return operation_error_sentence(operation)
     if status == OperationStatus.SUCCEEDED:
         waiting = NOW_WAITING.get(account_status or "") if operation.kind in STARTS_A_REGISTRATION else None
         if waiting:

@@ -250,8 +250,7 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, ReadOnlyAd
     def error_display(self, obj):
         if not obj.error_code:
             return "—"
-        sentence = explain.error_sentence(obj.error_code, obj.error_message, provider=str(obj.connection))
-        return explain.sentence_with_details(sentence, obj.error, bad=True)
+        return explain.sentence_with_details(explain.operation_error_sentence(obj), obj.error, bad=True)
 
     # --- retry and cancel, through services --------------------------------------------------
     def has_retry_permission(self, request):
