@@ -39,6 +39,7 @@ def test_it_is_listed_with_what_it_takes(admin_api):
          "help_text": "The PIN texted to the member.", "pattern": r"\d{4}"}
     ]
     assert admin_api.get("/api/v1/providers/parcel_lockers/").json()["kind"] == "parcel_lockers"
+    assert lockers["receives_webhooks"] is False and listed["snaptrade"]["receives_webhooks"] is True
 
 
 def test_the_admin_configures_it_with_its_own_inputs(admin_client):

@@ -95,4 +95,5 @@ class ProviderSerializer(serializers.Serializer):
     base_url_example = serializers.CharField()
     credentials = InputFieldSerializer(many=True)
     settings = InputFieldSerializer(many=True)
+    receives_webhooks = serializers.BooleanField(help_text="Whether it sends webhooks to the connection's webhook_url.")
     operations = ProviderOperationSerializer(many=True)
