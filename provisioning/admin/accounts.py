@@ -132,7 +132,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationReq
     actions = [bulk_request_action(kind) for kind in BULK_OPERATIONS]
     fieldsets = (
         (None, {"fields": ("member_link", "connection_link", "provider", "status_badge", "external_id")}),
-        ("Needs a person", {"fields": ("person_sentence", "last_error_display", "challenge")}),
+        ("Needs a person", {"fields": ("person_sentence_whole", "last_error_display", "challenge")}),
         ("At the provider", {"fields": ("details_display", "secrets_display")}),
         ("Operations", {"fields": ("pending_operation", "recent_operations")}),
         ("Times", {"fields": ("created_at", "updated_at")}),
@@ -143,7 +143,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationReq
         "provider",
         "status_badge",
         "external_id",
-        "person_sentence",
+        "person_sentence_whole",
         "last_error_display",
         "challenge",
         "details_display",
@@ -198,6 +198,11 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationReq
     def person_sentence(self, obj):
         sentence = explain.account_person_sentence(obj)
         return explain.cut(sentence) if sentence else "—"
+
+    @admin.display(description="what a person must do")
+    def person_sentence_whole(self, obj):
+        """The same sentence on the account's page, whole: there it is the instruction to follow."""
+        return explain.account_person_sentence(obj) or "—"
 
     @admin.display(description="member")
     def member_link(self, obj):

@@ -141,3 +141,13 @@ def test_operations_of_a_batch_can_be_listed(admin_client, objects):
     response = admin_client.get(url)
     assert response.status_code == 200
     assert response.context["cl"].result_count == 1
+
+
+def test_the_account_page_shows_what_a_person_must_do_whole(admin_client, make_account):
+    # the list cuts it to fit a column; the account's page is where the instruction is followed
+    account = make_account(AccountStatus.AWAITING_CAPTCHA, challenge_image=JPEG)
+    page = admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
+    assert "The provider asks for a captcha: read the picture and answer it." in page
+    assert 'class="provisioning-cut" title="The provider asks' not in page
+    listing = admin_client.get(reverse("admin:provisioning_account_changelist")).content.decode()
+    assert 'class="provisioning-cut" title="The provider asks' in listing
