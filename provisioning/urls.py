@@ -4,6 +4,7 @@ from . import views, webhook_views
 from .providers import registry
 
 urlpatterns = [
+    path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics, name="metrics"),

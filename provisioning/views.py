@@ -1,10 +1,19 @@
 """Plain Django views: service endpoints and public pages."""
 
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from .security import has_metrics_token, metrics_refusal
+
+
+@require_GET
+def favicon(request):
+    """Browsers ask every site for ``/favicon.ico``: the portal's icon (a 404 otherwise, logged in
+    every page's console)."""
+    return redirect(static("provisioning/favicon.ico"))
 
 
 @require_GET
