@@ -331,9 +331,12 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationReq
         return None
 
     def bulk_request_confirmation(self, request, queryset, kind):
-        accounts = list(queryset.select_related("member", "connection"))
+        spec = OPERATION_SPECS[kind]
+        accounts, left = [], []
+        for account in queryset.select_related("member", "connection"):
+            (accounts if spec in available_operations(account) else left).append(account)
         warnings = {}  # one sentence per connection: the provider's, which may depend on its settings
-        for account in accounts:
+        for account in accounts + left:
             connection = account.connection
             if connection.pk not in warnings:
                 warnings[connection.pk] = (connection, deprovision_warning(account))
@@ -343,6 +346,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationReq
             "opts": self.opts,
             "spec": OPERATION_SPECS[kind],
             "accounts": accounts,
+            "left_alone": left,
             "warnings": list(warnings.values()),
             "action_name": f"request_{kind}",
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

@@ -145,6 +145,24 @@ def test_the_confirmation_says_what_each_real_provider_cannot_undo(
     assert expected in text(response)
 
 
+def test_the_confirmation_counts_only_what_will_be_deprovisioned(admin_client, make_account, member):
+    # a Flyve account has no deprovision: it used to be counted, with "Yes, deprovision" for it alone
+    flyve = Connection.objects.create(provider="flyve", name="Flyve one", base_url="http://x.test", credentials={})
+    left = Account.objects.create(member=member, connection=flyve, status=AccountStatus.ACTIVE)
+    joe = make_account(AccountStatus.ACTIVE, member=Member.objects.create(email="joe@example.org"))
+    changelist = reverse("admin:provisioning_account_changelist")
+
+    both = text(admin_client.post(changelist, {"action": "request_deprovision", ACTION_CHECKBOX_NAME: [left.pk, joe.pk]}))
+    assert "Deprovision 1 account? This cannot be undone." in both
+    assert 'id="left-alone">Left as they are' in both and "at Flyve one" in both
+    assert f'value="{joe.pk}"' in both and f'value="{left.pk}"' not in both
+
+    alone = text(admin_client.post(changelist, {"action": "request_deprovision", ACTION_CHECKBOX_NAME: [left.pk]}))
+    assert "Nothing to deprovision among the 1 selected account." in alone
+    assert "Flyve MDM has no deprovision" in alone and "Yes, deprovision" not in alone
+    assert not Operation.objects.exists()
+
+
 # --- no preselected connection --------------------------------------------------------------
 
 def test_the_add_account_form_preselects_no_connection(admin_client, member, connection):
