@@ -271,18 +271,30 @@ def result_sentence(result) -> str:
     """An operation's result in a line: its plain values, links left to the "links" row."""
     if not isinstance(result, dict) or not result:
         return ""
+    return values_sentence(result) or "The result holds links only (see below)."
+
+
+def values_sentence(values) -> str:
+    """"validation id: 9; newsletter: yes." — the plain values of an operation's input or result
+    (lists and objects by their size, links left out), "" when there are none."""
+    if not isinstance(values, dict):
+        return ""
     plain = [
-        f"{key.replace('_', ' ')}: {value}"
-        for key, value in sorted(result.items())
+        f"{key.replace('_', ' ')}: {_plain(value)}"
+        for key, value in sorted(values.items())
         if isinstance(value, (str, int, float, bool)) and not str(value).startswith(("http://", "https://"))
     ]
     lists = [
-        f"{key.replace('_', ' ')}: {len(value) if isinstance(value, (list, dict)) else value}"
-        for key, value in sorted(result.items())
-        if isinstance(value, (list, dict))
+        f"{key.replace('_', ' ')}: {len(value)}" for key, value in sorted(values.items()) if isinstance(value, (list, dict))
     ]
     parts = plain[:4] + lists[:4]
-    return ("; ".join(parts) + ".") if parts else "The result holds links only (see below)."
+    return ("; ".join(parts) + ".") if parts else ""
+
+
+def _plain(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def short_time(moment):

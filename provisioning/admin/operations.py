@@ -221,7 +221,7 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, ReadOnlyAd
 
     @admin.display(description="input")
     def input_display(self, obj):
-        return pretty_json(obj.input)
+        return explain.sentence_with_details(explain.values_sentence(obj.input), obj.input)
 
     @admin.display(description="secret input")
     def secret_input_display(self, obj):

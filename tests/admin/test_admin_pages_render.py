@@ -151,3 +151,14 @@ def test_the_account_page_shows_what_a_person_must_do_whole(admin_client, make_a
     assert 'class="provisioning-cut" title="The provider asks' not in page
     listing = admin_client.get(reverse("admin:provisioning_account_changelist")).content.decode()
     assert 'class="provisioning-cut" title="The provider asks' in listing
+
+
+def test_an_operations_input_reads_as_words_with_its_json_folded(admin_client, make_account):
+    account = make_account(AccountStatus.AWAITING_VALIDATION)
+    operation = Operation.objects.create(
+        kind=OperationKind.VALIDATE, account=account, connection=account.connection, requested_by="admin:admin",
+        input={"validation_id": 9, "newsletter": True},
+    )
+    page = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
+    assert '<p class="provisioning-sentence">newsletter: yes; validation id: 9.</p>' in page
+    assert "<summary>Technical details</summary>" in page
