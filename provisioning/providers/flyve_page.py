@@ -167,8 +167,8 @@ def _submit(request, connection):
         return _page(request, connection, status=400, mode="confirm",
                      form_error="Enter the email address the activation email was sent to.")
     account = flyve_validation_account(connection=connection, validation_id=int(validation_id), email=email)
-    if account is None:
-        return _page(request, connection, status=404, tone="error", title="Account not found", message=NO_ACCOUNT)
+    if account is None:  # a mistyped address, most likely: the form again, to correct it
+        return _page(request, connection, status=404, mode="confirm", form_error=NO_ACCOUNT)
     try:
         operation = services.operation_request(
             kind=OperationKind.VALIDATE,

@@ -142,6 +142,9 @@ def test_an_address_without_a_waiting_account_is_explained(client, connection):
     assert response.status_code == 404
     assert "No account waiting for activation matches" in text(response)
     assert not Operation.objects.exists()
+    # the form again, with the link kept, to correct the address
+    page = response.content.decode()
+    assert 'id="validate-form"' in page and f'value="{TOKEN}"' in page and 'value="someone.else@example.org"' in page
 
 
 def test_a_missing_address_asks_for_it_again(client, connection):
