@@ -342,7 +342,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationReq
                 warnings[connection.pk] = (connection, deprovision_warning(account))
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{OPERATION_SPECS[kind].label}: are you sure?",
+            "title": f"{spec.label}: are you sure?" if accounts else f"Nothing to {spec.label.lower()}",
             "opts": self.opts,
             "spec": OPERATION_SPECS[kind],
             "accounts": accounts,
