@@ -51,6 +51,12 @@ class ProviderFilter(ChoicesFilter):
         return Q(**{self.path: value})
 
 
+class ConnectionProviderFilter(ProviderFilter):
+    """The connection's provider, by its name (the field's own filter lists the raw kinds)."""
+
+    path = "provider"
+
+
 class ErrorCodeFilter(ChoicesFilter):
     """The error codes the portal explains (``explain.ERROR_SENTENCES``)."""
 

@@ -162,3 +162,11 @@ def test_an_operations_input_reads_as_words_with_its_json_folded(admin_client, m
     page = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
     assert '<p class="provisioning-sentence">newsletter: yes; validation id: 9.</p>' in page
     assert "<summary>Technical details</summary>" in page
+
+
+def test_the_connections_are_filtered_by_provider_name(admin_client, connection):
+    page = admin_client.get(reverse("admin:provisioning_connection_changelist")).content.decode()
+    label = connection.provider_label
+    assert f"?provider={connection.provider}" in page and f">{label}</a>" in page
+    filtered = admin_client.get(reverse("admin:provisioning_connection_changelist") + f"?provider={connection.provider}")
+    assert filtered.status_code == 200 and connection.name in filtered.content.decode()
