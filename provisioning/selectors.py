@@ -87,7 +87,7 @@ def overview_figures(*, days: int = 30, queue_size: int = 20) -> dict:
         cards.append(
             {
                 "connection": connection,
-                "quota_used": (min(used, limit - 1), used >= limit),
+                "quota_used": (min(used, limit), used >= limit),
                 "in_flight": in_flight.get(connection.pk, {}),
                 "failures": sorted(failures.get(connection.pk, {}).items(), key=lambda item: -item[1]),
             }

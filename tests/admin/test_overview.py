@@ -185,3 +185,13 @@ def test_pages_speak_in_badges_and_sentences(admin_client, make_account, connect
     page = admin_client.get(reverse("admin:provisioning_operation_change", args=[failed.pk])).content.decode()
     assert "Everything sandbox&#x27;s quota of users is full: raise the plan" in page
     assert "<summary>Technical details</summary>" in page
+
+
+def test_a_quota_counted_to_its_bound_reads_the_same_on_the_overview_and_the_list(admin_client, connection, monkeypatch):
+    # counted up to COUNT_LIMIT: the overview said "999+", the connections' list "1000+"
+    monkeypatch.setattr(selectors, "COUNT_LIMIT", 3)
+    for n in range(4):
+        Account.objects.create(member=member(n), connection=connection, status=AccountStatus.ACTIVE)
+    overview = admin_client.get(INDEX).content.decode()
+    listing = admin_client.get(reverse("admin:provisioning_connection_changelist")).content.decode()
+    assert "3+ / no limit" in overview and "3+ / no limit" in listing
