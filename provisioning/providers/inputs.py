@@ -33,7 +33,7 @@ TYPES = (STRING, INTEGER, BOOLEAN)
 URI, UUID = "uri", "uuid"
 
 REQUIRED = "This field is required."
-NOT_TEXT = "Enter text."
+NOT_TEXT = 'Enter text, in quotes: "123456", not 123456.'
 NOT_WHOLE_NUMBER = "Enter a whole number."
 NOT_BOOLEAN = "Enter true or false."
 NO_NUL = "Null characters are not allowed."

@@ -351,3 +351,9 @@ def test_a_refused_secret_read_is_not_audited(make_client, account):
     response = make_client("provisioning.view_account").get(f"/api/v1/accounts/{account.pk}/credentials/")
     assert response.status_code == 403
     assert not SecretAccess.objects.exists()
+
+
+def test_a_number_where_text_is_expected_says_how_to_write_it(admin_client_api, account):
+    account_in(account, S.AWAITING_VERIFICATION)
+    response = admin_client_api.post(f"/api/v1/accounts/{account.pk}/verify/", {"code": 123456}, format="json")
+    assert response.json() == {"code": ['Enter text, in quotes: "123456", not 123456.']}

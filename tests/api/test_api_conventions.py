@@ -107,3 +107,13 @@ def test_service_and_database_errors_map_onto_the_error_shape(exc, status, body)
 
 def test_a_real_bug_is_left_to_be_a_500():
     assert exception_handler(RuntimeError("bug"), {}) is None
+
+
+def test_an_unknown_id_is_named_with_what_to_give_instead(admin_client_api, member, connection):
+    # DRF said 'Invalid pk "99999" - object does not exist.'
+    account = admin_client_api.post("/api/v1/accounts/", {"member": 99999, "connection": connection.pk}, format="json")
+    assert account.status_code == 400
+    assert account.json()["member"] == ["No member has the id 99999: give the id of an existing member."]
+    batch = admin_client_api.post("/api/v1/batches/", {"connection": connection.pk, "members": [member.pk, 99998]}, format="json")
+    assert batch.status_code == 400
+    assert batch.json()["members"] == ["No member has the id 99998: give the id of an existing member."]

@@ -75,9 +75,20 @@ def checked_id(field: serializers.Field, data) -> int:
     return data
 
 
+def missing_message(queryset) -> str:
+    """"No member has the id 99999: give the id of an existing member." (DRF: 'Invalid pk')."""
+    name = queryset.model._meta.verbose_name
+    return f"No {name} has the id {{pk_value}}: give the id of an existing {name}."
+
+
 @extend_schema_field(ID_SCHEMA)
 class IdRelatedField(serializers.PrimaryKeyRelatedField):
     """An object by id: a JSON integer from 1; any other value is ``incorrect_type``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        if self.queryset is not None:
+            self.error_messages["does_not_exist"] = missing_message(self.queryset)
 
     def to_internal_value(self, data):
         return super().to_internal_value(checked_id(self, data))
@@ -100,6 +111,7 @@ class IdListField(serializers.Field):
         self.queryset = queryset
         self.allow_empty = allow_empty
         super().__init__(**kwargs)
+        self.error_messages["does_not_exist"] = missing_message(queryset)
 
     def to_internal_value(self, data):
         if not isinstance(data, list):

@@ -1,4 +1,5 @@
 from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
 
 from ...models import COUNTRY_HELP, COUNTRY_MESSAGE, Account, Member
 from .fields import CountryCodeField, StrictModelSerializer
@@ -39,7 +40,18 @@ class MemberSerializer(StrictModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "accounts", "created_at", "updated_at"]
-        extra_kwargs = {"phone": {"help_text": "E.164, e.g. +6591234567."}}
+        extra_kwargs = {
+            "phone": {"help_text": "E.164, e.g. +6591234567."},
+            "external_ref": {
+                "validators": [
+                    UniqueValidator(
+                        queryset=Member.objects.all(),
+                        message="Another member has this external_ref: update that member "
+                        "(GET /api/v1/members/?external_ref=...) or give another reference.",
+                    )
+                ]
+            },
+        }
 
     def validate_external_ref(self, value):
         return value or None  # unique, but many members have none
