@@ -23,6 +23,7 @@ from ..providers.inputs import InputErrors
 from ..states import (
     OPERATION_SPECS,
     UNFINISHED_OPERATION_STATUSES,
+    AccountStatus,
     OperationKind,
     OperationStatus,
 )
@@ -90,8 +91,12 @@ def operation_request(
         if account is not None:
             account = Account.objects.select_for_update().get(pk=account.pk)
             if account.status not in spec.allowed_from:
+                allowed = " or ".join(
+                    status.label.lower() for status in AccountStatus if status in spec.allowed_from
+                )
                 raise Conflict(
-                    f"Cannot {spec.label.lower()} an account that is {account.get_status_display().lower()}.",
+                    f"{spec.label} is not possible for an account that is {account.get_status_display().lower()}: "
+                    f"only for one that is {allowed}.",
                     code="invalid_state",
                 )
             if account.operations.filter(status__in=UNFINISHED_OPERATION_STATUSES).exists():

@@ -357,3 +357,11 @@ def test_a_number_where_text_is_expected_says_how_to_write_it(admin_client_api, 
     account_in(account, S.AWAITING_VERIFICATION)
     response = admin_client_api.post(f"/api/v1/accounts/{account.pk}/verify/", {"code": 123456}, format="json")
     assert response.json() == {"code": ['Enter text, in quotes: "123456", not 123456.']}
+
+
+def test_an_action_the_state_does_not_allow_says_which_state_would(admin_client_api, account):
+    account_in(account, S.DEPROVISIONED)
+    response = admin_client_api.post(f"/api/v1/accounts/{account.pk}/verify/", {"code": "123456"}, format="json")
+    assert response.json()["detail"] == (
+        "Verify SMS code is not possible for an account that is deprovisioned: only for one that is awaiting verification."
+    )
