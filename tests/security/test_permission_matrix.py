@@ -23,6 +23,7 @@ EXPLICIT = {
     "healthz": "public",
     "readyz": "public",
     "flyve-validation": "public",
+    "favicon": "icon",
     "metrics": "metrics",
     "api:schema": "docs",
     "api:docs": "docs",
@@ -232,6 +233,8 @@ ANY = NOT_OK | {"ok", "unavailable"}
 EXPECTED = {
     "public": {role: ({"ok", "unavailable", "refused"}, {"ok", "refused"}) for role in
                ("anonymous", "operator", "auditor", "keeper", "superuser")},
+    "icon": {role: ({"redirect"}, {"refused"}) for role in  # to the static file, for anyone
+             ("anonymous", "operator", "auditor", "keeper", "superuser")},
     "metrics": {role: ({"denied"}, {"refused", "denied"}) for role in
                 ("anonymous", "operator", "auditor", "keeper", "superuser")},
     "docs": {"anonymous": ({"login", "denied"}, {"login", "denied", "refused"}),
