@@ -215,7 +215,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationReq
     @admin.display(description="last error")
     def last_error_display(self, obj):
         # the failed operation says it best (what can help where retrying cannot: a wrong SMS code)
-        failed = (obj.last_error or {}).get("operation") if isinstance(obj.last_error, dict) else None
+        failed = obj.last_error.get("operation") if isinstance(obj.last_error, dict) else None
         operation = obj.operations.filter(pk=failed, status=OperationStatus.FAILED).first() if failed else None
         sentence = explain.operation_error_sentence(operation) if operation else explain.account_error_sentence(obj)
         return explain.sentence_with_details(sentence, obj.last_error, bad=True)
@@ -348,7 +348,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationReq
             **self.admin_site.each_context(request),
             "title": f"{spec.label}: are you sure?" if accounts else f"Nothing to {spec.label.lower()}",
             "opts": self.opts,
-            "spec": OPERATION_SPECS[kind],
+            "spec": spec,
             "accounts": accounts,
             "left_alone": left,
             "warnings": list(warnings.values()),
