@@ -168,9 +168,8 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, ReadOnlyAd
     def account_link(self, obj):
         if not obj.account_id:
             return "— (the connection)"
-        text = f"#{obj.account_id} {obj.account.member.email}"
-        return format_html('<a href="{}" class="provisioning-cut provisioning-cut-short" title="{}">{}</a>',
-                           change_url(obj.account), text, text)
+        # whole on the operation's page (the list's column cuts it: account_and_connection)
+        return format_html('<a href="{}">#{} {}</a>', change_url(obj.account), obj.account_id, obj.account.member.email)
 
     @admin.display(description="connection")
     def connection_link(self, obj):

@@ -161,6 +161,8 @@ def test_an_operations_input_reads_as_words_with_its_json_folded(admin_client, m
     )
     page = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
     assert '<p class="provisioning-sentence">newsletter: yes; validation id: 9.</p>' in page
+    account_url = reverse("admin:provisioning_account_change", args=[account.pk])
+    assert f'<a href="{account_url}">#{account.pk} {account.member.email}</a>' in page  # not cut to 12em
     assert "<summary>Technical details</summary>" in page
 
 
