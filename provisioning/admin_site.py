@@ -23,7 +23,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import urlencode
 
-OVERVIEW_CACHE_KEY = "provisioning:admin-overview"
+# versioned with the shape of what is cached: a new release does not read the last one's
+OVERVIEW_CACHE_KEY = "provisioning:admin-overview:2"
 OVERVIEW_CACHE_SECONDS = 20
 CHART_DAYS = 30
 QUEUE_SIZE = 20
@@ -167,7 +168,8 @@ def overview_values() -> dict:
                     if card["in_flight"].get(status)
                 ],
                 "failures": [
-                    (n, code, explain.error_sentence(code, provider=connection.name)) for code, n in card["failures"]
+                    (n, kind, code, explain.failure_sentence(kind, code, provider=connection.name))
+                    for (kind, code), n in card["failures"]
                 ],
             }
         )

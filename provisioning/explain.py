@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.utils.html import format_html
 
-from .followups import follow_up
+from .followups import follow_up_for
 from .states import AccountStatus, OperationKind, OperationStatus
 
 # tone -> CSS class of the badge (templates/admin/provisioning/includes/style.html)
@@ -151,14 +151,19 @@ def _with_message(sentence: str, message: str) -> str:
 
 
 def operation_error_sentence(operation) -> str:
-    """Why ``operation`` failed and what to do next. Where retrying cannot help (a wrong SMS code,
-    a refused validation link: ``followups``) the next step is what can, not the error code's
-    general advice."""
-    found = follow_up(operation)
-    if found is not None:
-        return _with_message(found.sentence, operation.error_message)
+    """Why ``operation`` failed and what to do next (``failure_sentence``)."""
     provider = str(operation.connection) if operation.connection_id else "The provider"
-    return error_sentence(operation.error_code, operation.error_message, provider=provider)
+    return failure_sentence(operation.kind, operation.error_code, operation.error_message, provider=provider)
+
+
+def failure_sentence(kind: str, code: str, message: str = "", *, provider: str = "The provider") -> str:
+    """Why an operation of ``kind`` failed with ``code``, and what to do next. Where retrying
+    cannot help (a wrong SMS code, a refused validation link: ``followups``) the next step is
+    what can, not the error code's general advice."""
+    found = follow_up_for(kind, code)
+    if found is not None:
+        return _with_message(found.sentence, message)
+    return error_sentence(code, message, provider=provider)
 
 
 def account_error_sentence(account) -> str:

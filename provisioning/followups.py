@@ -71,7 +71,12 @@ def follow_up(operation) -> FollowUp | None:
     """What to do instead of retrying ``operation`` (``None``: a retry may help, or it did not fail)."""
     if operation is None or operation.status != OperationStatus.FAILED:
         return None
-    return RETRY_CANNOT_HELP.get((operation.kind, operation.error_code))
+    return follow_up_for(operation.kind, operation.error_code)
+
+
+def follow_up_for(kind: str, code: str) -> FollowUp | None:
+    """What to do instead of retrying a failed operation of ``kind`` with error ``code``."""
+    return RETRY_CANNOT_HELP.get((kind, code))
 
 
 def retry_refusal(operation) -> str | None:

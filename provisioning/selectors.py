@@ -72,15 +72,15 @@ def overview_figures(*, days: int = 30, queue_size: int = 20) -> dict:
     )
     for row in rows:
         in_flight.setdefault(row["connection_id"], {})[row["status"]] = row["n"]
-    failures: dict[int, dict[str, int]] = {}
+    failures: dict[int, dict[tuple[str, str], int]] = {}  # by (kind, error code): what to do depends on both
     rows = (
         Operation.objects.filter(status=OperationStatus.FAILED, finished_at__gte=now - timedelta(hours=24))
         .order_by()
-        .values("connection_id", "error_code")
+        .values("connection_id", "kind", "error_code")
         .annotate(n=Count("id"))
     )
     for row in rows:
-        failures.setdefault(row["connection_id"], {})[row["error_code"]] = row["n"]
+        failures.setdefault(row["connection_id"], {})[(row["kind"], row["error_code"])] = row["n"]
     cards = []
     for connection in connections:
         used = quota_used.get(connection.pk, 0)

@@ -109,7 +109,7 @@ def test_the_overview_has_a_card_per_connection(admin_client, connection, accoun
     assert "next probe at" in page
     assert "5 / 10" in page  # awaiting x3 and active x2 count against the quota; failed, pending... do not
     assert "1 held" in page
-    assert "error_code__exact=quota_exceeded" in page and "error_code__exact=configuration" in page
+    assert "kind__exact=provision&amp;error_code__exact=quota_exceeded" in page and "error_code__exact=configuration" in page
     assert "error_code__exact=rejected" not in page
 
 
@@ -195,3 +195,15 @@ def test_a_quota_counted_to_its_bound_reads_the_same_on_the_overview_and_the_lis
     overview = admin_client.get(INDEX).content.decode()
     listing = admin_client.get(reverse("admin:provisioning_connection_changelist")).content.decode()
     assert "3+ / no limit" in overview and "3+ / no limit" in listing
+
+
+def test_a_failure_retrying_cannot_fix_reads_as_what_can_on_the_overview(admin_client, connection, accounts):
+    # grouped by error code alone, a wrong SMS code read "refused what was sent: correct the member's details"
+    now = timezone.now()
+    for kind in (OperationKind.VERIFY, OperationKind.PROVISION):
+        Operation.objects.create(kind=kind, status=OperationStatus.FAILED, connection=connection, requested_by="t",
+                                 error_code="invalid_input", finished_at=now - timedelta(hours=1))
+    page = admin_client.get(INDEX).content.decode()
+    assert "Xhoppe refused this SMS code" in page  # the verify
+    assert "correct the member" in page  # the provision: its input was refused
+    assert "kind__exact=verify&amp;error_code__exact=invalid_input" in page
