@@ -123,9 +123,10 @@ def deep_page(url: str, *, depth: int) -> str:
     paginator = AccountViewSet.pagination_class()
     if not hasattr(paginator, "encode_cursor"):
         return f"{url}&page={depth}"
-    row = Account.objects.filter(status="active").order_by("-id")[depth * paginator.page_size]
+    row = Account.objects.filter(status="active").order_by(*paginator.ordering)[depth * paginator.page_size]
     paginator.base_url = f"http://testserver{url}"
-    return paginator.encode_cursor(Cursor(offset=0, reverse=False, position=str(row.pk)))
+    position = getattr(row, paginator.ordering[0].lstrip("-"))  # the cursor keeps its first field's value
+    return paginator.encode_cursor(Cursor(offset=0, reverse=False, position=str(position)))
 
 
 def measure(client, url: str, requests: int) -> dict:

@@ -167,11 +167,13 @@ def failure_sentence(kind: str, code: str, message: str = "", *, provider: str =
 
 
 def account_error_sentence(account) -> str:
-    """The account's last error as a sentence with the next step ("" when there is none)."""
+    """The account's last error as a sentence with the next step ("" when there is none); the
+    failed operation's ``kind`` (recorded with it) says what can help where retrying cannot."""
     error = account.last_error or {}
     if not isinstance(error, dict) or not error.get("code"):
         return ""
-    return error_sentence(error["code"], error.get("message", ""), provider=str(account.connection))
+    return failure_sentence(error.get("kind", ""), error["code"], error.get("message", ""),
+                            provider=str(account.connection))
 
 
 def account_person_sentence(account) -> str:

@@ -26,7 +26,7 @@ from import_export.admin import ExportMixin
 from .. import explain, second_factor, selectors, services
 from ..models import Account
 from ..providers import registry
-from ..states import OPERATION_SPECS, OperationKind, OperationStatus
+from ..states import OPERATION_SPECS, OperationKind
 from .batches import provision_accounts
 from .common import (
     OperationRequestMixin,
@@ -214,11 +214,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationReq
 
     @admin.display(description="last error")
     def last_error_display(self, obj):
-        # the failed operation says it best (what can help where retrying cannot: a wrong SMS code)
-        failed = obj.last_error.get("operation") if isinstance(obj.last_error, dict) else None
-        operation = obj.operations.filter(pk=failed, status=OperationStatus.FAILED).first() if failed else None
-        sentence = explain.operation_error_sentence(operation) if operation else explain.account_error_sentence(obj)
-        return explain.sentence_with_details(sentence, obj.last_error, bad=True)
+        return explain.sentence_with_details(explain.account_error_sentence(obj), obj.last_error, bad=True)
 
     @admin.display(description="details")
     def details_display(self, obj):

@@ -772,7 +772,7 @@ def _operation_fail(operation: Operation, err: ProviderError, *, at_horizon: Con
         if isinstance(err, NeedsAttention):
             outcome.attention = message
         _apply_outcome(account, operation, outcome)
-        account.last_error = {"code": err.code, "message": message, "operation": operation.pk}
+        account.last_error = {"code": err.code, "message": message, "operation": operation.pk, "kind": operation.kind}
         account.save(update_fields=OUTCOME_ACCOUNT_FIELDS)
     if isinstance(err, ConfigurationError):
         changed = Connection.objects.filter(pk=operation.connection_id).exclude(health_status=HealthStatus.ERROR)

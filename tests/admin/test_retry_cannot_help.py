@@ -64,7 +64,7 @@ def test_a_wrong_sms_code_offers_a_new_code_not_a_retry(admin_client, make_accou
     assert "Xhoppe refused this SMS code" in text(account_page)
     # the error says the same, not the general advice for refused input, there and on the account
     assert "correct the member" not in text(page)
-    account.last_error = {"code": "invalid_input", "message": "No.", "operation": operation.pk}
+    account.last_error = {"code": "invalid_input", "message": "No.", "operation": operation.pk, "kind": "verify"}
     account.save()
     account_page = text(admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])))
     assert "correct the member" not in account_page and "Xhoppe refused this SMS code" in account_page

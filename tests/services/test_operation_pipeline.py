@@ -185,7 +185,8 @@ def test_a_failed_non_moving_operation_leaves_the_account_as_it_was(account, htt
 
     account.refresh_from_db()
     assert account.status == AccountStatus.ACTIVE
-    assert account.last_error["code"] == "invalid_input"
+    assert account.last_error == {"code": "invalid_input", "message": account.last_error["message"],
+                                  "operation": operation.pk, "kind": "login_link"}
 
 
 def test_an_unexpected_exception_fails_the_operation_without_a_traceback(account, http):
