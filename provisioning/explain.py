@@ -316,3 +316,25 @@ def cut(text, size: str = ""):
     """Text cut with an ellipsis to fit a list column, whole in its title."""
     return format_html('<span class="provisioning-cut{}" title="{}">{}</span>', f" provisioning-cut-{size}" if size else "",
                        text, text)
+
+
+def batch_left_out_sentence(preview) -> str:
+    """Which of the members given to a batch it did not send, and why, as a sentence with the next
+    step ("" when it sent them all). ``preview``: the batch's ``selectors.BatchPreview``."""
+    parts = []
+    if preview.over_quota_count:
+        connection = preview.connection
+        parts.append(
+            f"{preview.over_quota_count} because the quota of {connection} ({connection.max_accounts} accounts) "
+            "allows no more (raise the quota or deprovision accounts there, then send them again)"
+        )
+    if preview.existing_count:
+        statuses = ", ".join(f"{account_status_words(status).lower()}: {n}"
+                             for status, n in sorted(preview.existing.items()))
+        busy = f", {preview.busy} of them with an operation under way" if preview.busy else ""
+        parts.append(f"{preview.existing_count} because they already have an account there ({statuses}{busy}), "
+                     "left as it is")
+    if not parts:
+        return ""
+    left_out = preview.over_quota_count + preview.existing_count
+    return f"{left_out} of the {preview.selected} members given were not sent: {'; '.join(parts)}."

@@ -439,7 +439,8 @@ class BatchPreview:
     requested and not started yet (pending, failed or deprovisioned accounts with an unfinished
     provision), never below 0. ``new_count`` and ``again_count``: what is sent, never more than
     the quota allows (the first candidates); ``over_quota_count``: the candidates left out because
-    of the quota (``over_quota_names``: the first few).
+    of the quota (``over_quota_ids``, and once ``name_samples`` ran ``over_quota_names``: the first
+    few).
     """
 
     connection: Connection
@@ -453,6 +454,7 @@ class BatchPreview:
     again_count: int = 0
     over_quota_count: int = 0
     again_names: list = field(default_factory=list)
+    over_quota_ids: list = field(default_factory=list)
     over_quota_names: list = field(default_factory=list)
 
     @property
@@ -485,7 +487,7 @@ class BatchPreview:
             _sample(self.again_names, member_id)
         if self.quota_left is not None and self.send_count >= self.quota_left:
             self.over_quota_count += 1
-            _sample(self.over_quota_names, member_id)
+            _sample(self.over_quota_ids, member_id)
             return False
         if account is None:
             self.new_count += 1
@@ -497,9 +499,9 @@ class BatchPreview:
         """Turn the member ids ``add`` kept as samples into the members' names (one query)."""
         from .models import Member
 
-        found = Member.objects.in_bulk([*self.again_names, *self.over_quota_names])
+        found = Member.objects.in_bulk([*self.again_names, *self.over_quota_ids])
         self.again_names = [str(found[pk]) for pk in self.again_names if pk in found]
-        self.over_quota_names = [str(found[pk]) for pk in self.over_quota_names if pk in found]
+        self.over_quota_names = [str(found[pk]) for pk in self.over_quota_ids if pk in found]
 
 
 def _sample(samples: list, item) -> None:

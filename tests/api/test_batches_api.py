@@ -19,6 +19,8 @@ def test_batch_of_listed_members_provisions_each_and_reports_progress(admin_clie
     assert batch["total"] == 3
     assert batch["counts"] == {"queued": 3}
     assert batch["finished"] is False
+    assert batch["left_out"] == {"count": 0, "over_quota": 0, "over_quota_members": [], "already_there": {},
+                                 "message": ""}
     assert response["Location"].endswith(f"/api/v1/batches/{batch['id']}/")
 
     first = Batch.objects.get(pk=batch["id"]).operations.order_by("id").first()
@@ -111,6 +113,18 @@ def test_the_api_follows_the_admin_rule_failed_and_deprovisioned_again_and_never
     assert response.json()["total"] == 2
     assert {op.account.member for op in batch.operations.all()} == {failed, gone}
     assert Account.objects.count() == 3
+    # the answer says who was left out, and why
+    assert response.json()["left_out"] == {
+        "count": 3,
+        "over_quota": 2,
+        "over_quota_members": [new.pk, late.pk],
+        "already_there": {"active": 1},
+        "message": f"3 of the 5 members given were not sent: 2 because the quota of {connection} (3 accounts) "
+                   "allows no more (raise the quota or deprovision accounts there, then send them again); "
+                   "1 because they already have an account there (active: 1), left as it is.",
+    }
+    # the batch's own page keeps its progress only
+    assert "left_out" not in admin_client_api.get(f"/api/v1/batches/{batch.pk}/").json()
 
 
 def test_a_batch_of_thousands_of_members_costs_a_few_queries_per_chunk_not_per_member(

@@ -1,7 +1,7 @@
 """Serializers of the API, one module per resource."""
 
 from .accounts import AccountCreatedSerializer, AccountCreateSerializer, AccountSerializer
-from .batches import BatchCreateSerializer, BatchSerializer
+from .batches import BatchCreatedSerializer, BatchCreateSerializer, BatchSerializer
 from .connections import ConnectionSerializer, QuarantineSerializer
 from .declared import ProviderSerializer, input_serializer_for
 from .errors import ErrorSerializer
@@ -12,6 +12,7 @@ __all__ = [
     "AccountCreateSerializer",
     "AccountCreatedSerializer",
     "AccountSerializer",
+    "BatchCreatedSerializer",
     "BatchCreateSerializer",
     "BatchSerializer",
     "ConnectionSerializer",

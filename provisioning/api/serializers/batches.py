@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from ... import selectors
+from ... import explain, selectors
 from ...models import Batch, Connection, Member
 from ...states import OperationStatus
 from .fields import IdListField, IdRelatedField, StrictBooleanField
@@ -39,6 +39,41 @@ class BatchSerializer(serializers.ModelSerializer):
         listed = getattr(batch, "listed_progress", None)
         batch.progress = listed if listed is not None else selectors.batch_progress(batch)
         return super().to_representation(batch)
+
+
+class BatchLeftOutSerializer(serializers.Serializer):
+    """The members given to a new batch that it did not send, and why (read from its
+    ``selectors.BatchPreview``)."""
+
+    count = serializers.SerializerMethodField(help_text="How many of the members given were not sent.")
+    over_quota = serializers.IntegerField(
+        source="over_quota_count", help_text="Left out because the connection's quota allows no more accounts."
+    )
+    over_quota_members = serializers.ListField(
+        source="over_quota_ids", child=serializers.IntegerField(),
+        help_text=f"The first of those (at most {selectors.BATCH_SAMPLE_NAMES}): member ids, in the order given.",
+    )
+    already_there = serializers.DictField(
+        source="existing", child=serializers.IntegerField(),
+        help_text="Left alone because their account there is active, waiting for a person or busy: by its status.",
+    )
+    message = serializers.SerializerMethodField(help_text='What was left out and what to do, or "" when nothing was.')
+
+    def get_count(self, preview) -> int:
+        return preview.over_quota_count + preview.existing_count
+
+    def get_message(self, preview) -> str:
+        return explain.batch_left_out_sentence(preview)
+
+
+class BatchCreatedSerializer(BatchSerializer):
+    """The answer to a new batch: the batch, and which of the members given it left out."""
+
+    left_out = BatchLeftOutSerializer(source="preview", read_only=True)
+
+    class Meta(BatchSerializer.Meta):
+        fields = [*BatchSerializer.Meta.fields, "left_out"]
+        read_only_fields = fields
 
 
 class BatchCreateSerializer(serializers.Serializer):

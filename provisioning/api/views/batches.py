@@ -6,7 +6,7 @@ from ... import selectors, services
 from ...models import Batch
 from ..filters import BatchFilter
 from ..permissions import PROVISION
-from ..serializers import BatchCreateSerializer, BatchSerializer
+from ..serializers import BatchCreatedSerializer, BatchCreateSerializer, BatchSerializer
 from .base import ApiViewSet
 
 
@@ -25,12 +25,13 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
     @extend_schema(
         summary="Provision many members at once",
         request=BatchCreateSerializer,
-        responses=BatchSerializer,
+        responses=BatchCreatedSerializer,
         description="The rule the admin shows before sending (selectors.batch_preview): members "
         "without an account there get one; a pending, failed or deprovisioned account there is "
         "provisioned again; other accounts are left alone; never more than the connection's quota "
-        "still allows (the first ones in the list; 409 quota_exceeded when none fits). With "
-        "?wait=, answers 200 once every operation of the batch finished.",
+        "still allows (the first ones in the list; 409 quota_exceeded when none fits). The answer's "
+        "left_out says which of the members given were not sent, and why. With ?wait=, answers 200 once "
+        "every operation of the batch finished.",
     )
     def create(self, request, format=None):
         wait = self.wait_seconds()
@@ -41,5 +42,5 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
             location=reverse("api:batch-detail", args=[batch.pk], request=request),
             wait=wait,
             is_finished=lambda: selectors.batch_is_finished(batch.pk),
-            render=lambda: BatchSerializer(batch).data,
+            render=lambda: BatchCreatedSerializer(batch).data,
         )
