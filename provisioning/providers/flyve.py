@@ -91,7 +91,13 @@ CONFIGURATION_HINTS = {
 DOCUMENTATION_SUFFIX = re.compile(r";\s*view documentation in your browser at .*$", re.DOTALL)
 
 # The plugin's own messages on ERROR_GLPI_ADD / ERROR_GLPI_UPDATE [F1][F4][F5].
-CAPTCHA_FAILURES = frozenset({"Turing test not specified", "Turing test not found", "Turing test failed"})
+# GLPI's words for a captcha answer it refuses, and what they mean (its own words kept at the end)
+CAPTCHA_FAILURES = {
+    "Turing test not specified": "GLPI received no captcha answer; it said: Turing test not specified.",
+    "Turing test not found": "GLPI no longer knows this captcha (expired or already used); it said: Turing test not found.",
+    "Turing test failed": "The captcha answer was wrong; GLPI said: Turing test failed.",
+}
+CAPTCHA_GONE = CAPTCHA_FAILURES["Turing test not found"]
 TOO_MANY_CAPTCHAS = "Too many captcha requests"
 ALREADY_REGISTERED = "An entity already exists for your email. You probably already have an account."
 INVALID_EMAIL = "Email address is not valid"
@@ -139,7 +145,7 @@ def error_for_glpi(status: int, code: str, message: str, *, retry_after: float |
         return ConfigurationError(f"GLPI refused the service account: {message}{hint} [{code}]", code="configuration")
     if code in ("ERROR_GLPI_ADD", "ERROR_GLPI_UPDATE"):
         if message in CAPTCHA_FAILURES:
-            return Rejected(message, code="captcha_failed")
+            return Rejected(CAPTCHA_FAILURES[message], code="captcha_failed")
         if message == TOO_MANY_CAPTCHAS:
             return RateLimited(message, retry_after=CAPTCHA_REFUSED_WAIT_SECONDS, code="captcha_rate_limited")
         if message == ALREADY_REGISTERED:
@@ -543,7 +549,7 @@ class FlyveProvider(Provider):
             return self._new_captcha()
         except ProviderError as fresh_err:
             logger.info("no fresh captcha after '%s' on connection %s: %s", err.message, self.connection.pk, fresh_err.code)
-        if err.message == "Turing test not found":  # the old one is gone: nothing to show
+        if err.message == CAPTCHA_GONE:  # the old one is gone: nothing to show
             return Outcome(
                 account_status=AccountStatus.AWAITING_CAPTCHA,
                 challenge_image=None,

@@ -60,7 +60,7 @@ def test_registration_with_captcha_and_email_link_through_a_real_worker(
     # a wrong answer: the operation fails with GLPI's words, the account gets a new captcha
     wrong = api.call("POST", f"accounts/{account['id']}/captcha/", {"answer": "wrong"})
     failed = api.operation(wrong["id"])
-    assert failed["status"] == "failed" and failed["error"]["message"] == "Turing test failed"
+    assert failed["status"] == "failed" and failed["error"]["message"] == "The captcha answer was wrong; GLPI said: Turing test failed."
     account = api.call("GET", f"accounts/{account['id']}/")
     assert account["status"] == "awaiting_captcha"
     assert account["details"]["captcha_id"] != first_captcha

@@ -53,9 +53,12 @@ ERRORS = [
      e.InvalidInput, "invalid_input", "JSON payload seems not valid"),
     # captcha (§3.4)
     (400, ["ERROR_GLPI_ADD", "Too many captcha requests"], e.RateLimited, "captcha_rate_limited", "Too many captcha requests"),
-    (400, ["ERROR_GLPI_ADD", "Turing test not specified"], e.Rejected, "captcha_failed", "Turing test not specified"),
-    (400, ["ERROR_GLPI_ADD", "Turing test not found"], e.Rejected, "captcha_failed", "Turing test not found"),
-    (400, ["ERROR_GLPI_ADD", "Turing test failed"], e.Rejected, "captcha_failed", "Turing test failed"),
+    (400, ["ERROR_GLPI_ADD", "Turing test not specified"], e.Rejected, "captcha_failed",
+     "GLPI received no captcha answer; it said: Turing test not specified."),
+    (400, ["ERROR_GLPI_ADD", "Turing test not found"], e.Rejected, "captcha_failed",
+     "GLPI no longer knows this captcha (expired or already used); it said: Turing test not found."),
+    (400, ["ERROR_GLPI_ADD", "Turing test failed"], e.Rejected, "captcha_failed",
+     "The captcha answer was wrong; GLPI said: Turing test failed."),
     # user creation, in the plugin's order (§3.5)
     (400, ["ERROR_GLPI_ADD", "Passwords are different"], e.InvalidInput, "invalid_input", "Passwords are different"),
     (400, ["ERROR_GLPI_ADD", "Password too short!"], e.InvalidInput, "invalid_input", "Password too short!"),
@@ -109,8 +112,12 @@ def test_every_glpi_error_maps_onto_the_taxonomy_with_its_message(client, http, 
 
 
 def test_plugin_messages_on_add_and_update_are_kept_verbatim_for_staff():
-    for text in ("Email address is not valid", "Turing test failed", "Validation token expired", "Failed to create default fleet"):
+    for text in ("Email address is not valid", "Validation token expired", "Failed to create default fleet"):
         assert error_for_glpi(400, "ERROR_GLPI_ADD", text).message == text
+    # a refused captcha answer is said in words, GLPI's own kept at the end
+    assert error_for_glpi(400, "ERROR_GLPI_ADD", "Turing test failed").message == (
+        "The captcha answer was wrong; GLPI said: Turing test failed."
+    )
 
 
 def test_too_many_captchas_from_glpi_waits_before_trying_again():

@@ -98,11 +98,11 @@ def test_a_wrong_answer_keeps_the_account_at_the_captcha_with_a_fresh_one(awaiti
 
     account = awaiting_captcha
     assert operation.status == OperationStatus.FAILED
-    assert operation.error_message == "Turing test failed"
+    assert operation.error_message == "The captcha answer was wrong; GLPI said: Turing test failed."
     assert account.status == AccountStatus.AWAITING_CAPTCHA
     assert account.details["captcha_id"] == 4  # a new captcha was created
     assert account.challenge_image is not None
-    assert account.last_error["message"] == "Turing test failed"
+    assert account.last_error["message"] == "The captcha answer was wrong; GLPI said: Turing test failed."
     assert glpi.sessions_opened == glpi.sessions_killed == 2
     # and the person can answer the new one
     glpi.answer("user", status=201, json={"id": 43, "message": ""})
