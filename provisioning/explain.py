@@ -329,12 +329,15 @@ def batch_left_out_sentence(preview) -> str:
             "allows no more (raise the quota or deprovision accounts there, then send them again)"
         )
     if preview.existing_count:
-        statuses = ", ".join(f"{account_status_words(status).lower()}: {n}"
+        statuses = ", ".join(f"{_lower_first(account_status_words(status))}: {n}"
                              for status, n in sorted(preview.existing.items()))
         busy = f", {preview.busy} of them with an operation under way" if preview.busy else ""
         parts.append(f"{preview.existing_count} because they already have an account there ({statuses}{busy}), "
                      "left as it is")
     if not parts:
         return ""
-    left_out = preview.over_quota_count + preview.existing_count
-    return f"{left_out} of the {preview.selected} members given were not sent: {'; '.join(parts)}."
+    return f"{preview.left_out_count} of the {preview.selected} members given were not sent: {'; '.join(parts)}."
+
+
+def _lower_first(words: str) -> str:
+    return words[:1].lower() + words[1:]

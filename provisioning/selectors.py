@@ -469,6 +469,11 @@ class BatchPreview:
     def existing_count(self) -> int:
         return sum(self.existing.values())
 
+    @property
+    def left_out_count(self) -> int:
+        """The selected members it does not send: over the quota, or their account left alone."""
+        return self.over_quota_count + self.existing_count
+
     def add(self, member_id: int, account: BatchAccount | None) -> bool:
         """Count one selected member and its account there (``None``: it has none): whether
         the batch sends it. The names of the samples are read once, by ``name_samples``."""

@@ -145,3 +145,15 @@ def test_repeated_members_are_sent_once_and_wrong_types_are_400(admin_client_api
     for wrong in ([str(chosen[0].pk)], [True], "1", [0]):
         response = admin_client_api.post("/api/v1/batches/", {"connection": connection.pk, "members": wrong}, format="json")
         assert response.status_code == 400 and "members" in response.json(), wrong
+
+
+def test_the_left_out_sentence_names_statuses_in_words_and_the_busy_ones(connection):
+    from provisioning import explain, selectors
+
+    preview = selectors.BatchPreview(connection=connection, selected=4, existing={"awaiting_verification": 2,
+                                                                                  "failed": 1}, busy=1)
+    assert explain.batch_left_out_sentence(preview) == (
+        "3 of the 4 members given were not sent: 3 because they already have an account there "
+        "(waiting for the SMS code: 2, failed: 1, 1 of them with an operation under way), left as it is."
+    )
+    assert explain.batch_left_out_sentence(selectors.BatchPreview(connection=connection, selected=4)) == ""

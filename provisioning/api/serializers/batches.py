@@ -45,7 +45,7 @@ class BatchLeftOutSerializer(serializers.Serializer):
     """The members given to a new batch that it did not send, and why (read from its
     ``selectors.BatchPreview``)."""
 
-    count = serializers.SerializerMethodField(help_text="How many of the members given were not sent.")
+    count = serializers.IntegerField(source="left_out_count", help_text="How many of the members given were not sent.")
     over_quota = serializers.IntegerField(
         source="over_quota_count", help_text="Left out because the connection's quota allows no more accounts."
     )
@@ -58,9 +58,6 @@ class BatchLeftOutSerializer(serializers.Serializer):
         help_text="Left alone because their account there is active, waiting for a person or busy: by its status.",
     )
     message = serializers.SerializerMethodField(help_text='What was left out and what to do, or "" when nothing was.')
-
-    def get_count(self, preview) -> int:
-        return preview.over_quota_count + preview.existing_count
 
     def get_message(self, preview) -> str:
         return explain.batch_left_out_sentence(preview)
