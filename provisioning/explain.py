@@ -329,8 +329,7 @@ def batch_left_out_sentence(preview) -> str:
             "allows no more (raise the quota or deprovision accounts there, then send them again)"
         )
     if preview.existing_count:
-        statuses = ", ".join(f"{_lower_first(account_status_words(status))}: {n}"
-                             for status, n in sorted(preview.existing.items()))
+        statuses = ", ".join(f"{account_status_in_sentence(status)}: {n}" for status, n in sorted(preview.existing.items()))
         busy = f", {preview.busy} of them with an operation under way" if preview.busy else ""
         parts.append(f"{preview.existing_count} because they already have an account there ({statuses}{busy}), "
                      "left as it is")
@@ -339,5 +338,7 @@ def batch_left_out_sentence(preview) -> str:
     return f"{preview.left_out_count} of the {preview.selected} members given were not sent: {'; '.join(parts)}."
 
 
-def _lower_first(words: str) -> str:
+def account_status_in_sentence(status: str) -> str:
+    """The status's words inside a sentence: "waiting for the SMS code"."""
+    words = account_status_words(status)
     return words[:1].lower() + words[1:]

@@ -19,6 +19,7 @@ from .states import (
     NEEDS_PERSON_ACCOUNT_STATUSES,
     QUOTA_FREE_ACCOUNT_STATUSES,
     UNFINISHED_OPERATION_STATUSES,
+    AccountStatus,
     OperationKind,
     OperationStatus,
 )
@@ -315,6 +316,17 @@ def operation_is_finished(operation_id: int) -> bool:
 
 def batch_is_finished(batch_id: int) -> bool:
     return not Operation.objects.filter(batch_id=batch_id, status__in=UNFINISHED_OPERATION_STATUSES).exists()
+
+
+def member_accounts_kept(member: Member):
+    """The accounts of ``member`` that keep it from being deleted: those that may exist at their
+    provider. A deprovisioned one does not; nor does a pending one that nothing is running for and
+    for which no request ever went out (its provisioning was cancelled before it was sent)."""
+    unfinished = Operation.objects.filter(account=OuterRef("pk"), status__in=UNFINISHED_OPERATION_STATUSES)
+    sent = ExternalCall.objects.filter(operation__account=OuterRef("pk"))
+    never_sent = Q(status=AccountStatus.PENDING) & ~Exists(unfinished) & ~Exists(sent)
+    return (member.accounts.exclude(status=AccountStatus.DEPROVISIONED).exclude(never_sent)
+            .select_related("connection").order_by("pk"))
 
 
 def connection_local_accounts(connection: Connection) -> list:

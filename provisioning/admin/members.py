@@ -10,9 +10,8 @@ from django.utils.html import format_html_join
 from django.utils.http import urlencode
 from import_export.admin import ImportExportMixin
 
-from .. import explain, services
+from .. import explain, selectors, services
 from ..models import Account, Member
-from ..states import AccountStatus
 from .batches import provision_members
 from .common import ReadOnlyMixin
 from .filters import MemberAccountStatusFilter, MemberCountryFilter, MemberProviderFilter
@@ -145,9 +144,9 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, ImportExportMixin, admin.M
     # --- deleting goes through services ----------------------------------------------------------
     def get_deleted_objects(self, objs, request):
         protected = [
-            str(account)
+            f"{account} ({explain.account_status_in_sentence(account.status)})"
             for member in objs
-            for account in member.accounts.exclude(status=AccountStatus.DEPROVISIONED).select_related("connection")
+            for account in selectors.member_accounts_kept(member)
         ]
         perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
         return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, perms_needed, protected

@@ -3,6 +3,7 @@
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils.html import escape
 
 from provisioning.models import Account, Connection, Member, Operation
 from provisioning.states import AccountStatus, OperationStatus
@@ -91,6 +92,31 @@ def test_member_with_open_accounts_cannot_be_deleted(admin_client, member, make_
     assert page.status_code == 200 and page.context["protected"]
     admin_client.post(url, {"post": "yes"})
     assert Member.objects.filter(pk=member.pk).exists()
+
+
+def test_a_pending_account_no_request_went_out_for_does_not_keep_its_member(admin_client, member, make_account):
+    """A provisioning cancelled before it was sent left the account pending: nothing exists at the
+    provider, and Deprovision is not offered for it, so it must not keep the member forever."""
+    from provisioning.models import ExternalCall
+
+    never_sent = make_account(AccountStatus.PENDING)
+    Operation.objects.create(kind="provision", account=never_sent, connection=never_sent.connection, status="cancelled")
+    url = reverse("admin:provisioning_member_delete", args=[member.pk])
+    assert not admin_client.get(url).context["protected"]
+
+    tried = make_account(AccountStatus.PENDING, connection=Connection.objects.create(
+        name="Other", provider="snaptrade", base_url="https://api.other.test", credentials={"client_id": "C", "consumer_key": "K"}))
+    operation = Operation.objects.create(kind="provision", account=tried, connection=tried.connection, status="cancelled")
+    ExternalCall.objects.create(operation=operation, connection=tried.connection, method="POST", url="https://api.other.test/x")
+    page = admin_client.get(url)
+    assert page.context["protected"] == [f"{tried} (not provisioned yet)"]  # it may have reached its provider
+    response = admin_client.post(url, {"post": "yes"})
+    assert Member.objects.filter(pk=member.pk).exists()
+    assert escape(f"{tried} (not provisioned yet)") in response.content.decode()  # Django's "Cannot delete" page
+
+    ExternalCall.objects.all().delete()
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert not Member.objects.exists() and not Account.objects.exists()
 
 
 def test_member_with_only_deprovisioned_accounts_is_deleted_with_them(admin_client, member, make_account):

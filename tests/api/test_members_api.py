@@ -2,7 +2,7 @@
 
 import pytest
 
-from provisioning.models import Account, Member
+from provisioning.models import Account, Connection, Member
 from provisioning.states import AccountStatus
 
 
@@ -93,10 +93,15 @@ def test_patch_validates_like_create(admin_client_api, member):
 
 
 def test_delete_is_refused_while_accounts_are_not_deprovisioned(admin_client_api, account):
+    Account.objects.filter(pk=account.pk).update(status=AccountStatus.ACTIVE)
     url = f"/api/v1/members/{account.member_id}/"
     response = admin_client_api.delete(url)
     assert response.status_code == 409
     assert response.json()["code"] == "member_has_accounts"
+    assert response.json()["detail"] == (
+        f"This member still has accounts that may exist at their providers: {account.connection} (active). "
+        "Deprovision them first."
+    )
     assert Member.objects.filter(pk=account.member_id).exists()
 
     Account.objects.filter(pk=account.pk).update(status=AccountStatus.DEPROVISIONED)
@@ -109,3 +114,21 @@ def test_unknown_or_malformed_member_id_is_a_json_404(admin_client_api, db):
         response = admin_client_api.get(url)
         assert response.status_code == 404
         assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+def test_a_member_kept_by_a_provider_that_cannot_deprovision_is_told_so(admin_client_api, member):
+    xhoppe = Connection.objects.create(name="Xhoppe shop", provider="xhoppe", base_url="http://xhoppe.test/api/v1")
+    Account.objects.create(member=member, connection=xhoppe, status=AccountStatus.AWAITING_VERIFICATION)
+    response = admin_client_api.delete(f"/api/v1/members/{member.pk}/")
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "This member still has accounts that may exist at their providers: Xhoppe shop (waiting for the SMS code). "
+        "Deprovision them first. No-delete provider cannot close an account through its API: while the member has "
+        "one there, "
+        "the member's record stays."
+    )  # the API tests' stand-in for Xhoppe (conftest.NoDeleteProvider)
+
+
+def test_a_pending_account_never_sent_is_deleted_with_its_member(admin_client_api, account):
+    assert admin_client_api.delete(f"/api/v1/members/{account.member_id}/").status_code == 204
+    assert not Account.objects.exists()
