@@ -342,3 +342,22 @@ def account_status_in_sentence(status: str) -> str:
     """The status's words inside a sentence: "waiting for the SMS code"."""
     words = account_status_words(status)
     return words[:1].lower() + words[1:]
+
+
+def member_kept_sentence(accounts) -> str:
+    """Why a member cannot be deleted: its ``accounts`` that may exist at their providers
+    (``selectors.member_accounts_kept``), and what to do."""
+    from .providers import registry  # here: a provider's own page (flyve_page) imports this module
+
+    listed = "; ".join(f"{account.connection} ({account_status_in_sentence(account.status)})" for account in accounts)
+    sentence = f"This member still has accounts that may exist at their providers: {listed}."
+    closable = [account for account in accounts
+                if registry.get(account.connection.provider).supports(OperationKind.DEPROVISION)]
+    if len(closable) == len(accounts):
+        return f"{sentence} Deprovision them first."
+    if closable:
+        sentence += f" Deprovision those at {', '.join(str(account.connection) for account in closable)} first."
+    cannot = sorted({registry.get(account.connection.provider).label for account in accounts} -
+                    {registry.get(account.connection.provider).label for account in closable})
+    return (f"{sentence} {' and '.join(cannot)} cannot close an account through its API: while the member has one "
+            "there, the member's record stays.")

@@ -154,6 +154,11 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, ImportExportMixin, admin.M
     def delete_model(self, request, obj):
         services.member_delete(member=obj)
 
+    def render_delete_form(self, request, context):
+        if context.get("protected"):  # what keeps the member, and what to do (the service's own words)
+            context["kept_sentence"] = explain.member_kept_sentence(list(selectors.member_accounts_kept(context["object"])))
+        return super().render_delete_form(request, context)
+
     def delete_view(self, request, object_id, extra_context=None):
         try:
             return super().delete_view(request, object_id, extra_context)

@@ -6,7 +6,6 @@ from django.db import IntegrityError, transaction
 
 from .. import explain, selectors
 from ..models import Account, Connection, Member, SecretAccess
-from ..providers import registry
 from ..states import OperationKind
 from .errors import Conflict, InvalidRequest
 from .operations import Requester, operation_request
@@ -54,18 +53,6 @@ def member_delete(*, member: Member) -> None:
         Member.objects.select_for_update().filter(pk=member.pk).first()  # no account added meanwhile
         kept = list(selectors.member_accounts_kept(member))
         if kept:
-            raise Conflict(_kept_sentence(kept), code="member_has_accounts")
+            raise Conflict(explain.member_kept_sentence(kept), code="member_has_accounts")
         member.accounts.all().delete()
         member.delete()
-
-
-def _kept_sentence(accounts: list[Account]) -> str:
-    listed = "; ".join(f"{account.connection} ({explain.account_status_in_sentence(account.status)})"
-                       for account in accounts)
-    sentence = f"This member still has accounts that may exist at their providers: {listed}. Deprovision them first."
-    cannot = sorted({registry.get(account.connection.provider).label for account in accounts
-                     if not registry.get(account.connection.provider).supports(OperationKind.DEPROVISION)})
-    if cannot:
-        sentence += (f" {' and '.join(cannot)} cannot close an account through its API: while the member has one "
-                     "there, the member's record stays.")
-    return sentence

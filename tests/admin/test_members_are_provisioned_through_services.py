@@ -86,10 +86,14 @@ def test_members_can_be_filtered_by_account_status(admin_client, member, make_ac
 
 
 def test_member_with_open_accounts_cannot_be_deleted(admin_client, member, make_account):
-    make_account(AccountStatus.ACTIVE)
+    active = make_account(AccountStatus.ACTIVE)
     url = reverse("admin:provisioning_member_delete", args=[member.pk])
     page = admin_client.get(url)
     assert page.status_code == 200 and page.context["protected"]
+    # what keeps the member, and what to do, in the words the API answers too
+    assert escape(f"may exist at their providers: {active.connection} (active). Deprovision them first.") in (
+        page.content.decode()
+    )
     admin_client.post(url, {"post": "yes"})
     assert Member.objects.filter(pk=member.pk).exists()
 

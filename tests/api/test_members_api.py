@@ -116,17 +116,23 @@ def test_unknown_or_malformed_member_id_is_a_json_404(admin_client_api, db):
         assert response.json() == {"detail": "Not found.", "code": "not_found"}
 
 
-def test_a_member_kept_by_a_provider_that_cannot_deprovision_is_told_so(admin_client_api, member):
+def test_a_member_kept_by_a_provider_that_cannot_deprovision_is_told_so(admin_client_api, member, connection):
+    # conftest.NoDeleteProvider stands in for Xhoppe here
     xhoppe = Connection.objects.create(name="Xhoppe shop", provider="xhoppe", base_url="http://xhoppe.test/api/v1")
     Account.objects.create(member=member, connection=xhoppe, status=AccountStatus.AWAITING_VERIFICATION)
     response = admin_client_api.delete(f"/api/v1/members/{member.pk}/")
     assert response.status_code == 409
     assert response.json()["detail"] == (
         "This member still has accounts that may exist at their providers: Xhoppe shop (waiting for the SMS code). "
-        "Deprovision them first. No-delete provider cannot close an account through its API: while the member has "
-        "one there, "
+        "No-delete provider cannot close an account through its API: while the member has one there, "
         "the member's record stays."
-    )  # the API tests' stand-in for Xhoppe (conftest.NoDeleteProvider)
+    )
+    Account.objects.create(member=member, connection=connection, status=AccountStatus.ACTIVE)
+    assert admin_client_api.delete(f"/api/v1/members/{member.pk}/").json()["detail"] == (
+        f"This member still has accounts that may exist at their providers: Xhoppe shop (waiting for the SMS code); "
+        f"{connection} (active). Deprovision those at {connection} first. No-delete provider cannot close an account "
+        "through its API: while the member has one there, the member's record stays."
+    )
 
 
 def test_a_pending_account_never_sent_is_deleted_with_its_member(admin_client_api, account):
