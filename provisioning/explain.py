@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.utils.html import format_html
 
 from .followups import follow_up_for
-from .states import AccountStatus, OperationKind, OperationStatus
+from .states import OPERATION_SPECS, AccountStatus, OperationKind, OperationStatus
 
 # tone -> CSS class of the badge (templates/admin/provisioning/includes/style.html)
 OK, WAIT, PERSON, BAD, QUIET = "ok", "wait", "person", "bad", "quiet"
@@ -351,13 +351,19 @@ def member_kept_sentence(accounts) -> str:
 
     listed = "; ".join(f"{account.connection} ({account_status_in_sentence(account.status)})" for account in accounts)
     sentence = f"This member still has accounts that may exist at their providers: {listed}."
-    closable = [account for account in accounts
-                if registry.get(account.connection.provider).supports(OperationKind.DEPROVISION)]
-    if len(closable) == len(accounts):
+    deprovision = OPERATION_SPECS[OperationKind.DEPROVISION]
+    closable = [a for a in accounts if registry.get(a.connection.provider).supports(deprovision.kind)]
+    now = [a for a in closable if a.status in deprovision.allowed_from]
+    again = [a for a in closable if a.status not in deprovision.allowed_from]  # pending, a request sent
+    if len(now) == len(accounts):
         return f"{sentence} Deprovision them first."
-    if closable:
-        sentence += f" Deprovision those at {', '.join(str(account.connection) for account in closable)} first."
-    cannot = sorted({registry.get(account.connection.provider).label for account in accounts} -
-                    {registry.get(account.connection.provider).label for account in closable})
-    return (f"{sentence} {' and '.join(cannot)} cannot close an account through its API: while the member has one "
-            "there, the member's record stays.")
+    if now:
+        sentence += f" Deprovision those at {', '.join(str(a.connection) for a in now)} first."
+    if again:
+        sentence += (f" A provisioning at {', '.join(str(a.connection) for a in again)} stopped after a request went "
+                     "out: provision again, then deprovision.")
+    cannot = sorted({registry.get(a.connection.provider).label for a in accounts if a not in closable})
+    if cannot:
+        sentence += (f" {' and '.join(cannot)} cannot close an account through its API: while the member has one "
+                     "there, the member's record stays.")
+    return sentence

@@ -50,7 +50,7 @@ def member_delete(*, member: Member) -> None:
     """Delete a member, with its accounts; refused while any of them may exist at its provider
     (``selectors.member_accounts_kept``), with a sentence that names them and what to do."""
     with transaction.atomic():
-        Member.objects.select_for_update().filter(pk=member.pk).first()  # no account added meanwhile
+        Member.objects.select_for_update().filter(pk=member.pk).first()  # an account being added waits
         kept = list(selectors.member_accounts_kept(member))
         if kept:
             raise Conflict(explain.member_kept_sentence(kept), code="member_has_accounts")

@@ -117,6 +117,9 @@ def test_a_pending_account_no_request_went_out_for_does_not_keep_its_member(admi
     response = admin_client.post(url, {"post": "yes"})
     assert Member.objects.filter(pk=member.pk).exists()
     assert escape(f"{tried} (not provisioned yet)") in response.content.decode()  # Django's "Cannot delete" page
+    assert "A provisioning at Other stopped after a request went out: provision again, then deprovision." in (
+        response.content.decode()
+    )
 
     ExternalCall.objects.all().delete()
     assert admin_client.post(url, {"post": "yes"}).status_code == 302
