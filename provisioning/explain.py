@@ -367,3 +367,19 @@ def member_kept_sentence(accounts) -> str:
         sentence += (f" {' and '.join(cannot)} cannot close an account through its API: while the member has one "
                      "there, the member's record stays.")
     return sentence
+
+
+def connection_kept_sentence(connection, counts: dict[str, int]) -> str:
+    """Why ``connection`` cannot be deleted: ``counts`` (``{status: n}``) of its accounts that may
+    exist at the provider (``selectors.accounts_kept``), and what to do."""
+    from .providers import registry  # here: a provider's own page (flyve_page) imports this module
+
+    listed = ", ".join(f"{account_status_in_sentence(status)}: {n}" for status, n in sorted(counts.items()))
+    total = sum(counts.values())
+    sentence = (f"This connection still holds {total} account{'s' if total != 1 else ''} that may exist at the "
+                f"provider ({listed}).")
+    provider = registry.get(connection.provider)
+    if not provider.supports(OperationKind.DEPROVISION):
+        return (f"{sentence} {provider.label} cannot close an account through its API: while the connection holds "
+                "one, it stays; disable it instead.")
+    return f"{sentence} Deprovision them first, or disable the connection instead."

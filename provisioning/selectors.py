@@ -318,15 +318,26 @@ def batch_is_finished(batch_id: int) -> bool:
     return not Operation.objects.filter(batch_id=batch_id, status__in=UNFINISHED_OPERATION_STATUSES).exists()
 
 
-def member_accounts_kept(member: Member):
-    """The accounts of ``member`` that keep it from being deleted: those that may exist at their
-    provider. A deprovisioned one does not; nor does a pending one that nothing is running for and
-    for which no request ever went out (its provisioning was cancelled before it was sent)."""
+def accounts_kept(accounts):
+    """Of ``accounts`` (a queryset), those that keep their member or connection from being
+    deleted: those that may exist at their provider. A deprovisioned one does not; nor does a
+    pending one that nothing is running for and for which no request ever went out (its
+    provisioning was cancelled before it was sent)."""
     unfinished = Operation.objects.filter(account=OuterRef("pk"), status__in=UNFINISHED_OPERATION_STATUSES)
     sent = ExternalCall.objects.filter(operation__account=OuterRef("pk"))
     never_sent = Q(status=AccountStatus.PENDING) & ~Exists(unfinished) & ~Exists(sent)
-    return (member.accounts.exclude(status=AccountStatus.DEPROVISIONED).exclude(never_sent)
-            .select_related("connection").order_by("pk"))
+    return accounts.exclude(status=AccountStatus.DEPROVISIONED).exclude(never_sent)
+
+
+def connection_accounts_kept_counts(connection: Connection) -> dict[str, int]:
+    """``{status: n}`` of the ``accounts_kept`` of ``connection``."""
+    return dict(accounts_kept(connection.accounts.all()).order_by().values("status").annotate(n=Count("pk"))
+                .values_list("status", "n"))
+
+
+def member_accounts_kept(member: Member):
+    """``accounts_kept`` of ``member``, with their connections, oldest first."""
+    return accounts_kept(member.accounts.all()).select_related("connection").order_by("pk")
 
 
 def connection_local_accounts(connection: Connection) -> list:

@@ -29,6 +29,8 @@ from .filters import ConnectionProviderFilter
 from .forms import connection_form_for, credential_form_fields, setting_form_fields
 
 CONNECTION_OPERATIONS = (OperationKind.HEALTH_CHECK, OperationKind.RECONCILE)
+# accounts a connection's delete page lists, of those that keep it (then "... and N more")
+PROTECTED_SHOWN = 20
 
 
 class QuarantineForm(forms.Form):
@@ -329,16 +331,26 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     # --- deleting goes through services ----------------------------------------------------------
     def get_deleted_objects(self, objs, request):
-        protected = [
-            str(account)
-            for connection in objs
-            for account in connection.accounts.exclude(status="deprovisioned").select_related("member")
-        ]
+        protected = []
+        for connection in objs:  # the first few of each: a connection may hold a million
+            kept = selectors.accounts_kept(connection.accounts.all()).select_related("member").order_by("pk")
+            shown = list(kept[:PROTECTED_SHOWN + 1])
+            protected += [f"{account} ({explain.account_status_in_sentence(account.status)})"
+                          for account in shown[:PROTECTED_SHOWN]]
+            if len(shown) > PROTECTED_SHOWN:
+                protected.append(f"… and {kept.count() - PROTECTED_SHOWN} more at {connection}")
         perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
         return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, perms_needed, protected
 
     def delete_model(self, request, obj):
         services.connection_delete(connection=obj)
+
+    def render_delete_form(self, request, context):
+        if context.get("protected"):  # what keeps the connection, and what to do (the service's own words)
+            connection = context["object"]
+            context["kept_sentence"] = explain.connection_kept_sentence(
+                connection, selectors.connection_accounts_kept_counts(connection))
+        return super().render_delete_form(request, context)
 
     def delete_view(self, request, object_id, extra_context=None):
         try:

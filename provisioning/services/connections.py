@@ -12,10 +12,10 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from .. import explain, selectors
 from ..models import Connection
 from ..providers import registry
 from ..providers.inputs import InputErrors
-from ..states import AccountStatus
 from .errors import Conflict, InvalidRequest
 
 # the plain fields of a connection that services set as they are given (the model checks them)
@@ -146,11 +146,12 @@ def connection_update(
 
 
 def connection_delete(*, connection: Connection) -> None:
-    if connection.accounts.exclude(status=AccountStatus.DEPROVISIONED).exists():
-        raise Conflict(
-            "This connection still holds accounts that are not deprovisioned.",
-            code="connection_has_accounts",
-        )
+    """Delete a connection, with its accounts; refused while any of them may exist at the provider
+    (``selectors.accounts_kept``), with a sentence that counts them and says what to do."""
     with transaction.atomic():
+        Connection.objects.select_for_update().filter(pk=connection.pk).first()  # an account being added waits
+        counts = selectors.connection_accounts_kept_counts(connection)
+        if counts:
+            raise Conflict(explain.connection_kept_sentence(connection, counts), code="connection_has_accounts")
         connection.accounts.all().delete()
         connection.delete()

@@ -135,5 +135,12 @@ def test_member_with_only_deprovisioned_accounts_is_deleted_with_them(admin_clie
 
 def test_connection_with_open_accounts_cannot_be_deleted(admin_client, connection, make_account):
     make_account(AccountStatus.ACTIVE)
-    admin_client.post(reverse("admin:provisioning_connection_delete", args=[connection.pk]), {"post": "yes"})
+    for i in range(21):
+        make_account(AccountStatus.FAILED, member=Member.objects.create(email=f"m{i}@example.org"))
+    url = reverse("admin:provisioning_connection_delete", args=[connection.pk])
+    page = admin_client.get(url)
+    assert len(page.context["protected"]) == 21 and page.context["protected"][-1] == f"… and 2 more at {connection}"
+    assert escape(f"still holds 22 accounts that may exist at the provider (active: 1, failed: 21). Deprovision "
+                  "them first, or disable the connection instead.") in page.content.decode()
+    admin_client.post(url, {"post": "yes"})
     assert Connection.objects.filter(pk=connection.pk).exists()

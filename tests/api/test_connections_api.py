@@ -113,10 +113,15 @@ def test_account_counts_by_status(admin_client_api, connection):
 
 
 def test_delete_refuses_while_accounts_are_not_deprovisioned(admin_client_api, account):
+    Account.objects.filter(pk=account.pk).update(status=AccountStatus.ACTIVE)
     url = f"/api/v1/connections/{account.connection_id}/"
     response = admin_client_api.delete(url)
     assert response.status_code == 409
     assert response.json()["code"] == "connection_has_accounts"
+    assert response.json()["detail"] == (
+        "This connection still holds 1 account that may exist at the provider (active: 1). Deprovision them "
+        "first, or disable the connection instead."
+    )
 
     Account.objects.filter(pk=account.pk).update(status=AccountStatus.DEPROVISIONED)
     assert admin_client_api.delete(url).status_code == 204
@@ -164,3 +169,8 @@ def test_new_credentials_drop_what_the_provider_cached_with_the_old_ones(admin_c
     admin_client_api.patch(url, {"credentials": {"api_key": "KEY-of-another-project"}}, format="json")
     connection.refresh_from_db()
     assert connection.secret_state == {}
+
+
+def test_a_pending_account_never_sent_is_deleted_with_its_connection(admin_client_api, account):
+    assert admin_client_api.delete(f"/api/v1/connections/{account.connection_id}/").status_code == 204
+    assert not Account.objects.exists()

@@ -18,7 +18,9 @@ from .base import ApiModelViewSet
     partial_update=extend_schema(summary="Change a connection (needs manage_connection)"),
     destroy=extend_schema(
         summary="Delete a connection (needs manage_connection)",
-        description="Refused (409) while it holds accounts that are not deprovisioned.",
+        description="Refused (409 connection_has_accounts) while one of its accounts may exist at the provider "
+        "(selectors.accounts_kept: not deprovisioned, and not pending with no request ever sent); the detail "
+        "counts them and says what to do.",
     ),
 )
 class ConnectionViewSet(ApiModelViewSet):

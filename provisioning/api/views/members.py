@@ -14,7 +14,9 @@ from .base import ApiModelViewSet
     partial_update=extend_schema(summary="Change a member"),
     destroy=extend_schema(
         summary="Delete a member",
-        description="Refused (409) while the member has accounts that are not deprovisioned.",
+        description="Refused (409 member_has_accounts) while one of its accounts may exist at its provider "
+        "(selectors.accounts_kept: not deprovisioned, and not pending with no request ever sent); the detail "
+        "says which and what to do.",
     ),
 )
 class MemberViewSet(ApiModelViewSet):
