@@ -148,10 +148,16 @@ def connection_update(
 def connection_delete(*, connection: Connection) -> None:
     """Delete a connection, with its accounts; refused while any of them may exist at the provider
     (``selectors.accounts_kept``), with a sentence that counts them and says what to do."""
+    _refuse_if_kept(connection)  # counted without the row lock, which every claim at a capped connection takes
     with transaction.atomic():
         Connection.objects.select_for_update().filter(pk=connection.pk).first()  # an account being added waits
-        counts = selectors.connection_accounts_kept_counts(connection)
-        if counts:
-            raise Conflict(explain.connection_kept_sentence(connection, counts), code="connection_has_accounts")
+        if selectors.accounts_kept(connection.accounts.all()).exists():  # one came meanwhile
+            _refuse_if_kept(connection)
         connection.accounts.all().delete()
         connection.delete()
+
+
+def _refuse_if_kept(connection: Connection) -> None:
+    counts = selectors.connection_accounts_kept_counts(connection)
+    if counts:
+        raise Conflict(explain.connection_kept_sentence(connection, counts), code="connection_has_accounts")
