@@ -369,15 +369,19 @@ def member_kept_sentence(accounts) -> str:
     return sentence
 
 
-def connection_kept_sentence(connection, counts: dict[str, int]) -> str:
+def connection_kept_sentence(connection, counts: dict[str, int], more: bool = False) -> str:
     """Why ``connection`` cannot be deleted: ``counts`` (``{status: n}``) of its accounts that may
-    exist at the provider (``selectors.accounts_kept``), and what to do."""
+    exist at the provider (``selectors.connection_accounts_kept_counts``; ``more``: there are more
+    than those counted), and what to do."""
     from .providers import registry  # here: a provider's own page (flyve_page) imports this module
 
-    listed = ", ".join(f"{account_status_in_sentence(status)}: {n}" for status, n in sorted(counts.items()))
     total = sum(counts.values())
-    sentence = (f"This connection still holds {total} account{'s' if total != 1 else ''} that may exist at the "
-                f"provider ({listed}).")
+    if more:
+        sentence = f"This connection still holds more than {total:,} accounts that may exist at the provider."
+    else:
+        listed = ", ".join(f"{account_status_in_sentence(status)}: {n}" for status, n in sorted(counts.items()))
+        sentence = (f"This connection still holds {total} account{'s' if total != 1 else ''} that may exist at "
+                    f"the provider ({listed}).")
     provider = registry.get(connection.provider)
     if not provider.supports(OperationKind.DEPROVISION):
         return (f"{sentence} {provider.label} cannot close an account through its API: while the connection holds "

@@ -329,10 +329,12 @@ def accounts_kept(accounts):
     return accounts.exclude(status=AccountStatus.DEPROVISIONED).exclude(never_sent)
 
 
-def connection_accounts_kept_counts(connection: Connection) -> dict[str, int]:
-    """``{status: n}`` of the ``accounts_kept`` of ``connection``."""
-    return dict(accounts_kept(connection.accounts.all()).order_by().values("status").annotate(n=Count("pk"))
-                .values_list("status", "n"))
+def connection_accounts_kept_counts(connection: Connection) -> tuple[dict[str, int], bool]:
+    """``({status: n}, more)`` of the ``accounts_kept`` of ``connection``, reading at most
+    ``COUNT_LIMIT`` of them (``more`` when there are more: the counts are then of those only)."""
+    statuses = list(accounts_kept(connection.accounts.all()).order_by().values_list("status", flat=True)
+                    [: COUNT_LIMIT + 1])
+    return dict(Counter(statuses[:COUNT_LIMIT])), len(statuses) > COUNT_LIMIT
 
 
 def member_accounts_kept(member: Member):

@@ -338,7 +338,8 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
             protected += [f"{account} ({explain.account_status_in_sentence(account.status)})"
                           for account in shown[:PROTECTED_SHOWN]]
             if len(shown) > PROTECTED_SHOWN:
-                protected.append(f"… and {kept.count() - PROTECTED_SHOWN} more at {connection}")
+                more, beyond = selectors.bounded_count(kept)
+                protected.append(f"… and {more - PROTECTED_SHOWN:,}{'+' if beyond else ''} more at {connection}")
         perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
         return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, perms_needed, protected
 
@@ -349,7 +350,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         if context.get("protected"):  # what keeps the connection, and what to do (the service's own words)
             connection = context["object"]
             context["kept_sentence"] = explain.connection_kept_sentence(
-                connection, selectors.connection_accounts_kept_counts(connection))
+                connection, *selectors.connection_accounts_kept_counts(connection))
         return super().render_delete_form(request, context)
 
     def delete_view(self, request, object_id, extra_context=None):

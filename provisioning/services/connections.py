@@ -158,6 +158,6 @@ def connection_delete(*, connection: Connection) -> None:
 
 
 def _refuse_if_kept(connection: Connection) -> None:
-    counts = selectors.connection_accounts_kept_counts(connection)
+    counts, more = selectors.connection_accounts_kept_counts(connection)
     if counts:
-        raise Conflict(explain.connection_kept_sentence(connection, counts), code="connection_has_accounts")
+        raise Conflict(explain.connection_kept_sentence(connection, counts, more), code="connection_has_accounts")

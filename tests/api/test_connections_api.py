@@ -174,3 +174,18 @@ def test_new_credentials_drop_what_the_provider_cached_with_the_old_ones(admin_c
 def test_a_pending_account_never_sent_is_deleted_with_its_connection(admin_client_api, account):
     assert admin_client_api.delete(f"/api/v1/connections/{account.connection_id}/").status_code == 204
     assert not Account.objects.exists()
+
+
+def test_a_connection_with_many_accounts_is_refused_without_counting_them_all(admin_client_api, connection, monkeypatch):
+    from provisioning import selectors
+
+    monkeypatch.setattr(selectors, "COUNT_LIMIT", 2)
+    for i in range(3):
+        Account.objects.create(member=Member.objects.create(email=f"k{i}@example.org"), connection=connection,
+                               status=AccountStatus.ACTIVE)
+    response = admin_client_api.delete(f"/api/v1/connections/{connection.pk}/")
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        "This connection still holds more than 2 accounts that may exist at the provider. Deprovision them first, "
+        "or disable the connection instead."
+    )
