@@ -13,10 +13,22 @@ kombu's module needs ``packaging``, which kombu does not declare: ``requirements
 from __future__ import annotations
 
 from kombu.transport import redis
+from redis import exceptions as redis_errors
 
 
 class Channel(redis.Channel):
     _client_of_pool = None  # (the pool, a client over it)
+
+    def _connparams(self, asynchronous=False):
+        """kombu's, except when the broker connection is already released: the worker lost Redis,
+        and while its consumer closes the old channel, kombu gives the unacknowledged messages back
+        through a new pool, which asks the released connection for its host. That was an
+        ``AttributeError``, which stopped the worker for good; a connection error is one the
+        consumer ignores before it connects again (the messages come back by the visibility
+        timeout, and the operations by the sweeper)."""
+        if self.connection.client is None:
+            raise redis_errors.ConnectionError("The broker connection was released: connecting again.")
+        return super()._connparams(asynchronous=asynchronous)
 
     def _create_client(self, asynchronous=False):
         """The channel's client over its pool, made once (kombu makes one for each send and
