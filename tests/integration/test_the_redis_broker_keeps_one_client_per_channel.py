@@ -1,6 +1,8 @@
 """The Redis broker's channels keep one client object (``portal.redis_broker``): kombu's made one for
 every message sent and every acknowledgement, over the same pool. Messages still arrive whole and
-once, and a channel whose pool is made again (after a fork) gets a client over the new pool."""
+once, and a channel whose pool is made again (after a fork) gets a client over the new pool. And a
+channel closed after its connection was released (a worker that lost Redis) does not stop the
+worker."""
 
 import os
 
@@ -75,3 +77,26 @@ def test_a_channel_whose_pool_is_made_again_gets_a_client_over_it():
         after = channel._create_client()
         assert after is not before and after.connection_pool is channel.pool
         assert after.ping()
+
+
+def test_a_channel_closed_after_its_connection_was_released_does_not_stop_the_worker():
+    """The state a worker was found in after Redis went away (its log: AttributeError: 'NoneType'
+    object has no attribute 'hostname', then the worker stopped): a message taken and not
+    acknowledged, the channel's pools dropped, the connection released. Closing the channel gives
+    the message back through a new pool; it must fail as a connection error, which the close
+    ignores, not as an AttributeError."""
+    queue = Queue("portal-broker-released", Exchange("portal-broker-released"), routing_key="portal-broker-released")
+    connection = Connection(os.environ["REDIS_URL"], transport_options={"visibility_timeout": 60})
+    channel = connection.default_channel
+    bound = queue(channel)
+    bound.declare()
+    bound.purge()
+    connection.Producer(channel).publish({"n": 1}, exchange=queue.exchange, routing_key=queue.routing_key)
+    assert bound.get() is not None  # taken, not acknowledged: closing gives it back
+    channel._disconnect_pools()
+    channel.connection.client = None  # released
+
+    connection.maybe_close_channel(channel)  # raised AttributeError with kombu's channel
+
+    with Connection(os.environ["REDIS_URL"]) as cleanup:
+        queue(cleanup.default_channel).delete()
