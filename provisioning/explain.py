@@ -347,14 +347,12 @@ def account_status_in_sentence(status: str) -> str:
 def member_kept_sentence(accounts) -> str:
     """Why a member cannot be deleted: its ``accounts`` that may exist at their providers
     (``selectors.member_accounts_kept``), and what to do."""
-    from .providers import registry  # here: a provider's own page (flyve_page) imports this module
-
     listed = "; ".join(f"{account.connection} ({account_status_in_sentence(account.status)})" for account in accounts)
     sentence = f"This member still has accounts that may exist at their providers: {listed}."
-    deprovision = OPERATION_SPECS[OperationKind.DEPROVISION]
-    closable = [a for a in accounts if registry.get(a.connection.provider).supports(deprovision.kind)]
-    now = [a for a in closable if a.status in deprovision.allowed_from]
-    again = [a for a in closable if a.status not in deprovision.allowed_from]  # pending, a request sent
+    allowed_from = OPERATION_SPECS[OperationKind.DEPROVISION].allowed_from
+    closable = [a for a in accounts if _provider_of(a.connection).supports(OperationKind.DEPROVISION)]
+    now = [a for a in closable if a.status in allowed_from]
+    again = [a for a in closable if a.status not in allowed_from]  # pending, a request sent
     if len(now) == len(accounts):
         return f"{sentence} Deprovision them first."
     if now:
@@ -362,10 +360,9 @@ def member_kept_sentence(accounts) -> str:
     if again:
         sentence += (f" A provisioning at {', '.join(str(a.connection) for a in again)} stopped after a request went "
                      "out: provision again, then deprovision.")
-    cannot = sorted({registry.get(a.connection.provider).label for a in accounts if a not in closable})
+    cannot = {_provider_of(a.connection).label for a in accounts if a not in closable}
     if cannot:
-        sentence += (f" {' and '.join(cannot)} cannot close an account through its API: while the member has one "
-                     "there, the member's record stays.")
+        sentence += _cannot_close(cannot, "while the member has one there, the member's record stays.")
     return sentence
 
 
@@ -373,8 +370,6 @@ def connection_kept_sentence(connection, counts: dict[str, int], more: bool = Fa
     """Why ``connection`` cannot be deleted: ``counts`` (``{status: n}``) of its accounts that may
     exist at the provider (``selectors.connection_accounts_kept_counts``; ``more``: there are more
     than those counted), and what to do."""
-    from .providers import registry  # here: a provider's own page (flyve_page) imports this module
-
     total = sum(counts.values())
     if more:
         sentence = f"This connection still holds more than {total:,} accounts that may exist at the provider."
@@ -382,8 +377,17 @@ def connection_kept_sentence(connection, counts: dict[str, int], more: bool = Fa
         listed = ", ".join(f"{account_status_in_sentence(status)}: {n}" for status, n in sorted(counts.items()))
         sentence = (f"This connection still holds {total} account{'s' if total != 1 else ''} that may exist at "
                     f"the provider ({listed}).")
-    provider = registry.get(connection.provider)
+    provider = _provider_of(connection)
     if not provider.supports(OperationKind.DEPROVISION):
-        return (f"{sentence} {provider.label} cannot close an account through its API: while the connection holds "
-                "one, it stays; disable it instead.")
+        return sentence + _cannot_close({provider.label}, "while the connection holds one, it stays; disable it instead.")
     return f"{sentence} Deprovision them first, or disable the connection instead."
+
+
+def _provider_of(connection):
+    from .providers import registry  # here: a provider's own page (flyve_page) imports this module
+
+    return registry.get(connection.provider)
+
+
+def _cannot_close(labels: set[str], consequence: str) -> str:
+    return f" {' and '.join(sorted(labels))} cannot close an account through its API: {consequence}"

@@ -11,7 +11,7 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from .. import selectors, services
+from .. import explain, selectors, services
 from ..models import Connection
 from .common import MESSAGE_NAMES, change_url, names, requester
 from .forms import ProvisionAtConnectionForm
@@ -56,14 +56,11 @@ def report_batch(request, batch) -> None:
             batch.pk,
         ),
     )
-    if preview.over_quota_count:
-        messages.warning(
-            request,
-            f"Not sent, the quota of {batch.connection} allows no more: "
-            f"{names(preview.over_quota_names, total=preview.over_quota_count)}.",
-        )
-    if preview.existing_count:
-        messages.info(request, f"{preview.existing_count} already had an account there and were left alone.")
+    left_out = explain.batch_left_out_sentence(preview)  # the words the API's answer gives too
+    if left_out:
+        if preview.over_quota_count:
+            left_out += f" Left out for the quota: {names(preview.over_quota_names, total=preview.over_quota_count)}."
+        messages.warning(request, left_out)
 
 
 def _send(request, connection, members) -> bool:

@@ -338,8 +338,8 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
             protected += [f"{account} ({explain.account_status_in_sentence(account.status)})"
                           for account in shown[:PROTECTED_SHOWN]]
             if len(shown) > PROTECTED_SHOWN:
-                more, beyond = selectors.bounded_count(kept)
-                protected.append(f"… and {more - PROTECTED_SHOWN:,}{'+' if beyond else ''} more at {connection}")
+                counted, beyond = selectors.bounded_count(kept)
+                protected.append(f"… and {counted - PROTECTED_SHOWN:,}{'+' if beyond else ''} more at {connection}")
         perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
         return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, perms_needed, protected
 

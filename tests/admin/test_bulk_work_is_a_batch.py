@@ -105,7 +105,11 @@ def test_member_action_shows_the_counts_before_anything_is_sent(admin_client, co
     assert batch.operations.count() == 3
     messages = texts(response)
     assert any(reverse("admin:provisioning_batch_change", args=[batch.pk]) in t and "1 new account" not in t for t in messages)
-    assert any("quota" in t and gone.email in t for t in messages)
+    # what was left out, in the words of the API's answer, then who the quota left out
+    left_out = [t for t in messages if "were not sent" in t]
+    assert len(left_out) == 1 and left_out[0].startswith("4 of the 7 members given were not sent: 1 because the quota")
+    assert "3 because they already have an account there (active: 1, " in left_out[0]
+    assert left_out[0].endswith(f"Left out for the quota: {gone}.")
 
 
 def test_changing_the_connection_shows_its_preview_before_sending(admin_client, connection, member):
