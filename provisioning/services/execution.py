@@ -9,8 +9,7 @@ A message carries a few operations (``operations_execute``): they are claimed in
 within their connection's free slots; their calls go out at the same time from the process's call
 threads; their successes are written in one transaction, a statement for all of them where one
 each would do (``bulk.update_rows``). A success frees slots: the operations waiting longest for one
-are woken and claimed in the same transaction (the slots handed over, never free between), and the
-worker thread goes on with them itself, without a message between.
+are woken, and the worker thread goes on with them itself, without a message between.
 """
 
 from __future__ import annotations
@@ -275,29 +274,24 @@ def operations_claim(*, operation_ids: list[int]) -> list[Operation]:
     """Take those of ``operation_ids`` that are ours to run now (due, or their lease lost), in one
     transaction. A connection at its concurrency cap gives only its free slots: the others wait to
     be woken when one frees (``slots.operations_wait_for_slot``)."""
-    with transaction.atomic():
-        return _claim(operation_ids)
-
-
-def _claim(operation_ids: list[int]) -> list[Operation]:
-    """``operations_claim``'s work, in the caller's transaction."""
     now = timezone.now()
-    # one read brings everything the attempts need; only the operations' rows are locked (in id
-    # order, as every claim takes them: two claims of overlapping groups cannot deadlock)
-    operations = list(
-        Operation.objects.select_for_update(of=("self",))
-        .select_related("connection", "account__member")
-        .filter(pk__in=operation_ids)
-        .order_by("pk")
-    )
-    due = [operation for operation in operations if _claimable(operation, now)]
-    claimed, refused = _within_caps(due, now)
-    if refused:
-        slots.operations_wait_for_slot([refused], now)
-    for operation in claimed:
-        _attempt_start(operation, now)
-    _accounts_to_running(claimed, now)
-    bulk.update_rows(claimed, CLAIM_FIELDS)
+    with transaction.atomic():
+        # one read brings everything the attempts need; only the operations' rows are locked (in
+        # id order, as every claim takes them: two claims of overlapping groups cannot deadlock)
+        operations = list(
+            Operation.objects.select_for_update(of=("self",))
+            .select_related("connection", "account__member")
+            .filter(pk__in=operation_ids)
+            .order_by("pk")
+        )
+        due = [operation for operation in operations if _claimable(operation, now)]
+        claimed, refused = _within_caps(due, now)
+        if refused:
+            slots.operations_wait_for_slot([refused], now)
+        for operation in claimed:
+            _attempt_start(operation, now)
+        _accounts_to_running(claimed, now)
+        bulk.update_rows(claimed, CLAIM_FIELDS)
     return claimed
 
 
@@ -413,10 +407,9 @@ CLAIM_FIELDS = ["status", "attempts", "lease_expires_at", "started_at", "retry_d
 
 def operation_execute(*, operation_id: int) -> Operation | None:
     """Run one attempt of an operation; the operations its end wakes are sent as a message."""
-    claimed = operations_claim(operation_ids=[operation_id])
-    _, woken = _run(claimed, hand_over=False)
+    ran, woken = _execute(operation_ids=[operation_id])
     slots.woken_send(woken)
-    return claimed[0] if claimed else None
+    return ran[0] if ran else None
 
 
 # how long a worker thread goes on with the operations its successes woke (a capped connection's
@@ -428,43 +421,35 @@ def operations_execute(*, operation_ids: list[int]) -> None:
     """Run an attempt of each of ``operation_ids`` that is ours to run now (the task of a message
     of a few), then of the operations their successes woke, as long as there are some (for up to
     ``GO_ON_SECONDS``): a capped connection's backlog goes through its slots without a broker's
-    round trip between one operation's end and the next one's start. The slots the successes free
-    are handed over: the woken operations are claimed in the transaction that writes the successes,
-    so a slot is never free between the two. A woken operation this thread never gets to (it
-    died) is due, or its lease runs out, and the sweeper sends it."""
+    round trip between one operation's end and the next one's start. A woken operation this thread
+    never gets to (it died) is due, and the sweeper sends it."""
     deadline = time.monotonic() + GO_ON_SECONDS
+    while operation_ids:
+        _, operation_ids = _execute(operation_ids=operation_ids)
+        if operation_ids and time.monotonic() >= deadline:
+            slots.woken_send(operation_ids)
+            return
+
+
+def _execute(*, operation_ids: list[int]) -> tuple[list[Operation], list[int]]:
+    """Run an attempt of each of ``operation_ids`` that is ours to run now: claimed together,
+    their provider calls made at the same time (in the process's call threads), their successes
+    written together. Returns them, and the ids of the waiting operations their successes woke (not
+    sent yet). One that breaks does not stop the others: it is left as the break left it (queued,
+    or running until its lease expires), and the sweeper sends it again."""
     claimed = operations_claim(operation_ids=operation_ids)
-    while claimed:
-        go_on = time.monotonic() < deadline
-        claimed, woken = _run(claimed, hand_over=go_on)
-        if woken and go_on:  # woken by a success written alone, not handed over
-            claimed += operations_claim(operation_ids=woken)
-        elif woken:
-            slots.woken_send(woken)
-
-
-def _run(claimed: list[Operation], *, hand_over: bool) -> tuple[list[Operation], list[int]]:
-    """Run an attempt of each of ``claimed``: their provider calls made at the same time (in the
-    process's call threads), their successes written together. Returns the operations the slots
-    of the successes were handed over to (claimed with the successes' write, when ``hand_over``),
-    and the ids of the waiting operations their ends woke but nobody claimed (not sent yet). One
-    that breaks does not stop the others: it is left as the break left it (queued, or running until
-    its lease expires), and the sweeper sends it again."""
     if len(claimed) == 1:
         attempts = [_attempt_run(claimed[0])]
     else:
         attempts = list(_call_threads().map(_attempt_run_in_call_thread, claimed))
-    woken, handed_over = [], []
+    woken = []
     for attempt in attempts:
         if attempt.error is not None:
             woken += _attempt_finish_alone(attempt)
     succeeded = [attempt for attempt in attempts if attempt.error is None]
     if succeeded:
         try:
-            if hand_over:
-                handed_over = _finish(succeeded, _operations_succeed_and_claim_woken) or []
-            else:
-                woken += _finish(succeeded, _operations_succeed) or []
+            woken += _finish(succeeded, _operations_succeed) or []
         except Exception:
             if len(succeeded) == 1:
                 raise
@@ -475,7 +460,7 @@ def _run(claimed: list[Operation], *, hand_over: bool) -> tuple[list[Operation],
     for operation in claimed:
         logger.info("operation end id=%s kind=%s attempt=%s status=%s", operation.pk, operation.kind,
                     operation.attempts, operation.status)
-    return handed_over, woken
+    return claimed, woken
 
 
 def _attempt_run(operation: Operation) -> _Attempt:
@@ -694,14 +679,6 @@ def _operations_succeed(attempts: list[_Attempt]) -> list[int]:
         # just released its own first few operations
         woken += slots.wake_next_waiting(connection_id, count=sum(op.connection_id == connection_id for op, _ in done))
     return woken
-
-
-def _operations_succeed_and_claim_woken(attempts: list[_Attempt]) -> list[Operation]:
-    """``_operations_succeed``, then the operations it woke claimed in the same transaction: the
-    freed slots go straight to them (the cap still checked under the connection's lock, as every
-    claim does it). Returns them claimed."""
-    woken = _operations_succeed(attempts)
-    return _claim(woken) if woken else []
 
 
 # what a success changes in an operation

@@ -89,31 +89,6 @@ def test_a_worker_thread_goes_on_with_the_operations_its_successes_woke(connecti
     assert [statuses[pk] for pk in ids] == [OperationStatus.SUCCEEDED] * 7
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_slots_successes_free_are_handed_over_in_the_same_transaction(connection, http, monkeypatch):
-    """When the successes' write commits, the operations their slots woke are already claimed: the
-    slots are never free, for a claim's time, while operations wait for them."""
-    http.post(f"{BASE}/users", json={"id": "remote", "user_secret": "s3cr3t-value-42"})
-    connection.max_concurrency = 2
-    connection.save()
-    ids = queued(connection, 6)
-    running_and_waiting(ids, 2)
-    running_at_commit = []
-    wake = slots.wake_next_waiting
-
-    def wake_and_look_at_commit(connection_id, count=1):
-        transaction.on_commit(lambda: running_at_commit.append(
-            Operation.objects.filter(connection_id=connection_id, status=OperationStatus.RUNNING).count()))
-        return wake(connection_id, count=count)
-
-    monkeypatch.setattr(slots, "wake_next_waiting", wake_and_look_at_commit)
-    services.operations_execute(operation_ids=ids[:2])
-
-    assert running_at_commit == [2, 2, 0]  # the last two's successes had nobody left to wake
-    assert set(Operation.objects.values_list("status", flat=True)) == {OperationStatus.SUCCEEDED}
-    assert set(Operation.objects.filter(pk__in=ids[2:]).values_list("attempts", flat=True)) == {1}
-
-
 def test_past_its_time_a_worker_thread_sends_the_operations_it_woke(connection, http, monkeypatch,
                                                                    django_capture_on_commit_callbacks):
     """Past ``GO_ON_SECONDS`` the woken operations are not claimed by this thread: they go as a
