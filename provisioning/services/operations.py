@@ -240,15 +240,9 @@ def operations_dispatch_on_commit(operation_ids) -> None:
     transaction.on_commit(send)
 
 
-# a dispatch chunk goes out as at least this many messages (of at most ``EXECUTE_GROUP_MAX``),
-# for as many worker threads to share it (say 4 processes x 16 threads): up to 127 operations get
-# one message each
-EXECUTE_SPREAD = 64
-
-
 def execute_groups(operation_ids: list[int]) -> list[list[int]]:
     """``operation_ids`` cut into the groups that ``operations_dispatch`` sends a message each."""
-    return cut(operation_ids, max(1, min(EXECUTE_GROUP_MAX, len(operation_ids) // EXECUTE_SPREAD)))
+    return cut(operation_ids, EXECUTE_GROUP_MAX)
 
 
 def operations_dispatch(*, operation_ids: list[int]) -> None:

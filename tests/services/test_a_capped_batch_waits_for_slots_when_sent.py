@@ -72,7 +72,7 @@ def test_a_full_connection_sends_none_and_one_without_a_cap_sends_all(
     sent.clear()
     with django_capture_on_commit_callbacks(execute=True):
         operations.operations_dispatch(operation_ids=ids)
-    assert sent == [([pk], None) for pk in ids]  # as many messages as there are: execute_groups
+    assert sent == [(ids, None)]  # all of them, in a message of up to EXECUTE_GROUP_MAX
 
 
 def test_a_capped_batch_goes_through_its_slots_without_a_claim_refused(
