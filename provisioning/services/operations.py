@@ -251,9 +251,7 @@ def operations_dispatch(*, operation_ids: list[int]) -> None:
     trip and a new client per message); a worker runs this for ``operations_dispatch_on_commit``.
     Those beyond their capped connection's free slots wait for one instead (``slots``)."""
     now = slots.operations_send_now_or_wait(operation_ids)
-    # those a connection's free slots took are few: in full groups, as the slots' turns go on
-    groups = execute_groups(now) if len(now) == len(operation_ids) else cut(now, EXECUTE_GROUP_MAX)
-    execute_messages_send([(group, None) for group in groups])
+    execute_messages_send([(group, None) for group in execute_groups(now)])
 
 
 def operation_retry(*, operation: Operation, requested_by: Requester) -> Operation:
