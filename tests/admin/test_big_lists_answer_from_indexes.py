@@ -145,3 +145,23 @@ def test_a_big_lists_row_checkbox_is_djangos_own_html(admin_client, rows, model)
     assert objects
     for obj in objects:
         assert ModelAdmin.action_checkbox(model_admin, obj) in response.content.decode()
+
+
+@pytest.mark.parametrize("model", ["account", "operation"])
+def test_a_big_list_reads_no_secret(admin_client, rows, model, monkeypatch):
+    """No list shows a secret: the rows' encrypted fields (and their connections') are not read,
+    so not decrypted, row after row (the list's filters may read each connection once)."""
+    from provisioning import crypto
+
+    Account.objects.filter(pk=rows["active"].pk).update(secrets={"user_secret": "s3cr3t"})
+    Connection.objects.update(credentials={"api_key": "k"})
+    Operation.objects.filter(pk=rows["fine"].pk).update(secret_input={"code": "123456"})
+    decrypted = []
+    decrypt = crypto.decrypt
+    monkeypatch.setattr(crypto, "decrypt", lambda value: decrypted.append(decrypt(value)) or decrypted[-1])
+
+    response = admin_client.get(reverse(f"admin:provisioning_{model}_changelist"))
+
+    assert len(response.context["cl"].result_list) == 2
+    assert not [text for text in decrypted if "s3cr3t" in text or "123456" in text]
+    assert len(decrypted) <= Connection.objects.count()
