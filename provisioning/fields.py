@@ -41,3 +41,24 @@ class EncryptedJSONField(models.TextField):
 
     def value_to_string(self, obj):
         return ""  # never serialise secrets (dumpdata, admin history)
+
+
+def encrypted_fields(model) -> list[EncryptedJSONField]:
+    """The encrypted columns of ``model``."""
+    return [field for field in model._meta.concrete_fields if isinstance(field, EncryptedJSONField)]
+
+
+def encrypted_paths(model, related=()) -> list[str]:
+    """The encrypted fields of ``model`` and of the models its ``related`` paths (as in
+    ``select_related``) lead to, named for ``defer()``: for a list that shows no secret."""
+    paths = {""}
+    for path in related:  # "account__member" reads the account too
+        parts = path.split("__")
+        paths.update("__".join(parts[:end]) for end in range(1, len(parts) + 1))
+    names = []
+    for path in sorted(paths):
+        target = model
+        for part in filter(None, path.split("__")):
+            target = target._meta.get_field(part).related_model
+        names += [f"{path}__{field.name}" if path else field.name for field in encrypted_fields(target)]
+    return names

@@ -14,6 +14,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from .fields import encrypted_paths
 from .models import Account, Batch, Connection, ExternalCall, Member, Operation
 from .states import (
     NEEDS_PERSON_ACCOUNT_STATUSES,
@@ -187,11 +188,13 @@ def account_pending_operation(account: Account) -> Operation | None:
 
 
 def accounts_with_pending_operation(queryset):
-    """``queryset`` of accounts with their unfinished operation prefetched."""
+    """``queryset`` of accounts with their unfinished operation prefetched, to show (without its
+    secret input)."""
     return queryset.prefetch_related(
         Prefetch(
             "operations",
-            queryset=Operation.objects.filter(status__in=UNFINISHED_OPERATION_STATUSES).order_by("-id"),
+            queryset=Operation.objects.filter(status__in=UNFINISHED_OPERATION_STATUSES).order_by("-id")
+            .defer(*encrypted_paths(Operation)),
             to_attr="pending_operations",
         )
     )

@@ -26,7 +26,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from ..fields import EncryptedJSONField
+from ..fields import encrypted_paths
 
 COUNT_BOUND = 1000
 
@@ -67,28 +67,12 @@ class EstimatingPaginator(Paginator):
         return not self._counted[1]
 
 
-def encrypted_fields(model, related=()) -> list[str]:
-    """The encrypted fields of ``model`` and of the models its ``related`` paths (as in
-    ``select_related``) lead to, named for ``defer()``."""
-    names, paths = [], {""}
-    for path in related:  # "account__member" reads the account too
-        parts = path.split("__")
-        paths.update("__".join(parts[:end]) for end in range(1, len(parts) + 1))
-    for path in sorted(paths):
-        target = model
-        for part in filter(None, path.split("__")):
-            target = target._meta.get_field(part).related_model
-        prefix = f"{path}__" if path else ""
-        names += [prefix + field.name for field in target._meta.concrete_fields if isinstance(field, EncryptedJSONField)]
-    return names
-
-
 class LargeChangeList(ChangeList):
     """A list's rows without their encrypted fields (nor those of the rows listed with them)."""
 
     def get_queryset(self, request, exclude_parameters=None):
         related = self.list_select_related if isinstance(self.list_select_related, (list, tuple)) else ()
-        return super().get_queryset(request, exclude_parameters).defer(*encrypted_fields(self.model, related))
+        return super().get_queryset(request, exclude_parameters).defer(*encrypted_paths(self.model, related))
 
 
 class LargeListMixin:

@@ -9,7 +9,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ... import selectors, services
-from ...models import Account
+from ...fields import encrypted_paths
+from ...models import Account, Connection
 from ...second_factor import VerifiedSessionAuthentication, is_fresh
 from ...states import OPERATION_SPECS, OperationKind
 from ..account_actions import ACCOUNT_ACTIONS, AccountAction
@@ -53,6 +54,8 @@ class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
             .annotate(has_challenge_image=has_image)
             .defer("challenge_image")
         )
+        if self.action in ("list", "retrieve"):  # shown without their connection's credentials and state
+            accounts = accounts.defer(*(f"connection__{name}" for name in encrypted_paths(Connection)))
         return selectors.accounts_with_pending_operation(accounts)
 
     def get_renderers(self):

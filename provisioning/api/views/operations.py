@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from ... import selectors, services
+from ...fields import encrypted_paths
 from ...models import Operation
 from ..filters import OperationFilter
 from ..pagination import NewestFirstCursorPagination
@@ -31,7 +32,10 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
     async_actions = frozenset({"retry"})
 
     def get_queryset(self):
-        return selectors.operations_with_calls_count(Operation.objects.order_by("-id"))
+        operations = Operation.objects.order_by("-id")
+        if self.action in ("list", "retrieve"):  # shown without their secret input (a retry needs it)
+            operations = operations.defer(*encrypted_paths(Operation))
+        return selectors.operations_with_calls_count(operations)
 
     def get_kind_checked_object(self) -> Operation:
         operation = self.get_object()

@@ -16,15 +16,14 @@ from django.db.models.functions import Cast
 from django.db.models.lookups import Exact
 
 from ... import crypto
-from ...fields import EncryptedJSONField
+from ...fields import encrypted_fields
 
 
-def encrypted_fields():
+def every_encrypted_field():
     """``(model, field)`` of every encrypted column in the project."""
     for model in apps.get_models():
-        for field in model._meta.concrete_fields:
-            if isinstance(field, EncryptedJSONField):
-                yield model, field
+        for field in encrypted_fields(model):
+            yield model, field
 
 
 def raw(field) -> Cast:
@@ -42,7 +41,7 @@ class Command(BaseCommand):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         failures = 0
-        for model, field in encrypted_fields():
+        for model, field in every_encrypted_field():
             rotated, changed, failed = self.rotate_field(model, field, batch_size)
             failures += failed
             line = f"{model._meta.label}.{field.name}: {rotated} re-encrypted"
