@@ -64,10 +64,11 @@ run: venv
 
 # --- make test --------------------------------------------------------------------------------
 # Integration tests must run here: REQUIRE_INTEGRATION=1 turns their "no PostgreSQL/Redis" skip
-# into an error. pytest's exit code 5 (no test collected) fails too.
+# into an error. pytest's exit code 5 (no test collected) fails too. scripts/run-tests runs the
+# integration tests and the rest at the same time, each with its own PostgreSQL and Redis.
 test: venv-dev audit
 	@scripts/ensure-system-packages
-	@REQUIRE_INTEGRATION=1 scripts/test-services run -- $(VENV)/bin/pytest $(PYTEST_ARGS) || { \
+	@REQUIRE_INTEGRATION=1 PYTEST=$(VENV)/bin/pytest scripts/run-tests $(PYTEST_ARGS) || { \
 		rc=$$?; [ $$rc -ne 5 ] || echo "error: pytest collected no tests" >&2; exit $$rc; }
 
 # pip-audit of requirements*.txt against PyPI's JSON API; fails on a vulnerability without a dated
