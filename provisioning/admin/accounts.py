@@ -38,7 +38,7 @@ from .common import (
     request_each,
     requester,
 )
-from .filters import ProviderFilter
+from .filters import ConnectionFilter, ProviderFilter
 from .followups import follow_up, last_operation
 from .paging import LargeListMixin
 from .forms import AccountCreateForm
@@ -123,7 +123,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationReq
     )
     list_display_links = ("id", "member_short")
     list_select_related = ("member", "connection")
-    list_filter = (NeedsPersonFilter, "status", ProviderFilter, "connection")
+    list_filter = (NeedsPersonFilter, "status", ProviderFilter, ("connection", ConnectionFilter))
     # what a search finds: search_filter (indexed lookups, not "contains" across the member join)
     search_fields = ("member__email", "member__external_ref", "external_id")
     search_help_text = "A member's email (or its beginning), a member's reference, or the id at the provider."

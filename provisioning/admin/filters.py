@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef, Q
 from django_countries.filters import CountryFilter
 
 from .. import explain, selectors
+from ..fields import encrypted_paths
 from ..models import Account
 from ..providers import registry
 from ..states import AccountStatus
@@ -35,6 +36,21 @@ class ChoicesFilter(admin.SimpleListFilter):
         if value is None or value not in {str(v) for v, _ in self.lookups(request, None)}:
             return queryset
         return queryset.filter(self.lookup(value))
+
+
+class ConnectionFilter(admin.RelatedFieldListFilter):
+    """Django's filter on the row's connection, whose choices are read without the connections'
+    credentials and state: naming each one on every list page decrypts no secret.
+    ``list_filter = (("connection", ConnectionFilter),)``."""
+
+    def field_choices(self, field, request, model_admin):
+        related = field.remote_field.model
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        choices = related._default_manager.complex_filter(field.get_limit_choices_to()).defer(*encrypted_paths(related))
+        if ordering:
+            choices = choices.order_by(*ordering)
+        value = field.remote_field.get_related_field().attname
+        return [(getattr(choice, value), str(choice)) for choice in choices]
 
 
 class ProviderFilter(ChoicesFilter):

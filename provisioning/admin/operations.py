@@ -36,7 +36,7 @@ from .common import (
     report_requests,
     requester,
 )
-from .filters import ErrorCodeFilter, MethodFilter, ProviderFilter, StatusClassFilter
+from .filters import ConnectionFilter, ErrorCodeFilter, MethodFilter, ProviderFilter, StatusClassFilter
 from .followups import follow_up, next_step_buttons, suggested_buttons
 from .paging import LargeListMixin
 from .resources import FORMATS, OperationResource
@@ -104,7 +104,8 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, ReadOnlyAd
         "created_short",
     )
     list_select_related = ("connection", "account__member", "account__connection")
-    list_filter = ("status", "kind", ProviderFilter, "connection", ErrorCodeFilter, ("created_at", admin.DateFieldListFilter))
+    list_filter = ("status", "kind", ProviderFilter, ("connection", ConnectionFilter), ErrorCodeFilter,
+                   ("created_at", admin.DateFieldListFilter))
     # what a search finds: search_filter (indexed lookups only)
     search_fields = ("id", "account__member__email", "account__external_id")
     search_help_text = "An operation's id, or a member's email (or its beginning), reference or id at the provider."
@@ -380,7 +381,8 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, ReadOnlyAd
 class ExternalCallAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdmin):
     list_display = ("created_short", "exchange", "status_code", "duration_ms", "connection_short", "operation_link", "error_short")
     list_select_related = ("connection", "operation")
-    list_filter = (ProviderFilter, "connection", MethodFilter, StatusClassFilter, ("created_at", admin.DateFieldListFilter))
+    list_filter = (ProviderFilter, ("connection", ConnectionFilter), MethodFilter, StatusClassFilter,
+                   ("created_at", admin.DateFieldListFilter))
     search_fields = ("operation__id",)
     search_help_text = "An operation's id: its exchanges."
     sortable_by = ("created_short",)  # others would sort millions of rows
@@ -493,7 +495,7 @@ class BatchAdmin(LargeListMixin, ReadOnlyAdmin):
 
     list_display = ("id", "connection", "requested_by", "created_at", "progress")
     list_select_related = ("connection",)
-    list_filter = ("connection",)
+    list_filter = (("connection", ConnectionFilter),)
     fields = ("connection", "requested_by", "created_at", "operations_link")
     readonly_fields = fields
     change_form_template = "admin/provisioning/batch/change_form.html"

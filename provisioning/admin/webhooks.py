@@ -10,6 +10,7 @@ from ..services import webhooks as _webhooks  # noqa: F401 (services.webhooks)
 from ..models import Connection, InboundWebhook, WebhookDelivery, WebhookEndpoint, WebhookEventType
 from ..webhook_views import webhook_url
 from .connections import ConnectionAdmin
+from .filters import ConnectionFilter
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -111,7 +112,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 @admin.register(InboundWebhook)
 class InboundWebhookAdmin(admin.ModelAdmin):
     list_display = ("created_at", "connection", "event_type", "webhook_id", "accepted", "status_code", "detail")
-    list_filter = ("accepted", "connection")
+    list_filter = ("accepted", ("connection", ConnectionFilter))
     readonly_fields = [f.name for f in InboundWebhook._meta.fields]
 
     def has_add_permission(self, request):
