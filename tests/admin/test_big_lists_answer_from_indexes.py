@@ -5,6 +5,7 @@ import re
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from provisioning.admin import operations as operations_admin
 from provisioning.admin.paging import list_count
@@ -145,6 +146,24 @@ def test_a_big_lists_row_checkbox_is_djangos_own_html(admin_client, rows, model)
     assert objects
     for obj in objects:
         assert ModelAdmin.action_checkbox(model_admin, obj) in response.content.decode()
+
+
+@pytest.mark.parametrize("model, query", [("account", "status__exact=active"), ("member", "q=ann"),
+                                          ("operation", "kind=sync"), ("externalcall", "")])
+def test_a_big_lists_row_links_are_djangos_own(admin_client, rows, model, query):
+    """Each row's link to its page keeps the list's filters, as Django writes it (without resolving
+    it per row): back on the list, the same rows are shown."""
+    from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+
+    response = admin_client.get(reverse(f"admin:provisioning_{model}_changelist") + "?" + query)
+    cl = response.context["cl"]
+    preserved = cl.model_admin.get_preserved_filters(response.wsgi_request)
+    assert bool(preserved) == bool(query)
+    assert cl.result_list
+    for obj in cl.result_list:
+        page = reverse(f"admin:provisioning_{model}_change", args=[obj.pk])
+        link = add_preserved_filters({"preserved_filters": preserved, "opts": cl.opts}, page)
+        assert f'href="{escape(link)}"' in response.content.decode()
 
 
 @pytest.mark.parametrize("model", ["account", "operation", "externalcall"])
