@@ -200,6 +200,16 @@ def accounts_with_pending_operation(queryset):
     )
 
 
+def members_with_accounts(queryset):
+    """``queryset`` of members with their accounts prefetched, to show in short (state, connection):
+    without the accounts' secrets or the connections' credentials, which would be decrypted one by
+    one, nor a captcha's image. Each connection is read once."""
+    return queryset.prefetch_related(
+        Prefetch("accounts", queryset=Account.objects.defer(*encrypted_paths(Account), "challenge_image")),
+        Prefetch("accounts__connection", queryset=Connection.objects.defer(*encrypted_paths(Connection))),
+    )
+
+
 def batch_progress(batch: Batch) -> dict:
     """``{"total", "counts": {status: n}, "finished", "done", "percent"}`` of a batch.
 

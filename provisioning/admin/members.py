@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html_join
@@ -11,8 +11,7 @@ from django.utils.http import urlencode
 from import_export.admin import ImportExportMixin
 
 from .. import explain, selectors, services
-from ..fields import encrypted_paths
-from ..models import Account, Connection, Member
+from ..models import Account, Member
 from .batches import provision_members
 from .common import ReadOnlyMixin
 from .filters import MemberAccountStatusFilter, MemberCountryFilter, MemberProviderFilter
@@ -85,13 +84,7 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, ImportExportMixin, admin.M
         return request.user.has_perm("provisioning.provision_account")
 
     def get_queryset(self, request):
-        # each member's accounts, as the list's summary shows them: without their secrets (nor
-        # their connections'), which would be decrypted one by one, nor a captcha's image
-        # (their connections read once each, not once per account)
-        return super().get_queryset(request).prefetch_related(
-            Prefetch("accounts", queryset=Account.objects.defer(*encrypted_paths(Account), "challenge_image")),
-            Prefetch("accounts__connection", queryset=Connection.objects.defer(*encrypted_paths(Connection))),
-        )
+        return selectors.members_with_accounts(super().get_queryset(request))
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -1,6 +1,6 @@
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
-from ... import services
+from ... import selectors, services
 from ...models import Member
 from ..filters import MemberFilter
 from ..serializers import MemberSerializer
@@ -20,7 +20,7 @@ from .base import ApiModelViewSet
     ),
 )
 class MemberViewSet(ApiModelViewSet):
-    queryset = Member.objects.prefetch_related("accounts__connection")
+    queryset = selectors.members_with_accounts(Member.objects.all())
     serializer_class = MemberSerializer
     filterset_class = MemberFilter
 
