@@ -10,9 +10,9 @@ last page reached through a high estimate is just empty.
 
 Each row's checkbox for the actions is written directly, not rendered through Django's form widget
 templates: that took about a fifth of a page of 100 rows (50 of 260 ms on a 2-core machine); nor is
-each row's link reversed, and resolved again to add the list's filters to it. And the encrypted fields of the
-rows (and of the rows they are listed with) are not read: no list shows a secret, and each one
-read is decrypted.
+each row's link reversed, then resolved again to add the list's filters to it. And the encrypted
+fields of the rows (and of the rows they are listed with) are not read: no list shows a secret,
+and each one read is decrypted.
 """
 
 from __future__ import annotations
