@@ -40,7 +40,7 @@ from .common import (
 )
 from .filters import ConnectionFilter, ProviderFilter
 from .followups import follow_up, last_operation
-from .paging import LargeListMixin
+from .paging import BoundedExportMixin, LargeListMixin
 from .forms import AccountCreateForm
 from .resources import FORMATS, AccountResource
 from .search import IndexedSearchMixin, accounts_matching
@@ -113,7 +113,8 @@ class NeedsPersonFilter(admin.SimpleListFilter):
 
 
 @admin.register(Account)
-class AccountAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, OperationRequestMixin, admin.ModelAdmin):
+class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ExportMixin, OperationRequestMixin,
+                   admin.ModelAdmin):
     list_display = (
         "id",
         "member_short",

@@ -16,7 +16,7 @@ from .batches import provision_members
 from .common import ReadOnlyMixin
 from .filters import MemberAccountStatusFilter, MemberCountryFilter, MemberProviderFilter
 from .forms import MemberForm
-from .paging import LargeListMixin
+from .paging import BoundedExportMixin, LargeListMixin
 from .resources import FORMATS, MemberResource
 from .search import IndexedSearchMixin
 
@@ -50,7 +50,7 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Member)
-class MemberAdmin(LargeListMixin, IndexedSearchMixin, ImportExportMixin, admin.ModelAdmin):
+class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ImportExportMixin, admin.ModelAdmin):
     """Members; imported (CSV, XLSX: a preview shows each row's errors before anything is saved)
     and exported with django-import-export (``resources.py``)."""
 

@@ -38,7 +38,7 @@ from .common import (
 )
 from .filters import ConnectionFilter, ErrorCodeFilter, MethodFilter, ProviderFilter, StatusClassFilter
 from .followups import follow_up, next_step_buttons, suggested_buttons
-from .paging import LargeListMixin
+from .paging import BoundedExportMixin, LargeListMixin
 from .resources import FORMATS, OperationResource
 from .search import IndexedSearchMixin, account_ids_matching, id_matching
 
@@ -94,7 +94,7 @@ class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Operation)
-class OperationAdmin(LargeListMixin, IndexedSearchMixin, ExportMixin, ReadOnlyAdmin):
+class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ExportMixin, ReadOnlyAdmin):
     list_display = (
         "id",
         "kind",
