@@ -37,6 +37,7 @@ from .common import (
     pretty_json,
     request_each,
     requester,
+    too_many_selected,
 )
 from .filters import ConnectionFilter, ProviderFilter
 from .followups import follow_up, last_operation
@@ -86,6 +87,8 @@ def bulk_request_action(kind: str):
     def action(modeladmin, request, queryset):
         if kind == OperationKind.PROVISION:  # as batches, after saying what will be sent
             return provision_accounts(modeladmin, request, queryset)
+        if too_many_selected(request, queryset, label=spec.label):
+            return None
         if kind in CONFIRMED_OPERATIONS and request.POST.get("confirmed") != "yes":
             return modeladmin.bulk_request_confirmation(request, queryset, kind)
         return modeladmin.bulk_request(request, queryset, kind)

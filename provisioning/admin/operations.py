@@ -35,6 +35,7 @@ from .common import (
     pretty_json,
     report_requests,
     requester,
+    too_many_selected,
 )
 from .filters import ConnectionFilter, ErrorCodeFilter, MethodFilter, ProviderFilter, StatusClassFilter
 from .followups import follow_up, next_step_buttons, suggested_buttons
@@ -277,6 +278,8 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Exp
         self._each(request, queryset, services.operation_confirm, "Confirm")
 
     def _each(self, request, queryset, service, label):
+        if too_many_selected(request, queryset, label=label):
+            return
         done, refused = [], []
         for operation in queryset.select_related("account", "connection"):
             if not may_request(request.user, operation.kind):

@@ -175,3 +175,27 @@ def test_accounts_are_never_edited_or_deleted_in_the_admin(admin_client, make_ac
     assert account.status == AccountStatus.ACTIVE
     assert admin_client.post(reverse("admin:provisioning_account_delete", args=[account.pk]), {"post": "yes"}).status_code == 403
     assert Account.objects.filter(pk=account.pk).exists()
+
+
+@pytest.mark.parametrize("action", ["request_sync", "request_deprovision"])
+def test_an_action_on_more_accounts_than_the_bound_requests_nothing_and_says_why(admin_client, make_account,
+                                                                                  monkeypatch, action):
+    """Each account's request goes through the services on its own: "select all" on a million
+    accounts would hold the web server for hours. Beyond the bound, nothing is requested."""
+    from provisioning.admin import common
+
+    monkeypatch.setattr(common, "ACTION_MAX_ROWS", 1)
+    chosen = [make_account(AccountStatus.ACTIVE),
+              make_account(AccountStatus.ACTIVE, member=Member.objects.create(email="joe@example.org"))]
+
+    response = run_action(admin_client, action, chosen, select_across="1")
+
+    assert response.status_code == 302
+    (said,) = texts(response)
+    assert "2 accounts are selected, more than the 1 an action takes at once" in said
+    assert "narrow the list" in said
+    assert not Operation.objects.exists()
+
+    monkeypatch.setattr(common, "ACTION_MAX_ROWS", 2)  # at the bound: requested
+    run_action(admin_client, "request_sync", chosen)
+    assert Operation.objects.filter(kind="sync").count() == 2

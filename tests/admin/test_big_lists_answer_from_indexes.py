@@ -200,3 +200,23 @@ def test_a_big_list_reads_no_secret(admin_client, rows, model, monkeypatch):
     for spec in named:
         assert sorted(spec.lookup_choices) == sorted(Connection.objects.values_list("pk", "name"))
     assert decrypted == []
+
+
+def test_an_action_on_more_operations_than_the_bound_does_nothing_and_says_why(admin_client, rows, monkeypatch):
+    """Retrying, cancelling or confirming goes through the services one operation at a time:
+    "select all" on millions of them would hold the web server for hours."""
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+    from django.contrib.messages import get_messages
+
+    from provisioning.admin import common
+
+    monkeypatch.setattr(common, "ACTION_MAX_ROWS", 1)
+    url = reverse("admin:provisioning_operation_changelist")
+    chosen = [rows["failing"].pk, rows["fine"].pk]
+
+    response = admin_client.post(url, {"action": "retry_operations", ACTION_CHECKBOX_NAME: chosen, "select_across": "1"})
+
+    (said,) = [str(message) for message in get_messages(response.wsgi_request)]
+    assert "2 operations are selected, more than the 1 an action takes at once" in said
+    assert Operation.objects.count() == 2
+    assert Operation.objects.get(pk=rows["failing"].pk).status == OperationStatus.FAILED
