@@ -14,12 +14,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from .. import services
+from .. import selectors, services
 from ..models import Operation
 from ..providers import registry
 from ..states import OPERATION_SPECS, OperationSpec
 from .forms import operation_form_for
-from .paging import list_count
 
 # how many names a message lists before it says "and N more"
 MESSAGE_NAMES = 10
@@ -110,14 +109,14 @@ ACTION_MAX_ROWS = 1_000
 def too_many_selected(request, queryset, *, label: str) -> bool:
     """Whether an action's selection holds more than ``ACTION_MAX_ROWS`` rows ("select all" on a
     big list); if so, the list says why nothing was done and what to do instead."""
-    selected, _ = list_count(queryset, bound=ACTION_MAX_ROWS)
-    if selected <= ACTION_MAX_ROWS:
+    _, more = selectors.bounded_count(queryset, ACTION_MAX_ROWS)
+    if not more:
         return False
     messages.error(
         request,
-        f"{label}: {selected:,} {queryset.model._meta.verbose_name_plural} are selected, more than the "
-        f"{ACTION_MAX_ROWS:,} an action takes at once. Nothing was requested: narrow the list with its filters "
-        "or a search, or select fewer, then run it again.",
+        f"{label}: more than {ACTION_MAX_ROWS:,} {queryset.model._meta.verbose_name_plural} are selected, the most "
+        "an action takes at once. Nothing was requested: narrow the list with its filters or a search, or select "
+        "fewer, then run it again.",
     )
     return True
 

@@ -28,6 +28,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
+from .. import selectors
 from ..fields import encrypted_paths
 
 COUNT_BOUND = 1000
@@ -116,12 +117,12 @@ class BoundedExportMixin:
     memory of the whole file)."""
 
     def get_export_data(self, file_format, request, queryset, **kwargs):
-        counted, _ = list_count(queryset, bound=EXPORT_MAX_ROWS)
-        if counted > EXPORT_MAX_ROWS:  # the export page shows it above the form (ValueError)
+        _, more = selectors.bounded_count(queryset, EXPORT_MAX_ROWS)
+        if more:  # the export page shows it above the form (ValueError)
             plural = self.opts.verbose_name_plural
             raise ValueError(
-                f"This export would hold more than {EXPORT_MAX_ROWS:,} {plural} (about {counted:,}). Narrow the "
-                f"list first with its filters or a search (one connection, one status, one day), then export "
+                f"This export would hold more than {EXPORT_MAX_ROWS:,} {plural}, the most one file holds. Narrow "
+                f"the list first with its filters or a search (one connection, one status, one day), then export "
                 f"again. To take every one, the API lists them page by page (/api/v1/{plural}/)."
             )
         return super().get_export_data(file_format, request, queryset, **kwargs)

@@ -192,7 +192,8 @@ def test_an_action_on_more_accounts_than_the_bound_requests_nothing_and_says_why
 
     assert response.status_code == 302
     (said,) = texts(response)
-    assert "2 accounts are selected, more than the 1 an action takes at once" in said
+    assert said.startswith(f"{'Sync remote state' if action == 'request_sync' else 'Deprovision'}: more than 1 "
+                           "accounts are selected, the most an action takes at once.")
     assert "narrow the list" in said
     assert not Operation.objects.exists()
 

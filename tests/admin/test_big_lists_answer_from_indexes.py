@@ -217,6 +217,6 @@ def test_an_action_on_more_operations_than_the_bound_does_nothing_and_says_why(a
     response = admin_client.post(url, {"action": "retry_operations", ACTION_CHECKBOX_NAME: chosen, "select_across": "1"})
 
     (said,) = [str(message) for message in get_messages(response.wsgi_request)]
-    assert "2 operations are selected, more than the 1 an action takes at once" in said
+    assert "Retry: more than 1 operations are selected, the most an action takes at once" in said
     assert Operation.objects.count() == 2
     assert Operation.objects.get(pk=rows["failing"].pk).status == OperationStatus.FAILED

@@ -164,7 +164,7 @@ def test_an_export_bigger_than_the_bound_asks_to_narrow_the_list(admin_client, w
 
     assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
     shown = [str(message) for message in response.context["messages"]]
-    assert len(shown) == 1 and f"more than 0 {model}s (about 1)" in shown[0]
+    assert len(shown) == 1 and f"more than 0 {model}s, the most one file holds" in shown[0]
     assert "Narrow the list first" in shown[0] and f"/api/v1/{model}s/" in shown[0]
 
     monkeypatch.setattr(paging, "EXPORT_MAX_ROWS", 1)  # at the bound: exported
