@@ -119,11 +119,11 @@ class BoundedExportMixin:
     def get_export_data(self, file_format, request, queryset, **kwargs):
         _, more = selectors.bounded_count(queryset, EXPORT_MAX_ROWS)
         if more:  # the export page shows it above the form (ValueError)
-            plural = self.opts.verbose_name_plural
+            api_list = reverse(f"api:{self.opts.model_name}-list")
             raise ValueError(
-                f"This export would hold more than {EXPORT_MAX_ROWS:,} {plural}, the most one file holds. Narrow "
-                f"the list first with its filters or a search (one connection, one status, one day), then export "
-                f"again. To take every one, the API lists them page by page (/api/v1/{plural}/)."
+                f"This export would hold more than {EXPORT_MAX_ROWS:,} {self.opts.verbose_name_plural}, the most one "
+                f"file holds. Narrow the list first with its filters or a search (one connection, one status, one "
+                f"day), then export again. To take every one, the API lists them page by page ({api_list})."
             )
         return super().get_export_data(file_format, request, queryset, **kwargs)
 

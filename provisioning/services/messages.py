@@ -23,6 +23,12 @@ def cut(ids: list[int], size: int) -> list[list[int]]:
     return [ids[start:start + size] for start in range(0, len(ids), size)]
 
 
+def execute_groups(operation_ids: list[int]) -> list[list[int]]:
+    """``operation_ids`` cut into the groups sent an ``operations_execute`` message each, whatever
+    sends them (a dispatch, or the operations a freed slot woke)."""
+    return cut(operation_ids, EXECUTE_GROUP_MAX)
+
+
 def execute_messages_send(messages: list[tuple[list[int], float | None]]) -> None:
     """Send an ``operations_execute`` message for each ``(operation ids, countdown)`` now."""
     from .. import tasks

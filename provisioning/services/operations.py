@@ -29,7 +29,7 @@ from ..states import (
 )
 from . import slots
 from .errors import Conflict, InvalidRequest
-from .messages import EXECUTE_GROUP_MAX, cut, execute_messages_send
+from .messages import execute_groups, execute_messages_send
 
 logger = logging.getLogger(__name__)
 
@@ -238,11 +238,6 @@ def operations_dispatch_on_commit(operation_ids) -> None:
             logger.warning("could not dispatch %s operations; the sweeper will retry", len(ids), exc_info=True)
 
     transaction.on_commit(send)
-
-
-def execute_groups(operation_ids: list[int]) -> list[list[int]]:
-    """``operation_ids`` cut into the groups that ``operations_dispatch`` sends a message each."""
-    return cut(operation_ids, EXECUTE_GROUP_MAX)
 
 
 def operations_dispatch(*, operation_ids: list[int]) -> None:

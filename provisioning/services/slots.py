@@ -34,7 +34,7 @@ from django.utils import timezone
 from .. import bulk
 from ..models import Operation
 from ..states import OperationStatus
-from .messages import EXECUTE_GROUP_MAX, cut, execute_messages_send_on_commit
+from .messages import EXECUTE_GROUP_MAX, execute_groups, execute_messages_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def wake_next_waiting(connection_id: int, count: int = 1) -> list[int]:
 def woken_send(operation_ids: list[int]) -> None:
     """Send the operations ``wake_next_waiting`` woke (marked sent by it), in messages of
     ``EXECUTE_GROUP_MAX``, once the current transaction commits."""
-    execute_messages_send_on_commit([(group, None) for group in cut(operation_ids, EXECUTE_GROUP_MAX)])
+    execute_messages_send_on_commit([(group, None) for group in execute_groups(operation_ids)])
 
 
 def wake_and_send(connection_id: int, count: int = 1) -> list[int]:

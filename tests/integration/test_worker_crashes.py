@@ -14,7 +14,7 @@ import pytest
 
 from provisioning import services
 from provisioning.models import Account, Operation
-from provisioning.services.operations import execute_groups
+from provisioning.services.messages import execute_groups
 from tests.integration.chaos_support import (
     RECOVERY_ENV,
     crash_workers_during,

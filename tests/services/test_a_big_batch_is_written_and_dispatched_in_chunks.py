@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from provisioning import selectors, services
 from provisioning.models import Account, ExternalCall, Member, Operation
-from provisioning.services import operations
+from provisioning.services import messages
 from provisioning.states import AccountStatus, OperationStatus
 from tests.services.conftest import BASE
 
@@ -128,7 +128,7 @@ def test_a_batch_at_a_quarantined_connection_is_held_and_not_dispatched(
     (2000, [8] * 250),  # never more than EXECUTE_GROUP_MAX in a message
 ])
 def test_a_chunk_is_sent_as_messages_of_up_to_eight_operations(count, sizes):
-    groups = operations.execute_groups(list(range(count)))
+    groups = messages.execute_groups(list(range(count)))
     assert [len(group) for group in groups] == sizes
     assert sum(groups, []) == list(range(count))
 
