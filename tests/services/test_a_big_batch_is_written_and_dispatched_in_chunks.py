@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from provisioning import selectors, services
 from provisioning.models import Account, ExternalCall, Member, Operation
-from provisioning.services import messages
+from provisioning.services import messages, operations
 from provisioning.states import AccountStatus, OperationStatus
 from tests.services.conftest import BASE
 
