@@ -13,10 +13,10 @@ in a temporary folder (a fresh database, the sandbox, one worker and beat, as ``
 2. **bound**: 100 ms of sandbox latency at a connection with ``max_concurrency`` 20: the bound is
    200/s (on the ``make run`` stack min(200/s, the 100/s target 1 promises there)); the most
    requests ever in flight must stay 20.
-4. **scale** (production stack; not with ``--quick``): 1, 2 and 4 worker processes, started as separate ``celery
-   worker`` commands (as on separate machines), each with a pool of one thread (one message of up
-   to 8 operations at a time), at a connection whose cap bounds them: ops/s grows with the workers
-   until the provider's bound. With more threads, one worker alone fills the cap (a thread runs a
+4. **scale** (production stack; not with ``--quick``): 1, 2 and 4 worker processes, started as
+   separate ``celery worker`` commands (as on separate machines), each with a pool of one thread
+   (one message of up to 8 operations at a time, a capped connection's group), at a connection
+   whose cap bounds them: ops/s grows with the workers until the provider's bound. With more threads, one worker alone fills the cap (a thread runs a
    message's 8 calls at once), and the curve would measure the cap, not the scale-out.
 
 Run the production stack under ``scripts/test-services run --``.
@@ -262,12 +262,12 @@ def figures(stack_name: str, result: dict) -> list[dict]:
                        f"{stack}, {workers} worker process(es); latency {BOUND_LATENCY_MS} ms, max_concurrency {BOUND_CAP}: "
                        f"{bound['succeeded']}/{bound['operations']} ok, at most {bound['max_http_in_flight']} in flight"))
     if result.get("scale"):
-        from provisioning.services.messages import EXECUTE_GROUP_MAX
+        from provisioning.services.messages import SLOT_GROUP_MAX
 
         provider_bound = SCALE_CAP / (SCALE_LATENCY_MS / 1000)
         curve = result["scale"]
         for run in curve:
-            in_flight = run["workers"] * SCALE_CONCURRENCY * EXECUTE_GROUP_MAX  # a thread runs a message's calls at once
+            in_flight = run["workers"] * SCALE_CONCURRENCY * SLOT_GROUP_MAX  # a thread runs a message's calls at once
             workers_bound = min(provider_bound, in_flight / (SCALE_LATENCY_MS / 1000))
             measured = run.get("ops_per_second", 0.0)
             rows.append(figure(4, f"scale-out: {run['workers']} worker(s)", f">= 90% of {workers_bound:g}/s",

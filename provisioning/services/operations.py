@@ -29,7 +29,7 @@ from ..states import (
 )
 from . import slots
 from .errors import Conflict, InvalidRequest
-from .messages import execute_groups, execute_messages_send
+from .messages import execute_messages_send
 
 logger = logging.getLogger(__name__)
 
@@ -241,12 +241,12 @@ def operations_dispatch_on_commit(operation_ids) -> None:
 
 
 def operations_dispatch(*, operation_ids: list[int]) -> None:
-    """Send ``operations_execute`` messages for ``operation_ids`` now (``execute_groups``), through
-    one broker connection, as one batch where the broker takes one (Redis: a pipeline, not a round
-    trip and a new client per message); a worker runs this for ``operations_dispatch_on_commit``.
-    Those beyond their capped connection's free slots wait for one instead (``slots``)."""
-    now = slots.operations_send_now_or_wait(operation_ids)
-    execute_messages_send([(group, None) for group in execute_groups(now)])
+    """Send ``operations_execute`` messages for ``operation_ids`` now, in the groups
+    ``slots.operations_send_now_or_wait`` cuts, through one broker connection, as one batch where
+    the broker takes one (Redis: a pipeline, not a round trip and a new client per message); a
+    worker runs this for ``operations_dispatch_on_commit``. Those beyond their capped
+    connection's free slots wait for one instead (``slots``)."""
+    execute_messages_send([(group, None) for group in slots.operations_send_now_or_wait(operation_ids)])
 
 
 def operation_retry(*, operation: Operation, requested_by: Requester) -> Operation:

@@ -34,7 +34,7 @@ from django.utils import timezone
 from .. import bulk
 from ..models import Operation
 from ..states import OperationStatus
-from .messages import EXECUTE_GROUP_MAX, execute_groups, execute_messages_send_on_commit
+from .messages import SLOT_GROUP_MAX, execute_groups, execute_messages_send_on_commit
 
 logger = logging.getLogger(__name__)
 
@@ -64,16 +64,22 @@ def waiting_counts(connection_ids, now) -> dict[int, int]:
     )
 
 
-def operations_beyond_free_slots(operation_ids: list[int], now) -> dict[int, tuple[int, int]]:
-    """Those of ``operation_ids`` (about to be sent) that their capped connection has no free slot
-    for once the lower ids take the free ones, each with its connection and that one's cap.
-    Queued ones only: one cancelled, or already sent by the sweeper meanwhile, is left alone.
-    Counted without locks, a guess the claim makes exact: one sent too many is refused there; one
-    kept back too many is woken by the next end, or by the sweeper if the running ones ended just
-    before it was kept back."""
-    rows = sorted(Operation.objects.filter(pk__in=operation_ids, status=OperationStatus.QUEUED,
+def capped_rows(operation_ids: list[int]) -> list[tuple[int, int, int]]:
+    """Those of ``operation_ids`` that are queued at a capped connection, as ``(id, connection
+    id, cap)`` in id order. Queued ones only: one cancelled, or already sent by the sweeper
+    meanwhile, is left alone."""
+    return sorted(Operation.objects.filter(pk__in=operation_ids, status=OperationStatus.QUEUED,
                                            connection__max_concurrency__gt=0)
                   .values_list("pk", "connection_id", "connection__max_concurrency"))
+
+
+def operations_beyond_free_slots(operation_ids: list[int], now, *, rows=None) -> dict[int, tuple[int, int]]:
+    """Those of ``operation_ids`` (about to be sent) that their capped connection has no free slot
+    for once the lower ids take the free ones, each with its connection and that one's cap
+    (``rows``: their ``capped_rows``, if read already). Counted without locks, a guess the claim
+    makes exact: one sent too many is refused there; one kept back too many is woken by the next
+    end, or by the sweeper if the running ones ended just before it was kept back."""
+    rows = capped_rows(operation_ids) if rows is None else rows
     if not rows:
         return {}
     running = running_counts({connection_id for _, connection_id, _ in rows}, now)
@@ -102,13 +108,25 @@ def operations_wait_for_slot(groups: list[list[int]], now, *, later: list[float]
     execute_messages_send_on_commit(messages)
 
 
-def operations_send_now_or_wait(operation_ids: list[int]) -> list[int]:
+def operations_send_now_or_wait(operation_ids: list[int]) -> list[list[int]]:
     """Of ``operation_ids`` (queued, about to be sent), put those beyond their capped connection's
-    free slots to wait for one, in groups of ``EXECUTE_GROUP_MAX``; returns the others, to send now."""
+    free slots to wait for one, in groups of ``SLOT_GROUP_MAX``; returns the others cut into the
+    groups to send now: those of capped connections in groups of ``SLOT_GROUP_MAX`` (each a chain
+    through the slots), the rest in groups of ``EXECUTE_GROUP_MAX``."""
     now = timezone.now()
-    beyond = operations_beyond_free_slots(operation_ids, now)
-    if not beyond:
-        return operation_ids
+    rows = capped_rows(operation_ids)
+    beyond = operations_beyond_free_slots(operation_ids, now, rows=rows)
+    if beyond:
+        _wait_in_turn(operation_ids, beyond, now)
+    capped = {pk for pk, _, _ in rows}
+    send = [pk for pk in operation_ids if pk not in beyond]
+    return (execute_groups([pk for pk in send if pk not in capped])
+            + execute_groups([pk for pk in send if pk in capped], SLOT_GROUP_MAX))
+
+
+def _wait_in_turn(operation_ids: list[int], beyond: dict[int, tuple[int, int]], now) -> None:
+    """Put ``beyond`` (those of ``operation_ids`` with no free slot, each with its connection and
+    cap) to wait, each group later by the turns of the slots ahead of it."""
     # the place of each in its connection's queue: after those already waiting
     ahead = waiting_counts({connection_id for connection_id, _ in beyond.values()}, now)
     groups, later, current = [], [], {}
@@ -117,7 +135,7 @@ def operations_send_now_or_wait(operation_ids: list[int]) -> list[int]:
             continue
         connection_id, cap = beyond[pk]
         place = ahead.get(connection_id, 0)
-        if len(current.get(connection_id, ())) in (0, EXECUTE_GROUP_MAX):  # a new group, later by the
+        if len(current.get(connection_id, ())) in (0, SLOT_GROUP_MAX):  # a new group, later by the
             current[connection_id] = []  # turns of the slots ahead of it
             groups.append(current[connection_id])
             later.append(place / cap * TURN_SECONDS)
@@ -126,7 +144,6 @@ def operations_send_now_or_wait(operation_ids: list[int]) -> list[int]:
     with transaction.atomic():
         operations_wait_for_slot(groups, now, later=later)
     logger.info("%s operations wait for a free slot of their connection", len(beyond))
-    return [pk for pk in operation_ids if pk not in beyond]
 
 
 def wake_next_waiting(connection_id: int, count: int = 1) -> list[int]:
@@ -149,8 +166,8 @@ def wake_next_waiting(connection_id: int, count: int = 1) -> list[int]:
 
 def woken_send(operation_ids: list[int]) -> None:
     """Send the operations ``wake_next_waiting`` woke (marked sent by it), in messages of
-    ``EXECUTE_GROUP_MAX``, once the current transaction commits."""
-    execute_messages_send_on_commit([(group, None) for group in execute_groups(operation_ids)])
+    ``SLOT_GROUP_MAX``, once the current transaction commits."""
+    execute_messages_send_on_commit([(group, None) for group in execute_groups(operation_ids, SLOT_GROUP_MAX)])
 
 
 def wake_and_send(connection_id: int, count: int = 1) -> list[int]:

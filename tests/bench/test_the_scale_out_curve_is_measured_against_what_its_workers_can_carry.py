@@ -1,9 +1,9 @@
 """Target 4's figure: each worker's bound is the calls its threads carry at once (a message of up
-to 8 operations per thread), so one worker cannot fill the provider's cap alone, and the curve
-measures the scale-out, not the cap."""
+to 8 operations per thread, a capped connection's group), so one worker cannot fill the
+provider's cap alone, and the curve measures the scale-out, not the cap."""
 
 from benchmarks import throughput
-from provisioning.services.messages import EXECUTE_GROUP_MAX
+from provisioning.services.messages import SLOT_GROUP_MAX
 
 
 def test_each_worker_count_is_held_to_the_calls_its_threads_carry_up_to_the_providers_bound():
@@ -18,7 +18,7 @@ def test_each_worker_count_is_held_to_the_calls_its_threads_carry_up_to_the_prov
 
     rows = [row for row in throughput.figures("production", result) if row["target"] == 4]
 
-    per_worker = throughput.SCALE_CONCURRENCY * EXECUTE_GROUP_MAX / (throughput.SCALE_LATENCY_MS / 1000)
+    per_worker = throughput.SCALE_CONCURRENCY * SLOT_GROUP_MAX / (throughput.SCALE_LATENCY_MS / 1000)
     provider = throughput.SCALE_CAP / (throughput.SCALE_LATENCY_MS / 1000)
     assert per_worker < provider  # one worker alone cannot reach the provider's bound
     assert [row["goal"] for row in rows] == [f">= 90% of {min(provider, n * per_worker):g}/s" for n in (1, 2, 4)]

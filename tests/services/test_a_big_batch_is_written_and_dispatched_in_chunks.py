@@ -122,12 +122,12 @@ def test_a_batch_at_a_quarantined_connection_is_held_and_not_dispatched(
     (1, [1]),
     # a small batch too: a message's calls go out at the same time, and its claim and write are
     # paid once for all of them (a message each cost 3 times the CPU for 10 to 50 operations)
-    (10, [8, 2]),
-    (127, [8] * 15 + [7]),
-    (500, [8] * 62 + [4]),
-    (2000, [8] * 250),  # never more than EXECUTE_GROUP_MAX in a message
+    (10, [10]),
+    (127, [32] * 3 + [31]),
+    (500, [32] * 15 + [20]),
+    (2000, [32] * 62 + [16]),  # never more than EXECUTE_GROUP_MAX in a message
 ])
-def test_a_chunk_is_sent_as_messages_of_up_to_eight_operations(count, sizes):
+def test_a_chunk_is_sent_as_messages_of_up_to_32_operations(count, sizes):
     groups = messages.execute_groups(list(range(count)))
     assert [len(group) for group in groups] == sizes
     assert sum(groups, []) == list(range(count))

@@ -75,6 +75,32 @@ def test_a_full_connection_sends_none_and_one_without_a_cap_sends_all(
     assert sent == [(ids, None)]  # all of them, in a message of up to EXECUTE_GROUP_MAX
 
 
+def test_a_capped_connections_free_slots_are_sent_in_small_groups_the_others_in_big_ones(
+    connection, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Each message sent to a capped connection is a chain through its slots (its successes wake
+    as many waiting ones, which its thread runs next): several small ones keep the slots busier
+    than one big one. An uncapped connection's operations go in as few messages as they fill."""
+    from provisioning.models import Connection
+    from provisioning.services.messages import EXECUTE_GROUP_MAX, SLOT_GROUP_MAX
+
+    uncapped = Connection.objects.get(pk=connection.pk)
+    uncapped.pk, uncapped.name = None, "uncapped"
+    uncapped.save()
+    connection.max_concurrency = 20
+    connection.save()
+    capped_ids, free_ids = queued(connection, 20), queued(uncapped, 40)
+    sent = sent_messages(monkeypatch)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        operations.operations_dispatch(operation_ids=sorted(capped_ids + free_ids))
+
+    assert all(countdown is None for _, countdown in sent)
+    assert sent == [(free_ids[:EXECUTE_GROUP_MAX], None), (free_ids[EXECUTE_GROUP_MAX:], None),
+                    (capped_ids[:8], None), (capped_ids[8:16], None), (capped_ids[16:], None)]
+    assert SLOT_GROUP_MAX == 8 < EXECUTE_GROUP_MAX < 40
+
+
 def test_a_capped_batch_goes_through_its_slots_without_a_claim_refused(
     connection, http, eager, monkeypatch, django_capture_on_commit_callbacks
 ):
