@@ -16,8 +16,9 @@ in a temporary folder (a fresh database, the sandbox, one worker and beat, as ``
 4. **scale** (production stack; not with ``--quick``): 1, 2 and 4 worker processes, started as
    separate ``celery worker`` commands (as on separate machines), each with a pool of one thread
    (one message of up to 8 operations at a time, a capped connection's group), at a connection
-   whose cap bounds them: ops/s grows with the workers until the provider's bound. With more threads, one worker alone fills the cap (a thread runs a
-   message's 8 calls at once), and the curve would measure the cap, not the scale-out.
+   whose cap bounds them: ops/s grows with the workers until the provider's bound. With more
+   threads, one worker alone fills the cap (a thread runs a message's 8 calls at once), and the
+   curve would measure the cap, not the scale-out.
 
 Run the production stack under ``scripts/test-services run --``.
 """

@@ -89,6 +89,7 @@ class QuietRequestHandler(WSGIRequestHandler):
         handler.request_handler = self  # for its log line
         handler.run(self.server.get_app())
         self.wfile.flush()
+
     def get_environ(self):
         environ = super().get_environ()
         environ["RAW_URI"] = self.path  # the path as received, percent-encoding kept (as gunicorn does)

@@ -14,10 +14,10 @@ logger = logging.getLogger(__name__)
 # the most operations one ``operations_execute`` message carries: a worker thread claims them in one
 # transaction, sends their calls at the same time and writes their successes together, so that
 # receiving a message and each of those statements is paid once for many. A message costs a worker
-# about 21 ms of CPU besides its operations' own 3.6 ms each (2-core AMD EPYC): with 8 a message,
-# SnapTrade provisionings without latency cost the portal 7.9 ms each on PostgreSQL and 5.6 ms on
-# SQLite; with 32, 5.0 and 4.5 ms; with 64, 4.6 ms (PostgreSQL), at the price of more answers
-# received but not yet written when a worker is killed
+# about 21 ms of CPU besides its operations' own 3.6 ms each (2-core AMD EPYC, before the sandbox
+# kept connections open): with 8 a message, SnapTrade provisionings without latency cost the
+# portal 7.9 ms each on PostgreSQL and 5.6 ms on SQLite; with 32, 5.0 and 4.5 ms; with 64, 4.6 ms
+# (PostgreSQL), at the price of more answers received but not yet written when a worker is killed
 EXECUTE_GROUP_MAX = 32
 # ... at a connection with a concurrency cap: each message's successes wake as many of the waiting
 # ones and its thread goes on with them, a chain through the slots. A chain's slots are idle while
