@@ -3,13 +3,18 @@ broker) is stopped for 20 s and started again, empty, then PostgreSQL is restart
 lost and every operation finishes: the worker and beat reconnect to Redis, Django reconnects to
 PostgreSQL (``CONN_HEALTH_CHECKS``), and beat's sweeper sends again what the empty Redis forgot.
 
-The sandbox answers after 100 ms so that the run is still going when the servers go away.
+The run must still be going when the servers go away, and after the 20 s without Redis: the
+connection takes one operation at a time (``max_concurrency`` 1) and the sandbox answers after
+800 ms, so that the 50 take about 40 s. (Without a cap, a worker takes them in two messages and
+runs all 50 at once.) The operations waiting for the slot go on through it while Redis is down:
+each success wakes the next in the worker's own thread, without the broker.
 """
 
 import time
 
 import pytest
 
+from provisioning.models import Connection
 from tests.integration.chaos_support import (
     RECOVERY_ENV,
     assert_each_registered_once,
@@ -34,7 +39,8 @@ RESTART_ENV = {
 def test_redis_down_for_20_s_and_postgres_restarted_lose_nothing(
     snaptrade, celery_worker_process, services_control, recovery_settings
 ):
-    snaptrade.control.faults("snaptrade", latency_ms=100)
+    snaptrade.control.faults("snaptrade", latency_ms=800)
+    Connection.objects.filter(pk=snaptrade.connection.pk).update(max_concurrency=1)
     worker = celery_worker_process(concurrency=2, beat=True, env=RESTART_ENV)
     operation_ids = provision_many(snaptrade, PROVISIONINGS, "restarts")
 
