@@ -381,6 +381,8 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
         extra_context = dict(extra_context or {})
         if account is not None:
             pending = self.unfinished_operation(account)
+            if not pending:  # one that finished since the account was read has moved it on: the
+                account.refresh_from_db()  # buttons follow the state it left, not the one before
             found = None if pending else follow_up(last_operation(account))
             extra_context.update(
                 follow_up_sentence=found.sentence if found else "",
