@@ -63,7 +63,7 @@ class QuietRequestHandler(WSGIRequestHandler):
         request."""
         try:
             self.raw_requestline = self.rfile.readline(65537)
-        except TimeoutError:  # idle for KEEP_ALIVE_SECONDS
+        except (TimeoutError, ConnectionError):  # idle for KEEP_ALIVE_SECONDS, or reset by the client
             self.close_connection = True
             return
         if not self.raw_requestline:  # the client closed it

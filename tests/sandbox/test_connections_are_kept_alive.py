@@ -4,6 +4,9 @@ not a new connection per call."""
 
 import http.client
 import json
+import socket
+import struct
+import time
 from urllib.parse import urlsplit
 
 
@@ -18,14 +21,14 @@ def test_requests_follow_one_another_on_one_connection(sandbox):
     connection.request("POST", "/", body=b'{"unread": true}' * 100, headers={"Content-Type": "application/json"})
     first = connection.getresponse()
     first.read()
-    socket = connection.sock
+    first_socket = connection.sock
 
     connection.request("GET", "/_sandbox/state/snaptrade")
     second = connection.getresponse()
 
     assert (first.version, first.status, second.status) == (11, 302, 200)
     assert "counters" in json.loads(second.read())
-    assert connection.sock is socket  # the same connection: the client did not have to open another
+    assert connection.sock is first_socket  # the same connection: the client did not have to open another
     connection.close()
 
 
@@ -38,3 +41,16 @@ def test_a_client_that_asks_to_close_is_answered_and_closed(sandbox):
     assert response.status == 200
     assert response.getheader("Connection") == "close"
     assert connection.sock is None  # closed after the answer
+
+
+def test_a_client_that_resets_its_connection_leaves_no_error_behind(sandbox, capsys):
+    """A client that gave up on an answer (its timeout) resets the connection it kept: the
+    sandbox closes its side quietly, not with a traceback in its log."""
+    connection = open_connection(sandbox)
+    connection.request("GET", "/_sandbox/state/snaptrade")
+    connection.getresponse().read()
+    connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+    connection.close()
+    time.sleep(0.2)
+
+    assert "Traceback" not in capsys.readouterr().err
