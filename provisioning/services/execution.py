@@ -42,7 +42,7 @@ from ..providers.exceptions import (
 from ..providers.http import RecordedCall
 from ..states import OPERATION_SPECS, OperationKind, OperationStatus, check_transition
 from . import guards, quarantine, slots, webhooks
-from .messages import SLOT_GROUP_MAX, execute_groups
+from .messages import slot_groups
 from .operations import operation_dispatch
 
 logger = logging.getLogger(__name__)
@@ -288,7 +288,7 @@ def operations_claim(*, operation_ids: list[int]) -> list[Operation]:
         due = [operation for operation in operations if _claimable(operation, now)]
         claimed, refused = _within_caps(due, now)
         if refused:
-            slots.operations_wait_for_slot(execute_groups(refused, SLOT_GROUP_MAX), now)
+            slots.operations_wait_for_slot(slot_groups(refused), now)
         for operation in claimed:
             _attempt_start(operation, now)
         _accounts_to_running(claimed, now)

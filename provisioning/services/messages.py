@@ -31,11 +31,15 @@ def cut(ids: list[int], size: int) -> list[list[int]]:
     return [ids[start:start + size] for start in range(0, len(ids), size)]
 
 
-def execute_groups(operation_ids: list[int], size: int = EXECUTE_GROUP_MAX) -> list[list[int]]:
-    """``operation_ids`` cut into the groups sent an ``operations_execute`` message each, whatever
-    sends them (a dispatch, or the operations a freed slot woke): ``SLOT_GROUP_MAX`` for those of
-    capped connections."""
-    return cut(operation_ids, size)
+def execute_groups(operation_ids: list[int]) -> list[list[int]]:
+    """``operation_ids`` cut into the groups sent an ``operations_execute`` message each."""
+    return cut(operation_ids, EXECUTE_GROUP_MAX)
+
+
+def slot_groups(operation_ids: list[int]) -> list[list[int]]:
+    """``operation_ids`` of a capped connection cut into the groups sent a message each, whatever
+    sends them (a dispatch, a claim refused a slot, or the operations a freed slot woke)."""
+    return cut(operation_ids, SLOT_GROUP_MAX)
 
 
 def execute_messages_send(messages: list[tuple[list[int], float | None]]) -> None:

@@ -34,7 +34,7 @@ from django.utils import timezone
 from .. import bulk
 from ..models import Operation
 from ..states import OperationStatus
-from .messages import SLOT_GROUP_MAX, execute_groups, execute_messages_send_on_commit
+from .messages import SLOT_GROUP_MAX, execute_groups, execute_messages_send_on_commit, slot_groups
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +73,12 @@ def capped_rows(operation_ids: list[int]) -> list[tuple[int, int, int]]:
                   .values_list("pk", "connection_id", "connection__max_concurrency"))
 
 
-def operations_beyond_free_slots(operation_ids: list[int], now, *, rows=None) -> dict[int, tuple[int, int]]:
-    """Those of ``operation_ids`` (about to be sent) that their capped connection has no free slot
-    for once the lower ids take the free ones, each with its connection and that one's cap
-    (``rows``: their ``capped_rows``, if read already). Counted without locks, a guess the claim
-    makes exact: one sent too many is refused there; one kept back too many is woken by the next
-    end, or by the sweeper if the running ones ended just before it was kept back."""
-    rows = capped_rows(operation_ids) if rows is None else rows
+def operations_beyond_free_slots(rows: list[tuple[int, int, int]], now) -> dict[int, tuple[int, int]]:
+    """Those of ``rows`` (``capped_rows`` of operations about to be sent) that their connection has
+    no free slot for once the lower ids take the free ones, each with its connection and that
+    one's cap. Counted without locks, a guess the claim makes exact: one sent too many is refused
+    there; one kept back too many is woken by the next end, or by the sweeper if the running ones
+    ended just before it was kept back."""
     if not rows:
         return {}
     running = running_counts({connection_id for _, connection_id, _ in rows}, now)
@@ -115,13 +114,13 @@ def operations_send_now_or_wait(operation_ids: list[int]) -> list[list[int]]:
     through the slots), the rest in groups of ``EXECUTE_GROUP_MAX``."""
     now = timezone.now()
     rows = capped_rows(operation_ids)
-    beyond = operations_beyond_free_slots(operation_ids, now, rows=rows)
+    beyond = operations_beyond_free_slots(rows, now)
     if beyond:
         _wait_in_turn(operation_ids, beyond, now)
     capped = {pk for pk, _, _ in rows}
     send = [pk for pk in operation_ids if pk not in beyond]
     return (execute_groups([pk for pk in send if pk not in capped])
-            + execute_groups([pk for pk in send if pk in capped], SLOT_GROUP_MAX))
+            + slot_groups([pk for pk in send if pk in capped]))
 
 
 def _wait_in_turn(operation_ids: list[int], beyond: dict[int, tuple[int, int]], now) -> None:
@@ -167,7 +166,7 @@ def wake_next_waiting(connection_id: int, count: int = 1) -> list[int]:
 def woken_send(operation_ids: list[int]) -> None:
     """Send the operations ``wake_next_waiting`` woke (marked sent by it), in messages of
     ``SLOT_GROUP_MAX``, once the current transaction commits."""
-    execute_messages_send_on_commit([(group, None) for group in execute_groups(operation_ids, SLOT_GROUP_MAX)])
+    execute_messages_send_on_commit([(group, None) for group in slot_groups(operation_ids)])
 
 
 def wake_and_send(connection_id: int, count: int = 1) -> list[int]:

@@ -77,10 +77,12 @@ def assert_each_registered_once(snaptrade, operation_ids: list[int], *, extra_re
     assert int(snaptrade.counter(REGISTER).get("200", 0)) == len(external_ids) + extra_registrations
 
 
-def crash_workers_during(operation_ids: list[int], worker, start_worker, *, kills: int):
+def crash_workers_during(operation_ids: list[int], worker, start_worker, *, kills: int) -> set[int]:
     """SIGKILL the worker (its pool with it) ``kills`` times while the operations run, each time
-    once a further share of them has finished and one is running, and start a new one; returns
-    the last worker. Beat (of the first worker) keeps sweeping meanwhile."""
+    once a further share of them has finished and one is running, and start a new one. Beat (of
+    the first worker) keeps sweeping meanwhile. Returns the operations a killed worker held
+    (running when it died, read once it is dead): the only ones whose answers can die with it."""
+    held = set()
     total = len(operation_ids)
     for kill in range(1, kills + 1):
         progress = kill * total // (kills + 2)
@@ -89,6 +91,7 @@ def crash_workers_during(operation_ids: list[int], worker, start_worker, *, kill
                  "an operation running when the worker dies")
         worker.kill()
         worker.popen.wait(10)
+        held |= set(Operation.objects.filter(pk__in=operation_ids, status="running").values_list("pk", flat=True))
         worker = start_worker()
-    return worker
+    return held
 
