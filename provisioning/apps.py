@@ -9,7 +9,13 @@ class ProvisioningConfig(AppConfig):
     verbose_name = "Provisioning"
 
     def ready(self):
+        from django.db.backends.signals import connection_created
+
+        from portal.timestamps import connection_use_iso_timestamps
+
         from . import checks  # noqa: F401  (registers system checks)
+
+        connection_created.connect(connection_use_iso_timestamps, dispatch_uid="portal.timestamps")
 
 
 class PortalAdminConfig(admin_apps.SimpleAdminConfig):
