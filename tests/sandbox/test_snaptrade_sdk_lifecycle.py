@@ -36,6 +36,24 @@ def test_register_login_list_reset_delete(sandbox, sdk):
     assert sandbox.state()["users"] == []
 
 
+def test_a_deletion_takes_only_its_user_and_its_links_when_it_is_due(sandbox, sdk):
+    """Only the users queued for deletion are looked at when a request purges the due ones: the
+    others, and their login links, stay; the deleted one's link stops working; its id is free."""
+    secrets = {user_id: sdk.authentication.register_snap_trade_user(user_id=user_id).body["userSecret"]
+               for user_id in ("portal-m1", "portal-m2")}
+    links = {user_id: sdk.authentication.login_snap_trade_user(user_id=user_id, user_secret=secret).body["redirectURI"]
+             for user_id, secret in secrets.items()}
+    sdk.authentication.delete_snap_trade_user(user_id="portal-m1")
+
+    sandbox.control("POST", "clock", {"advance_seconds": 3})
+
+    assert list(sdk.authentication.list_snap_trade_users().body) == ["portal-m2"]
+    assert sandbox.state()["pending_deletion"] == []
+    assert requests.get(links["portal-m1"], timeout=5).status_code == 404
+    assert requests.get(links["portal-m2"], timeout=5).status_code == 200
+    assert sdk.authentication.register_snap_trade_user(user_id="portal-m1").status == 200
+
+
 def test_bad_consumer_key_gets_401_code_1076(sandbox):
     auth = SnapTradeAuth.commercial_api_key(consumer_key="not-the-key", client_id=sandbox.client_id)
     client = SnapTrade(auth=auth, host=sandbox.snaptrade_url)
