@@ -110,8 +110,8 @@ class SnapTradeSimulator(Simulator):
 
     def reset_state(self) -> None:
         self.webhooks_sent: list[dict] = []  # the last 100: {"webhookId", "eventType", "userId", "status"}
-        self.users: dict[str, dict] = {}  # userId -> {"secret", "created_at", "delete_at"}
-        # userId -> delete_at of those queued for deletion: a request purges the due ones without
+        self.users: dict[str, dict] = {}  # userId -> {"secret", "created_at"}
+        # userId -> when of those queued for deletion, apart: a request purges the due ones without
         # a pass over every user (thousands after a benchmark, under the lock every request takes)
         self.deleting: dict[str, float] = {}
         self.login_links: dict[str, dict] = {}  # token -> {"user_id", "session_id", "expires_at"}
@@ -131,7 +131,7 @@ class SnapTradeSimulator(Simulator):
     def seed_user(self, user_id: str, user_secret: str | None = None) -> str:
         with self.lock:
             secret = user_secret or str(uuid.uuid4())
-            self.users[user_id] = {"secret": secret, "created_at": self.clock.now(), "delete_at": None}
+            self.users[user_id] = {"secret": secret, "created_at": self.clock.now()}
             self.deleting.pop(user_id, None)
             return secret
 
@@ -302,9 +302,9 @@ class SnapTradeSimulator(Simulator):
         if not user_id:
             raise HTTPError(400, "userId: This field is required.")
         with self.lock:
-            user = self._user(user_id)
-            if user["delete_at"] is None:
-                user["delete_at"] = self.deleting[user_id] = self.clock.now() + self.settings["delete_delay_seconds"]
+            self._user(user_id)
+            if user_id not in self.deleting:
+                self.deleting[user_id] = self.clock.now() + self.settings["delete_delay_seconds"]
                 self._purge_later(self.settings["delete_delay_seconds"])
         return Response.json({"status": "deleted", "userId": user_id,
                               "detail": "User queued for deletion; please wait for webhook for confirmation."})

@@ -34,7 +34,7 @@ from django.utils import timezone
 from .. import bulk
 from ..models import Operation
 from ..states import OperationStatus
-from .messages import SLOT_GROUP_MAX, execute_groups, execute_messages_send_on_commit, slot_groups
+from .messages import execute_groups, execute_messages_send_on_commit, slot_groups
 
 logger = logging.getLogger(__name__)
 
@@ -125,21 +125,20 @@ def operations_send_now_or_wait(operation_ids: list[int]) -> list[list[int]]:
 
 def _wait_in_turn(operation_ids: list[int], beyond: dict[int, tuple[int, int]], now) -> None:
     """Put ``beyond`` (those of ``operation_ids`` with no free slot, each with its connection and
-    cap) to wait, each group later by the turns of the slots ahead of it."""
-    # the place of each in its connection's queue: after those already waiting
-    ahead = waiting_counts({connection_id for connection_id, _ in beyond.values()}, now)
-    groups, later, current = [], [], {}
+    cap) to wait in ``slot_groups``, each group later by the turns of the slots ahead of it."""
+    queues: dict[tuple[int, int], list[int]] = {}
     for pk in operation_ids:
-        if pk not in beyond:
-            continue
-        connection_id, cap = beyond[pk]
+        if pk in beyond:
+            queues.setdefault(beyond[pk], []).append(pk)
+    # the place of each group in its connection's queue: after those already waiting
+    ahead = waiting_counts({connection_id for connection_id, _ in queues}, now)
+    groups, later = [], []
+    for (connection_id, cap), queue in queues.items():
         place = ahead.get(connection_id, 0)
-        if len(current.get(connection_id, ())) in (0, SLOT_GROUP_MAX):  # a new group, later by the
-            current[connection_id] = []  # turns of the slots ahead of it
-            groups.append(current[connection_id])
+        for group in slot_groups(queue):
+            groups.append(group)
             later.append(place / cap * TURN_SECONDS)
-        current[connection_id].append(pk)
-        ahead[connection_id] = place + 1
+            place += len(group)
     with transaction.atomic():
         operations_wait_for_slot(groups, now, later=later)
     logger.info("%s operations wait for a free slot of their connection", len(beyond))
