@@ -311,6 +311,13 @@ PROVISIONING = {
     # threads per worker process that make provider calls: the calls of one message (up to 8
     # operations) go out at the same time, whichever worker thread claimed them
     "CALL_THREADS": env.int("PROVIDER_CALL_THREADS", default=64),
+    # the Redis that holds each capped connection's requests in flight across workers and machines
+    # (``services.in_flight``): the broker's by default when it is Redis; empty, the claim holds a
+    # cap by itself, counting the operations running
+    "CONCURRENCY_REDIS_URL": env(
+        "CONCURRENCY_REDIS_URL",
+        default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+    ),
     # HTTP timeouts for provider calls
     "CONNECT_TIMEOUT_SECONDS": env.float("PROVIDER_CONNECT_TIMEOUT_SECONDS", default=5.0),
     "READ_TIMEOUT_SECONDS": env.float("PROVIDER_READ_TIMEOUT_SECONDS", default=30.0),

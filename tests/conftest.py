@@ -178,6 +178,27 @@ def account(member, connection):
 
 
 @pytest.fixture
+def caps_count_operations(settings):
+    """A connection's cap counts its operations running, as without Redis (``make run``): for the
+    tests of the claim's admission, whatever broker the suite runs with."""
+    settings.PROVISIONING = {**settings.PROVISIONING, "CONCURRENCY_REDIS_URL": ""}
+
+
+@pytest.fixture
+def caps_count_requests(settings):
+    """A connection's cap counts its requests in flight, in the suite's Redis (``REDIS_URL``),
+    emptied first; skipped without one."""
+    import redis
+
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("needs REDIS_URL (`make test` provides it)")
+    redis.Redis.from_url(url).flushdb()
+    settings.PROVISIONING = {**settings.PROVISIONING, "CONCURRENCY_REDIS_URL": url}
+    return url
+
+
+@pytest.fixture
 def http():
     """HTTP faked with ``responses``; a response registered but never asked for is no failure."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:

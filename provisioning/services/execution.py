@@ -42,6 +42,7 @@ from ..providers.exceptions import (
 from ..providers.http import RecordedCall
 from ..states import OPERATION_SPECS, OperationKind, OperationStatus, check_transition
 from . import guards, quarantine, slots, webhooks
+from .in_flight import Paused, Unavailable, in_flight
 from .messages import slot_groups
 from .operations import operation_dispatch
 
@@ -49,6 +50,11 @@ logger = logging.getLogger(__name__)
 
 # the database is unreachable (a restart, a failover, a cut connection): not the operation's fault
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+# how long a request waits for a place among its connection's requests at once before its
+# operation is given back, to be tried again
+PLACE_WAIT_SECONDS = 30.0
+
 
 def account_set_status(account: Account, status: str) -> None:
     """The one place that changes ``Account.status``; refuses illegal transitions."""
@@ -63,7 +69,9 @@ class DatabaseCallLog:
     database (``RequestReservation``), taken under the connection's row lock in a short
     transaction *before* a request is sent; no transaction is open while it is on the wire. A
     request's slot is moved to when its answer came, so that a provider counting it on arrival
-    (any moment in between) never sees more than the limit in its own window.
+    (any moment in between) never sees more than the limit in its own window. At a capped
+    connection, with Redis, a request also takes one of the connection's places before it is sent
+    and gives it back with its answer (``in_flight``).
     """
 
     def __init__(self, operation: Operation):
@@ -72,12 +80,56 @@ class DatabaseCallLog:
         self.requests_sent = 0
         self.calls: list[tuple[RecordedCall, object]] = []  # (exchange, when answered), not written yet
         self._request_slot: int | None = None
+        self._place: tuple | None = None  # (store, cap, token) of the request in flight
         self._slots: dict[str, int] = {}
 
-    # --- the connection's requests per minute, and its pause ---------------------------------
+    # --- the connection's requests at once ---------------------------------------------------
     def before_request(self) -> None:
+        self._take_place()
+        try:
+            self._check_limits()
+        except BaseException:
+            self.give_back_place()
+            raise
+
+    def _take_place(self) -> None:
+        """At a capped connection, with Redis holding its requests in flight: wait for one of its
+        places (``in_flight``), given back when the answer is read (``record``)."""
+        cap, store = self.operation.connection.max_concurrency, in_flight()
+        if not cap or store is None:
+            return
+        try:
+            token = store.take(self.operation.connection_id, cap, wait=PLACE_WAIT_SECONDS)
+        except Paused as paused:  # by a 429 that came while this request waited for its place
+            now = timezone.now()
+            raise _paused(now + timedelta(seconds=paused.seconds), now) from None
+        except Unavailable:
+            raise Deferred(
+                "The portal could not reach Redis, which counts this connection's requests at once; "
+                "the operation is tried again in a few seconds.",
+                retry_after=5.0 + random.uniform(0, 5.0),
+                code="concurrency_store_unavailable",
+            ) from None
+        if token is None:
+            raise Deferred(
+                f"All {cap} of this connection's requests at once stayed in use for {PLACE_WAIT_SECONDS:g} s; "
+                f"the operation is tried again shortly.",
+                retry_after=slots.CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5),
+                code="connection_busy",
+            )
+        self._place = (store, cap, token)
+
+    def give_back_place(self) -> None:
+        """Give back the place the request in flight took, if any (its answer is read, or it
+        never went out)."""
+        if self._place is not None:
+            (store, cap, token), self._place = self._place, None
+            store.give_back(self.operation.connection_id, cap, token)
+
+    # --- the connection's requests per minute, and its pause ---------------------------------
+    def _check_limits(self) -> None:
         now = timezone.now()
-        if self.requests_sent == 0:  # the claim has just read the connection
+        if self.requests_sent == 0:  # the claim has just read the connection (and Redis its pause)
             paused_until, limit = self.operation.connection.paused_until, self.operation.connection.requests_per_minute
         else:
             paused_until, limit = Connection.objects.filter(pk=self.operation.connection_id).values_list(
@@ -102,12 +154,7 @@ class DatabaseCallLog:
 
     def _check_pause(self, paused_until, now) -> None:
         if paused_until and paused_until > now:
-            raise Deferred(
-                f"The provider asked the portal to wait: the connection is paused until "
-                f"{timezone.localtime(paused_until):%H:%M:%S}.",
-                retry_after=(paused_until - now).total_seconds() + random.uniform(0, 0.5),
-                code="connection_paused",
-            )
+            raise _paused(paused_until, now)
 
     def pause(self, seconds: float) -> None:
         seconds = min(float(seconds), settings.PROVISIONING["MAX_PAUSE_SECONDS"])
@@ -116,6 +163,9 @@ class DatabaseCallLog:
         Connection.objects.filter(pk=self.operation.connection_id).filter(
             Q(paused_until__isnull=True) | Q(paused_until__lt=until)
         ).update(paused_until=until)
+        if self._place is not None:  # the requests waiting for a place see it at once
+            store, _, _ = self._place
+            store.pause(self.operation.connection_id, seconds)
         logger.info("connection %s paused for %.1fs", self.operation.connection_id, seconds)
 
     # --- a provider's own budgets (e.g. captchas per client IP) --------------------------------
@@ -153,8 +203,11 @@ class DatabaseCallLog:
 
     def record(self, call: RecordedCall) -> None:
         """Keep the exchange for ``records``: it is written with the attempt's outcome, in
-        the same transaction. A request slot moves to when the answer came at once."""
-        self.calls.append((call, timezone.now()))
+        the same transaction. The request's place is given back, and a request slot moves to
+        when the answer came, at once."""
+        self.calls.append((call, timezone.now()))  # before the place is given back: the next
+        # request to take it starts after this one's record ends
+        self.give_back_place()
         if self._request_slot is not None:
             slot, self._request_slot = self._request_slot, None
             with_database_retries(
@@ -183,6 +236,15 @@ class DatabaseCallLog:
             )
             for call, answered_at in self.calls
         ]
+
+
+def _paused(until, now) -> Deferred:
+    """What a request of a connection paused ``until`` is told."""
+    return Deferred(
+        f"The provider asked the portal to wait: the connection is paused until {timezone.localtime(until):%H:%M:%S}.",
+        retry_after=(until - now).total_seconds() + random.uniform(0, 0.5),
+        code="connection_paused",
+    )
 
 
 def _budget_wait(connection_id: int, purpose: str, limits, now) -> float:
@@ -338,14 +400,14 @@ def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], lis
     # for its row behind the claims that fill it (waiting groups that come back at their time
     # while the slots are still busy are refused so)
     running = slots.running_counts(caps, now)
-    free = {pk: 0 for pk, cap in caps.items() if running.get(pk, 0) >= cap}
+    free = {pk: 0 for pk, cap in caps.items() if running.get(pk, 0) >= slots.admitted(cap)}
     not_full = sorted(caps.keys() - free.keys())
     if not_full:  # the caps read again under the locks: a person may have just changed one
         locked = dict(Connection.objects.select_for_update().filter(pk__in=not_full).order_by("pk")
                       .values_list("pk", "max_concurrency"))
         # a statement of its own after the locks: it sees every claim committed before they were ours
         running = slots.running_counts(not_full, now)
-        free.update({pk: cap - running.get(pk, 0) for pk, cap in locked.items() if cap})
+        free.update({pk: slots.admitted(cap) - running.get(pk, 0) for pk, cap in locked.items() if cap})
     claimed, refused = [], []
     for operation in operations:
         left = free.get(operation.connection_id)
@@ -508,6 +570,8 @@ def _attempt_run(operation: Operation) -> _Attempt:
             "The portal hit an unexpected error running this operation; it is logged for the engineers.",
             code="internal_error",
         )
+    finally:
+        attempt.call_log.give_back_place()  # a request that broke before its answer was recorded
     return attempt
 
 

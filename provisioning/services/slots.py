@@ -1,7 +1,11 @@
 """A capped connection's slots: how many of its operations run, and who waits for one.
 
-A connection's ``max_concurrency`` caps the operations running at it at once. The claim enforces
-it under the connection's row lock (``execution``); this module keeps the queue of the others:
+A connection's ``max_concurrency`` caps its requests in flight. With Redis, each request takes a
+place there for its time on the wire (``in_flight``), and the operations running at once may be
+``ADMITTED_PER_PLACE`` times the cap (those beyond it are claimed and wait there, ready to send);
+without Redis, the cap is that of the operations running. Either way, the claim admits operations
+within ``admitted(cap)`` under the connection's row lock (``execution``); this module keeps the
+queue of the others:
 
 - an operation refused a slot, at its claim or already when it is sent, waits: queued, with a
   time (``operations_wait_for_slot``);
@@ -34,6 +38,7 @@ from django.utils import timezone
 from .. import bulk
 from ..models import Operation
 from ..states import OperationStatus
+from .in_flight import in_flight
 from .messages import execute_groups, execute_messages_send_on_commit, slot_groups
 
 logger = logging.getLogger(__name__)
@@ -44,6 +49,17 @@ CONCURRENCY_WAIT_SECONDS = 10.0
 # ... plus, for one kept back when sent, this much per turn of the slots ahead of it (a turn being
 # as many operations as the cap): a slow provider's pace, so that it is woken before its time
 TURN_SECONDS = 1.0
+# with Redis holding the requests in flight, operations running at a capped connection per place
+# of its cap: a place given back is taken at once by one of them, instead of staying idle while
+# its operation's thread writes the outcome and claims the next (two workers of 16 threads, 100 ms
+# of latency, cap 20, 2-core AMD EPYC: 113-125/s counting the operations running, 143-157/s so;
+# three per place measured no better, the two cores being then about 85 % busy)
+ADMITTED_PER_PLACE = 2
+
+
+def admitted(cap: int) -> int:
+    """How many operations of a connection capped at ``cap`` may run at once."""
+    return cap * ADMITTED_PER_PLACE if in_flight() is not None else cap
 
 
 def running_counts(connection_ids, now) -> dict[int, int]:
@@ -84,7 +100,7 @@ def operations_beyond_free_slots(rows: list[tuple[int, int, int]], now) -> dict[
     running = running_counts({connection_id for _, connection_id, _ in rows}, now)
     free, beyond = {}, {}
     for pk, connection_id, cap in rows:
-        left = free.setdefault(connection_id, cap - running.get(connection_id, 0))
+        left = free.setdefault(connection_id, admitted(cap) - running.get(connection_id, 0))
         if left > 0:
             free[connection_id] = left - 1
         else:
@@ -192,7 +208,7 @@ def connections_wake_free_slots() -> int:
     running = running_counts(caps, now)
     sent = 0
     for connection_id, cap in sorted(caps.items()):
-        free = cap - running.get(connection_id, 0)
+        free = admitted(cap) - running.get(connection_id, 0)
         if free <= 0:
             continue
         with transaction.atomic():
