@@ -27,14 +27,15 @@ STAFF = services.Requester("test:staff")
 
 def test_at_most_the_cap_of_places_are_taken_at_once_and_every_taker_gets_one(db):
     store, taken, most, lock = in_flight(), [0], [0], threading.Lock()
-    got = []
+    got, start = [], threading.Barrier(12)
 
     def request():
-        token = store.take(7, 3, wait=10)
+        start.wait()
+        token = store.take(7, 3, wait=30)
         with lock:
             taken[0] += 1
             most[0] = max(most[0], taken[0])
-        time.sleep(0.03)
+        time.sleep(0.1)
         with lock:
             taken[0] -= 1
         store.give_back(7, 3, token)
@@ -62,12 +63,12 @@ def test_a_full_connection_makes_a_request_wait_until_a_place_is_given_back(db):
 
 
 def test_a_place_nobody_gives_back_expires(db, settings):
-    settings.PROVISIONING = {**settings.PROVISIONING, "CONNECT_TIMEOUT_SECONDS": 0.05, "READ_TIMEOUT_SECONDS": 0.05}
-    store = in_flight()  # a place lasts 2 x (connect + read) = 0.2 s
+    settings.PROVISIONING = {**settings.PROVISIONING, "CONNECT_TIMEOUT_SECONDS": 0.25, "READ_TIMEOUT_SECONDS": 0.25}
+    store = in_flight()  # a place lasts 2 x (connect + read) = 1 s
     assert store.take(9, 1, wait=0) is not None  # its worker "dies" with it
 
     assert store.take(9, 1, wait=0) is None
-    assert store.take(9, 1, wait=5) is not None  # after 0.2 s
+    assert store.take(9, 1, wait=10) is not None  # after 1 s
 
 
 def test_a_capped_connections_claim_runs_twice_its_cap(connection):
