@@ -113,8 +113,13 @@ class Connection(models.Model):
     max_accounts = models.PositiveIntegerField(
         null=True, blank=True, help_text="Quota: accounts this connection may hold (empty: no limit)."
     )
-    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
-    max_concurrency = models.PositiveIntegerField(null=True, blank=True)
+    requests_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests sent to the provider per minute, by all workers together (empty: no limit)."
+    )
+    max_concurrency = models.PositiveIntegerField(
+        null=True, blank=True,
+        help_text="Requests the provider answers at once, by all workers together (empty: no limit).",
+    )
     # the provider asked the portal to wait (a 429's Retry-After, SnapTrade's X-RateLimit-*
     # headers): no request of the connection is sent before then, by any worker
     paused_until = models.DateTimeField(null=True, blank=True, editable=False)
