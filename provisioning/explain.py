@@ -91,6 +91,14 @@ ERROR_SENTENCES: dict[str, tuple[str, str]] = {
     "account_locked": ("{provider} locked the account", "unlock it there or reset the password"),
     "connection_disabled": ("The connection is disabled", "enable it, then retry"),
     "connection_paused": ("{provider} asked the portal to pause", "it is retried by itself after the pause"),
+    "connection_busy": (
+        "All of {provider}'s requests at once (its max concurrency) stayed in use",
+        "it is retried by itself; raise the connection's max concurrency if the provider allows more",
+    ),
+    "concurrency_store_unavailable": (
+        "The portal could not reach Redis, which counts each connection's requests at once",
+        "it is retried by itself; ask an engineer to check Redis if it keeps failing",
+    ),
     "provider_unavailable": ("{provider} is unavailable", "it is retried by itself; retry now if it has recovered"),
     "provider_not_installed": ("The connection's provider is not installed", "ask an engineer to install it"),
     "not_supported": ("The provider does not offer this operation", "use another operation"),

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from provisioning import services
+from provisioning import explain, services
 from provisioning.models import Account, Connection, Member, Operation
 from provisioning.providers.exceptions import Deferred
 from provisioning.providers.http import RecordedCall
@@ -101,6 +101,8 @@ def test_a_request_takes_a_place_and_gives_it_back_with_its_answer(connection, m
     with pytest.raises(Deferred) as busy:  # another request of the connection, while it is out
         call_log(connection).before_request()
     assert busy.value.code == "connection_busy"
+    assert explain.error_sentence(busy.value.code, provider="SnapTrade").startswith(
+        "All of SnapTrade's requests at once")  # staff read a sentence with a next step, not a code
 
     log.record(RecordedCall(method="GET", url=f"{BASE}/ping", request_headers={}, request_body="", status_code=200))
     assert in_flight().taken(connection.pk) == 0
@@ -141,6 +143,7 @@ def test_an_unreachable_redis_defers_the_request_without_sending_it(connection, 
         log.before_request()
 
     assert refused.value.code == "concurrency_store_unavailable"
+    assert explain.error_sentence(refused.value.code).startswith("The portal could not reach Redis")
     assert log.requests_sent == 0
 
 
