@@ -52,3 +52,21 @@ def test_the_iso_loader_reads_what_djangos_reads():
 def test_what_iso_text_cannot_say_is_refused_as_django_refuses_it():
     with pytest.raises(DataError, match="before year 1"):
         rows("SELECT timestamptz '0044-03-15 12:00:00+00 BC'")
+
+
+def test_a_session_in_another_time_zone_reads_the_same_instants():
+    """The text's offset is converted, not replaced: a session whose ``TimeZone`` is not the
+    connection's (set by hand) still reads the instant it stores."""
+    from datetime import datetime, timezone
+
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'Asia/Kolkata'")
+    try:
+        [value] = rows("SELECT timestamptz '2026-12-01 12:00:00+00'")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+
+    assert value == datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
+    assert value.utcoffset().total_seconds() == 0  # in the connection's time zone (UTC)
