@@ -12,7 +12,8 @@ in a temporary folder (a fresh database, the sandbox, one worker and beat, as ``
 5. **memory**: the worker's resident memory as the operations add up (3k, 5k, 10k; quick: fewer).
 2. **bound**: 100 ms of sandbox latency at a connection with ``max_concurrency`` 20: the bound is
    200/s (on the ``make run`` stack min(200/s, the 100/s target 1 promises there)); the most
-   requests ever in flight must stay 20.
+   requests ever in flight must stay 20. The figure also says how busy the cores were meanwhile
+   and what each process (the sandbox too) spent per operation: where the time went.
 4. **scale** (production stack; not with ``--quick``): 1, 2 and 4 worker processes, started as
    separate ``celery worker`` commands (as on separate machines), each with a pool of one thread
    (one message of up to 8 operations at a time, a capped connection's group), at a connection
@@ -108,6 +109,34 @@ class Portal:
         return {name: cpu_seconds(process) for name, process in self.processes.items()}
 
 
+class Usage:
+    """From its making: the CPU each portal process and the sandbox spend, and how busy the
+    machine's cores are. A throughput held below its bound while the cores are nearly all busy
+    is held by the machine, not by the provider."""
+
+    def __init__(self, portal: Portal, sandbox: Sandbox):
+        self.portal, self.sandbox = portal, psutil.Process(sandbox.process.pid)
+        self.before, self.sandbox_before = portal.reading(), cpu_seconds(self.sandbox)
+        self.after = None
+        psutil.cpu_percent(None)  # the next call reads the cores' use since this one
+
+    def end(self) -> None:
+        """Stop counting (the run's work is done; what is read after it is not the run's)."""
+        if self.after is None:
+            self.busy, self.after, self.sandbox_after = (
+                psutil.cpu_percent(None), self.portal.reading(), cpu_seconds(self.sandbox))
+
+    def per_operation(self, done: int) -> dict:
+        """What was spent until ``end``, per one of ``done`` operations."""
+        self.end()
+        done = max(done, 1)
+        return {
+            "cores_busy_percent": self.busy,
+            "cpu_ms_by_process": {name: 1000 * (self.after[name] - self.before[name]) / done for name in self.after},
+            "sandbox_cpu_ms": 1000 * (self.sandbox_after - self.sandbox_before) / done,
+        }
+
+
 def rss_mb(worker: ChildProcess) -> float:
     """Resident memory of the worker process (the largest of its pool processes, if it forks)."""
     process = psutil.Process(worker.pid)
@@ -156,20 +185,20 @@ def cpu_median(portal: Portal, sandbox: Sandbox, *, operations: int, timeout: fl
 
 def cpu_run(portal: Portal, sandbox: Sandbox, *, operations: int, timeout: float, label: str) -> dict:
     connection = new_connection(sandbox, label)
-    before = portal.reading()
+    usage = Usage(portal, sandbox)
     web = time.process_time()
     ids = request_batch(connection, operations, label)
     web = time.process_time() - web  # this process made the request: it stands for the web
     wait_finished(ids, timeout=timeout)
-    after = portal.reading()
-    spent = {name: after[name] - before[name] for name in after} | {"web (batch request)": web}
+    usage.end()
     numbers = operation_numbers(ids)
-    done = numbers["succeeded"] + numbers["failed"]
+    done = max(numbers["succeeded"] + numbers["failed"], 1)
+    spent = usage.per_operation(done)["cpu_ms_by_process"] | {"web (batch request)": 1000 * web / done}
     return {
         **numbers,
         "operations": operations,
-        "cpu_ms_per_operation": 1000 * sum(spent.values()) / max(done, 1),
-        "cpu_ms_by_process": {name: 1000 * seconds / max(done, 1) for name, seconds in spent.items()},
+        "cpu_ms_per_operation": sum(spent.values()),
+        "cpu_ms_by_process": spent,
     }
 
 
@@ -192,13 +221,22 @@ def memory_run(worker: ChildProcess, sandbox: Sandbox, *, checkpoints: list[int]
     return samples
 
 
-def bound_run(sandbox: Sandbox, *, operations: int, timeout: float, latency_ms: float, cap: int, label: str) -> dict:
+def bound_run(sandbox: Sandbox, *, operations: int, timeout: float, latency_ms: float, cap: int, label: str,
+              portal: Portal | None = None) -> dict:
+    """``operations`` provisionings at a connection capped at ``cap``, the sandbox answering after
+    ``latency_ms``; with ``portal``, also where the CPU went meanwhile (``Usage``)."""
     sandbox.faults(latency_ms=latency_ms)
     try:
         connection = new_connection(sandbox, label, max_concurrency=cap)
+        usage = Usage(portal, sandbox) if portal is not None else None
         ids = request_batch(connection, operations, label)
         wait_finished(ids, timeout=timeout, poll=0.2)
-        return {"operations": operations, "latency_ms": latency_ms, "max_concurrency": cap, **operation_numbers(ids)}
+        if usage is not None:
+            usage.end()
+        numbers = operation_numbers(ids)
+        if usage is not None:
+            numbers["usage"] = usage.per_operation(numbers["succeeded"] + numbers["failed"])
+        return {"operations": operations, "latency_ms": latency_ms, "max_concurrency": cap, **numbers}
     finally:
         sandbox.faults(latency_ms=0)
 
@@ -261,7 +299,8 @@ def figures(stack_name: str, result: dict) -> list[dict]:
                        measured / limit, measured >= 0.9 * limit and bound["max_http_in_flight"] <= BOUND_CAP
                        and bound["unfinished"] == 0,
                        f"{stack}, {workers} worker process(es); latency {BOUND_LATENCY_MS} ms, max_concurrency {BOUND_CAP}: "
-                       f"{bound['succeeded']}/{bound['operations']} ok, at most {bound['max_http_in_flight']} in flight"))
+                       f"{bound['succeeded']}/{bound['operations']} ok, at most {bound['max_http_in_flight']} in flight"
+                       + usage_detail(bound.get("usage"))))
     if result.get("scale"):
         from provisioning.services.messages import SLOT_GROUP_MAX
 
@@ -284,6 +323,15 @@ def figures(stack_name: str, result: dict) -> list[dict]:
                        last["rss_mb"] < MEMORY_GOAL_MB and growth <= MEMORY_GROWTH_MB and not last["unfinished"],
                        f"{stack}; {curve}" + (f"; {last['unfinished']:,} unfinished" if last["unfinished"] else "")))
     return rows
+
+
+def usage_detail(usage: dict | None) -> str:
+    """Where a run's CPU went, for its figure's detail ("" when it was not read)."""
+    if not usage:
+        return ""
+    by_process = ", ".join(f"{name} {ms:.1f}" for name, ms in usage["cpu_ms_by_process"].items())
+    return (f"; meanwhile the cores {usage['cores_busy_percent']:.0f} % busy, ms CPU/op: {by_process}, "
+            f"sandbox {usage['sandbox_cpu_ms']:.1f}")
 
 
 # --- the whole stack -----------------------------------------------------------------------------
@@ -319,8 +367,10 @@ def run(*, stack_name: str, quick: bool, pool: str, concurrency: int, tmp: Path)
             (tmp / f"bound-{n}").mkdir()
             workers.append(start_worker({"pool": pool, "concurrency": concurrency}, env, tmp / f"bound-{n}"))
             processes.callback(workers[-1].stop, sig=signal.SIGKILL)
+        bound_portal = Portal({"beat": beat.pid} | {
+            f"worker {n}" if len(workers) > 1 else "worker": each.pid for n, each in enumerate(workers, 1)})
         result["bound"] = bound_run(sandbox, operations=150 if quick else 1000, timeout=timeout,
-                                    latency_ms=BOUND_LATENCY_MS, cap=BOUND_CAP, label="bound")
+                                    latency_ms=BOUND_LATENCY_MS, cap=BOUND_CAP, label="bound", portal=bound_portal)
         if production and not quick:  # the curve needs 7 worker processes started: not in two minutes
             for each in workers:  # the scale-out run starts its own
                 each.stop(sig=signal.SIGKILL)
