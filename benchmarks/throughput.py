@@ -306,6 +306,7 @@ def figures(stack_name: str, result: dict) -> list[dict]:
 
         provider_bound = SCALE_CAP / (SCALE_LATENCY_MS / 1000)
         curve = result["scale"]
+        alone = curve[0].get("ops_per_second", 0.0) / curve[0]["workers"]  # what one worker got through
         for run in curve:
             in_flight = run["workers"] * SCALE_CONCURRENCY * SLOT_GROUP_MAX  # a thread runs a message's calls at once
             workers_bound = min(provider_bound, in_flight / (SCALE_LATENCY_MS / 1000))
@@ -314,7 +315,8 @@ def figures(stack_name: str, result: dict) -> list[dict]:
                                measured, "ops/s", measured / workers_bound,
                                measured >= 0.9 * workers_bound and run["max_http_in_flight"] <= SCALE_CAP,
                                f"{result['pool']} x{SCALE_CONCURRENCY} each; latency {SCALE_LATENCY_MS} ms, cap "
-                               f"{SCALE_CAP} (bound {provider_bound:g}/s); at most {run['max_http_in_flight']} in flight"))
+                               f"{SCALE_CAP} (bound {provider_bound:g}/s); at most {run['max_http_in_flight']} in flight"
+                               + linear_detail(measured, run["workers"] * alone, provider_bound)))
     samples = result["memory"]
     last, growth = samples[-1], samples[-1]["rss_mb"] - samples[-2]["rss_mb"]
     curve = ", ".join(f"{s['operations']:,}: {s['rss_mb']:.0f} MB" for s in samples)
@@ -323,6 +325,15 @@ def figures(stack_name: str, result: dict) -> list[dict]:
                        last["rss_mb"] < MEMORY_GOAL_MB and growth <= MEMORY_GROWTH_MB and not last["unfinished"],
                        f"{stack}; {curve}" + (f"; {last['unfinished']:,} unfinished" if last["unfinished"] else "")))
     return rows
+
+
+def linear_detail(measured: float, linear: float, provider_bound: float) -> str:
+    """How far a worker count's throughput is from growing in step with one worker's (up to the
+    provider's bound): the curve's shape, apart from how far one worker is from its own bound."""
+    if not linear:
+        return ""
+    expected = min(linear, provider_bound)
+    return f"; {measured / expected:.2f} of {expected:.0f}/s, one worker's throughput times the workers"
 
 
 def usage_detail(usage: dict | None) -> str:

@@ -23,3 +23,21 @@ def test_each_worker_count_is_held_to_the_calls_its_threads_carry_up_to_the_prov
     assert per_worker < provider  # one worker alone cannot reach the provider's bound
     assert [row["goal"] for row in rows] == [f">= 90% of {min(provider, n * per_worker):g}/s" for n in (1, 2, 4)]
     assert [row["ok"] for row in rows] == [True, False, True]  # 70/s is under 90% of 80/s
+
+
+def test_each_point_also_says_how_far_it_is_from_growing_in_step_with_one_worker():
+    numbers = {"operations": 450, "succeeded": 450, "unfinished": 0}
+    result = {"pool": "threads", "concurrency": 16,
+              "cpu": {**numbers, "cpu_ms_per_operation": 4.0, "cpu_ms_by_process": {}},
+              "bound": {**numbers, "ops_per_second": 180.0, "max_http_in_flight": 20},
+              "scale": [{"workers": workers, **numbers, "ops_per_second": measured, "max_http_in_flight": 30}
+                        for workers, measured in ((1, 30.0), (2, 57.0), (4, 108.0), (8, 140.0))],
+              "memory": [{"operations": 5000, "rss_mb": 128.0, "unfinished": 0},
+                         {"operations": 10000, "rss_mb": 128.0, "unfinished": 0}]}
+
+    details = [row["detail"] for row in throughput.figures("production", result) if row["target"] == 4]
+
+    assert details[0].endswith("; 1.00 of 30/s, one worker's throughput times the workers")
+    assert details[1].endswith("; 0.95 of 60/s, one worker's throughput times the workers")
+    assert details[2].endswith("; 0.90 of 120/s, one worker's throughput times the workers")
+    assert details[3].endswith("; 0.93 of 150/s, one worker's throughput times the workers")  # the provider's bound
