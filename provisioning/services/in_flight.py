@@ -65,6 +65,14 @@ if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
 end
 return 0
 """
+# pauses the connection for ARGV[1] ms, unless it is already paused for longer (a script, not
+# PEXPIRE's GT option: that one needs Redis 7)
+_PAUSE = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 0
+"""
 # how long a waiting request blocks on the wake-up list before it looks again by itself (a place
 # that expired wakes nobody)
 LOOK_AGAIN_SECONDS = 0.5
@@ -90,6 +98,7 @@ class InFlight:
         self.namespace = namespace
         self._take = self.redis.register_script(_TAKE)
         self._give_back = self.redis.register_script(_GIVE_BACK)
+        self._pause = self.redis.register_script(_PAUSE)
 
     def _keys(self, connection_id: int) -> tuple[str, str, str]:
         base = f"portal:{self.namespace}:in-flight:{connection_id}"
@@ -119,7 +128,8 @@ class InFlight:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
-                self.redis.blpop([wake], timeout=min(left, LOOK_AGAIN_SECONDS))
+                # at least 10 ms: before Redis 7.0.8 a timeout under a millisecond meant for ever
+                self.redis.blpop([wake], timeout=max(0.01, min(left, LOOK_AGAIN_SECONDS)))
         except redis.RedisError as exc:
             raise Unavailable(str(exc)) from exc
 
@@ -137,8 +147,7 @@ class InFlight:
         """No place of the connection is taken for ``seconds`` (a pause only ever lengthens)."""
         _, _, paused = self._keys(connection_id)
         try:
-            ms = max(1, int(seconds * 1000))
-            self.redis.set(paused, "1", px=ms, nx=True) or self.redis.pexpire(paused, ms, gt=True)
+            self._pause(keys=[paused], args=[max(1, int(seconds * 1000))])
         except redis.RedisError:
             logger.warning("could not pause connection %s in Redis", connection_id, exc_info=True)
 

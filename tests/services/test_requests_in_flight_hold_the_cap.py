@@ -16,7 +16,7 @@ from provisioning.providers.exceptions import Deferred
 from provisioning.providers.http import RecordedCall
 from provisioning.services import execution, slots
 from provisioning.services.execution import DatabaseCallLog
-from provisioning.services.in_flight import in_flight
+from provisioning.services.in_flight import Paused, in_flight
 from provisioning.states import OperationStatus
 from tests.services.conftest import BASE
 
@@ -146,6 +146,22 @@ def test_an_unreachable_redis_defers_the_request_without_sending_it(connection, 
     assert explain.error_sentence(refused.value.code).startswith("The portal could not reach Redis")
     assert log.requests_sent == 0
 
+
+
+def test_a_pause_in_redis_only_ever_lengthens(db):
+    store = in_flight()
+    store.pause(9, 5)
+    store.pause(9, 1)  # a shorter one (another request's 429) does not cut it short
+
+    with pytest.raises(Paused) as paused:
+        store.take(9, 1, wait=0)
+    assert 4 < paused.value.seconds <= 5
+
+    store.pause(9, 20)
+
+    with pytest.raises(Paused) as paused:
+        store.take(9, 1, wait=0)
+    assert 19 < paused.value.seconds <= 20
 
 
 def test_a_request_waiting_for_a_place_does_not_go_out_in_a_pause_that_began_meanwhile(connection, monkeypatch):
