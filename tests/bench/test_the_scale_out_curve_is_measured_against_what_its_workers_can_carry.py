@@ -6,17 +6,21 @@ from benchmarks import throughput
 from provisioning.services.messages import SLOT_GROUP_MAX
 
 
-def test_each_worker_count_is_held_to_the_calls_its_threads_carry_up_to_the_providers_bound():
+def scale_rows(curve: list[tuple[int, float]]) -> list[dict]:
+    """Target 4's rows of a result whose scale-out run read ``(workers, ops/s)`` for each point."""
     numbers = {"operations": 450, "succeeded": 450, "unfinished": 0}
     result = {"pool": "threads", "concurrency": 16,
               "cpu": {**numbers, "cpu_ms_per_operation": 4.0, "cpu_ms_by_process": {}},
               "bound": {**numbers, "ops_per_second": 180.0, "max_http_in_flight": 20},
               "scale": [{"workers": workers, **numbers, "ops_per_second": measured, "max_http_in_flight": 30}
-                        for workers, measured in ((1, 38.0), (2, 70.0), (4, 140.0))],
+                        for workers, measured in curve],
               "memory": [{"operations": 5000, "rss_mb": 128.0, "unfinished": 0},
                          {"operations": 10000, "rss_mb": 128.0, "unfinished": 0}]}
+    return [row for row in throughput.figures("production", result) if row["target"] == 4]
 
-    rows = [row for row in throughput.figures("production", result) if row["target"] == 4]
+
+def test_each_worker_count_is_held_to_the_calls_its_threads_carry_up_to_the_providers_bound():
+    rows = scale_rows([(1, 38.0), (2, 70.0), (4, 140.0)])
 
     per_worker = throughput.SCALE_CONCURRENCY * SLOT_GROUP_MAX / (throughput.SCALE_LATENCY_MS / 1000)
     provider = throughput.SCALE_CAP / (throughput.SCALE_LATENCY_MS / 1000)
@@ -26,16 +30,7 @@ def test_each_worker_count_is_held_to_the_calls_its_threads_carry_up_to_the_prov
 
 
 def test_each_point_also_says_how_far_it_is_from_growing_in_step_with_one_worker():
-    numbers = {"operations": 450, "succeeded": 450, "unfinished": 0}
-    result = {"pool": "threads", "concurrency": 16,
-              "cpu": {**numbers, "cpu_ms_per_operation": 4.0, "cpu_ms_by_process": {}},
-              "bound": {**numbers, "ops_per_second": 180.0, "max_http_in_flight": 20},
-              "scale": [{"workers": workers, **numbers, "ops_per_second": measured, "max_http_in_flight": 30}
-                        for workers, measured in ((1, 30.0), (2, 57.0), (4, 108.0), (8, 140.0))],
-              "memory": [{"operations": 5000, "rss_mb": 128.0, "unfinished": 0},
-                         {"operations": 10000, "rss_mb": 128.0, "unfinished": 0}]}
-
-    details = [row["detail"] for row in throughput.figures("production", result) if row["target"] == 4]
+    details = [row["detail"] for row in scale_rows([(1, 30.0), (2, 57.0), (4, 108.0), (8, 140.0)])]
 
     assert details[0].endswith("; 1.00 of 30/s, one worker's throughput times the workers")
     assert details[1].endswith("; 0.95 of 60/s, one worker's throughput times the workers")
