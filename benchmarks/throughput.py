@@ -117,23 +117,23 @@ class Usage:
     def __init__(self, portal: Portal, sandbox: Sandbox):
         self.portal, self.sandbox = portal, psutil.Process(sandbox.process.pid)
         self.before, self.sandbox_before = portal.reading(), cpu_seconds(self.sandbox)
-        self.after = None
+        self.ended: tuple[float, dict[str, float], float] | None = None  # busy %, readings, sandbox
         psutil.cpu_percent(None)  # the next call reads the cores' use since this one
 
     def end(self) -> None:
         """Stop counting (the run's work is done; what is read after it is not the run's)."""
-        if self.after is None:
-            self.busy, self.after, self.sandbox_after = (
-                psutil.cpu_percent(None), self.portal.reading(), cpu_seconds(self.sandbox))
+        if self.ended is None:
+            self.ended = (psutil.cpu_percent(None), self.portal.reading(), cpu_seconds(self.sandbox))
 
     def per_operation(self, done: int) -> dict:
         """What was spent until ``end``, per one of ``done`` operations."""
         self.end()
+        busy, after, sandbox_after = self.ended
         done = max(done, 1)
         return {
-            "cores_busy_percent": self.busy,
-            "cpu_ms_by_process": {name: 1000 * (self.after[name] - self.before[name]) / done for name in self.after},
-            "sandbox_cpu_ms": 1000 * (self.sandbox_after - self.sandbox_before) / done,
+            "cores_busy_percent": busy,
+            "cpu_ms_by_process": {name: 1000 * (after[name] - self.before[name]) / done for name in after},
+            "sandbox_cpu_ms": 1000 * (sandbox_after - self.sandbox_before) / done,
         }
 
 

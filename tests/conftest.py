@@ -180,7 +180,8 @@ def account(member, connection):
 @pytest.fixture
 def caps_count_operations(settings):
     """A connection's cap counts its operations running, as without Redis (``make run``): for the
-    tests of the claim's admission, whatever broker the suite runs with."""
+    tests of the claim's admission, whatever broker the suite runs with. With Redis the same rules
+    hold at ``slots.admitted(cap)`` (``test_requests_in_flight_hold_the_cap``)."""
     settings.PROVISIONING = {**settings.PROVISIONING, "CONCURRENCY_REDIS_URL": ""}
 
 

@@ -19,10 +19,7 @@ from tests.services.conftest import BASE
 
 STAFF = services.Requester("test:staff")
 
-# the claim's admission, counting the operations running (as without Redis): with Redis, the same
-# rules at twice the cap (test_requests_in_flight_hold_the_cap)
 pytestmark = pytest.mark.usefixtures("caps_count_operations")
-
 
 
 def running_and_waiting(ids, cap):

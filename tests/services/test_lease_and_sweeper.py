@@ -10,8 +10,6 @@ from provisioning.models import Operation
 from provisioning.states import AccountStatus, OperationStatus
 from tests.services.conftest import BASE
 
-# the claim's admission, counting the operations running (as without Redis): with Redis, the same
-# rules at twice the cap (test_requests_in_flight_hold_the_cap)
 pytestmark = pytest.mark.usefixtures("caps_count_operations")
 
 STAFF = services.Requester("test:staff")

@@ -134,6 +134,23 @@ def test_an_operation_at_a_capped_connection_leaves_no_place_taken(connection, h
     assert in_flight().taken(connection.pk) == 0
 
 
+def test_a_request_that_breaks_in_the_portal_while_out_gives_its_place_back(connection, http):
+    """An error the client does not handle (not the provider's: a bug, a library's) leaves the
+    request unrecorded; the attempt still gives its place back, or the cap would shrink until it
+    expired."""
+    connection.max_concurrency = 1
+    connection.save()
+    account = Account.objects.create(member=Member.objects.create(email="broken@example.org"), connection=connection)
+    http.post(f"{BASE}/users", body=RuntimeError("a bug in the portal"))
+    operation = services.operation_request(kind="provision", account=account, requested_by=STAFF)
+
+    services.operation_execute(operation_id=operation.pk)
+
+    operation.refresh_from_db()
+    assert operation.error_code == "internal_error"
+    assert in_flight().taken(connection.pk) == 0
+
+
 def test_an_unreachable_redis_defers_the_request_without_sending_it(connection, settings):
     settings.PROVISIONING = {**settings.PROVISIONING, "CONCURRENCY_REDIS_URL": "redis://127.0.0.1:1/0"}
     Connection.objects.filter(pk=connection.pk).update(max_concurrency=1)
@@ -145,7 +162,6 @@ def test_an_unreachable_redis_defers_the_request_without_sending_it(connection, 
     assert refused.value.code == "concurrency_store_unavailable"
     assert explain.error_sentence(refused.value.code).startswith("The portal could not reach Redis")
     assert log.requests_sent == 0
-
 
 
 def test_a_pause_in_redis_only_ever_lengthens(db):
