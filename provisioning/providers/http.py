@@ -80,6 +80,12 @@ class CallLog(Protocol):
         across workers) and count it as sent."""
         ...
 
+    def after_request(self) -> None:
+        """Called once the answer to a request is read, and a pause it asks for is set (before it
+        is redacted and recorded): the request is no longer at the provider. ``record`` implies
+        it, for a request that failed on the way."""
+        ...
+
     def record(self, call: RecordedCall) -> None: ...
 
     def save_secret_state(self, state: dict) -> None: ...
@@ -114,6 +120,9 @@ class NullCallLog:
 
     def before_request(self) -> None:
         self.requests_sent += 1
+
+    def after_request(self) -> None:
+        pass
 
     def record(self, call: RecordedCall) -> None:
         pass
@@ -344,14 +353,14 @@ class ProviderClient:
             )
         )
         self.authenticate(prepared)
-        self.call_log.before_request()
         call = RecordedCall(
             method=method,
             url=self.redactor.url(prepared.url),
             request_headers=self.redactor.headers(prepared.headers),
             request_body=self.redactor.body(prepared.body, prepared.headers.get("Content-Type", "")),
         )
-        started = time.monotonic()
+        self.call_log.before_request()
+        started, answered = time.monotonic(), None
         try:
             response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False, stream=True)
         except requests.ConnectTimeout as exc:
@@ -371,19 +380,21 @@ class ProviderClient:
         call.provider_request_id = response.headers.get(self.request_id_header, "")[:100]
         try:
             problem = self._read(response, expect=expect, idempotent=idempotent)
+            answered = time.monotonic()
+            err = self._classify(response, problem=problem, expect=expect, shape=shape)
+            pause = self.pause_seconds(response, err)
+            if pause:  # before the request's place is free: no request waiting for it goes out in the pause
+                self.call_log.pause(pause)
+            self.call_log.after_request()  # the provider is done with it
             call.response_body = self.redactor.body(
                 response.content, response.headers.get("Content-Type", ""), data=response.data
             )
-            err = self._classify(response, problem=problem, expect=expect, shape=shape)
-            pause = self.pause_seconds(response, err)
-            if pause:
-                self.call_log.pause(pause)
             if err is not None:
                 err.status_code = err.status_code or response.status_code
                 call.error = f"{err.code}: {self.redactor.text(err.message)}"
                 raise err
         finally:
-            call.duration_ms = int((time.monotonic() - started) * 1000)
+            call.duration_ms = int(((answered or time.monotonic()) - started) * 1000)
             self._log(call)
         return response
 

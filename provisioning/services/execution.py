@@ -81,6 +81,7 @@ class DatabaseCallLog:
         self.calls: list[tuple[RecordedCall, object]] = []  # (exchange, when answered), not written yet
         self._request_slot: int | None = None
         self._place: tuple | None = None  # (store, cap, token) of the request in flight
+        self._answered_at = None  # when the answer to the request in flight was read
         self._slots: dict[str, int] = {}
 
     # --- the connection's requests at once ---------------------------------------------------
@@ -118,6 +119,13 @@ class DatabaseCallLog:
                 code="connection_busy",
             )
         self._place = (store, cap, token)
+
+    def after_request(self) -> None:
+        """The answer is read (and a pause it asks for set): the request's place is given back at
+        once, before the answer is redacted, recorded and logged."""
+        self._answered_at = timezone.now()  # before the place is given back: the next request to
+        # take it starts after this one ended, in the records too
+        self.give_back_place()
 
     def give_back_place(self) -> None:
         """Give back the place the request in flight took, if any (its answer is read, or it
@@ -163,8 +171,9 @@ class DatabaseCallLog:
         Connection.objects.filter(pk=self.operation.connection_id).filter(
             Q(paused_until__isnull=True) | Q(paused_until__lt=until)
         ).update(paused_until=until)
-        if self._place is not None:  # the requests waiting for a place see it at once
-            store, _, _ = self._place
+        store = in_flight()
+        if self.operation.connection.max_concurrency and store is not None:  # the requests waiting
+            # for a place see it at once
             store.pause(self.operation.connection_id, seconds)
         logger.info("connection %s paused for %.1fs", self.operation.connection_id, seconds)
 
@@ -203,10 +212,10 @@ class DatabaseCallLog:
 
     def record(self, call: RecordedCall) -> None:
         """Keep the exchange for ``records``: it is written with the attempt's outcome, in
-        the same transaction. The request's place is given back, and a request slot moves to
-        when the answer came, at once."""
-        self.calls.append((call, timezone.now()))  # before the place is given back: the next
-        # request to take it starts after this one's record ends
+        the same transaction. The request's place is given back (if ``after_request`` did not),
+        and a request slot moves to when the answer came, at once."""
+        answered_at, self._answered_at = self._answered_at or timezone.now(), None
+        self.calls.append((call, answered_at))
         self.give_back_place()
         if self._request_slot is not None:
             slot, self._request_slot = self._request_slot, None

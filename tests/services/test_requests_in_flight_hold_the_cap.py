@@ -11,9 +11,9 @@ import time
 import pytest
 
 from provisioning import explain, services
-from provisioning.models import Account, Connection, Member, Operation
+from provisioning.models import Account, Connection, ExternalCall, Member, Operation
 from provisioning.providers.exceptions import Deferred
-from provisioning.providers.http import RecordedCall
+from provisioning.providers.http import ProviderClient, RecordedCall
 from provisioning.services import execution, slots
 from provisioning.services.execution import DatabaseCallLog
 from provisioning.services.in_flight import Paused, in_flight
@@ -134,6 +134,28 @@ def test_an_operation_at_a_capped_connection_leaves_no_place_taken(connection, h
     assert in_flight().taken(connection.pk) == 0
 
 
+def test_a_requests_place_is_free_once_its_answer_is_read_while_it_is_logged_and_recorded(connection, http,
+                                                                                            monkeypatch):
+    """The provider is done with a request once its answer is read: the next request waiting for
+    the place goes out without waiting for this one's log line and record."""
+    connection.max_concurrency = 1
+    connection.save()
+    account = Account.objects.create(member=Member.objects.create(email="early@example.org"), connection=connection)
+    http.post(f"{BASE}/users", json={"id": "u1", "user_secret": "s3cret"})
+    operation = services.operation_request(kind="provision", account=account, requested_by=STAFF)
+    taken_when_logged, log = [], ProviderClient._log
+
+    def logged(client, call):
+        taken_when_logged.append(in_flight().taken(connection.pk))
+        log(client, call)
+
+    monkeypatch.setattr(ProviderClient, "_log", logged)
+    services.operation_execute(operation_id=operation.pk)
+
+    assert taken_when_logged == [0]
+    assert ExternalCall.objects.get(operation=operation).status_code == 200  # recorded all the same
+
+
 def test_a_request_that_breaks_in_the_portal_while_out_gives_its_place_back(connection, http):
     """An error the client does not handle (not the provider's: a bug, a library's) leaves the
     request unrecorded; the attempt still gives its place back, or the cap would shrink until it
@@ -195,7 +217,8 @@ def test_a_request_waiting_for_a_place_does_not_go_out_in_a_pause_that_began_mea
 
     thread = threading.Thread(target=wait_for_a_place)
     thread.start()
-    out.pause(30)  # the provider answered 429
+    out.pause(30)  # the provider answered 429: the client sets the pause, then frees the place
+    out.after_request()
     out.record(RecordedCall(method="GET", url=f"{BASE}/ping", request_headers={}, request_body="", status_code=429))
     thread.join(timeout=10)
 
