@@ -15,11 +15,12 @@ in a temporary folder (a fresh database, the sandbox, one worker and beat, as ``
    requests ever in flight must stay 20. The figure also says how busy the cores were meanwhile
    and what each process (the sandbox too) spent per operation: where the time went.
 4. **scale** (production stack; not with ``--quick``): 1, 2 and 4 worker processes, started as
-   separate ``celery worker`` commands (as on separate machines), each with a pool of one thread
-   (one message of up to 8 operations at a time, a capped connection's group), at a connection
-   whose cap bounds them: ops/s grows with the workers until the provider's bound. With more
-   threads, one worker alone fills the cap (a thread runs a message's 8 calls at once), and the
-   curve would measure the cap, not the scale-out.
+   separate ``celery worker`` commands (as on separate machines), each with 8 call threads (its
+   provider calls at once) and 2 worker threads (one claims and writes a message while the
+   other's calls are out, as the threads of a production worker do), at a connection whose cap
+   bounds them: ops/s grows with the workers until the provider's bound. With the default 64
+   call threads, one worker alone fills the cap, and the curve would measure the cap, not the
+   scale-out.
 
 Run the production stack under ``scripts/test-services run --``.
 """
@@ -57,9 +58,11 @@ LOCAL_BOUND = 100.0  # ops/s target 1 promises on the make run stack (1000 ms / 
 MEMORY_GOAL_MB = 150.0
 MEMORY_GROWTH_MB = 10.0  # "not growing": at most this much between the last two checkpoints
 SCALE_WORKERS = (1, 2, 4)
-SCALE_CONCURRENCY = 1  # threads per worker process in the scale-out run: 8 calls in flight each
+SCALE_CALL_THREADS = 8  # provider calls at once per worker process in the scale-out run: its bound
+SCALE_CONCURRENCY = 2  # worker threads per process there: one writes and claims while the other's calls are out
 SCALE_LATENCY_MS = 200
 SCALE_CAP = 30  # the provider's bound: 30 / 0.2 s = 150/s, reached by 4 workers (32 calls in flight)
+SCALE_OPERATIONS = 900  # per point: at 150/s, six seconds, the first and last round a small part of them
 # target 1 is the median of this many runs: runs of the same code on a 2-core virtual machine differ
 # by up to 20 % in CPU per operation, one after the other
 CPU_RUNS = 3
@@ -260,7 +263,8 @@ def scale_run(env: dict[str, str], tmp: Path, sandbox: Sandbox, *, operations: i
         with ExitStack() as workers:
             for n in range(count):
                 (tmp / f"scale-{count}-{n}").mkdir()
-                worker = start_worker({"pool": pool, "concurrency": SCALE_CONCURRENCY}, env, tmp / f"scale-{count}-{n}")
+                worker = start_worker({"pool": pool, "concurrency": SCALE_CONCURRENCY},
+                                      {**env, "PROVIDER_CALL_THREADS": str(SCALE_CALL_THREADS)}, tmp / f"scale-{count}-{n}")
                 workers.callback(worker.stop, sig=signal.SIGKILL)
             run = bound_run(sandbox, operations=operations, timeout=timeout, latency_ms=SCALE_LATENCY_MS,
                             cap=SCALE_CAP, label=f"scale-{count}")
@@ -302,19 +306,17 @@ def figures(stack_name: str, result: dict) -> list[dict]:
                        f"{bound['succeeded']}/{bound['operations']} ok, at most {bound['max_http_in_flight']} in flight"
                        + usage_detail(bound.get("usage"))))
     if result.get("scale"):
-        from provisioning.services.messages import SLOT_GROUP_MAX
-
         provider_bound = SCALE_CAP / (SCALE_LATENCY_MS / 1000)
         curve = result["scale"]
         alone = curve[0].get("ops_per_second", 0.0) / curve[0]["workers"]  # what one worker got through
         for run in curve:
-            in_flight = run["workers"] * SCALE_CONCURRENCY * SLOT_GROUP_MAX  # a thread runs a message's calls at once
+            in_flight = run["workers"] * SCALE_CALL_THREADS
             workers_bound = min(provider_bound, in_flight / (SCALE_LATENCY_MS / 1000))
             measured = run.get("ops_per_second", 0.0)
             rows.append(figure(4, f"scale-out: {run['workers']} worker(s)", f">= 90% of {workers_bound:g}/s",
                                measured, "ops/s", measured / workers_bound,
                                measured >= 0.9 * workers_bound and run["max_http_in_flight"] <= SCALE_CAP,
-                               f"{result['pool']} x{SCALE_CONCURRENCY} each; latency {SCALE_LATENCY_MS} ms, cap "
+                               f"{result['pool']} x{SCALE_CONCURRENCY}, {SCALE_CALL_THREADS} call threads each; latency {SCALE_LATENCY_MS} ms, cap "
                                f"{SCALE_CAP} (bound {provider_bound:g}/s); at most {run['max_http_in_flight']} in flight"
                                + linear_detail(measured, run["workers"] * alone, provider_bound)))
     samples = result["memory"]
@@ -385,7 +387,7 @@ def run(*, stack_name: str, quick: bool, pool: str, concurrency: int, tmp: Path)
         if production and not quick:  # the curve needs 7 worker processes started: not in two minutes
             for each in workers:  # the scale-out run starts its own
                 each.stop(sig=signal.SIGKILL)
-            result["scale"] = scale_run(env, tmp, sandbox, operations=60 if quick else 450, timeout=timeout,
+            result["scale"] = scale_run(env, tmp, sandbox, operations=SCALE_OPERATIONS, timeout=timeout,
                                         pool=pool)
     result["figures"] = figures(stack_name, result)
     return result

@@ -1,9 +1,7 @@
-"""Target 4's figure: each worker's bound is the calls its threads carry at once (a message of up
-to 8 operations per thread, a capped connection's group), so one worker cannot fill the
-provider's cap alone, and the curve measures the scale-out, not the cap."""
+"""Target 4's figure: each worker's bound is the calls its call threads carry at once, so one
+worker cannot fill the provider's cap alone, and the curve measures the scale-out, not the cap."""
 
 from benchmarks import throughput
-from provisioning.services.messages import SLOT_GROUP_MAX
 
 
 def scale_rows(curve: list[tuple[int, float]]) -> list[dict]:
@@ -19,10 +17,10 @@ def scale_rows(curve: list[tuple[int, float]]) -> list[dict]:
     return [row for row in throughput.figures("production", result) if row["target"] == 4]
 
 
-def test_each_worker_count_is_held_to_the_calls_its_threads_carry_up_to_the_providers_bound():
+def test_each_worker_count_is_held_to_the_calls_its_call_threads_carry_up_to_the_providers_bound():
     rows = scale_rows([(1, 38.0), (2, 70.0), (4, 140.0)])
 
-    per_worker = throughput.SCALE_CONCURRENCY * SLOT_GROUP_MAX / (throughput.SCALE_LATENCY_MS / 1000)
+    per_worker = throughput.SCALE_CALL_THREADS / (throughput.SCALE_LATENCY_MS / 1000)
     provider = throughput.SCALE_CAP / (throughput.SCALE_LATENCY_MS / 1000)
     assert per_worker < provider  # one worker alone cannot reach the provider's bound
     assert [row["goal"] for row in rows] == [f">= 90% of {min(provider, n * per_worker):g}/s" for n in (1, 2, 4)]
