@@ -59,7 +59,9 @@ MEMORY_GOAL_MB = 150.0
 MEMORY_GROWTH_MB = 10.0  # "not growing": at most this much between the last two checkpoints
 SCALE_WORKERS = (1, 2, 4)
 SCALE_CALL_THREADS = 8  # provider calls at once per worker process in the scale-out run: its bound
-SCALE_CONCURRENCY = 2  # worker threads per process there: one writes and claims while the other's calls are out
+# worker threads per process there, whatever the stack's pool: they share the process's call threads,
+# and one writes and claims while the other's calls are out
+SCALE_POOL, SCALE_CONCURRENCY = "threads", 2
 SCALE_LATENCY_MS = 200
 SCALE_CAP = 30  # the provider's bound: 30 / 0.2 s = 150/s, reached by 4 workers (32 calls in flight)
 SCALE_OPERATIONS = 900  # per point: at 150/s, six seconds, the first and last round a small part of them
@@ -256,14 +258,13 @@ def start_beat(env: dict[str, str], log_dir: Path) -> ChildProcess:
     return beat
 
 
-def scale_run(env: dict[str, str], tmp: Path, sandbox: Sandbox, *, operations: int, timeout: float,
-              pool: str) -> list[dict]:
+def scale_run(env: dict[str, str], tmp: Path, sandbox: Sandbox, *, operations: int, timeout: float) -> list[dict]:
     curve = []
     for count in SCALE_WORKERS:
         with ExitStack() as workers:
             for n in range(count):
                 (tmp / f"scale-{count}-{n}").mkdir()
-                worker = start_worker({"pool": pool, "concurrency": SCALE_CONCURRENCY},
+                worker = start_worker({"pool": SCALE_POOL, "concurrency": SCALE_CONCURRENCY},
                                       {**env, "PROVIDER_CALL_THREADS": str(SCALE_CALL_THREADS)}, tmp / f"scale-{count}-{n}")
                 workers.callback(worker.stop, sig=signal.SIGKILL)
             run = bound_run(sandbox, operations=operations, timeout=timeout, latency_ms=SCALE_LATENCY_MS,
@@ -316,7 +317,7 @@ def figures(stack_name: str, result: dict) -> list[dict]:
             rows.append(figure(4, f"scale-out: {run['workers']} worker(s)", f">= 90% of {workers_bound:g}/s",
                                measured, "ops/s", measured / workers_bound,
                                measured >= 0.9 * workers_bound and run["max_http_in_flight"] <= SCALE_CAP,
-                               f"{result['pool']} x{SCALE_CONCURRENCY}, {SCALE_CALL_THREADS} call threads each; latency {SCALE_LATENCY_MS} ms, cap "
+                               f"{SCALE_POOL} x{SCALE_CONCURRENCY}, {SCALE_CALL_THREADS} call threads each; latency {SCALE_LATENCY_MS} ms, cap "
                                f"{SCALE_CAP} (bound {provider_bound:g}/s); at most {run['max_http_in_flight']} in flight"
                                + linear_detail(measured, run["workers"] * alone, provider_bound)))
     samples = result["memory"]
@@ -387,8 +388,7 @@ def run(*, stack_name: str, quick: bool, pool: str, concurrency: int, tmp: Path)
         if production and not quick:  # the curve needs 7 worker processes started: not in two minutes
             for each in workers:  # the scale-out run starts its own
                 each.stop(sig=signal.SIGKILL)
-            result["scale"] = scale_run(env, tmp, sandbox, operations=SCALE_OPERATIONS, timeout=timeout,
-                                        pool=pool)
+            result["scale"] = scale_run(env, tmp, sandbox, operations=SCALE_OPERATIONS, timeout=timeout)
     result["figures"] = figures(stack_name, result)
     return result
 

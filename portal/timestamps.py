@@ -9,8 +9,9 @@ the 2-core machine of the benchmarks, 100,000 timestamps took 1.31 s to fetch th
 
 ``connection_use_iso_timestamps`` (on ``connection_created``) gives each new PostgreSQL connection
 a subclass of Django's loader that parses the text with ``fromisoformat`` and gives the instant in
-the connection's time zone, as Django's does. What ``fromisoformat`` cannot read (a date before year 1, ``infinity``, a
-``DateStyle`` other than ISO) goes to Django's loader, which answers or refuses it as before.
+the connection's time zone, as Django's does. What ``fromisoformat`` cannot read (a date before
+year 1, ``infinity``, a ``DateStyle`` other than ISO) goes to Django's loader, which answers or
+refuses it as before.
 """
 
 from __future__ import annotations

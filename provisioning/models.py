@@ -114,7 +114,8 @@ class Connection(models.Model):
         null=True, blank=True, help_text="Quota: accounts this connection may hold (empty: no limit)."
     )
     requests_per_minute = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Requests sent to the provider per minute, by all workers together (empty: no limit)."
+        null=True, blank=True,
+        help_text="Requests sent to the provider per minute, by all workers together (empty: no limit).",
     )
     max_concurrency = models.PositiveIntegerField(
         null=True, blank=True,

@@ -66,7 +66,7 @@ def test_a_session_in_another_time_zone_reads_the_same_instants():
         [value] = rows("SELECT timestamptz '2026-12-01 12:00:00+00'")
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("SET TIME ZONE 'UTC'")
+            cursor.execute("SET TIME ZONE %s", [connection.timezone_name])
 
     assert value == datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
     assert value.utcoffset().total_seconds() == 0  # in the connection's time zone (UTC)

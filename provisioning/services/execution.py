@@ -95,10 +95,11 @@ class DatabaseCallLog:
 
     def _take_place(self) -> None:
         """At a capped connection, with Redis holding its requests in flight: wait for one of its
-        places (``in_flight``), given back when the answer is read (``record``)."""
-        cap, store = self.operation.connection.max_concurrency, in_flight()
-        if not cap or store is None:
+        places (``in_flight``), given back when the answer is read (``after_request``)."""
+        store = self._places()
+        if store is None:
             return
+        cap = self.operation.connection.max_concurrency
         try:
             token = store.take(self.operation.connection_id, cap, wait=PLACE_WAIT_SECONDS)
         except Paused as paused:  # by a 429 that came while this request waited for its place
@@ -119,6 +120,10 @@ class DatabaseCallLog:
                 code="connection_busy",
             )
         self._place = (store, cap, token)
+
+    def _places(self):
+        """The Redis holding the connection's places, at a capped connection (else ``None``)."""
+        return in_flight() if self.operation.connection.max_concurrency else None
 
     def after_request(self) -> None:
         """The answer is read (and a pause it asks for set): the request's place is given back at
@@ -171,9 +176,8 @@ class DatabaseCallLog:
         Connection.objects.filter(pk=self.operation.connection_id).filter(
             Q(paused_until__isnull=True) | Q(paused_until__lt=until)
         ).update(paused_until=until)
-        store = in_flight()
-        if self.operation.connection.max_concurrency and store is not None:  # the requests waiting
-            # for a place see it at once
+        store = self._places()
+        if store is not None:  # the requests waiting for a place see it at once
             store.pause(self.operation.connection_id, seconds)
         logger.info("connection %s paused for %.1fs", self.operation.connection_id, seconds)
 

@@ -4,10 +4,10 @@ worker cannot fill the provider's cap alone, and the curve measures the scale-ou
 from benchmarks import throughput
 
 
-def scale_rows(curve: list[tuple[int, float]]) -> list[dict]:
+def scale_rows(curve: list[tuple[int, float]], *, pool: str = "threads") -> list[dict]:
     """Target 4's rows of a result whose scale-out run read ``(workers, ops/s)`` for each point."""
     numbers = {"operations": 450, "succeeded": 450, "unfinished": 0}
-    result = {"pool": "threads", "concurrency": 16,
+    result = {"pool": pool, "concurrency": 16,
               "cpu": {**numbers, "cpu_ms_per_operation": 4.0, "cpu_ms_by_process": {}},
               "bound": {**numbers, "ops_per_second": 180.0, "max_http_in_flight": 20},
               "scale": [{"workers": workers, **numbers, "ops_per_second": measured, "max_http_in_flight": 30}
@@ -34,3 +34,10 @@ def test_each_point_also_says_how_far_it_is_from_growing_in_step_with_one_worker
     assert details[1].endswith("; 0.95 of 60/s, one worker's throughput times the workers")
     assert details[2].endswith("; 0.90 of 120/s, one worker's throughput times the workers")
     assert details[3].endswith("; 0.93 of 150/s, one worker's throughput times the workers")  # the provider's bound
+
+
+def test_its_workers_run_threads_that_share_their_call_threads_whatever_the_stacks_pool():
+    """A worker's bound is its call threads only when its worker threads share them (one process)."""
+    [row, *_] = scale_rows([(1, 38.0), (2, 76.0), (4, 140.0)], pool="prefork")
+
+    assert row["detail"].startswith(f"threads x2, {throughput.SCALE_CALL_THREADS} call threads each;")
