@@ -10,6 +10,9 @@ shared values are prepared once, from a template instance, by the fields themsel
 
 ``update_rows``: several saved instances' fields in one UPDATE, a value they share once.
 
+``count_by``: rows counted per value of a column, in a statement written here rather than compiled
+by the ORM each time (a worker's claim counts twice per group of operations).
+
 A placeholder per value costs the request about as much as the database's work on the row
 (Django prepares each value, psycopg parses each ``%s``). One parameter per column: PostgreSQL
 reads an array (``unnest``), SQLite a JSON text (``json_each``).
@@ -37,10 +40,45 @@ class IdList(Expression):
         raise NotSupportedError(f"IdList: no SQL for {connection.vendor}")
 
     def as_sqlite(self, compiler, connection):
-        return "SELECT value FROM json_each(%s)", [json.dumps(self.ids)]
+        return _id_list_sql(connection, self.ids)
 
     def as_postgresql(self, compiler, connection):
-        return "SELECT unnest(%s::bigint[])", [self.ids]
+        return _id_list_sql(connection, self.ids)
+
+
+def _id_list_sql(connection, ids: list[int]) -> tuple[str, list]:
+    """A subquery of the integers ``ids``, as one parameter."""
+    if connection.vendor == "postgresql":
+        return "SELECT unnest(%s::bigint[])", [ids]
+    if connection.vendor == "sqlite":
+        return "SELECT value FROM json_each(%s)", [json.dumps(ids)]
+    raise NotSupportedError(f"IdList: no SQL for {connection.vendor}")
+
+
+def count_by(model, column: str, values, **equal_or_after) -> dict:
+    """Rows of ``model`` counted per value of the field ``column`` (an attribute name:
+    ``connection_id``), among those whose ``column`` is one of ``values`` (integers) and that
+    match ``equal_or_after``: ``status="running"`` (equal) or ``lease_expires_at__gt=now`` (after;
+    the only lookup). What ``filter(...).values(column).annotate(Count("pk"))`` returns, without
+    compiling it: that costs a worker about 2 ms of CPU each time (2-core AMD EPYC), the database
+    a tenth of it."""
+    meta = model._meta
+    connection = connections[router.db_for_read(model)]
+    quote = connection.ops.quote_name
+    by = quote(meta.get_field(column).column)
+    ids_sql, params = _id_list_sql(connection, [int(value) for value in values])
+    where = [f"{by} IN ({ids_sql})"]
+    for lookup, value in equal_or_after.items():
+        name, _, after = lookup.partition("__")
+        if after not in ("", "gt"):
+            raise ValueError(f"count_by: only an equality or __gt, not {lookup}")
+        field = meta.get_field(name)
+        where.append(f"{quote(field.column)} {'>' if after else '='} %s")
+        params.append(field.get_db_prep_value(value, connection, prepared=False))
+    sql = f"SELECT {by}, COUNT(*) FROM {quote(meta.db_table)} WHERE {' AND '.join(where)} GROUP BY {by}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return dict(cursor.fetchall())
 
 
 def insert_copies(template, varying: tuple[str, ...], rows: list[tuple], returning: tuple[str, ...] = ("pk",)):
