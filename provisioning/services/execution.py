@@ -354,12 +354,7 @@ def operations_claim(*, operation_ids: list[int]) -> list[Operation]:
     with transaction.atomic():
         # one read brings everything the attempts need; only the operations' rows are locked (in
         # id order, as every claim takes them: two claims of overlapping groups cannot deadlock)
-        operations = list(
-            Operation.objects.select_for_update(of=("self",))
-            .select_related("connection", "account__member")
-            .filter(pk__in=operation_ids)
-            .order_by("pk")
-        )
+        operations = bulk.with_relations(Operation, operation_ids, CLAIM_READS, lock=True)
         due = [operation for operation in operations if _claimable(operation, now)]
         claimed, refused = _within_caps(due, now)
         if refused:
@@ -476,6 +471,8 @@ def _accounts_to_running(operations: list[Operation], now) -> None:
             operation.account = account
 
 
+# what a claim reads with each operation (``select_related``'s paths)
+CLAIM_READS = ("connection", "account__member")
 # what a claim changes in an operation (nothing else is written)
 CLAIM_FIELDS = ["status", "attempts", "lease_expires_at", "started_at", "retry_deadline", "prior_account_status",
                 "updated_at"]
