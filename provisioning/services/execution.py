@@ -725,8 +725,8 @@ def _operations_succeed(attempts: list[_Attempt]) -> list[int]:
                       for operation, outcome in done if operation.connection_id == connection_id)
         if quarantine.record_answer(connection_id=connection_id, success=healthy):
             lifted.add(connection_id)
-    accounts = Account.objects.select_for_update().in_bulk([operation.account_id for operation, _ in done
-                                                             if operation.account_id])
+    accounts = {account.pk: account for account in bulk.with_relations(
+        Account, [operation.account_id for operation, _ in done if operation.account_id], (), lock=True)}
     now = timezone.now()
     finished = []
     for operation, outcome in done:
