@@ -186,11 +186,12 @@ def with_relations(model, ids, relations: tuple[str, ...], *, lock: bool = False
     for row in rows:
         built = {}
         for step in plan:
-            values = row[step.start:step.start + len(step.columns)]
+            values = list(row[step.start:step.start + len(step.attnames)])
             instance = None
             if values[step.pk_index] is not None:
-                values = [_converted(value, column, converters, connection)
-                          for value, (column, converters) in zip(values, step.columns)]
+                for index, column, converters in step.converted:
+                    for converter in converters:
+                        values[index] = converter(values[index], column, connection)
                 instance = step.model.from_db(connection.alias, step.attnames, values)
             built[step.path] = instance
             if step.field is not None and built[step.parent] is not None:
@@ -199,18 +200,13 @@ def with_relations(model, ids, relations: tuple[str, ...], *, lock: bool = False
     return found
 
 
-def _converted(value, column, converters, connection):
-    for converter in converters:
-        value = converter(value, column, connection)
-    return value
-
-
 @dataclass(frozen=True)
 class _Step:
     """How ``with_relations`` reads one model of a row: the relation's path from the model read
     (``""`` for that one), its parent's path, the field that leads there from the parent, the
     model, its first column in the row, its primary key's place among its columns, its fields'
-    attribute names, and each column with its converters (from the database to Python)."""
+    attribute names, and the columns that have converters (from the database to Python), each
+    with its place among them, its expression and its converters."""
 
     path: str
     parent: str
@@ -219,7 +215,7 @@ class _Step:
     start: int
     pk_index: int
     attnames: list
-    columns: list
+    converted: list
 
 
 @functools.lru_cache(maxsize=32)
@@ -245,10 +241,13 @@ def _with_relations_sql(alias: str, model, relations: tuple[str, ...], lock: boo
                          f"{table}.{quote(field.target_field.column)} = {aliases[parent]}.{quote(field.column)}")
         aliases[path] = table
         fields = related._meta.concrete_fields
-        columns = [(column, connection.ops.get_db_converters(column) + column.get_db_converters(connection))
-                   for column in (each.get_col(table) for each in fields)]
+        converted = []
+        for index, column in enumerate(each.get_col(table) for each in fields):
+            converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if converters:
+                converted.append((index, column, converters))
         steps.append(_Step(path, parent, field, related, len(selected), fields.index(related._meta.pk),
-                           [each.attname for each in fields], columns))
+                           [each.attname for each in fields], converted))
         selected += [f"{table}.{quote(each.column)}" for each in fields]
     pk = f"t0.{quote(model._meta.pk.column)}"
     ids_sql = _id_list_sql(connection, [])[0]
