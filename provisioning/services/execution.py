@@ -80,7 +80,7 @@ class DatabaseCallLog:
         self.requests_sent = 0
         self.calls: list[tuple[RecordedCall, object]] = []  # (exchange, when answered), not written yet
         self._request_slot: int | None = None
-        self._place: tuple | None = None  # (store, cap, token) of the request in flight
+        self._place: tuple | None = None  # (store, token) of the request in flight
         self._answered_at = None  # when the answer to the request in flight was read
         self._slots: dict[str, int] = {}
 
@@ -119,7 +119,7 @@ class DatabaseCallLog:
                 retry_after=slots.CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5),
                 code="connection_busy",
             )
-        self._place = (store, cap, token)
+        self._place = (store, token)
 
     def _places(self):
         """The Redis holding the connection's places, at a capped connection (else ``None``)."""
@@ -136,8 +136,8 @@ class DatabaseCallLog:
         """Give back the place the request in flight took, if any (its answer is read, or it
         never went out)."""
         if self._place is not None:
-            (store, cap, token), self._place = self._place, None
-            store.give_back(self.operation.connection_id, cap, token)
+            (store, token), self._place = self._place, None
+            store.give_back(self.operation.connection_id, token)
 
     # --- the connection's requests per minute, and its pause ---------------------------------
     def _check_limits(self) -> None:

@@ -38,7 +38,7 @@ def test_at_most_the_cap_of_places_are_taken_at_once_and_every_taker_gets_one(db
         time.sleep(0.1)
         with lock:
             taken[0] -= 1
-        store.give_back(7, 3, token)
+        store.give_back(7, token)
         got.append(token)
 
     threads = [threading.Thread(target=request) for _ in range(12)]
@@ -56,10 +56,46 @@ def test_a_full_connection_makes_a_request_wait_until_a_place_is_given_back(db):
     store = in_flight()
     first = store.take(8, 1, wait=0)
     assert store.take(8, 1, wait=0) is None
-    threading.Timer(0.1, store.give_back, args=(8, 1, first)).start()
+    threading.Timer(0.1, store.give_back, args=(8, first)).start()
 
     assert store.take(8, 1, wait=10) is not None  # woken by the give-back
     assert store.taken(8) == 1
+
+
+def test_a_place_given_back_is_taken_for_the_request_waiting_longest(db):
+    store = in_flight()
+    first = store.take(10, 1, wait=0)
+    places, waiting, paused = store._keys(10)
+    for token in ("earlier", "later"):  # two requests that found every place taken, in that order
+        assert store._take(keys=[places, paused, waiting], args=[1, 60_000, token, 1]) == 0
+
+    store.give_back(10, first)
+
+    assert store.redis.zrange(places, 0, -1) == [b"earlier"]  # taken for it, not left for a newcomer
+    assert store.redis.lrange(store._told(10, "earlier"), 0, -1) == [b"1"]  # and it is told
+    assert store.redis.lrange(waiting, 0, -1) == [b"later"]
+
+
+def test_a_request_that_stops_waiting_leaves_the_queue(db):
+    store = in_flight()
+    first = store.take(11, 1, wait=0)
+    assert store.take(11, 1, wait=0.05) is None  # it waited, then gave up
+
+    store.give_back(11, first)
+
+    assert store.taken(11) == 0  # given to nobody
+    assert store.redis.llen(store._keys(11)[1]) == 0
+
+
+def test_a_request_given_a_place_just_as_it_stops_waiting_keeps_it(db):
+    store = in_flight()
+    first = store.take(12, 1, wait=0)
+    places, waiting, paused = store._keys(12)
+    store._take(keys=[places, paused, waiting], args=[1, 60_000, "late", 1])
+    store.give_back(12, first)  # taken for "late", whose wait ends before it hears of it
+
+    assert store._leave(keys=[waiting, places, store._told(12, "late")], args=["late"]) == 1  # it holds it
+    assert not store.redis.exists(store._told(12, "late"))
 
 
 def test_a_place_nobody_gives_back_expires(db, settings):
