@@ -41,9 +41,10 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 # takes a place if the connection is not paused and fewer than the cap are taken (expired ones
-# dropped first): 1 when taken, 0 when all are (then, with ARGV[4] = 1, the token joins the queue
-# of waiting requests), minus the milliseconds left of a pause. Redis's own clock, so that the
-# machines' clocks need not agree.
+# dropped first): 1 when taken, 0 when all are (then, with ARGV[4] > 0, the token joins the queue
+# of waiting requests for ARGV[4] ms: scored with when it leaves it, a request that died is soon
+# out of it), minus the milliseconds left of a pause. Redis's own clock, so that the machines'
+# clocks need not agree.
 _TAKE = """
 local paused = redis.call('PTTL', KEYS[2])
 if paused > 0 then
@@ -57,26 +58,28 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
-if ARGV[4] == '1' then
-  redis.call('RPUSH', KEYS[3], ARGV[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+if tonumber(ARGV[4]) > 0 then
+  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
 end
 return 0
 """
-# gives a place back and, unless the connection is paused, takes it at once for the first
-# waiting request: its token is added to the places and told on its own list (ARGV[3] is that
-# list's name without the token: a key the script names itself, which a single Redis allows). A
-# request in the queue is one that still waits (one that gave up left it, under _LEAVE).
+# gives a place back and, unless the connection is paused, takes it at once for the request
+# waiting longest (the queue's entries that outlived their wait dropped first): its token is
+# added to the places and told on its own list (ARGV[3] is that list's name without the token: a
+# key the script names itself, which a single Redis allows)
 _GIVE_BACK = """
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 or redis.call('PTTL', KEYS[3]) > 0 then
   return 0
 end
-local waiting = redis.call('LPOP', KEYS[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local waiting = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
 if not waiting then
   return 0
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[2], waiting)
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), waiting)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local told = ARGV[3] .. waiting
@@ -84,17 +87,17 @@ redis.call('RPUSH', told, '1')
 redis.call('PEXPIRE', told, ARGV[2])
 return 1
 """
-# a waiting request that stops waiting leaves the queue: 0 when it was still in it, 1 when a
-# place was given to it meanwhile (it holds it), -1 when that place has already expired
+# a waiting request that stops waiting leaves the queue: 1 when a place was given to it
+# meanwhile (it holds it), else 0
 _LEAVE = """
-if redis.call('LREM', KEYS[1], 0, ARGV[1]) > 0 then
+if redis.call('ZREM', KEYS[1], ARGV[1]) > 0 then
   return 0
 end
 redis.call('DEL', KEYS[3])
 if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   return 1
 end
-return -1
+return 0
 """
 # pauses the connection for ARGV[1] ms, unless it is already paused for longer (a script, not
 # PEXPIRE's GT option: that one needs Redis 7)
@@ -107,6 +110,10 @@ return 0
 # how long a waiting request blocks for a place before it looks again by itself (a place that
 # expired is given to nobody, and a pause that ended tells nobody)
 LOOK_AGAIN_SECONDS = 0.5
+# how long its place in the queue lasts: the wait and a margin for a busy worker to leave it. A
+# request that died waiting (its worker killed) is out of the queue after that, and is given no
+# place that would stay taken until it expires
+QUEUED_SECONDS = LOOK_AGAIN_SECONDS + 1.0
 
 
 class Unavailable(Exception):
@@ -159,7 +166,8 @@ class InFlight:
         try:
             while True:
                 left = deadline - time.monotonic()
-                taken = self._take(keys=[places, paused, waiting], args=[cap, lease, token, int(left > 0)])
+                queued = int(QUEUED_SECONDS * 1000) if left > 0 else 0
+                taken = self._take(keys=[places, paused, waiting], args=[cap, lease, token, queued])
                 if taken < 0:
                     raise Paused(-taken / 1000)
                 if taken:

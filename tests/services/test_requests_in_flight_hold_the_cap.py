@@ -66,14 +66,15 @@ def test_a_place_given_back_is_taken_for_the_request_waiting_longest(db):
     store = in_flight()
     first = store.take(10, 1, wait=0)
     places, waiting, paused = store._keys(10)
-    for token in ("earlier", "later"):  # two requests that found every place taken, in that order
-        assert store._take(keys=[places, paused, waiting], args=[1, 60_000, token, 1]) == 0
+    for token in ("one", "two"):  # two requests that found every place taken, in that order
+        assert store._take(keys=[places, paused, waiting], args=[1, 60_000, token, 60_000]) == 0
+        time.sleep(0.01)
 
     store.give_back(10, first)
 
-    assert store.redis.zrange(places, 0, -1) == [b"earlier"]  # taken for it, not left for a newcomer
-    assert store.redis.lrange(store._told(10, "earlier"), 0, -1) == [b"1"]  # and it is told
-    assert store.redis.lrange(waiting, 0, -1) == [b"later"]
+    assert store.redis.zrange(places, 0, -1) == [b"one"]  # taken for it, not left for a newcomer
+    assert store.redis.lrange(store._told(10, "one"), 0, -1) == [b"1"]  # and it is told
+    assert store.redis.zrange(waiting, 0, -1) == [b"two"]
 
 
 def test_a_request_that_stops_waiting_leaves_the_queue(db):
@@ -84,14 +85,27 @@ def test_a_request_that_stops_waiting_leaves_the_queue(db):
     store.give_back(11, first)
 
     assert store.taken(11) == 0  # given to nobody
-    assert store.redis.llen(store._keys(11)[1]) == 0
+    assert store.redis.zcard(store._keys(11)[1]) == 0
+
+
+def test_a_request_that_died_waiting_is_given_no_place_once_its_wait_is_over(db):
+    store = in_flight()
+    first = store.take(13, 1, wait=0)
+    places, waiting, paused = store._keys(13)
+    store._take(keys=[places, paused, waiting], args=[1, 60_000, "dead", 50])  # its worker is killed
+    store._take(keys=[places, paused, waiting], args=[1, 60_000, "alive", 60_000])
+    time.sleep(0.1)
+
+    store.give_back(13, first)
+
+    assert store.redis.zrange(places, 0, -1) == [b"alive"] and store.redis.zcard(waiting) == 0
 
 
 def test_a_request_given_a_place_just_as_it_stops_waiting_keeps_it(db):
     store = in_flight()
     first = store.take(12, 1, wait=0)
     places, waiting, paused = store._keys(12)
-    store._take(keys=[places, paused, waiting], args=[1, 60_000, "late", 1])
+    store._take(keys=[places, paused, waiting], args=[1, 60_000, "late", 60_000])
     store.give_back(12, first)  # taken for "late", whose wait ends before it hears of it
 
     assert store._leave(keys=[waiting, places, store._told(12, "late")], args=["late"]) == 1  # it holds it
