@@ -61,6 +61,12 @@ def test_with_lock_only_the_models_own_rows_are_locked(operations):
         assert queries[0]["sql"].endswith("FOR UPDATE OF t0")
 
 
+def test_no_ids_no_statement():
+    with CaptureQueriesContext(connection) as queries:
+        assert bulk.with_relations(Operation, [], ("connection",), lock=True) == []
+    assert len(queries) == 0  # a group of health checks has no account to read
+
+
 def test_a_path_that_is_not_a_forward_relation_is_refused():
     with pytest.raises(ValueError, match="calls"):
         bulk.with_relations(Operation, [1], ("calls",))

@@ -144,9 +144,10 @@ class InFlight:
         base = f"portal:{self.namespace}:in-flight:{connection_id}"
         return base, f"{base}:waiting", f"{base}:paused"
 
-    def _told(self, connection_id: int, token: str = "") -> str:
-        """The list on which a waiting request (``token``) is told that a place is its."""
-        return f"portal:{self.namespace}:in-flight:{connection_id}:given:{token}"
+    def _told(self, connection_id: int) -> str:
+        """The prefix of the lists on which a waiting request is told that a place is its: the
+        request's token ends the name (the give-back's script adds it)."""
+        return f"portal:{self.namespace}:in-flight:{connection_id}:given:"
 
     @staticmethod
     def lease_ms() -> int:
@@ -161,7 +162,7 @@ class InFlight:
         in a pause that began meanwhile (no place is given to a waiting one in a pause)."""
         places, waiting, paused = self._keys(connection_id)
         token, lease = uuid.uuid4().hex, self.lease_ms()
-        told = self._told(connection_id, token)
+        told = self._told(connection_id) + token
         deadline = time.monotonic() + wait
         try:
             while True:

@@ -73,7 +73,7 @@ def test_a_place_given_back_is_taken_for_the_request_waiting_longest(db):
     store.give_back(10, first)
 
     assert store.redis.zrange(places, 0, -1) == [b"one"]  # taken for it, not left for a newcomer
-    assert store.redis.lrange(store._told(10, "one"), 0, -1) == [b"1"]  # and it is told
+    assert store.redis.lrange(store._told(10) + "one", 0, -1) == [b"1"]  # and it is told
     assert store.redis.zrange(waiting, 0, -1) == [b"two"]
 
 
@@ -108,8 +108,8 @@ def test_a_request_given_a_place_just_as_it_stops_waiting_keeps_it(db):
     store._take(keys=[places, paused, waiting], args=[1, 60_000, "late", 60_000])
     store.give_back(12, first)  # taken for "late", whose wait ends before it hears of it
 
-    assert store._leave(keys=[waiting, places, store._told(12, "late")], args=["late"]) == 1  # it holds it
-    assert not store.redis.exists(store._told(12, "late"))
+    assert store._leave(keys=[waiting, places, store._told(12) + "late"], args=["late"]) == 1  # it holds it
+    assert not store.redis.exists(store._told(12) + "late")
 
 
 def test_a_place_nobody_gives_back_expires(db, settings):
