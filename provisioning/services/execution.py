@@ -405,7 +405,7 @@ def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], lis
     if not caps:
         return operations, []
     # a look without the locks first: a connection already full refuses at once, without waiting
-    # for its row behind the claims that fill it (waiting groups that come back at their time
+    # for its row behind the claims that fill it (operations the sweeper sends past their time
     # while the slots are still busy are refused so)
     running = slots.running_counts(caps, now)
     free = {pk: 0 for pk, cap in caps.items() if running.get(pk, 0) >= slots.admitted(cap)}

@@ -9,12 +9,14 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from ..bulk import IdList
 from ..models import Connection, ExternalCall, IdempotencyRecord, Operation, RequestReservation
 from ..providers import registry
 from ..states import UNFINISHED_OPERATION_STATUSES, OperationKind, OperationStatus
-from .errors import ServiceError
 from . import slots
-from .operations import SCHEDULE, operation_dispatch, operation_request
+from .errors import ServiceError
+from .messages import cut
+from .operations import DISPATCH_CHUNK, SCHEDULE, operation_request, operations_dispatch_on_commit
 from .quarantine import connections_probe_due
 
 logger = logging.getLogger(__name__)
@@ -27,10 +29,10 @@ def operations_sweep() -> int:
     """Dispatch again every operation that a lost message or a dead worker left behind.
 
     That is: queued ones not dispatched recently, retries that are due, and running ones whose
-    lease expired; those waiting for a slot of a connection whose slots are free; and the probe of
-    every quarantined connection whose next probe is due. Held operations are not touched (they
-    wait for a probe, a lift or a person). Claiming is atomic, so an operation that is in fact
-    still moving is not run twice. Returns how many were sent.
+    lease expired (sent as a batch's are); those waiting for a slot of a connection whose slots
+    are free; and the probe of every quarantined connection whose next probe is due. Held
+    operations are not touched (they wait for a probe, a lift or a person). Claiming is atomic,
+    so an operation that is in fact still moving is not run twice. Returns how many were sent.
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.PROVISIONING["REDISPATCH_AFTER_SECONDS"])
@@ -39,11 +41,15 @@ def operations_sweep() -> int:
     )
     not_sent_lately = Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale)
     lease_expired = Q(status=OperationStatus.RUNNING, lease_expires_at__lte=now)
-    lost = Operation.objects.filter(due & not_sent_lately | lease_expired)
-    count = 0
-    for operation in lost.only("pk"):
-        operation_dispatch(operation=operation)
-        count += 1
+    lost = list(Operation.objects.filter(due & not_sent_lately | lease_expired).order_by("pk")
+                .values_list("pk", flat=True))
+    # sent as a batch's are: a message per DISPATCH_CHUNK, turned by a worker into messages of a
+    # few, and those of a capped connection beyond its free slots put back in its queue, not
+    # sent to be refused (a long queue at a slow provider comes back so, past its time)
+    for chunk in cut(lost, DISPATCH_CHUNK):
+        Operation.objects.filter(pk__in=IdList(chunk)).update(dispatched_at=now)
+        operations_dispatch_on_commit(chunk)
+    count = len(lost)
     if count:
         logger.info("sweeper dispatched %s operations", count)
     count += slots.connections_wake_free_slots()

@@ -8,21 +8,26 @@ within ``admitted(cap)`` under the connection's row lock (``execution``); this m
 queue of the others:
 
 - an operation refused a slot, at its claim or already when it is sent, waits: queued, with a
-  time (``operations_wait_for_slot``);
+  time that places it in the queue (``operations_wait_for_slot``), and no message;
 - the end of one of the connection's operations wakes the one waiting longest
   (``wake_next_waiting``), so that a backlog goes through the slots as they free;
-- one that nobody wakes comes back at its time, with the others of its group, by a countdown
-  message (lost, the sweeper sends it: it is then due);
-- and the sweeper wakes the waiting ones of a connection whose slots are free while they wait
+- the sweeper wakes the waiting ones of a connection whose slots are free while they wait
   (``connections_wake_free_slots``): after a worker died mid-chain, a cap was raised, or the
-  running ones ended just before the others were kept back.
+  running ones ended just before the others were kept back;
+- and one still waiting past its time is sent again by the sweeper, as an operation whose message
+  was lost is (as a batch's: those of a connection whose slots are still full go back in its
+  queue without a claim).
+
+A waiting operation has no countdown message of its own: a chain through the slots runs it long
+before its time, and the message would then come to claim nothing. The workers that receive
+such messages hold them until they are due, and pay a claim for each (at a cap of 20 and 100 ms,
+two workers spent 40-50 ms of CPU a second on them for up to a minute after a backlog was through).
 
 A batch bigger than a connection's cap is split when it is sent (``operations_beyond_free_slots``):
 its operations beyond the free slots wait at once, rather than each being sent, claimed and
 refused (that burst of refusals cost a 1,000-operation batch at a cap of 20 about two seconds of
-both cores before the first slot turned). Their times are spread by their place in the queue, so
-that they come back about when their turn is past, not all after ten seconds to be refused again
-(a 5,000-operation batch at a cap of 20 made 2,259 claims that took nothing so, and ran at 86/s).
+both cores before the first slot turned). Their times are spread by their place in the queue: the
+queue's order, and when the sweeper takes one for lost if nothing woke it.
 """
 
 from __future__ import annotations
@@ -42,8 +47,8 @@ from .messages import execute_groups, execute_messages_send_on_commit, slot_grou
 
 logger = logging.getLogger(__name__)
 
-# how long an operation refused a slot waits before it comes back unless woken earlier, on
-# average: jittered by +-50 %, so that groups refused together do not come back together
+# the time of an operation refused a slot, from now, on average: jittered by +-50 %, so that groups
+# refused together are not woken or swept together
 CONCURRENCY_WAIT_SECONDS = 10.0
 # ... plus, for one kept back when sent, this much per turn of the slots ahead of it (a turn being
 # as many operations as the cap): a slow provider's pace, so that it is woken before its time
@@ -103,18 +108,15 @@ def operations_beyond_free_slots(rows: list[tuple[int, int, int]], now) -> dict[
 
 
 def operations_wait_for_slot(groups: list[list[int]], now, *, later: list[float] | None = None) -> None:
-    """Queue the operations of ``groups`` (queued ones, not running) to wait for a slot: woken
-    when one frees, else back after about ``CONCURRENCY_WAIT_SECONDS`` (plus ``later``'s seconds
-    for each group, if given), each group together by one countdown message, sent once the
-    current transaction commits. One statement for them all."""
-    waiting, messages = [], []
+    """Queue the operations of ``groups`` (queued ones, not running) to wait for a slot until one
+    frees and wakes them: each group with a time about ``CONCURRENCY_WAIT_SECONDS`` from now (plus
+    ``later``'s seconds for each group, if given), its place in the queue. One statement for them
+    all, and no message (the module's docstring says why)."""
+    waiting = []
     for group, after in zip(groups, later or [0.0] * len(groups)):
-        wait = CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5) + after
-        waiting += [Operation(pk=pk, next_attempt_at=now + timedelta(seconds=wait), dispatched_at=now,
-                              updated_at=now) for pk in group]
-        messages.append((group, wait))
+        at = now + timedelta(seconds=CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5) + after)
+        waiting += [Operation(pk=pk, next_attempt_at=at, dispatched_at=now, updated_at=now) for pk in group]
     bulk.update_rows(waiting, ["next_attempt_at", "dispatched_at", "updated_at"])
-    execute_messages_send_on_commit(messages)
 
 
 def operations_send_now_or_wait(operation_ids: list[int]) -> list[list[int]]:

@@ -10,7 +10,7 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from provisioning import selectors, services
+from provisioning import selectors, services, tasks
 from provisioning.models import Account, ExternalCall, Member, Operation
 from provisioning.services import messages, operations
 from provisioning.states import AccountStatus, OperationStatus
@@ -92,16 +92,24 @@ def test_a_batch_is_dispatched_in_a_few_messages_that_workers_expand_into_tasks_
     assert set(Account.objects.values_list("status", flat=True)) == {AccountStatus.ACTIVE}
 
 
-def test_operations_of_a_batch_whose_messages_were_lost_are_sent_again_by_the_sweeper(
-    connection, django_capture_on_commit_callbacks
+def test_operations_of_a_batch_whose_messages_were_lost_are_sent_again_by_the_sweeper_as_a_batch(
+    connection, monkeypatch, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks() as callbacks:
         batch = services.batch_create(connection=connection, members=members(5), requested_by=STAFF)
     assert len(callbacks) == 1  # one callback sends the whole batch's messages; say the process died first
     batch.operations.update(dispatched_at=timezone.now() - timedelta(minutes=5))
-    with django_capture_on_commit_callbacks() as resent:
+    monkeypatch.setattr(operations, "DISPATCH_CHUNK", 2)
+    sent = []
+    monkeypatch.setattr(tasks.operations_dispatch, "apply_async", lambda args, **kwargs: sent.append(args[0]))
+
+    with django_capture_on_commit_callbacks(execute=True):
         assert services.operations_sweep() == 5
-    assert len(resent) == 5
+
+    ids = sorted(batch.operations.values_list("pk", flat=True))
+    assert sent == [ids[:2], ids[2:4], ids[4:]]  # a message per DISPATCH_CHUNK, not one per operation
+    assert not batch.operations.filter(dispatched_at__lt=timezone.now() - timedelta(minutes=1)).exists()
+    assert services.operations_sweep() == 0  # just sent again: not on the next sweep
 
 
 @pytest.mark.parametrize("quarantined", [False, True])
