@@ -426,7 +426,9 @@ def operation_waiting_sentence(operation: Operation) -> str:
     if operation.next_attempt_at is None or status not in (OperationStatus.QUEUED, OperationStatus.WAITING_RETRY):
         return ""
     if status == OperationStatus.QUEUED:
-        return f"Queued: next try at {clock(operation.next_attempt_at)}."
+        # kept back from its connection's full slots, or released from a quarantine in waves
+        return (f"Queued behind other operations of its connection: it runs when one of them ends, "
+                f"else from about {clock(operation.next_attempt_at)}.")
     last = f" after {operation.error_code}: {operation.error_message}" if operation.error_code else ""
     horizon = f"; gives up after {clock(operation.retry_deadline)}" if operation.retry_deadline else ""
     return f"Waiting to retry{last}; next try at {clock(operation.next_attempt_at)}{horizon}."

@@ -185,3 +185,14 @@ def test_a_person_who_may_only_deprovision_confirms_from_the_operation_list(
     )
 
     assert Operation.objects.get(pk=operation.pk).status == OperationStatus.QUEUED
+
+
+def test_an_operation_waiting_for_a_slot_says_what_it_waits_for(admin_client, make_account):
+    account = make_account(AccountStatus.PENDING)
+    operation = services.operation_request(kind="provision", account=account, requested_by=STAFF)
+    turn = timezone.now().replace(microsecond=0) + timedelta(minutes=3)
+    Operation.objects.filter(pk=operation.pk).update(next_attempt_at=turn)  # queued, kept back from full slots
+
+    page = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
+    assert "Queued behind other operations of its connection: it runs when one of them ends" in page
+    assert f"{turn:%H:%M:%S}" in page
