@@ -8,7 +8,7 @@ within ``admitted(cap)`` under the connection's row lock (``execution``); this m
 queue of the others:
 
 - an operation refused a slot, at its claim or already when it is sent, waits: queued, with a
-  time that places it in the queue (``operations_wait_for_slot``), and no message;
+  time that places it in the queue (``operations_wait_for_slot``), and no message of its own;
 - the end of one of the connection's operations wakes the one waiting longest
   (``wake_next_waiting``), so that a backlog goes through the slots as they free;
 - the sweeper wakes the waiting ones of a connection whose slots are free while they wait
@@ -18,10 +18,13 @@ queue of the others:
   was lost is (as a batch's: those of a connection whose slots are still full go back in its
   queue without a claim).
 
-A waiting operation has no countdown message of its own: a chain through the slots runs it long
-before its time, and the message would then come to claim nothing. The workers that receive
-such messages hold them until they are due, and pay a claim for each (at a cap of 20 and 100 ms,
-two workers spent 40-50 ms of CPU a second on them for up to a minute after a backlog was through).
+Only the first group of those kept back together has a countdown message: a chain through the
+slots runs the others long before their time, and their messages would come to claim nothing.
+The workers that receive such messages hold them until they are due, and pay a claim for each (a
+message per group of eight cost two workers 40-50 ms of CPU a second for up to a minute after a
+backlog was through, at a cap of 20 and 100 ms). The first group's message is there for a race
+the counts cannot close: the running ones may end just before the others are kept back, and then
+nothing wakes them but that message (or the sweeper).
 
 A batch bigger than a connection's cap is split when it is sent (``operations_beyond_free_slots``):
 its operations beyond the free slots wait at once, rather than each being sent, claimed and
@@ -108,15 +111,21 @@ def operations_beyond_free_slots(rows: list[tuple[int, int, int]], now) -> dict[
 
 
 def operations_wait_for_slot(groups: list[list[int]], now, *, later: list[float] | None = None) -> None:
-    """Queue the operations of ``groups`` (queued ones, not running) to wait for a slot until one
-    frees and wakes them: each group with a time about ``CONCURRENCY_WAIT_SECONDS`` from now (plus
-    ``later``'s seconds for each group, if given), its place in the queue. One statement for them
-    all, and no message (the module's docstring says why)."""
-    waiting = []
+    """Queue the operations of ``groups`` (queued ones of one connection, not running, in their
+    order) to wait for a slot until one frees and wakes them: each group with a time about
+    ``CONCURRENCY_WAIT_SECONDS`` from now (plus ``later``'s seconds for each group, if given), its
+    place in the queue. One statement for them all, and one countdown message, for the first group
+    only, sent once the current transaction commits: should the ends that would wake them all have
+    come just before they were kept back, it comes back at its time, and its own ends wake the
+    others (the sweeper does too, where one runs)."""
+    waiting, first = [], None
     for group, after in zip(groups, later or [0.0] * len(groups)):
-        at = now + timedelta(seconds=CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5) + after)
-        waiting += [Operation(pk=pk, next_attempt_at=at, dispatched_at=now, updated_at=now) for pk in group]
+        wait = CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5) + after
+        first = first or (group, wait)
+        waiting += [Operation(pk=pk, next_attempt_at=now + timedelta(seconds=wait), dispatched_at=now,
+                              updated_at=now) for pk in group]
     bulk.update_rows(waiting, ["next_attempt_at", "dispatched_at", "updated_at"])
+    execute_messages_send_on_commit([first] if first else [])
 
 
 def operations_send_now_or_wait(operation_ids: list[int]) -> list[list[int]]:
@@ -144,15 +153,13 @@ def _wait_in_turn(operation_ids: list[int], beyond: dict[int, tuple[int, int]], 
             queues.setdefault(beyond[pk], []).append(pk)
     # the place of each group in its connection's queue: after those already waiting
     ahead = waiting_counts({connection_id for connection_id, _ in queues}, now)
-    groups, later = [], []
-    for (connection_id, cap), queue in queues.items():
-        place = ahead.get(connection_id, 0)
-        for group in slot_groups(queue):
-            groups.append(group)
-            later.append(place / cap * TURN_SECONDS)
-            place += len(group)
     with transaction.atomic():
-        operations_wait_for_slot(groups, now, later=later)
+        for (connection_id, cap), queue in queues.items():
+            groups, later, place = slot_groups(queue), [], ahead.get(connection_id, 0)
+            for group in groups:
+                later.append(place / cap * TURN_SECONDS)
+                place += len(group)
+            operations_wait_for_slot(groups, now, later=later)
     logger.info("%s operations wait for a free slot of their connection", len(beyond))
 
 

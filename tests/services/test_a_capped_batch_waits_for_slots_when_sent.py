@@ -1,6 +1,6 @@
 """A batch bigger than its connection's free slots: the operations beyond them wait for a slot from
-the moment they are sent (woken as slots free, in the order of their times), without a message,
-rather than each being sent, claimed and refused."""
+the moment they are sent (woken as slots free, in the order of their times; the first group also
+back at its time), rather than each being sent, claimed and refused."""
 
 from datetime import timedelta
 
@@ -45,7 +45,9 @@ def test_operations_beyond_the_free_slots_wait_from_the_moment_they_are_sent(
     with django_capture_on_commit_callbacks(execute=True):
         operations.operations_dispatch(operation_ids=ids)
 
-    assert sent == [(ids[:2], None)]  # the two free slots, in one message; no message for the others
+    # the two free slots in one message; of the others, only the first group has one, at its time
+    [(now_sent, none), (first_waiting, countdown)] = sent
+    assert (now_sent, none, first_waiting) == (ids[:2], None, ids[2:10])
     waiting = Operation.objects.filter(pk__in=ids[2:])
     assert {op.status for op in waiting} == {OperationStatus.QUEUED}
     assert all(op.next_attempt_at > timezone.now() and op.dispatched_at for op in waiting)
@@ -56,6 +58,7 @@ def test_operations_beyond_the_free_slots_wait_from_the_moment_they_are_sent(
         seconds = (times[group[0]] - before).total_seconds()
         turns = place / 3 * slots.TURN_SECONDS
         assert 0.5 * slots.CONCURRENCY_WAIT_SECONDS + turns <= seconds <= 1.5 * slots.CONCURRENCY_WAIT_SECONDS + turns + 5
+    assert abs((times[ids[2]] - before).total_seconds() - countdown) < 5
     assert not Operation.objects.filter(pk__in=ids[:2], next_attempt_at__isnull=False).exists()
 
 
@@ -69,7 +72,7 @@ def test_a_full_connection_sends_none_and_one_without_a_cap_sends_all(
     sent = sent_messages(monkeypatch)
     with django_capture_on_commit_callbacks(execute=True):
         operations.operations_dispatch(operation_ids=ids)
-    assert sent == []  # they wait to be woken
+    assert [(group, countdown is None) for group, countdown in sent] == [(ids, False)]  # back at its time
 
     connection.max_concurrency = None
     connection.save()
@@ -157,7 +160,7 @@ def test_a_later_chunk_of_a_batch_waits_behind_the_ones_already_waiting(
         operations.operations_dispatch(operation_ids=ids[1:5])  # a first chunk: 4 wait
         operations.operations_dispatch(operation_ids=ids[5:])  # a second one: 5 more, behind them
 
-    assert sent == []
+    assert [(group, countdown is None) for group, countdown in sent] == [(ids[1:5], False), (ids[5:], False)]
     times = dict(Operation.objects.filter(pk__in=ids[1:]).values_list("pk", "next_attempt_at"))
     first, second = times[ids[1]].timestamp(), times[ids[5]].timestamp()
     turns = 4 / 2 * 100  # 4 ahead, 2 slots
@@ -212,6 +215,7 @@ def test_the_sweeper_puts_back_in_the_queue_those_past_their_time_while_the_slot
     with django_capture_on_commit_callbacks(execute=True):
         assert services.operations_sweep() == 2
 
-    assert sent == []  # no message of one operation or of a few
+    # one message at their time, the first group's, not one per operation to be refused now
+    assert [(group, countdown is None) for group, countdown in sent] == [(ids, False)]
     assert all(op.next_attempt_at > timezone.now() and op.status == OperationStatus.QUEUED
                for op in Operation.objects.filter(pk__in=ids))
