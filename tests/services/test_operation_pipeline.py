@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from provisioning import services
 from provisioning.models import ExternalCall, Operation
+from provisioning.services import execution
 from provisioning.states import AccountStatus, OperationStatus
 from tests.services.conftest import BASE
 
@@ -92,9 +93,9 @@ def test_quota_refuses_provisioning_before_any_call(account, member, connection,
     assert len(http.calls) == 0
 
 
-def test_transient_error_waits_then_retries_to_success(account, http, settings):
-    # full jitter may draw ~0: a base of a minute keeps "not due yet" true while the test runs
-    settings.PROVISIONING = {**settings.PROVISIONING, "BACKOFF_BASE_SECONDS": 60.0}
+def test_transient_error_waits_then_retries_to_success(account, http, monkeypatch):
+    # a wait of a minute keeps "not due yet" true while the test runs (full jitter draws from zero)
+    monkeypatch.setattr(execution, "backoff_seconds", lambda attempt: 60.0)
     http.post(f"{BASE}/users", status=503, json={"detail": "down"})
     operation = request_provision(account)
 

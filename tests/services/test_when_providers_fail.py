@@ -322,9 +322,9 @@ def test_retry_now_sends_a_held_operation_through_as_the_probe(connection, http,
     assert refreshed(connection).state == "active"
 
 
-def test_retry_now_makes_a_waiting_retry_due(account, http, settings):
-    # a floor on the wait: full jitter may otherwise draw a wait of a few microseconds
-    settings.PROVISIONING = {**settings.PROVISIONING, "BACKOFF_BASE_SECONDS": 60.0, "BACKOFF_MAX_SECONDS": 600.0}
+def test_retry_now_makes_a_waiting_retry_due(account, http, monkeypatch):
+    # a wait of a minute: full jitter draws from zero, and once drew one shorter than this test
+    monkeypatch.setattr(execution, "backoff_seconds", lambda attempt: 60.0)
     outage(http)
     operation = provision(account)
     services.operation_execute(operation_id=operation.pk)
