@@ -357,8 +357,8 @@ def operations_claim(*, operation_ids: list[int]) -> list[Operation]:
         operations = bulk.with_relations(Operation, operation_ids, CLAIM_READS, lock=True)
         due = [operation for operation in operations if _claimable(operation, now)]
         claimed, refused = _within_caps(due, now)
-        if refused:
-            slots.operations_wait_for_slot(slot_groups(refused), now)
+        for ids in refused.values():  # each connection's queue apart
+            slots.operations_wait_for_slot(slot_groups(ids), now)
         for operation in claimed:
             _attempt_start(operation, now)
         _accounts_to_running(claimed, now)
@@ -397,13 +397,13 @@ def _claimable(operation: Operation, now) -> bool:
     return True
 
 
-def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], list[int]]:
+def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], dict[int, list[int]]]:
     """``operations`` split into those their connection has a free slot for and the ids of the
-    others. The rows of capped connections are locked for the count and the claim's commit, so
+    others, by connection. The rows of capped connections are locked for the count and the claim's commit, so
     that two workers cannot both take the last slot."""
     caps = {op.connection_id: op.connection.max_concurrency for op in operations if op.connection.max_concurrency}
     if not caps:
-        return operations, []
+        return operations, {}
     # a look without the locks first: a connection already full refuses at once, without waiting
     # for its row behind the claims that fill it (operations the sweeper sends past their time
     # while the slots are still busy are refused so)
@@ -416,11 +416,11 @@ def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], lis
         # a statement of its own after the locks: it sees every claim committed before they were ours
         running = slots.running_counts(not_full, now)
         free.update({pk: slots.admitted(cap) - running.get(pk, 0) for pk, cap in locked.items() if cap})
-    claimed, refused = [], []
+    claimed, refused = [], {}
     for operation in operations:
         left = free.get(operation.connection_id)
         if left is not None and left <= 0:
-            refused.append(operation.pk)
+            refused.setdefault(operation.connection_id, []).append(operation.pk)
             continue
         if left is not None:
             free[operation.connection_id] = left - 1

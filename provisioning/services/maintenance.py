@@ -15,8 +15,7 @@ from ..providers import registry
 from ..states import UNFINISHED_OPERATION_STATUSES, OperationKind, OperationStatus
 from . import slots
 from .errors import ServiceError
-from .messages import cut
-from .operations import DISPATCH_CHUNK, SCHEDULE, operation_request, operations_dispatch_on_commit
+from .operations import SCHEDULE, operation_request, operations_dispatch_on_commit
 from .quarantine import connections_probe_due
 
 logger = logging.getLogger(__name__)
@@ -46,9 +45,8 @@ def operations_sweep() -> int:
     # sent as a batch's are: a message per DISPATCH_CHUNK, turned by a worker into messages of a
     # few, and those of a capped connection beyond its free slots put back in its queue, not
     # sent to be refused (a long queue at a slow provider comes back so, past its time)
-    for chunk in cut(lost, DISPATCH_CHUNK):
-        Operation.objects.filter(pk__in=IdList(chunk)).update(dispatched_at=now)
-        operations_dispatch_on_commit(chunk)
+    Operation.objects.filter(pk__in=IdList(lost)).update(dispatched_at=now)
+    operations_dispatch_on_commit(lost)
     count = len(lost)
     if count:
         logger.info("sweeper dispatched %s operations", count)

@@ -166,3 +166,27 @@ def test_an_attempt_logs_one_line_of_its_own_at_info_when_it_ends(connection, ht
         services.operations_execute(operation_ids=ids)
     lines = [record.getMessage() for record in caplog.records if record.name == execution.logger.name]
     assert lines == [f"operation end id={pk} kind=provision attempt=1 status=succeeded" for pk in ids]
+
+
+def test_the_refused_of_two_full_connections_each_come_back_at_their_time(
+    connection, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A message of operations of two connections, both full: each connection's refused wait in
+    its own queue, with their own message back at their time."""
+    from provisioning import tasks
+    from provisioning.models import Connection
+
+    other = Connection.objects.get(pk=connection.pk)
+    other.pk, other.name = None, "other"
+    other.save()
+    Connection.objects.filter(pk__in=[connection.pk, other.pk]).update(max_concurrency=1)
+    mine, theirs = queued(connection, 2), queued(other, 2, prefix="o")
+    services.operations_claim(operation_ids=[mine[0], theirs[0]])  # both full
+    sent = []
+    monkeypatch.setattr(tasks.operations_execute, "apply_async",
+                        lambda args, countdown=None, **kwargs: sent.append((args[0], countdown)))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.operations_claim(operation_ids=[mine[1], theirs[1]]) == []
+
+    assert sorted((ids, countdown is None) for ids, countdown in sent) == [([mine[1]], False), ([theirs[1]], False)]
