@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 
 from provisioning.explain import account_status_words
 from provisioning.models import Account, Member
+from provisioning.sandbox import captcha
 from provisioning.states import AccountStatus, OperationKind
 from tests.conftest import browser_sign_in
 
@@ -169,6 +170,32 @@ def test_an_operator_answers_the_captcha_wrong_then_right_and_pastes_the_link_at
     page.click(f"a[href$='/account/{account.pk}/change/']")
     expect_status(page, "active")
     screenshot(page, "operator-flyve-active")
+
+
+def test_the_captcha_page_does_not_move_when_the_picture_arrives(sign_in, live_server, sandbox_connection):
+    """The picture comes after the page (it is never cached): its box is kept for it, so the
+    button an operator is about to press does not jump down when it arrives."""
+    connection = sandbox_connection("flyve")
+    member = Member.objects.create(email="jane@example.org", first_name="Jane", last_name="Doe")
+    account = Account.objects.create(member=member, connection=connection, status=AccountStatus.AWAITING_CAPTCHA,
+                                     challenge_image=captcha.draw("abcde"), details={"captcha_id": 1})
+    page = sign_in("olivia", "Provisioning operators")
+    held = []
+    page.route("**/challenge-image/", lambda route: held.append(route))  # the picture waits for the test
+
+    page.goto(f"{live_server.url}/admin/provisioning/account/{account.pk}/request/answer_captcha/",
+              wait_until="domcontentloaded")
+    button = page.locator("input[type=submit][value='Answer captcha']")
+    expect(button).to_be_visible()
+    page.wait_for_function("() => document.fonts.status === 'loaded'")
+    before = button.bounding_box()
+    page.wait_for_timeout(100)  # for the route to have been called
+    assert len(held) == 1
+    held[0].continue_()
+    page.wait_for_function("() => document.querySelector('#captcha-image').naturalWidth > 0")
+    assert button.bounding_box() == before
+    assert page.locator("#captcha-image").bounding_box()["height"] > 150  # 606 px wide, GLPI's shape
+    screenshot(page, "operator-captcha-arrived")
 
 
 def test_an_auditor_reads_but_cannot_run_anything_nor_see_secrets(sign_in, live_server, sandbox_connection):
