@@ -356,9 +356,10 @@ def operations_claim(*, operation_ids: list[int]) -> list[Operation]:
         # id order, as every claim takes them: two claims of overlapping groups cannot deadlock)
         operations = bulk.with_relations(Operation, operation_ids, CLAIM_READS, lock=True)
         due = [operation for operation in operations if _claimable(operation, now)]
-        claimed, refused = _within_caps(due, now)
+        claimed, refused, passed_on = _within_caps(due, now)
         for ids in refused.values():  # each connection's queue apart
             slots.operations_wait_for_slot(slot_groups(ids), now)
+        slots.send_in_slot_groups(passed_on)
         for operation in claimed:
             _attempt_start(operation, now)
         _accounts_to_running(claimed, now)
@@ -397,13 +398,14 @@ def _claimable(operation: Operation, now) -> bool:
     return True
 
 
-def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], dict[int, list[int]]]:
-    """``operations`` split into those their connection has a free slot for and the ids of the
-    others, by connection. The rows of capped connections are locked for the count and the claim's commit, so
-    that two workers cannot both take the last slot."""
+def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], dict[int, list[int]], list[int]]:
+    """``operations`` split into those their connection has a free slot for, the ids of those it
+    has none for, by connection, and the ids of those beyond what this process's call threads send
+    at once (to send on). The rows of capped connections are locked for the count and the claim's
+    commit, so that two workers cannot both take the last slot."""
     caps = {op.connection_id: op.connection.max_concurrency for op in operations if op.connection.max_concurrency}
     if not caps:
-        return operations, {}
+        return operations, {}, []
     # a look without the locks first: a connection already full refuses at once, without waiting
     # for its row behind the claims that fill it (operations the sweeper sends past their time
     # while the slots are still busy are refused so)
@@ -416,16 +418,24 @@ def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], dic
         # a statement of its own after the locks: it sees every claim committed before they were ours
         running = slots.running_counts(not_full, now)
         free.update({pk: slots.admitted(cap) - running.get(pk, 0) for pk, cap in locked.items() if cap})
-    claimed, refused = [], {}
+    # no more than this process's call threads can send at once: the others, sent on as a message
+    # of their own, are claimed by another thread, where they would wait here for a call thread,
+    # counted as running, while another worker had threads and nothing to send
+    per_claim = settings.PROVISIONING["CALL_THREADS"]
+    claimed, refused, passed_on, taken = [], {}, [], {}
     for operation in operations:
-        left = free.get(operation.connection_id)
-        if left is not None and left <= 0:
-            refused.setdefault(operation.connection_id, []).append(operation.pk)
-            continue
-        if left is not None:
-            free[operation.connection_id] = left - 1
-        claimed.append(operation)
-    return claimed, refused
+        pk = operation.connection_id
+        left = free.get(pk)
+        if left is None:
+            claimed.append(operation)
+        elif left <= 0:
+            refused.setdefault(pk, []).append(operation.pk)
+        elif taken.get(pk, 0) >= per_claim:
+            passed_on.append(operation.pk)
+        else:
+            free[pk], taken[pk] = left - 1, taken.get(pk, 0) + 1
+            claimed.append(operation)
+    return claimed, refused, passed_on
 
 
 def _attempt_start(operation: Operation, now) -> None:
@@ -481,7 +491,7 @@ CLAIM_FIELDS = ["status", "attempts", "lease_expires_at", "started_at", "retry_d
 def operation_execute(*, operation_id: int) -> Operation | None:
     """Run one attempt of an operation; the operations its end wakes are sent as a message."""
     ran, woken = _execute(operation_ids=[operation_id])
-    slots.woken_send(woken)
+    slots.send_in_slot_groups(woken)
     return ran[0] if ran else None
 
 
@@ -500,7 +510,7 @@ def operations_execute(*, operation_ids: list[int]) -> None:
     while operation_ids:
         _, operation_ids = _execute(operation_ids=operation_ids)
         if operation_ids and time.monotonic() >= deadline:
-            slots.woken_send(operation_ids)
+            slots.send_in_slot_groups(operation_ids)
             return
 
 

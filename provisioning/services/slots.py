@@ -181,18 +181,19 @@ def wake_next_waiting(connection_id: int, count: int = 1) -> list[int]:
     return waiting
 
 
-def woken_send(operation_ids: list[int]) -> None:
-    """Send the operations ``wake_next_waiting`` woke (marked sent by it), in messages of
-    ``SLOT_GROUP_MAX``, once the current transaction commits."""
+def send_in_slot_groups(operation_ids: list[int]) -> None:
+    """Send queued operations of a capped connection, already marked sent (those
+    ``wake_next_waiting`` woke, or a claim sends on), in messages of ``SLOT_GROUP_MAX``, once the
+    current transaction commits."""
     execute_messages_send_on_commit([(group, None) for group in slot_groups(operation_ids)])
 
 
 def wake_and_send(connection_id: int, count: int = 1) -> list[int]:
     """``count`` slots of the connection are free: wake the operations waiting longest for one
-    (``wake_next_waiting``) and send them once the current transaction commits (``woken_send``);
+    (``wake_next_waiting``) and send them once the current transaction commits (``send_in_slot_groups``);
     their ids."""
     woken = wake_next_waiting(connection_id, count=count)
-    woken_send(woken)
+    send_in_slot_groups(woken)
     return woken
 
 

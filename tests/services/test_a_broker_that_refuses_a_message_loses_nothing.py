@@ -25,7 +25,7 @@ def test_a_refused_message_is_logged_and_its_operations_are_swept_again(
 
     monkeypatch.setattr(tasks.operations_execute, "apply_async", refuse)
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        slots.woken_send(ids)
+        slots.send_in_slot_groups(ids)
 
     assert "the sweeper will send them again" in caplog.text
     Operation.objects.filter(pk__in=ids).update(dispatched_at=timezone.now() - timedelta(minutes=5))

@@ -35,6 +35,8 @@ def sent_messages(monkeypatch) -> list[tuple[list[int], float | None]]:
 def test_operations_beyond_the_free_slots_wait_from_the_moment_they_are_sent(
     connection, monkeypatch, django_capture_on_commit_callbacks
 ):
+    from provisioning.services.messages import SLOT_GROUP_MAX
+
     connection.max_concurrency = 3
     connection.save()
     already, *ids = queued(connection, 21)
@@ -47,13 +49,13 @@ def test_operations_beyond_the_free_slots_wait_from_the_moment_they_are_sent(
 
     # the two free slots in one message; of the others, only the first group has one, at its time
     [(now_sent, none), (first_waiting, countdown)] = sent
-    assert (now_sent, none, first_waiting) == (ids[:2], None, ids[2:10])
+    assert (now_sent, none, first_waiting) == (ids[:2], None, ids[2:2 + SLOT_GROUP_MAX])
     waiting = Operation.objects.filter(pk__in=ids[2:])
     assert {op.status for op in waiting} == {OperationStatus.QUEUED}
     assert all(op.next_attempt_at > timezone.now() and op.dispatched_at for op in waiting)
     # placed in the queue by group: about CONCURRENCY_WAIT_SECONDS, plus a turn of the 3 slots per 3 ahead
     times = dict(waiting.values_list("pk", "next_attempt_at"))
-    for place, group in zip([0, 8, 16], [ids[2:10], ids[10:18], ids[18:]]):
+    for place, group in zip([0, SLOT_GROUP_MAX], [ids[2:2 + SLOT_GROUP_MAX], ids[2 + SLOT_GROUP_MAX:]]):
         assert len({times[pk] for pk in group}) == 1
         seconds = (times[group[0]] - before).total_seconds()
         turns = place / 3 * slots.TURN_SECONDS
@@ -83,12 +85,13 @@ def test_a_full_connection_sends_none_and_one_without_a_cap_sends_all(
     assert sent == [(ids, None)]  # all of them, in a message of up to EXECUTE_GROUP_MAX
 
 
-def test_a_capped_connections_free_slots_are_sent_in_small_groups_the_others_in_big_ones(
+def test_a_capped_connections_free_slots_are_sent_in_smaller_groups_the_others_in_big_ones(
     connection, monkeypatch, django_capture_on_commit_callbacks
 ):
     """Each message sent to a capped connection is a chain through its slots (its successes wake
-    as many waiting ones, which its thread runs next): several small ones keep the slots busier
-    than one big one. An uncapped connection's operations go in as few messages as they fill."""
+    as many waiting ones, which its thread runs next): smaller ones than an uncapped connection's,
+    so that several chains share its slots. An uncapped connection's operations go in as few
+    messages as they fill."""
     from provisioning.models import Connection
     from provisioning.services.messages import EXECUTE_GROUP_MAX, SLOT_GROUP_MAX
 
@@ -105,8 +108,8 @@ def test_a_capped_connections_free_slots_are_sent_in_small_groups_the_others_in_
 
     assert all(countdown is None for _, countdown in sent)
     assert sent == [(free_ids[:EXECUTE_GROUP_MAX], None), (free_ids[EXECUTE_GROUP_MAX:], None),
-                    (capped_ids[:8], None), (capped_ids[8:16], None), (capped_ids[16:], None)]
-    assert SLOT_GROUP_MAX == 8 < EXECUTE_GROUP_MAX < 40
+                    (capped_ids[:16], None), (capped_ids[16:], None)]
+    assert SLOT_GROUP_MAX == 16 < EXECUTE_GROUP_MAX < 40
 
 
 def test_a_capped_batch_goes_through_its_slots_without_a_claim_refused(

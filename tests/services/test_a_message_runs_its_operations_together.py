@@ -54,6 +54,29 @@ def test_a_group_takes_only_its_connections_free_slots(connection, django_captur
     assert len(callbacks) == 1  # the refused wait to be woken, and come back together at their time
 
 
+def test_a_group_takes_no_more_than_its_process_can_send_at_once(connection, settings, monkeypatch,
+                                                                 django_capture_on_commit_callbacks):
+    """With free slots to spare, a worker of 3 call threads claims 3 of a group of 5 and sends the
+    other 2 on, in a message of their own, for another thread to claim."""
+    from provisioning.services import messages
+
+    settings.PROVISIONING = {**settings.PROVISIONING, "CALL_THREADS": 3}
+    connection.max_concurrency = 20
+    connection.save()
+    ids = queued(connection, 5)
+    sent = []
+    monkeypatch.setattr(messages, "execute_messages_send", sent.extend)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        claimed = services.operations_claim(operation_ids=ids)
+
+    assert [op.pk for op in claimed] == ids[:3]
+    assert sent == [(ids[3:], None)]
+    statuses = dict(Operation.objects.values_list("pk", "status"))
+    assert [statuses[pk] for pk in ids] == [OperationStatus.RUNNING] * 3 + [OperationStatus.QUEUED] * 2
+    assert not Operation.objects.filter(pk__in=ids[3:], next_attempt_at__isnull=False).exists()  # not waiting
+
+
 def answer_each_its_own(request):
     remote = json.loads(request.body)["id"]
     return 200, {}, json.dumps({"id": remote, "user_secret": f"secret-of-{remote}"})
