@@ -187,9 +187,13 @@ def test_the_captcha_page_does_not_move_when_the_picture_arrives(sign_in, live_s
               wait_until="domcontentloaded")
     button = page.locator("input[type=submit][value='Answer captcha']")
     expect(button).to_be_visible()
-    page.wait_for_function("() => document.fonts.status === 'loaded'")
+    page.wait_for_function("() => document.fonts.status === 'loaded'"  # all but the picture laid out
+                           " && [...document.querySelectorAll('link[rel=stylesheet]')].every(link => link.sheet)")
     before = button.bounding_box()
-    page.wait_for_timeout(100)  # for the route to have been called
+    for _ in range(100):  # the browser has asked for the picture: the route holds it
+        if held:
+            break
+        page.wait_for_timeout(50)
     assert len(held) == 1
     held[0].continue_()
     page.wait_for_function("() => document.querySelector('#captcha-image').naturalWidth > 0")
