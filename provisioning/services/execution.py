@@ -400,8 +400,8 @@ def _claimable(operation: Operation, now) -> bool:
 
 def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], dict[int, list[int]], list[int]]:
     """``operations`` split into those their connection has a free slot for, the ids of those it
-    has none for, by connection, and the ids of those beyond what this process's call threads send
-    at once (to send on). The rows of capped connections are locked for the count and the claim's
+    has none for, by connection, and the ids of those beyond this process's call threads (to send
+    on). The rows of capped connections are locked for the count and the claim's
     commit, so that two workers cannot both take the last slot."""
     caps = {op.connection_id: op.connection.max_concurrency for op in operations if op.connection.max_concurrency}
     if not caps:
@@ -418,9 +418,9 @@ def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], dic
         # a statement of its own after the locks: it sees every claim committed before they were ours
         running = slots.running_counts(not_full, now)
         free.update({pk: slots.admitted(cap) - running.get(pk, 0) for pk, cap in locked.items() if cap})
-    # no more than this process's call threads can send at once: the others, sent on as a message
-    # of their own, are claimed by another thread, where they would wait here for a call thread,
-    # counted as running, while another worker had threads and nothing to send
+    # a claim takes no more of a connection's operations than its process has call threads: the
+    # others, sent on as a message of their own, are claimed by another thread, where they would
+    # wait here for a call thread, counted as running, while another worker had nothing to send
     per_claim = settings.PROVISIONING["CALL_THREADS"]
     claimed, refused, passed_on, taken = [], {}, [], {}
     for operation in operations:

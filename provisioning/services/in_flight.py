@@ -111,8 +111,8 @@ return 0
 # expired is given to nobody, and a pause that ended tells nobody)
 LOOK_AGAIN_SECONDS = 0.5
 # how long its place in the queue lasts: the wait and a margin for a busy worker to leave it. A
-# request that died waiting (its worker killed) is out of the queue after that, and is given no
-# place that would stay taken until it expires
+# request that died waiting (its worker killed) is out of the queue after that; within it, it may
+# still be given a freed place, which then stays taken until its lease expires
 QUEUED_SECONDS = LOOK_AGAIN_SECONDS + 1.0
 
 

@@ -2,6 +2,7 @@
 everywhere (list, its page, its accounts' and operations' pages), staff quarantine and lift by
 hand, retry now, and confirm what the mass-deletion guard held."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -196,3 +197,8 @@ def test_an_operation_waiting_for_a_slot_says_what_it_waits_for(admin_client, ma
     page = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
     assert "Queued behind other operations of its connection: it runs when one of them ends" in page
     assert f"{turn:%H:%M:%S}" in page
+    # waiting is the portal's own business: said in the waiting colours, not in a red error note
+    assert re.search(r'<p class="provisioning-waiting" id="waiting">Queued behind', page)
+    assert 'class="errornote"' not in page
+    account_page = admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
+    assert re.search(r'<p class="provisioning-waiting" id="waiting">Queued behind', account_page)
