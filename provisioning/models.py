@@ -333,7 +333,7 @@ class Operation(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+        return f"{self.get_kind_display()} #{self.pk}"  # its status in words is on its page
 
     @property
     def finished(self) -> bool:

@@ -242,11 +242,10 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
         operation = self.unfinished_operation(obj)
         if operation is None:
             return "—"
-        link = format_html(
+        # why it waits is said once, at the top of the page
+        return format_html(
             "{} {}", admin_link(operation, f"#{operation.pk} {operation.get_kind_display()}"), explain.operation_badge(operation)
         )
-        sentence = selectors.operation_waiting_sentence(operation)
-        return format_html("{}<br>{}", link, sentence) if sentence else link
 
     @admin.display(description="recent operations")
     def recent_operations(self, obj):

@@ -114,7 +114,7 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Exp
     inlines = [ExternalCallInline]
     actions = ["retry_operations", "cancel_operations", "confirm_operations"]
     fieldsets = (
-        (None, {"fields": ("kind", "status_display", "account_link", "connection_link", "batch_link", "requested_by")}),
+        (None, {"fields": ("kind", "status_badge", "account_link", "connection_link", "batch_link", "requested_by")}),
         ("Input", {"fields": ("input_display", "secret_input_display")}),
         ("Outcome", {"fields": ("outcome_display", "result_display", "links", "error_display")}),
         (
@@ -134,7 +134,7 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Exp
     )
     readonly_fields = (
         "kind",
-        "status_display",
+        "status_badge",
         "account_link",
         "connection_link",
         "batch_link",
@@ -182,12 +182,6 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Exp
         return admin_link(obj.batch) if obj.batch_id else "—"
 
     @admin.display(description="status", ordering="status")
-    def status_display(self, obj):
-        sentence = selectors.operation_waiting_sentence(obj)
-        badge = explain.operation_badge(obj, account_status(obj))
-        return format_html("{} {}", badge, sentence) if sentence else badge
-
-    @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
         return explain.operation_badge(obj, account_status(obj))
 
@@ -213,7 +207,9 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Exp
 
     @admin.display(description="what happened")
     def outcome_display(self, obj):
-        sentence = explain.operation_outcome_sentence(obj, account_status(obj)) or selectors.operation_waiting_sentence(obj)
+        sentence = explain.operation_outcome_sentence(obj, account_status(obj))
+        if not sentence and selectors.operation_waiting_sentence(obj):  # said once, at the top of the page
+            sentence = "Not finished yet: why it waits, and until when, is at the top of this page."
         return format_html('<p class="provisioning-sentence">{}</p>', sentence) if sentence else "—"
 
     @admin.display(description="attempts")

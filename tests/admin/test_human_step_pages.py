@@ -122,6 +122,16 @@ def test_the_account_deprovision_page_is_a_danger_page(admin_client, make_accoun
     assert Provider.deprovision_warning in page
 
 
+def test_the_danger_pages_name_each_accounts_state_in_words(admin_client, make_account):
+    account = make_account(AccountStatus.AWAITING_VERIFICATION)
+
+    page = text(admin_client.get(request_url(account, "deprovision")))
+    assert "(Everything) — Waiting for the SMS code</li>" in page and "awaiting_verification" not in page
+    page = text(admin_client.post(reverse("admin:provisioning_account_changelist"),
+                                  {"action": "request_deprovision", ACTION_CHECKBOX_NAME: [account.pk]}))
+    assert "(Everything) — Waiting for the SMS code</li>" in page and "awaiting_verification" not in page
+
+
 @pytest.mark.parametrize(
     ("provider", "connection_settings", "expected"),
     [

@@ -202,3 +202,20 @@ def test_an_operation_waiting_for_a_slot_says_what_it_waits_for(admin_client, ma
     assert 'class="errornote"' not in page
     account_page = admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
     assert re.search(r'<p class="provisioning-waiting" id="waiting">Queued behind', account_page)
+
+
+def test_why_an_operation_waits_is_said_once_on_its_page_and_on_its_account(admin_client, make_account):
+    account = make_account(AccountStatus.PENDING)
+    operation = services.operation_request(kind="provision", account=account, requested_by=STAFF)
+    Operation.objects.filter(pk=operation.pk).update(
+        status=OperationStatus.WAITING_RETRY, next_attempt_at=timezone.now() + timedelta(minutes=7),
+        error_code="transient", error_message="SnapTrade answered 503",
+    )
+
+    page = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
+    assert page.count("Waiting to retry after transient") == 1  # in the box at the top
+    assert "Not finished yet: why it waits, and until when, is at the top of this page." in page
+    assert "waiting_retry" not in page  # nor its status's code, in its title
+    account_page = admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
+    assert account_page.count("Waiting to retry after transient") == 1
+    assert "waiting_retry" not in account_page
