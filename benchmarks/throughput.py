@@ -66,7 +66,10 @@ SCALE_CALL_THREADS = 8  # provider calls at once per worker process in the scale
 SCALE_POOL, SCALE_CONCURRENCY = "threads", 2
 SCALE_LATENCY_MS = 200
 SCALE_CAP = 30  # the provider's bound: 30 / 0.2 s = 150/s, reached by 4 workers (32 calls in flight)
-SCALE_OPERATIONS = 900  # per point: at 150/s, six seconds, the first and last round a small part of them
+# per point: operations for about this long at the point's bound (400, 800 and 1,500), so that the
+# batch's first second and its last round weigh the same at every point (900 at each, as before,
+# gave one worker 22 s and four 6 s, where they were a sixth of the run)
+SCALE_SECONDS = 10
 # target 1 is the median of this many runs: runs of the same code on a 2-core virtual machine differ
 # by up to 20 % in CPU per operation, one after the other
 CPU_RUNS = 3
@@ -308,7 +311,14 @@ def start_beat(env: dict[str, str], log_dir: Path) -> ChildProcess:
     return beat
 
 
-def scale_run(env: dict[str, str], tmp: Path, sandbox: Sandbox, *, operations: int, timeout: float) -> list[dict]:
+def scale_bound(workers: int) -> float:
+    """What ``workers`` worker commands can carry at the scale-out run's connection: their calls at
+    once over the latency, up to the provider's bound (its cap over the latency)."""
+    return min(SCALE_CAP, workers * SCALE_CALL_THREADS) / (SCALE_LATENCY_MS / 1000)
+
+
+def scale_run(env: dict[str, str], tmp: Path, sandbox: Sandbox, *, seconds: float, timeout: float) -> list[dict]:
+    """The scale-out curve: at each worker count, ``seconds`` of operations at its bound."""
     curve = []
     for count in SCALE_WORKERS:
         with ExitStack() as workers:
@@ -317,8 +327,8 @@ def scale_run(env: dict[str, str], tmp: Path, sandbox: Sandbox, *, operations: i
                 worker = start_worker({"pool": SCALE_POOL, "concurrency": SCALE_CONCURRENCY},
                                       {**env, "PROVIDER_CALL_THREADS": str(SCALE_CALL_THREADS)}, tmp / f"scale-{count}-{n}")
                 workers.callback(worker.stop, sig=signal.SIGKILL)
-            run = bound_run(sandbox, operations=operations, timeout=timeout, latency_ms=SCALE_LATENCY_MS,
-                            cap=SCALE_CAP, label=f"scale-{count}")
+            run = bound_run(sandbox, operations=round(scale_bound(count) * seconds), timeout=timeout,
+                            latency_ms=SCALE_LATENCY_MS, cap=SCALE_CAP, label=f"scale-{count}")
         curve.append({"workers": count, **run})
     return curve
 
@@ -367,14 +377,14 @@ def figures(stack_name: str, result: dict) -> list[dict]:
         curve = result["scale"]
         alone = curve[0].get("ops_per_second", 0.0) / curve[0]["workers"]  # what one worker got through
         for run in curve:
-            in_flight = run["workers"] * SCALE_CALL_THREADS
-            workers_bound = min(provider_bound, in_flight / (SCALE_LATENCY_MS / 1000))
+            workers_bound = scale_bound(run["workers"])
             measured = run.get("ops_per_second", 0.0)
             rows.append(figure(4, f"scale-out: {run['workers']} worker(s)", f">= 90% of {workers_bound:g}/s",
                                measured, "ops/s", measured / workers_bound,
                                measured >= 0.9 * workers_bound and run["max_http_in_flight"] <= SCALE_CAP,
                                f"{SCALE_POOL} x{SCALE_CONCURRENCY}, {SCALE_CALL_THREADS} call threads each; latency {SCALE_LATENCY_MS} ms, cap "
-                               f"{SCALE_CAP} (bound {provider_bound:g}/s); at most {run['max_http_in_flight']} in flight"
+                               f"{SCALE_CAP} (bound {provider_bound:g}/s); {run['operations']:,} operations, at most "
+                               f"{run['max_http_in_flight']} in flight"
                                + linear_detail(measured, run["workers"] * alone, provider_bound)))
     samples = result["memory"]
     last, growth = samples[-1], samples[-1]["rss_mb"] - samples[-2]["rss_mb"]
@@ -446,7 +456,7 @@ def run(*, stack_name: str, quick: bool, pool: str, concurrency: int, tmp: Path)
         if production and not quick:  # the curve needs 7 worker processes started: not in two minutes
             for each in workers:  # the scale-out run starts its own
                 each.stop(sig=signal.SIGKILL)
-            result["scale"] = scale_run(env, tmp, sandbox, operations=SCALE_OPERATIONS, timeout=timeout)
+            result["scale"] = scale_run(env, tmp, sandbox, seconds=SCALE_SECONDS, timeout=timeout)
     result["figures"] = figures(stack_name, result)
     return result
 

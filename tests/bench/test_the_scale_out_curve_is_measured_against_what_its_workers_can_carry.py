@@ -41,3 +41,22 @@ def test_its_workers_run_threads_that_share_their_call_threads_whatever_the_stac
     [row, *_] = scale_rows([(1, 38.0), (2, 76.0), (4, 140.0)], pool="prefork")
 
     assert row["detail"].startswith(f"threads x2, {throughput.SCALE_CALL_THREADS} call threads each;")
+
+
+def test_each_point_runs_for_the_same_time_at_its_bound(monkeypatch, tmp_path):
+    """The batch's first second and its last round weigh the same at every worker count: each point
+    has as many operations as its bound carries in ``seconds`` (the same number at each point gave
+    one worker 22 s and four 6 s)."""
+    started, sizes = [], []
+    monkeypatch.setattr(throughput, "start_worker", lambda stack, env, log_dir: started.append(env) or
+                        type("Worker", (), {"stop": lambda self, sig=None: None})())
+    monkeypatch.setattr(throughput, "bound_run", lambda sandbox, *, operations, **run: sizes.append(operations) or
+                        {"operations": operations, "ops_per_second": 1.0})
+
+    curve = throughput.scale_run({}, tmp_path, None, seconds=10, timeout=60)
+
+    per_worker = throughput.SCALE_CALL_THREADS / (throughput.SCALE_LATENCY_MS / 1000)
+    provider = throughput.SCALE_CAP / (throughput.SCALE_LATENCY_MS / 1000)
+    assert sizes == [round(min(provider, n * per_worker) * 10) for n in throughput.SCALE_WORKERS] == [400, 800, 1500]
+    assert [point["workers"] for point in curve] == [1, 2, 4] and len(started) == 1 + 2 + 4
+    assert all(env["PROVIDER_CALL_THREADS"] == str(throughput.SCALE_CALL_THREADS) for env in started)
