@@ -157,13 +157,19 @@ def rss_mb(worker: ChildProcess) -> float:
 
 # --- runs ----------------------------------------------------------------------------------------
 
-def new_connection(sandbox: Sandbox, label: str, *, max_concurrency=None):
-    from provisioning.models import Connection
+def snaptrade_fields(sandbox: Sandbox) -> dict:
+    """A SnapTrade connection's fields at ``sandbox``, as ``manage.py bootstrap`` configures them."""
     from provisioning.providers.snaptrade import SnapTradeProvider
     from provisioning.sandbox.defaults import sandbox_credentials
 
-    fields = SnapTradeProvider.sandbox_connection(sandbox_url=sandbox.url, credentials=sandbox_credentials()["snaptrade"])
-    return Connection.objects.create(provider="snaptrade", name=label, max_concurrency=max_concurrency, **fields)
+    return SnapTradeProvider.sandbox_connection(sandbox_url=sandbox.url, credentials=sandbox_credentials()["snaptrade"])
+
+
+def new_connection(sandbox: Sandbox, label: str, *, max_concurrency=None):
+    from provisioning.models import Connection
+
+    return Connection.objects.create(provider="snaptrade", name=label, max_concurrency=max_concurrency,
+                                     **snaptrade_fields(sandbox))
 
 
 def request_batch(connection, count: int, label: str) -> list[int]:
@@ -273,7 +279,9 @@ def sandbox_floor(sandbox: Sandbox, *, latency_ms: float, clients: int, seconds:
 
     import requests
 
-    url = f"{sandbox.url}/snaptrade/api/v1/snapTrade/listUsers"  # unsigned: refused, after the latency
+    from provisioning.providers.snaptrade import LIST_USERS
+
+    url = snaptrade_fields(sandbox)["base_url"] + LIST_USERS  # unsigned: refused, after the latency
     durations: list[float] = []
     lock = threading.Lock()
 

@@ -67,8 +67,10 @@ def test_a_cap_broken_in_any_run_fails_the_figure():
 
 class Slow(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    paths: list[str] = []
 
     def do_GET(self):
+        self.paths.append(self.path)
         time.sleep(0.05)
         self.send_response(401)
         self.send_header("Content-Length", "0")
@@ -95,6 +97,8 @@ def test_the_floor_is_what_a_bare_client_gets_from_the_sandbox(slow_sandbox):
     floor = throughput.sandbox_floor(slow_sandbox, latency_ms=50, clients=4, seconds=0.5)
 
     assert slow_sandbox.faults_set == [{"latency_ms": 50}, {"latency_ms": 0}]  # and put back
+    # a request SnapTrade's simulator answers after its latency, at the path the provider uses
+    assert set(Slow.paths) == {"/snaptrade/snapTrade/listUsers"}
     assert 50 <= floor["answer_ms"] < 500
     # four clients, each a request per answer: about 4 / 50 ms, and never more
     assert 0 < floor["ops_per_second"] <= 4 / 0.05
