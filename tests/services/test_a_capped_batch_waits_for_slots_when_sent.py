@@ -170,6 +170,44 @@ def test_a_later_chunk_of_a_batch_waits_behind_the_ones_already_waiting(
     assert turns - slots.CONCURRENCY_WAIT_SECONDS <= second - first <= turns + slots.CONCURRENCY_WAIT_SECONDS
 
 
+@pytest.mark.parametrize("second_chunk_first", [False, True])
+def test_the_chunks_of_a_batch_dispatched_at_the_same_time_share_the_free_slots(
+    connection, monkeypatch, django_capture_on_commit_callbacks, second_chunk_first
+):
+    """Two workers dispatch a batch's two chunks at once: whichever comes first, the free slots
+    go to the lowest ids, once. Those sent and not claimed yet count as taking theirs (before,
+    each chunk sent as many as the slots free, and the claim refused the second lot)."""
+    connection.max_concurrency = 2
+    connection.save()
+    ids = queued(connection, 10)
+    chunks = [ids[:5], ids[5:]]
+    sent = sent_messages(monkeypatch)
+    for chunk in reversed(chunks) if second_chunk_first else chunks:
+        with django_capture_on_commit_callbacks(execute=True):
+            operations.operations_dispatch(operation_ids=chunk)
+
+    sent_now = sorted(sum((group for group, countdown in sent if countdown is None), []))
+    assert sent_now == ids[:2]
+    assert set(Operation.objects.filter(pk__in=ids[2:]).values_list("status", flat=True)) == {OperationStatus.QUEUED}
+    assert not Operation.objects.filter(pk__in=ids[2:], next_attempt_at__lte=timezone.now()).exists()
+
+
+def test_the_sweeper_counts_those_sent_and_not_claimed_yet_as_taking_their_slots(
+    connection, monkeypatch, django_capture_on_commit_callbacks
+):
+    connection.max_concurrency = 3
+    connection.save()
+    running, due, *ids = queued(connection, 7)
+    services.operations_claim(operation_ids=[running])  # one slot taken, one due to be (its message on the way)
+    with django_capture_on_commit_callbacks(execute=True):
+        slots.operations_wait_for_slot([ids], timezone.now(), later=[600.0])
+    sent = sent_messages(monkeypatch)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        slots.connections_wake_free_slots()
+    assert [len(group) for group, _ in sent] == [1]
+
+
 def test_the_sweeper_wakes_a_queue_whose_slots_are_free_and_nobody_wakes(
     connection, monkeypatch, django_capture_on_commit_callbacks
 ):
