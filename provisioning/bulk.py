@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import NotSupportedError, connections, router
 from django.db.models import BinaryField, Expression, IntegerField
@@ -120,25 +121,40 @@ def _rows_source(connection, fields, rows) -> tuple[str, list]:
 
 def update_rows(instances: list, fields: list[str]) -> int:
     """Write ``fields`` (names of concrete, non-relation fields) of saved ``instances`` of one
-    model in one UPDATE. A value all of them share is one parameter; a column whose values differ
-    is one array (``insert_copies``' rows source), joined on the primary key. ``bulk_update``
-    builds a ``CASE`` with a ``WHEN`` per row and field, which costs a worker more than the
-    database's work on the rows. Like ``bulk_update``: no ``save()``, no signals, no ``auto_now``
-    (set such a field on the instances and name it)."""
+    model in one UPDATE (``update_columns``). ``bulk_update`` builds a ``CASE`` with a ``WHEN``
+    per row and field, which costs a worker more than the database's work on the rows. Like
+    ``bulk_update``: no ``save()``, no signals, no ``auto_now`` (set such a field on the
+    instances and name it)."""
     if not instances:
         return 0
-    model = type(instances[0])
+    meta = type(instances[0])._meta
+    columns = {}
+    for name in fields:
+        attname = meta.get_field(name).attname
+        columns[name] = [getattr(instance, attname) for instance in instances]
+    return update_columns(type(instances[0]), [instance.pk for instance in instances], columns)
+
+
+def update_columns(model, pks: list, columns: dict[str, Any]) -> int:
+    """Write, in one UPDATE, the rows of ``model`` whose primary keys are ``pks``: each field of
+    ``columns`` (names of concrete, non-relation fields) set to its value, or to the value in the
+    same place as the row's key when it is a list (no model instance needed: building 500 cost a
+    worker about half of the 35 ms it took to put 500 operations to wait). A value all rows
+    share is one parameter; a column whose values differ is one array (``insert_copies``' rows
+    source), joined on the primary key."""
+    if not pks:
+        return 0
     meta = model._meta
     connection = connections[router.db_for_write(model)]
     shared, varying = {}, []
-    for name in fields:
+    for name, values in columns.items():
         field = meta.get_field(name)
-        column = [getattr(instance, field.attname) for instance in instances]
-        if all(value == column[0] for value in column[1:]):
-            shared[field] = column[0]
+        if not isinstance(values, list):
+            shared[field] = values
+        elif all(value == values[0] for value in values[1:]):
+            shared[field] = values[0]
         else:
-            varying.append((field, column))
-    pks = [instance.pk for instance in instances]
+            varying.append((field, values))
     if connection.vendor == "sqlite":  # bytes have no JSON: a binary column is written row by row
         binary = [(field, column) for field, column in varying if isinstance(field, BinaryField)]
         for field, column in binary:
@@ -148,14 +164,14 @@ def update_rows(instances: list, fields: list[str]) -> int:
     if not varying:
         return model._default_manager.filter(pk__in=pks).update(**{f.attname: v for f, v in shared.items()})
     if connection.vendor not in ("postgresql", "sqlite"):
-        raise NotSupportedError(f"update_rows: no SQL for {connection.vendor}")
+        raise NotSupportedError(f"update_columns: no SQL for {connection.vendor}")
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     assignments = [f"{quote(field.column)} = %s" for field in shared]
     params = [field.get_db_prep_save(value, connection) for field, value in shared.items()]
     assignments += [f"{quote(field.column)} = copies.column{i + 2}" for i, (field, _) in enumerate(varying)]
-    columns = [pks, *([field.get_db_prep_save(value, connection) for value in column] for field, column in varying)]
-    source, source_params = _rows_source(connection, [meta.pk, *(field for field, _ in varying)], list(zip(*columns)))
+    arrays = [pks, *([field.get_db_prep_save(value, connection) for value in column] for field, column in varying)]
+    source, source_params = _rows_source(connection, [meta.pk, *(field for field, _ in varying)], list(zip(*arrays)))
     sql = (f"UPDATE {table} SET {', '.join(assignments)} FROM {source} "
            f"WHERE {table}.{quote(meta.pk.column)} = copies.column1")
     with connection.cursor() as cursor:

@@ -54,3 +54,17 @@ def test_only_the_instances_given_are_written(accounts):
     bulk.update_rows(accounts[:2], ["external_id"])
 
     assert list(Account.objects.order_by("pk").values_list("external_id", flat=True)) == ["a", "b", ""]
+
+
+def test_columns_are_written_by_primary_key_without_instances(accounts):
+    """``update_columns``: a list gives each row its own value (in the order of the keys), any
+    other value is shared; the rows not named are left alone."""
+    pks = [accounts[2].pk, accounts[0].pk]
+
+    with CaptureQueriesContext(connection) as queries:
+        written = bulk.update_columns(Account, pks, {"external_id": ["third", "first"], "status": "active"})
+
+    assert written == 2 and len(queries) == 1
+    rows = list(Account.objects.order_by("pk").values_list("external_id", "status"))
+    assert rows == [("first", "active"), ("", accounts[1].status), ("third", "active")]
+    assert bulk.update_columns(Account, [], {"status": "active"}) == 0

@@ -141,13 +141,13 @@ def operations_wait_for_slot(groups: list[list[int]], now, *, later: list[float]
     only, sent once the current transaction commits: should the ends that would wake them all have
     come just before they were kept back, it comes back at its time, and its own ends wake the
     others (the sweeper does too, where one runs)."""
-    waiting, first = [], None
+    waiting, times, first = [], [], None
     for group, after in zip(groups, later or [0.0] * len(groups)):
         wait = CONCURRENCY_WAIT_SECONDS * random.uniform(0.5, 1.5) + after
         first = first or (group, wait)
-        waiting += [Operation(pk=pk, next_attempt_at=now + timedelta(seconds=wait), dispatched_at=now,
-                              updated_at=now) for pk in group]
-    bulk.update_rows(waiting, ["next_attempt_at", "dispatched_at", "updated_at"])
+        waiting += group
+        times += [now + timedelta(seconds=wait)] * len(group)
+    bulk.update_columns(Operation, waiting, {"next_attempt_at": times, "dispatched_at": now, "updated_at": now})
     execute_messages_send_on_commit([first] if first else [])
 
 
