@@ -196,9 +196,14 @@ def cpu_median(portal: Portal, sandbox: Sandbox, *, operations: int, timeout: fl
     """``runs`` runs of ``cpu_run``: the one of median CPU per operation, with every run's in
     ``runs_ms`` (in the order they ran) and the unfinished operations of all of them."""
     done = [cpu_run(portal, sandbox, operations=operations, timeout=timeout, label=f"cpu-{n}") for n in range(runs)]
-    median = sorted(done, key=lambda run: run["cpu_ms_per_operation"])[len(done) // 2]
-    return {**median, "runs_ms": [round(run["cpu_ms_per_operation"], 2) for run in done],
-            "unfinished": sum(run["unfinished"] for run in done)}
+    return {**median_run(done, "cpu_ms_per_operation"), "runs_ms": [round(run["cpu_ms_per_operation"], 2) for run in done]}
+
+
+def median_run(done: list[dict], key: str) -> dict:
+    """Of runs ``done``, the one of median ``key``, with the unfinished operations of all of them
+    (a run that left work unfinished fails the figure, whichever run it was)."""
+    median = sorted(done, key=lambda run: run.get(key, 0.0))[len(done) // 2]
+    return {**median, "unfinished": sum(run["unfinished"] for run in done)}
 
 
 def cpu_run(portal: Portal, sandbox: Sandbox, *, operations: int, timeout: float, label: str) -> dict:
@@ -264,10 +269,9 @@ def bound_median(sandbox: Sandbox, *, runs: int, portal: Portal, **run) -> dict:
     ``runs_per_second`` (in the order they ran), the most requests any of them had in flight and
     the unfinished operations of all of them."""
     done = [bound_run(sandbox, **(run | {"label": f"{run['label']}-{n}"}), portal=portal) for n in range(runs)]
-    median = sorted(done, key=lambda each: each.get("ops_per_second", 0.0))[len(done) // 2]
-    return {**median, "runs_per_second": [round(each.get("ops_per_second", 0.0), 1) for each in done],
-            "max_http_in_flight": max(each["max_http_in_flight"] for each in done),
-            "unfinished": sum(each["unfinished"] for each in done)}
+    return {**median_run(done, "ops_per_second"),
+            "runs_per_second": [round(each.get("ops_per_second", 0.0), 1) for each in done],
+            "max_http_in_flight": max(each["max_http_in_flight"] for each in done)}
 
 
 def sandbox_floor(sandbox: Sandbox, *, latency_ms: float, clients: int, seconds: float = 2.0) -> dict:

@@ -104,10 +104,22 @@ def due_ahead(connection_id: int, most: int, now, *, before: int | None = None) 
     return due.order_by()[:most].count()
 
 
+def free_slots(caps: dict[int, int], now, *, below: dict[int, int] | None = None) -> dict[int, int]:
+    """How many operations each connection of ``caps`` (``{connection id: cap}``) may still
+    admit: ``admitted(cap)`` less its running operations and those due to run (``due_ahead``;
+    below id ``below[connection id]``, if given), which take their slots first. Read without
+    locks: a guess the claim makes exact."""
+    below = below or {}
+    # those due first, the running after: one claimed in between is counted twice, never missed
+    due = {pk: due_ahead(pk, admitted(cap), now, before=below.get(pk)) for pk, cap in caps.items()}
+    running = running_counts(caps, now)
+    return {pk: admitted(cap) - running.get(pk, 0) - due[pk] for pk, cap in caps.items()}
+
+
 def operations_beyond_free_slots(rows: list[tuple[int, int, int]], now) -> dict[int, tuple[int, int]]:
     """Those of ``rows`` (``capped_rows`` of operations about to be sent) that their connection has
     no free slot for once the lower ids take the free ones, each with its connection and that
-    one's cap. The lower ids include the connection's others due to run (``due_ahead``): a batch's
+    one's cap. The lower ids include the connection's others due to run (``free_slots``): a batch's
     other chunks, dispatched at the same time by other workers, do not each take every free slot
     (a 1,000-operation batch at a cap of 20 sent 80 operations for 40 places, and the 40 refused
     took three claims of 10-75 ms of the two cores in the batch's first 200 ms). Counted without
@@ -116,16 +128,13 @@ def operations_beyond_free_slots(rows: list[tuple[int, int, int]], now) -> dict[
     kept back."""
     if not rows:
         return {}
-    first: dict[int, tuple[int, int]] = {}  # each connection's lowest id here, and its cap
+    caps, lowest = {}, {}  # each connection's cap, and its lowest id here
     for pk, connection_id, cap in rows:
-        first.setdefault(connection_id, (pk, cap))
-    # those due first, the running after: one claimed in between is counted twice, never missed
-    ahead = {connection_id: due_ahead(connection_id, admitted(cap), now, before=pk)
-             for connection_id, (pk, cap) in first.items()}
-    running = running_counts(first.keys(), now)
-    free, beyond = {}, {}
+        caps.setdefault(connection_id, cap)
+        lowest.setdefault(connection_id, pk)
+    free, beyond = free_slots(caps, now, below=lowest), {}
     for pk, connection_id, cap in rows:
-        left = free.setdefault(connection_id, admitted(cap) - running.get(connection_id, 0) - ahead[connection_id])
+        left = free[connection_id]
         if left > 0:
             free[connection_id] = left - 1
         else:
@@ -231,17 +240,13 @@ def connections_wake_free_slots() -> int:
     waiting = (Operation.objects.filter(status=OperationStatus.QUEUED, next_attempt_at__gt=now,
                                         connection__max_concurrency__gt=0)
                .order_by().values_list("connection_id", "connection__max_concurrency").distinct())
-    caps = dict(waiting)
-    # those due first, the running after (as ``operations_beyond_free_slots`` counts them)
-    due = {connection_id: due_ahead(connection_id, admitted(cap), now) for connection_id, cap in caps.items()}
-    running = running_counts(caps, now)
+    free = free_slots(dict(waiting), now)
     sent = 0
-    for connection_id, cap in sorted(caps.items()):
-        free = admitted(cap) - running.get(connection_id, 0) - due[connection_id]
-        if free <= 0:
+    for connection_id, count in sorted(free.items()):
+        if count <= 0:
             continue
         with transaction.atomic():
-            sent += len(wake_and_send(connection_id, count=free))
+            sent += len(wake_and_send(connection_id, count=count))
     if sent:
         logger.info("sweeper woke %s operations waiting for free slots", sent)
     return sent
