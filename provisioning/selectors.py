@@ -429,7 +429,8 @@ def operation_waiting_sentence(operation: Operation) -> str:
         # kept back from its connection's full slots, or released from a quarantine in waves
         return (f"Queued behind other operations of its connection: it runs when one of them ends, "
                 f"else from about {clock(operation.next_attempt_at)}.")
-    last = f" after {operation.error_code}: {operation.error_message}" if operation.error_code else ""
+    # the last try's message, in words (its code is for those who unfold the record)
+    last = f" (last try: {operation.error_message.rstrip('.')})" if operation.error_message else ""
     horizon = f"; gives up after {clock(operation.retry_deadline)}" if operation.retry_deadline else ""
     return f"Waiting to retry{last}; next try at {clock(operation.next_attempt_at)}{horizon}."
 

@@ -88,10 +88,11 @@ def test_a_waiting_retry_shows_its_next_try_in_the_list_and_on_its_page(admin_cl
     )
 
     page = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
-    assert "Waiting to retry after transient: SnapTrade answered 503; next try at" in page
+    assert "Waiting to retry (last try: SnapTrade answered 503); next try at" in page
+    assert "transient" not in page.split('id="waiting"')[1].split("</p>")[0]  # words, not its code
     assert f"{next_try:%H:%M:%S}" in page
     listing = admin_client.get(reverse("admin:provisioning_operation_changelist")).content.decode()
-    assert "next try at" in listing  # in the outcome column: "Waiting to retry after …; next try at …"
+    assert "next try at" in listing  # in the outcome column: "Waiting to retry (last try: …); next try at …"
 
     response = admin_client.post(reverse("admin:provisioning_operation_retry", args=[operation.pk]))
     assert response.status_code == 302
@@ -213,9 +214,9 @@ def test_why_an_operation_waits_is_said_once_on_its_page_and_on_its_account(admi
     )
 
     page = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
-    assert page.count("Waiting to retry after transient") == 1  # in the box at the top
+    assert page.count("Waiting to retry (last try: SnapTrade answered 503)") == 1  # in the box at the top
     assert "Not finished yet: why it waits, and until when, is at the top of this page." in page
     assert "waiting_retry" not in page  # nor its status's code, in its title
     account_page = admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
-    assert account_page.count("Waiting to retry after transient") == 1
+    assert account_page.count("Waiting to retry (last try: SnapTrade answered 503)") == 1
     assert "waiting_retry" not in account_page
