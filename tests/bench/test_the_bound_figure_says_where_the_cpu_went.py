@@ -22,8 +22,9 @@ def test_usage_reads_the_cpu_each_process_spent_per_operation():
     busy_for(0.2)
     spent = usage.per_operation(10)
 
-    assert spent["cpu_ms_by_process"]["worker"] >= 19  # 200 ms over 10 operations
-    assert spent["sandbox_cpu_ms"] >= 19  # the same process, read as the sandbox here
+    # 200 ms over 10 operations, read in clock ticks of 10 ms (a reading may be short by one)
+    assert spent["cpu_ms_by_process"]["worker"] >= 18
+    assert spent["sandbox_cpu_ms"] >= 18  # the same process, read as the sandbox here
     assert 0 < spent["cores_busy_percent"] <= 100
 
 
@@ -41,7 +42,7 @@ def test_the_figure_carries_the_usage_when_it_was_read():
     [row] = [row for row in throughput.figures("production", result) if row["target"] == 2]
 
     assert row["detail"].endswith(
-        "; meanwhile the cores 84 % busy, ms CPU/op: beat 0.0, worker 1 3.8, worker 2 3.7, sandbox 1.0")
+        "; meanwhile the cores 84 % busy (steal included), ms CPU/op: beat 0.0, worker 1 3.8, worker 2 3.7, sandbox 1.0")
 
     del result["bound"]["usage"]  # a run that did not read it says nothing of it
     [row] = [row for row in throughput.figures("production", result) if row["target"] == 2]
