@@ -152,9 +152,9 @@ class Usage:
 
 class Steal:
     """From its making: the share of the machine's cores its hypervisor gave to other machines
-    ("steal" time). On a virtual machine it moves within minutes: on the README's 2-core machine
-    it was 0-3 % in one minute and 20-33 % in the next, where target 2's bound runs of the same
-    code read 181/s and 138-163/s. ``None`` where the system does not count it."""
+    ("steal" time). On a virtual machine it moves within minutes: on the README's 2-core machine,
+    target 2's bound runs read 138-163/s with up to 20-33 % stolen, and 172-185/s minutes later
+    with 0-3 %. ``None`` where the system does not count it."""
 
     def __init__(self):
         self.before = psutil.cpu_times()

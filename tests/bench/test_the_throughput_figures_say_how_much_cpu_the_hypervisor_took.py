@@ -1,6 +1,6 @@
 """The throughput figures say how much of the cores the hypervisor gave to other machines while
 they ran ("steal"): on a virtual machine it moves from none to a third within minutes, and bound
-runs of the same code then read from 181/s down to 138/s."""
+runs of the same code then read 138-163/s instead of 172-185/s."""
 
 from collections import namedtuple
 
