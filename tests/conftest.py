@@ -206,6 +206,26 @@ def http():
         yield mock
 
 
+# --- the indexes a query may use -----------------------------------------------------------------
+
+
+def plan_without_table_scans(queryset) -> str:
+    """PostgreSQL's plan for ``queryset`` when it may not read a whole table (sequential scans
+    off): it names the indexes that can serve the query, and still says "Seq Scan" where none
+    can. The test tables are too small for the plan PostgreSQL would choose at scale. An
+    ordering the query does not need is best left out: walking the index of an ``ORDER BY``
+    is another way around a table scan."""
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL plan")
+    sql, params = queryset.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
 # --- the second factor (provisioning/second_factor.py) -------------------------------------------
 
 

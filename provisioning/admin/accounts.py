@@ -14,7 +14,9 @@ import json
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import SEARCH_VAR
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -44,7 +46,7 @@ from .followups import follow_up, last_operation
 from .paging import BoundedExportMixin, LargeListMixin
 from .forms import AccountCreateForm
 from .resources import FORMATS, AccountResource
-from .search import IndexedSearchMixin, accounts_matching
+from .search import IndexedSearchMixin, account_ids_matching
 
 # operations offered as bulk actions on the account list (none of them needs input)
 BULK_OPERATIONS = (
@@ -162,7 +164,18 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
     formats = FORMATS
 
     def search_filter(self, term):
-        return accounts_matching(term)
+        # the ids found first (at most MATCH_LIMIT), as the operations' list does: given the ids
+        # of a thousand members whose emails begin with the term, the list's own query walked
+        # its date index through every account (1,000,000 accounts: 280-560 ms)
+        return Q(pk__in=account_ids_matching(term))
+
+    def get_ordering(self, request):
+        # a search's accounts newest first by id (ids are given out as accounts are made), which
+        # their own index answers in order: by date, PostgreSQL still walked the date index
+        # through every account to find them (177 ms, against 0.1 ms by id)
+        if request.GET.get(SEARCH_VAR, "").strip():
+            return ["-pk"]
+        return super().get_ordering(request)
 
     # --- permissions: accounts change only through operations ----------------------------------
     def has_provision_permission(self, request):

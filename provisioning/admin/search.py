@@ -22,13 +22,13 @@ def member_ids_matching(term: str) -> list[int]:
     return list(members.order_by().values_list("pk", flat=True)[:MATCH_LIMIT])
 
 
-def accounts_matching(term: str) -> Q:
-    """Accounts of those members, or whose remote id is ``term``."""
-    return Q(member_id__in=member_ids_matching(term)) | Q(external_id=term)
-
-
 def account_ids_matching(term: str) -> list[int]:
-    return list(Account.objects.filter(accounts_matching(term)).order_by().values_list("pk", flat=True)[:MATCH_LIMIT])
+    """Accounts of those members, or whose remote id is ``term`` (at most ``MATCH_LIMIT``). A list
+    filters by these ids, not by the members': given a thousand members' ids, PostgreSQL expects
+    them to match as many accounts as they are and walks the list's order index through all of
+    them (1,000,000 accounts: 280-560 ms, against 5-10 ms for the ids)."""
+    matching = Q(member_id__in=member_ids_matching(term)) | Q(external_id=term)
+    return list(Account.objects.filter(matching).order_by().values_list("pk", flat=True)[:MATCH_LIMIT])
 
 
 def id_matching(term: str, field: str = "pk") -> Q:
