@@ -4,7 +4,8 @@ Django's default search (``icontains`` on every field of ``search_fields``, ORed
 reads every row of the list's table and of the joined ones. Here each list says what a term may
 be, and each is a lookup an index serves: an email or its beginning, in any case (the
 ``member_email_search_idx`` of PostgreSQL), a member's reference, an account's remote id, an id.
-Members are found first (at most ``MATCH_LIMIT``), then the list's rows by their foreign key.
+Members are found first (at most ``MATCH_LIMIT``), then the ids of the list's rows (at most as
+many) by their foreign key, by which the list filters.
 """
 
 from __future__ import annotations

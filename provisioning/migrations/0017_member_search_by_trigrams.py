@@ -3,8 +3,8 @@ served by trigram indexes on PostgreSQL.
 
 Django's ``icontains`` compares ``UPPER(column) LIKE UPPER('%word%')``, which no b-tree serves: at
 500,000 members a search read the whole table twice (its count and its page), 700-840 ms. A GIN
-index of the trigrams of ``UPPER(column)`` (``pg_trgm``, shipped with PostgreSQL and installable
-by the database's owner since PostgreSQL 13) answers it from the index, for words of three
+index of the trigrams of ``UPPER(column)`` (``pg_trgm``, shipped with PostgreSQL and, a trusted
+extension, installable by the database's owner) answers it from the index, for words of three
 characters or more.
 
 PostgreSQL only: SQLite has no such index, and its tables are small. Where ``pg_trgm`` cannot be
