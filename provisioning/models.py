@@ -328,6 +328,12 @@ class Operation(models.Model):
             # the lists, newest first, all or of one status (admin, API)
             models.Index(fields=["created_at", "id"], name="operation_created_idx"),
             models.Index(fields=["status", "created_at", "id"], name="operation_status_created_idx"),
+            # the API's failed operations, newest first by id (its cursor), all of them or of one
+            # kind: walking every operation by id read 1.8 s for the failed provisionings of
+            # 5,000,000 operations (the failed by id alone, 256 ms). Only the failed: an operation
+            # gets its entries when it fails, and none on the way there
+            models.Index(fields=["id"], condition=Q(status="failed"), name="operation_failed_idx"),
+            models.Index(fields=["kind", "id"], condition=Q(status="failed"), name="operation_failed_kind_idx"),
             # an account's operations, its latest first (its page, a batch's progress)
             models.Index(fields=["account", "id"], name="operation_account_idx"),
         ]

@@ -123,3 +123,17 @@ def test_cancel_of_a_running_or_finished_operation_is_409(admin_client_api, acco
 def test_unknown_operation_is_404(admin_client_api, db):
     assert admin_client_api.get("/api/v1/operations/12345/").status_code == 404
     assert admin_client_api.post("/api/v1/operations/12345/retry/").status_code == 404
+
+
+@pytest.mark.parametrize("also, index", [({}, "operation_failed_idx"), ({"kind": "provision"}, "operation_failed_kind_idx")])
+def test_the_failed_operations_are_served_by_an_index_in_the_lists_order(db, also, index):
+    """Newest first by id (the cursor's order), of a kind too: walking every operation by id for
+    the failed provisionings read 1.8 s at 5,000,000 operations."""
+    from provisioning.api.filters import OperationFilter
+    from provisioning.models import Operation
+    from tests.conftest import plan_without_table_scans
+
+    failed = OperationFilter({"status": "failed", **also}, queryset=Operation.objects.all()).qs.order_by("-id")[:51]
+
+    plan = plan_without_table_scans(failed)
+    assert f"{index} on" in plan and "Sort" not in plan
