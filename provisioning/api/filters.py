@@ -78,6 +78,25 @@ class ConnectionFilter(StrictFilterSet):
         fields = ["provider"]
 
 
+# a member search's matches are found first, by id, up to this many; the page is then read by id
+SEARCH_IDS_FIRST = 1000
+
+
+def member_search(value: str) -> Q:
+    """Members with every word of ``value`` in their email, a name, the phone or the reference
+    (any case). On PostgreSQL each field's trigram index serves its "contains" (migration 0017)."""
+    query = Q()
+    for word in value.split():
+        query &= (
+            Q(email__icontains=word)
+            | Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(phone__icontains=word)
+            | Q(external_ref__icontains=word)
+        )
+    return query
+
+
 class MemberFilter(StrictFilterSet):
     email = TextFilter(lookup_expr="iexact")
     external_ref = TextFilter()
@@ -90,17 +109,14 @@ class MemberFilter(StrictFilterSet):
         fields = ["email", "external_ref", "search"]
 
     def filter_search(self, queryset, name, value):
-        # each field's trigram index serves its "contains" on PostgreSQL (migration 0017)
-        query = Q()
-        for word in value.split():
-            query &= (
-                Q(email__icontains=word)
-                | Q(first_name__icontains=word)
-                | Q(last_name__icontains=word)
-                | Q(phone__icontains=word)
-                | Q(external_ref__icontains=word)
-            )
-        return queryset.filter(query)
+        matching = queryset.filter(member_search(value))
+        ids = list(matching.order_by().values_list("pk", flat=True)[: SEARCH_IDS_FIRST + 1])
+        if len(ids) > SEARCH_IDS_FIRST:  # words many members share: the page filters by them
+            return matching
+        # newest first by id, which the ids' own index answers in order: by date (the list's
+        # order), PostgreSQL walked the members' date index to find them, 205-298 ms for one
+        # member of 500,000 (ids are given out as members are made)
+        return queryset.filter(pk__in=ids).order_by("-id")
 
 
 class AccountFilter(StrictFilterSet):
