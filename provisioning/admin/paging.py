@@ -119,6 +119,14 @@ class LargeChangeList(ChangeList):
         self.page_num = min(self.page_num, MAX_PAGES)  # beyond them: the last numbered page
         super().get_results(request)
 
+    def get_ordering_field(self, field_name):
+        # a column the list does not offer to sort by (``sortable_by``) is not sorted by from a
+        # URL either (``?o=3``): it would sort millions of rows (the accounts by status: 357 ms,
+        # the operations by kind: 566 ms)
+        if self.sortable_by is not None and field_name not in self.sortable_by:
+            return None
+        return super().get_ordering_field(field_name)
+
     def get_queryset(self, request, exclude_parameters=None):
         related = self.list_select_related if isinstance(self.list_select_related, (list, tuple)) else ()
         return super().get_queryset(request, exclude_parameters).defer(*encrypted_paths(self.model, related))

@@ -186,6 +186,21 @@ def test_a_big_list_numbers_only_its_first_pages_and_says_how_to_reach_the_other
     assert "pages are numbered" not in paging_sentence  # one page: nothing to say
 
 
+@pytest.mark.parametrize("model, column, field", [("account", "status_badge", "status"), ("operation", "kind", "kind")])
+def test_a_big_list_sorts_by_no_column_it_does_not_offer_even_from_a_url(admin_client, rows, model, column, field):
+    """Its headers offer only indexed columns (``sortable_by``); ``?o=N`` named any column, and
+    sorted a million accounts by status in 357 ms, five million operations by kind in 566 ms."""
+    from django.contrib.admin.sites import site
+
+    admin = site._registry[Account if model == "account" else Operation]
+    index = ["action_checkbox", *admin.list_display].index(column)
+    response = admin_client.get(reverse(f"admin:provisioning_{model}_changelist") + f"?o={index}")
+
+    assert response.status_code == 200
+    ordering = response.context["cl"].result_list.query.order_by
+    assert not any(part.lstrip("-") == field for part in ordering)
+
+
 def test_an_operation_page_shows_its_first_exchanges(admin_client, rows, monkeypatch):
     monkeypatch.setattr(operations_admin, "CALLS_SHOWN", 3)
     operation = rows["fine"]
