@@ -5,7 +5,8 @@ Django's ``icontains`` compares ``UPPER(column) LIKE UPPER('%word%')``, which no
 500,000 members a search read the whole table twice (its count and its page), 700-840 ms. A GIN
 index of the trigrams of ``UPPER(column)`` (``pg_trgm``, shipped with PostgreSQL and, a trusted
 extension, installable by the database's owner) answers it from the index, for words of three
-characters or more.
+characters or more. Writing members costs about a fifth more with them: 10,000 in one bulk insert
+took 0.69-0.98 s, against 0.55-0.82 s without (2-core AMD EPYC).
 
 PostgreSQL only: SQLite has no such index, and its tables are small. Where ``pg_trgm`` cannot be
 installed (a server without PostgreSQL's contrib modules), the migration says so and goes on
