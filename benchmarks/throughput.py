@@ -76,6 +76,8 @@ SCALE_SECONDS = 10
 CPU_RUNS = 3
 # ... and target 2 the median of this many bound runs (they differ by up to 10 %, one after the other)
 BOUND_RUNS = 3
+BOUND_OPERATIONS = 1000  # each (--quick: one run of BOUND_OPERATIONS_QUICK)
+BOUND_OPERATIONS_QUICK = 150
 
 
 # --- CPU of the portal's processes -------------------------------------------------------------
@@ -408,6 +410,10 @@ def figures(stack_name: str, result: dict) -> list[dict]:
     runs = ""
     if len(bound.get("runs_per_second", ())) > 1:
         runs = f"median of {len(bound['runs_per_second'])} runs ({' / '.join(f'{each:g}' for each in bound['runs_per_second'])}/s), that one: "
+    short = ""
+    if bound["operations"] < BOUND_OPERATIONS:  # --quick
+        short = (f"; a short run ({bound['operations']:,} operations): its first and last rounds weigh more than in "
+                 f"the full run's {BOUND_RUNS} of {BOUND_OPERATIONS:,}, which is the figure")
     floor = result.get("bound_floor")
     floor = (f"; a bare client of {BOUND_CAP} threads gets {floor['ops_per_second']:.0f}/s from this sandbox "
              f"(its answers take {floor['answer_ms']:.1f} ms{steal_detail([floor.get('steal_percent')])})") if floor else ""
@@ -417,7 +423,7 @@ def figures(stack_name: str, result: dict) -> list[dict]:
                        f"{stack}, {workers} worker process(es); latency {BOUND_LATENCY_MS} ms, max_concurrency {BOUND_CAP}: "
                        f"{runs}{bound['succeeded']}/{bound['operations']} ok, at most {bound['max_http_in_flight']} in flight"
                        + usage_detail(bound.get("usage"))
-                       + steal_detail(bound.get("runs_steal_percent") or [bound.get("steal_percent")]) + floor))
+                       + steal_detail(bound.get("runs_steal_percent") or [bound.get("steal_percent")]) + short + floor))
     if result.get("scale"):
         provider_bound = SCALE_CAP / (SCALE_LATENCY_MS / 1000)
         curve = result["scale"]
@@ -498,7 +504,7 @@ def run(*, stack_name: str, quick: bool, pool: str, concurrency: int, tmp: Path)
             f"worker {n}" if len(workers) > 1 else "worker": each.pid for n, each in enumerate(workers, 1)})
         result["bound_floor"] = sandbox_floor(sandbox, latency_ms=BOUND_LATENCY_MS, clients=BOUND_CAP)
         result["bound"] = bound_median(sandbox, runs=1 if quick else BOUND_RUNS, portal=bound_portal,
-                                       operations=150 if quick else 1000, timeout=timeout,
+                                       operations=BOUND_OPERATIONS_QUICK if quick else BOUND_OPERATIONS, timeout=timeout,
                                        latency_ms=BOUND_LATENCY_MS, cap=BOUND_CAP, label="bound")
         if production and not quick:  # the curve needs 7 worker processes started: not in two minutes
             for each in workers:  # the scale-out run starts its own

@@ -102,3 +102,11 @@ def test_the_floor_is_what_a_bare_client_gets_from_the_sandbox(slow_sandbox):
     assert 50 <= floor["answer_ms"] < 500
     # four clients, each a request per answer: about 4 / 50 ms, and never more
     assert 0 < floor["ops_per_second"] <= 4 / 0.05
+
+
+def test_a_quick_run_says_it_is_short_and_which_run_is_the_figure():
+    short = figures({**bound(127.0), "operations": 150, "succeeded": 150})
+    full = figures({**bound(182.0), "runs_per_second": [171.0, 186.0, 182.0]})
+
+    assert "; a short run (150 operations): its first and last rounds weigh more than in the full run's 3 of 1,000" in short["detail"]
+    assert "short run" not in full["detail"]
