@@ -38,6 +38,15 @@ NEEDS_PERSON = Q(status__in=NEEDS_PERSON_ACCOUNT_STATUSES) | ~Q(attention="")
 COUNT_LIMIT = 1000
 
 
+def operations_due(now) -> Q:
+    """The one rule of an operation due to run: queued or waiting to retry, with no time or its
+    time come. The sweeper sends those no message carries any more; a capped connection's
+    dispatch counts those sent and not claimed yet as taking its free slots first."""
+    return Q(status__in=[OperationStatus.QUEUED, OperationStatus.WAITING_RETRY]) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+
+
 def accounts_needing_a_person(queryset=None):
     """Accounts a person must act on, newest change first."""
     queryset = Account.objects.all() if queryset is None else queryset

@@ -77,13 +77,17 @@ class EstimatingPaginator(Paginator):
         return not self._counted[1]
 
     @cached_property
+    def _all_pages(self) -> int:
+        return Paginator.num_pages.func(self)
+
+    @cached_property
     def num_pages(self) -> int:
-        return min(Paginator.num_pages.func(self), MAX_PAGES)
+        return min(self._all_pages, MAX_PAGES)
 
     @property
     def pages_capped(self) -> bool:
         """More rows than the numbered pages hold: the list says how to reach them."""
-        return Paginator.num_pages.func(self) > MAX_PAGES
+        return self._all_pages > MAX_PAGES
 
 
 class LargeChangeList(ChangeList):

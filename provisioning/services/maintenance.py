@@ -12,6 +12,7 @@ from django.utils import timezone
 from ..bulk import IdList
 from ..models import Connection, ExternalCall, IdempotencyRecord, Operation, RequestReservation
 from ..providers import registry
+from ..selectors import operations_due
 from ..states import UNFINISHED_OPERATION_STATUSES, OperationKind, OperationStatus
 from . import slots
 from .errors import ServiceError
@@ -35,9 +36,7 @@ def operations_sweep() -> int:
     """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.PROVISIONING["REDISPATCH_AFTER_SECONDS"])
-    due = Q(status__in=[OperationStatus.QUEUED, OperationStatus.WAITING_RETRY]) & (
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    )
+    due = operations_due(now)
     not_sent_lately = Q(dispatched_at__isnull=True) | Q(dispatched_at__lte=stale)
     lease_expired = Q(status=OperationStatus.RUNNING, lease_expires_at__lte=now)
     lost = list(Operation.objects.filter(due & not_sent_lately | lease_expired).order_by("pk")

@@ -40,11 +40,11 @@ import random
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from .. import bulk
 from ..models import Operation
+from ..selectors import operations_due
 from ..states import OperationStatus
 from .in_flight import in_flight
 from .messages import execute_groups, execute_messages_send_on_commit, slot_groups
@@ -94,11 +94,9 @@ def capped_rows(operation_ids: list[int]) -> list[tuple[int, int, int]]:
 
 def due_ahead(connection_id: int, most: int, now, *, before: int | None = None) -> int:
     """How many of the connection's operations (below id ``before``, if given) are due to run
-    (queued, or waiting to retry, with their time come), up to ``most``: sent and not claimed yet,
-    they take its free slots first."""
-    due = (Operation.objects.filter(connection_id=connection_id,
-                                    status__in=[OperationStatus.QUEUED, OperationStatus.WAITING_RETRY])
-           .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
+    (``selectors.operations_due``), up to ``most``: sent and not claimed yet, they take its free
+    slots first."""
+    due = Operation.objects.filter(operations_due(now), connection_id=connection_id)
     if before is not None:
         due = due.filter(pk__lt=before)
     return due.order_by()[:most].count()
