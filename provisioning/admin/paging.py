@@ -2,7 +2,8 @@
 
 Django's changelist counts its rows twice per page (``COUNT(*)`` of the filtered list for the
 paginator, and of the whole table for "N total"): on PostgreSQL that reads every row. Here the
-paginator counts exactly up to ``COUNT_BOUND`` rows (``SELECT COUNT(*) FROM (... LIMIT n)``,
+paginator reads the first page first (a list that fits on it is counted from it), then counts
+exactly up to ``COUNT_BOUND`` rows (``SELECT COUNT(*) FROM (... LIMIT n)``,
 served by an index), and beyond it takes the planner's estimate (``EXPLAIN``: table statistics,
 ``pg_class.reltuples`` for a list without filters), which the list then shows as "about N" rows.
 The whole-table count is not shown (``show_full_result_count = False``). Pages stay numbered; a
@@ -61,11 +62,35 @@ def list_count(queryset, bound: int = COUNT_BOUND) -> tuple[int, bool]:
 
 
 class EstimatingPaginator(Paginator):
-    """A paginator whose ``count`` is exact up to ``COUNT_BOUND`` and estimated beyond."""
+    """A paginator whose ``count`` is exact up to ``COUNT_BOUND`` and estimated beyond.
+
+    It reads the list's first page (and one row more) before counting: a list that fits on it is
+    counted from what was read, and read once. A filter that few rows match makes the database
+    walk the whole table to find them, and Django's changelist walked it twice, to count them and
+    then to list them (on the million-account data set, the members with no account: 348 and
+    388 ms; the calls by DELETE: 336 ms in all)."""
+
+    @cached_property
+    def _head(self) -> list:
+        """The first page's rows and one more, in the list's order."""
+        return list(self.object_list[: self.per_page + 1])
+
+    @property
+    def whole(self) -> list | None:
+        """Every row of the list, when it fits on its first page (read already), else ``None``."""
+        return self._head if len(self._head) <= self.per_page else None
 
     @cached_property
     def _counted(self) -> tuple[int, bool]:
+        if self.whole is not None:
+            return len(self.whole), True
         return list_count(self.object_list)
+
+    def page(self, number):
+        number = self.validate_number(number)
+        if number == 1:  # read already
+            return self._get_page(self._head[: self.per_page], number, self)
+        return super().page(number)
 
     @cached_property
     def count(self) -> int:
@@ -122,6 +147,9 @@ class LargeChangeList(ChangeList):
     def get_results(self, request):
         self.page_num = min(self.page_num, MAX_PAGES)  # beyond them: the last numbered page
         super().get_results(request)
+        if not self.multi_page and getattr(self.paginator, "whole", None) is not None:
+            # Django lists a list of one page with a fresh query: the rows the paginator read
+            self.result_list = self.paginator.whole
 
     def get_ordering_field(self, field_name):
         # a column the list does not offer to sort by (``sortable_by``) is not sorted by from a

@@ -106,7 +106,7 @@ def test_the_account_search_filters_the_list_by_the_accounts_it_found(admin_clie
 
 def test_the_account_list_without_a_search_is_newest_first_by_date(admin_client, rows):
     response = admin_client.get(reverse("admin:provisioning_account_changelist"))
-    assert response.context["cl"].result_list.query.order_by[0] in ("-created_at", "-created")
+    assert response.context["cl"].queryset.query.order_by[0] in ("-created_at", "-created")
 
 
 def test_member_list_offers_the_countries_of_members(admin_client, rows):
@@ -158,8 +158,33 @@ def test_a_list_says_about_when_its_count_is_an_estimate(admin_client, rows, mon
 
     url = reverse("admin:provisioning_operation_changelist")
     assert re.search(r"\s2 operations", admin_client.get(url).content.decode())
+    monkeypatch.setattr(operations_admin.OperationAdmin, "list_per_page", 1)  # more than a page: counted
     monkeypatch.setattr(paging, "list_count", lambda queryset, bound=paging.COUNT_BOUND: (1_000_000, False))
     assert "about 1000000 operations" in admin_client.get(url).content.decode()
+
+
+@pytest.mark.parametrize("query, expected", [("account_status=none", []), ("account_status=failed", ["bob"])])
+def test_a_list_that_fits_its_first_page_is_read_once(admin_client, rows, query, expected):
+    """A filter few rows match makes the database walk the whole table: the members with no
+    account took 348 ms to count and 388 ms to list on the million-account data set."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        members = listed(admin_client, "member", query)
+
+    assert members == sorted(rows[name].pk for name in expected)
+    filtered = [q["sql"] for q in queries if 'FROM "provisioning_member"' in q["sql"] and "provisioning_account" in q["sql"]]
+    assert len(filtered) == 1 and "COUNT" not in filtered[0]
+
+
+def test_a_list_of_several_pages_is_counted_and_each_page_holds_its_rows(admin_client, rows, monkeypatch):
+    monkeypatch.setattr(operations_admin.OperationAdmin, "list_per_page", 1)
+    url = reverse("admin:provisioning_operation_changelist")
+    first, second = (admin_client.get(url + query).context["cl"] for query in ("", "?p=2"))
+    assert (first.result_count, second.result_count) == (2, 2)
+    assert [o.pk for o in first.result_list] == [rows["fine"].pk]
+    assert [o.pk for o in second.result_list] == [rows["failing"].pk]
 
 
 def test_a_big_list_numbers_only_its_first_pages_and_says_how_to_reach_the_others(admin_client, rows, monkeypatch):
@@ -197,7 +222,7 @@ def test_a_big_list_sorts_by_no_column_it_does_not_offer_even_from_a_url(admin_c
     response = admin_client.get(reverse(f"admin:provisioning_{model}_changelist") + f"?o={index}")
 
     assert response.status_code == 200
-    ordering = response.context["cl"].result_list.query.order_by
+    ordering = response.context["cl"].queryset.query.order_by
     assert not any(part.lstrip("-") == field for part in ordering)
 
 
