@@ -179,12 +179,21 @@ def test_a_list_that_fits_its_first_page_is_read_once(admin_client, rows, query,
 
 
 def test_a_list_of_several_pages_is_counted_and_each_page_holds_its_rows(admin_client, rows, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     monkeypatch.setattr(operations_admin.OperationAdmin, "list_per_page", 1)
     url = reverse("admin:provisioning_operation_changelist")
-    first, second = (admin_client.get(url + query).context["cl"] for query in ("", "?p=2"))
+    first = admin_client.get(url).context["cl"]
+    with CaptureQueriesContext(connection) as queries:
+        second = admin_client.get(url + "?p=2").context["cl"]
+
     assert (first.result_count, second.result_count) == (2, 2)
     assert [o.pk for o in first.result_list] == [rows["fine"].pk]
     assert [o.pk for o in second.result_list] == [rows["failing"].pk]
+    # a later page is counted, then read: the first page is not read for it
+    listed_rows = [q["sql"] for q in queries if 'FROM "provisioning_operation"' in q["sql"]]
+    assert len(listed_rows) == 2 and "COUNT" in listed_rows[0] and "OFFSET" in listed_rows[1]
 
 
 def test_a_big_list_numbers_only_its_first_pages_and_says_how_to_reach_the_others(admin_client, rows, monkeypatch):
