@@ -96,6 +96,7 @@ def pages(accounts: int) -> dict[str, tuple[str, int]]:
         "admin operations": "/admin/provisioning/operation/",
         "admin operations failed": "/admin/provisioning/operation/?status__exact=failed",
         "admin members": "/admin/provisioning/member/",
+        "admin members with no account": "/admin/provisioning/member/?account_status=none",
         "admin external calls": "/admin/provisioning/externalcall/",
         "admin external calls 5xx": "/admin/provisioning/externalcall/?answer=5xx",
         "admin batches": "/admin/provisioning/batch/",

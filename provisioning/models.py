@@ -45,6 +45,10 @@ class Member(models.Model):
     country = CountryField(blank=True, help_text=COUNTRY_HELP, error_messages={"invalid_choice": COUNTRY_MESSAGE})
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # whether any account of the member exists, at any connection and in any status: kept by the
+    # services that add and delete accounts (``services.accounts``), so that the admin's "No
+    # account" filter reads an index instead of every member and every account
+    has_accounts = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -52,6 +56,8 @@ class Member(models.Model):
             models.Index(fields=["email"]),
             # the lists, newest first (admin, API)
             models.Index(fields=["created_at", "id"], name="member_created_idx"),
+            # ... of the members with no account yet (the admin's "No account" filter)
+            models.Index(fields=["created_at", "id"], condition=Q(has_accounts=False), name="member_no_account_idx"),
             # the countries members live in, one index probe each (selectors.member_countries)
             models.Index(fields=["country"], name="member_country_idx"),
             # and, on PostgreSQL only, member_email_search_idx (migration 0009) for the admin's search

@@ -121,7 +121,7 @@ class MemberAccountStatusFilter(ChoicesFilter):
     choices_list = [("none", "No account"), *AccountStatus.choices]
 
     def lookup(self, value):
-        return ~member_has_account() if value == "none" else member_has_account(status=value)
+        return Q(has_accounts=False) if value == "none" else member_has_account(status=value)
 
 
 class MemberProviderFilter(ProviderFilter):

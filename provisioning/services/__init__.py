@@ -7,6 +7,7 @@ from .accounts import (
     account_create,
     account_secrets_read,
     member_delete,
+    members_note_accounts,
 )
 from .batches import batch_create, batch_retry_failed, batch_start
 from .connections import (
@@ -88,6 +89,7 @@ __all__ = [
     "mass_deletion_reason",
     "mass_deletion_threshold",
     "member_delete",
+    "members_note_accounts",
     "operation_cancel",
     "operation_confirm",
     "operation_claim",

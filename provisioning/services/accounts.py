@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 
 from .. import explain, selectors
+from ..bulk import IdList
 from ..models import Account, Connection, Member, SecretAccess
 from ..states import OperationKind
 from .errors import Conflict, InvalidRequest
@@ -24,10 +26,36 @@ def account_create(*, member: Member, connection: Connection, requested_by: Requ
             raise Conflict(
                 f"{member} already has an account at '{connection}'.", code="account_exists"
             )
+        members_note_accounts([member.pk])
         operation = operation_request(
             kind=OperationKind.PROVISION, account=account, requested_by=requested_by, batch=batch
         )
     return account, operation
+
+
+# Both take the members' rows first, so that the two cannot pass each other: an account added
+# while the connection of the member's other accounts is deleted is either seen by the deletion
+# (committed before it took the rows) or noted after it (its request waited for them). The key
+# a new account refers to is checked, and its member's row shared, only at commit: Django's
+# foreign keys are deferred on PostgreSQL.
+
+
+def members_note_accounts(member_ids: list[int]) -> None:
+    """``member_ids`` have an account now (``Member.has_accounts``): their rows taken (until the
+    transaction the accounts are added in commits), and those that had none written."""
+    members = Member.objects.filter(pk__in=IdList(member_ids))
+    with transaction.atomic():
+        list(members.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True))
+        members.filter(has_accounts=False).update(has_accounts=True)
+
+
+def members_note_accounts_deleted(connection: Connection) -> None:
+    """The accounts at ``connection`` are about to be deleted: its members with no account
+    elsewhere will have none (``Member.has_accounts``)."""
+    locked = list(Member.objects.select_for_update().filter(pk__in=connection.accounts.values("member_id"))
+                  .order_by("pk").values_list("pk", flat=True))
+    elsewhere = Account.objects.filter(member=OuterRef("pk")).exclude(connection=connection)
+    Member.objects.filter(pk__in=IdList(locked)).filter(~Exists(elsewhere)).update(has_accounts=False)
 
 
 def account_secrets_read(*, account: Account, user, via: str, request=None) -> dict:

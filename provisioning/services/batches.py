@@ -19,6 +19,7 @@ from .. import selectors
 from ..bulk import IdList, insert_copies
 from ..models import Account, Batch, Connection, Member
 from ..states import OperationKind, OperationStatus
+from .accounts import members_note_accounts
 from .errors import Conflict, InvalidRequest
 from .operations import (
     Requester,
@@ -133,6 +134,7 @@ def _send(batch: Batch, members, requested_by: Requester) -> tuple[selectors.Bat
             with transaction.atomic():
                 created = insert_copies(Account(connection=connection), ("member_id", "external_id"),
                                         list(zip(new, _external_ids(remote, new))))
+                members_note_accounts(new)
                 if unnamed:
                     named = _external_ids(remote, [account.member_id for account in unnamed])
                     Account.objects.bulk_update(

@@ -16,6 +16,7 @@ from .. import explain, selectors
 from ..models import Connection
 from ..providers import registry
 from ..providers.inputs import InputErrors
+from .accounts import members_note_accounts_deleted
 from .errors import Conflict, InvalidRequest
 
 # the plain fields of a connection that services set as they are given (the model checks them)
@@ -153,6 +154,7 @@ def connection_delete(*, connection: Connection) -> None:
         Connection.objects.select_for_update().filter(pk=connection.pk).first()  # an account being added waits
         if selectors.accounts_kept(connection.accounts.all()).exists():  # one came meanwhile
             _refuse_if_kept(connection)
+        members_note_accounts_deleted(connection)
         connection.accounts.all().delete()
         connection.delete()
 

@@ -6,6 +6,7 @@ so the tests depend on the admin alone, not on what a real provider offers today
 
 import pytest
 
+from provisioning import services
 from provisioning.models import Account, Connection
 from provisioning.providers.base import Provider
 from provisioning.providers.flyve import FlyveProvider
@@ -53,7 +54,9 @@ def connection(db):
 @pytest.fixture
 def make_account(member, connection):
     def make(status=AccountStatus.PENDING, *, member=member, connection=connection, **fields):
-        return Account.objects.create(member=member, connection=connection, status=status, **fields)
+        account = Account.objects.create(member=member, connection=connection, status=status, **fields)
+        services.members_note_accounts([member.pk])  # as the services that add accounts do
+        return account
 
     return make
 

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
+from provisioning import services
 from provisioning.admin import operations as operations_admin
 from provisioning.admin.paging import list_count
 from provisioning.models import Account, Connection, ExternalCall, Member, Operation
@@ -21,6 +22,7 @@ def rows(connection):
     bob = Member.objects.create(email="bob@example.org", country="SG")
     active = Account.objects.create(member=ann, connection=connection, status=AccountStatus.ACTIVE, external_id="remote-9")
     failed = Account.objects.create(member=bob, connection=other, status=AccountStatus.FAILED)
+    services.members_note_accounts([ann.pk, bob.pk])  # as the services that add accounts do
     failing = Operation.objects.create(
         kind=OperationKind.PROVISION, status=OperationStatus.FAILED, account=failed, connection=other,
         requested_by="admin:x", error_code="quota_exceeded",
@@ -174,8 +176,8 @@ def test_a_list_that_fits_its_first_page_is_read_once(admin_client, rows, query,
         members = listed(admin_client, "member", query)
 
     assert members == sorted(rows[name].pk for name in expected)
-    filtered = [q["sql"] for q in queries if 'FROM "provisioning_member"' in q["sql"] and "provisioning_account" in q["sql"]]
-    assert len(filtered) == 1 and "COUNT" not in filtered[0]
+    listing = [q["sql"] for q in queries if q["sql"].startswith('SELECT') and 'FROM "provisioning_member"' in q["sql"]]
+    assert len(listing) == 1 and "COUNT" not in listing[0]  # not the countries of the filter either
 
 
 def test_a_list_of_several_pages_is_counted_and_each_page_holds_its_rows(admin_client, rows, monkeypatch):

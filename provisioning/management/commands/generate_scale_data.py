@@ -130,15 +130,17 @@ class Command(BaseCommand):
         operations = accounts * OPERATIONS_PER_ACCOUNT
         batches = -(-accounts // BATCH_SIZE)
         conns = "ARRAY[" + ",".join(map(str, connection_ids)) + "]::bigint[]"
-        # a year back, members (and their accounts) created evenly up to 30 days ago
+        # a year back, members (and their accounts) created evenly up to 30 days ago; member i has
+        # accounts 2i - 1 and 2i (below), if there are that many
         start = f"now() - interval '{DAYS} days'"
         member_at = f"{start} + (i::float8 / {members}) * interval '{DAYS - 30} days'"
         self.step(
             "members",
-            f"""INSERT INTO {table[Member]} (id, external_ref, email, phone, first_name, last_name, country, created_at, updated_at)
+            f"""INSERT INTO {table[Member]} (id, external_ref, email, phone, first_name, last_name, country, created_at,
+                   updated_at, has_accounts)
             SELECT {base[Member]} + i, '{REF_PREFIX}{accounts}-' || i, 'member' || i || '@scale.example.org',
                    '+659' || lpad(i::text, 7, '0'), ({FIRST_NAMES})[1 + i % 12], ({LAST_NAMES})[1 + i % 11],
-                   ({COUNTRIES})[1 + i % 10], {member_at}, {member_at}
+                   ({COUNTRIES})[1 + i % 10], {member_at}, {member_at}, 2 * i - 1 <= {accounts}
             FROM generate_series(1, {members}) i""",
         )
         # account j: member (j + 1) / 2, at two different connections per member
