@@ -449,26 +449,22 @@ class FlyveProvider(Provider):
             code="captcha_budget",
         )
 
-    def _check_captcha_budget(self) -> None:
-        wait = self.captcha_wait_seconds()
+    def _reserve_captcha(self) -> None:
+        """Take one of the connection's captcha slots, in a short transaction of its own (atomic
+        across workers, never open around a request); ``Deferred`` when none is free."""
+        wait = self._with_margin(self.client.call_log.reserve(CAPTCHA_BUDGET, CAPTCHA_LIMITS))
         if wait:
             raise self._budget_deferred(wait)
 
-    def _new_captcha(self) -> Outcome:
-        """In an open session: a new captcha within budget, as the outcome that shows it.
-
-        Its slot is reserved first (a short transaction, atomic across workers), never with a
-        transaction open around the POST itself.
-        """
-        call_log = self.client.call_log
-        wait = self._with_margin(call_log.reserve(CAPTCHA_BUDGET, CAPTCHA_LIMITS))
-        if wait:
-            raise self._budget_deferred(wait)
+    def _post_captcha(self) -> Outcome:
+        """In an open session, with a captcha slot taken: a new captcha, as the outcome that shows
+        it. The slot is given back when GLPI refused the POST with a 4xx (it created nothing); a
+        POST that got no answer keeps it, it may have created one."""
         try:
             captcha_id = self.client.create_captcha()
         except ProviderError as err:
             if err.status_code and 400 <= err.status_code < 500:
-                call_log.release(CAPTCHA_BUDGET)  # refused: GLPI created nothing
+                self.client.call_log.release(CAPTCHA_BUDGET)  # refused: GLPI created nothing
             raise
         image = self.client.captcha_image(captcha_id)
         return Outcome(
@@ -478,10 +474,25 @@ class FlyveProvider(Provider):
             result={"captcha_id": captcha_id},
         )
 
+    def _new_captcha(self) -> Outcome:
+        """In an open session: a new captcha within budget."""
+        self._reserve_captcha()
+        return self._post_captcha()
+
     def _captcha_outcome(self) -> Outcome:
-        self._check_captcha_budget()  # before opening a session for nothing
-        with self.client.service_session():
-            return self._new_captcha()
+        """A new captcha within budget, its slot taken before a session is opened for nothing: of
+        two workers that both would see room for one more, the second is deferred without a
+        request sent (so without an attempt used up). A session that did not open gives it back."""
+        self._reserve_captcha()
+        opened = False
+        try:
+            with self.client.service_session():
+                opened = True
+                return self._post_captcha()
+        except BaseException:
+            if not opened:
+                self.client.call_log.release(CAPTCHA_BUDGET)  # no session: no captcha asked for
+            raise
 
     # --- operations -----------------------------------------------------------------------------
     def provision(self, ctx: OperationContext) -> Outcome:

@@ -133,3 +133,28 @@ def test_a_deferred_refresh_leaves_the_current_captcha_in_place(account, connect
     assert operation.status == OperationStatus.WAITING_RETRY
     assert account.status == AccountStatus.AWAITING_CAPTCHA
     assert account.details["captcha_id"] == 3
+
+
+def test_the_slot_is_taken_before_a_session_is_opened(connection, account, glpi):
+    """Two workers that both saw room for one more captcha both opened a session, and the second,
+    refused its slot only then, had sent a request: its deferral used up an attempt."""
+    slots_when_opened = []
+
+    def init_session(request):
+        slots_when_opened.append(captcha_slots(connection))
+        return glpi._init_session(request)
+
+    glpi.answer("init", callback=init_session)
+
+    assert run("provision", account=account).status == OperationStatus.SUCCEEDED
+    assert slots_when_opened == [1]
+
+
+def test_a_session_that_did_not_open_gives_its_slot_back(connection, account, glpi):
+    glpi.answer("init", status=503, json=["ERROR", "Service unavailable"])
+
+    operation = run("provision", account=account)
+
+    assert operation.status == OperationStatus.WAITING_RETRY
+    assert captcha_slots(connection) == 0
+    assert not glpi.requests("POST", "PluginFlyvemdmdemoCaptcha")
