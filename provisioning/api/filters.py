@@ -52,6 +52,16 @@ class ProviderFilter(django_filters.CharFilter):
     field_class = ProviderKindField
 
 
+@extend_schema_field({"type": "string", "enum": ["true", "false"]})
+class TrueFalseFilter(django_filters.ChoiceFilter):
+    """A yes-or-no filter, ``true`` or ``false``, applied by its ``method``. The schema says those
+    two strings: named after a model's boolean field, it would otherwise read as a boolean, which
+    also allows other spellings the filter refuses."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, choices=[("true", "true"), ("false", "false")], **kwargs)
+
+
 class StrictFilterSet(django_filters.FilterSet):
     """Refuses an empty value for a typed filter (enum, id): ``?status=`` is a 400, not "any".
 
@@ -103,10 +113,17 @@ class MemberFilter(StrictFilterSet):
     search = TextFilter(
         method="filter_search", label="Matches email, name, phone or external_ref (contains)."
     )
+    has_accounts = TrueFalseFilter(
+        method="filter_has_accounts",
+        label="Members with at least one account (at any connection, in any status), or (false) with none.",
+    )
 
     class Meta:
         model = Member
-        fields = ["email", "external_ref", "search"]
+        fields = ["email", "external_ref", "search", "has_accounts"]
+
+    def filter_has_accounts(self, queryset, name, value):
+        return queryset.filter(has_accounts=value == "true")
 
     def filter_search(self, queryset, name, value):
         matching = queryset.filter(member_search(value))
@@ -124,8 +141,7 @@ class AccountFilter(StrictFilterSet):
     provider = ProviderFilter(field_name="connection__provider")
     connection = IdFilter(field_name="connection_id")
     member = IdFilter(field_name="member_id")
-    needs_person = django_filters.ChoiceFilter(
-        choices=[("true", "true"), ("false", "false")],
+    needs_person = TrueFalseFilter(
         method="filter_needs_person",
         label="Accounts a person must act on (awaiting a captcha, an SMS code or a validation, failed, "
         "or flagged: attention set), or (false) the others.",

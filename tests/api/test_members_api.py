@@ -76,6 +76,24 @@ def test_filters_email_external_ref_and_search(admin_client_api, member):
     assert ids("search=nobody") == []
 
 
+def test_filters_members_with_and_without_accounts(admin_client_api, member, connection):
+    """The mark the admin's "No account" filter reads (``Member.has_accounts``), kept by the
+    services: an account requested through the API marks its member."""
+    Member.objects.create(email="bob@example.com", external_ref="crm-2")
+    provisioned = admin_client_api.post("/api/v1/accounts/", {"member": member.pk, "connection": connection.pk},
+                                        format="json")
+    assert provisioned.status_code in (201, 202), provisioned.json()
+
+    def refs(query):
+        response = admin_client_api.get(f"/api/v1/members/?{query}")
+        assert response.status_code == 200, response.json()
+        return [m["external_ref"] for m in response.json()["results"]]
+
+    assert refs("has_accounts=false") == ["crm-2"]
+    assert refs("has_accounts=true") == ["crm-1042"]
+    assert admin_client_api.get("/api/v1/members/?has_accounts=maybe").status_code == 400
+
+
 def test_the_search_is_served_by_trigram_indexes_on_every_field_it_matches(db):
     """A word contained anywhere in a field matches, which no b-tree serves: at 500,000 members
     each search read the table twice (its count and its page), 700-840 ms."""
