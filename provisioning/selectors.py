@@ -60,6 +60,18 @@ def bounded_count(queryset, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
     return min(n, limit), n > limit
 
 
+def unfinished_operations_by_connection():
+    """``{"connection_id", "status", "n"}`` rows: the unfinished operations of each connection, by
+    status. ``COUNT(*)``, not of the ids: the unfinished operations' own index then answers it
+    alone (``operation_unfinished_idx``), without a look at the table."""
+    return (
+        Operation.objects.filter(status__in=UNFINISHED_OPERATION_STATUSES)
+        .order_by()
+        .values("connection_id", "status")
+        .annotate(n=Count("*"))
+    )
+
+
 def overview_figures(*, days: int = 30, queue_size: int = 20) -> dict:
     """Every figure of the admin's overview, from indexed queries (a handful, whatever the rows).
 
@@ -75,13 +87,7 @@ def overview_figures(*, days: int = 30, queue_size: int = 20) -> dict:
     limit = quota_count_limit(connections)
     quota_used = connections_bounded_quota_used(limit)
     in_flight: dict[int, dict[str, int]] = {}
-    rows = (
-        Operation.objects.filter(status__in=UNFINISHED_OPERATION_STATUSES)
-        .order_by()
-        .values("connection_id", "status")
-        .annotate(n=Count("id"))
-    )
-    for row in rows:
+    for row in unfinished_operations_by_connection():
         in_flight.setdefault(row["connection_id"], {})[row["status"]] = row["n"]
     failures: dict[int, dict[tuple[str, str], int]] = {}  # by (kind, error code): what to do depends on both
     rows = (

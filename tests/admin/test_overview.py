@@ -207,3 +207,26 @@ def test_a_failure_retrying_cannot_fix_reads_as_what_can_on_the_overview(admin_c
     assert "Xhoppe refused this SMS code" in page  # the verify
     assert "correct the member" in page  # the provision: its input was refused
     assert "kind__exact=verify&amp;error_code__exact=invalid_input" in page
+
+
+def test_the_operations_in_flight_are_counted_from_their_own_index_alone(connection, accounts):
+    """The overview counts each connection's unfinished operations by status. They are a few
+    among millions, scattered over the table: counted there (5,000,000 operations, 50,000
+    unfinished) the count read 40,766 of its pages, 440 ms; from the index of the unfinished
+    alone, 9 ms."""
+    from tests.conftest import plan_without_table_scans
+
+    other = Connection.objects.create(provider="kandy", name="Other", base_url="http://k.test", credentials={})
+    for status, where in [(OperationStatus.QUEUED, connection), (OperationStatus.QUEUED, connection),
+                          (OperationStatus.HELD, other), (OperationStatus.SUCCEEDED, connection),
+                          (OperationStatus.FAILED, other)]:
+        Operation.objects.create(kind="health_check", status=status, connection=where, requested_by="t")
+
+    rows = {(row["connection_id"], row["status"]): row["n"] for row in selectors.unfinished_operations_by_connection()}
+    assert rows == {(connection.pk, OperationStatus.QUEUED): 2, (other.pk, OperationStatus.HELD): 1}
+    counted = selectors.unfinished_operations_by_connection()
+    plan = plan_without_table_scans(counted)
+    assert "operation_unfinished_idx" in plan and "Seq Scan" not in plan
+    # and it asks the index for nothing it does not hold (a count of the ids would read each
+    # row's id from the table: at scale the plan is then that scan of the table's pages)
+    assert "COUNT(*)" in str(counted.query)
