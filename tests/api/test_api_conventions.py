@@ -117,3 +117,13 @@ def test_an_unknown_id_is_named_with_what_to_give_instead(admin_client_api, memb
     batch = admin_client_api.post("/api/v1/batches/", {"connection": connection.pk, "members": [member.pk, 99998]}, format="json")
     assert batch.status_code == 400
     assert batch.json()["members"] == ["No member has the id 99998: give the id of an existing member."]
+
+
+def test_the_schema_has_the_version_the_readme_describes(admin_client, db):
+    """A consumer reads the contract's version in the schema: it is the newest one the README's
+    "Changes to the API contract" names (v1.2 paged accounts and operations by cursor)."""
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    changes = readme.split("### Changes to the API contract", 1)[1].split("\n## ", 1)[0]
+    newest = max(tuple(map(int, found)) for found in re.findall(r"\bv(\d+)\.(\d+)\b", changes))
+    schema = admin_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert tuple(map(int, schema["info"]["version"].split(".")[:2])) == newest
