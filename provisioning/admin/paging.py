@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 
 from django.contrib.admin import ShowFacets, helpers
-from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.contrib.admin.views.main import IGNORED_PARAMS, PAGE_VAR, ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
 from django.urls import reverse
@@ -155,6 +155,16 @@ class LargeChangeList(ChangeList):
         if not self.multi_page and getattr(self.paginator, "whole", None) is not None:
             # Django lists a list of one page with a fresh query: the rows the paginator read
             self.result_list = self.paginator.whole
+        if not self.narrowed:
+            # the whole list: the search bar says "N results (Show all)" when the list's count
+            # differs from the whole table's, which is not counted here (it would be compared
+            # with None, and offer every list to show all of itself)
+            self.full_result_count = self.result_count
+
+    @property
+    def narrowed(self) -> bool:
+        """A search or a filter narrows the list (one of its choices, or a field in the URL)."""
+        return bool(self.query) or any(name not in IGNORED_PARAMS for name in self.filter_params)
 
     def get_ordering_field(self, field_name):
         # a column the list does not offer to sort by (``sortable_by``) is not sorted by from a

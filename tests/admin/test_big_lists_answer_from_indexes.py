@@ -334,3 +334,14 @@ def test_an_action_on_more_operations_than_the_bound_does_nothing_and_says_why(a
     assert "Retry: more than 1 operations are selected, the most an action takes at once" in said
     assert Operation.objects.count() == 2
     assert Operation.objects.get(pk=rows["failing"].pk).status == OperationStatus.FAILED
+
+
+@pytest.mark.parametrize("model, narrowing", [("account", "status__exact=active"), ("member", "q=ann"),
+                                              ("operation", "kind=sync"), ("externalcall", "q={fine}")])
+def test_a_big_list_offers_to_show_all_only_when_a_search_or_filter_narrows_it(admin_client, rows, model, narrowing):
+    """The whole table is not counted, so Django's search bar would say "2 results (Show all)" on
+    the whole list too, a link to the same list."""
+    url = reverse(f"admin:provisioning_{model}_changelist")
+    assert "Show all" not in admin_client.get(url).content.decode()
+    narrowed = admin_client.get(url + "?" + narrowing.format(fine=rows["fine"].pk)).content.decode()
+    assert re.search(r'1 result \(<a href="\?">Show all</a>\)', narrowed)
