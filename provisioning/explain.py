@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.utils.html import format_html
 
 from .followups import follow_up_for
+from .providers import registry
 from .states import OPERATION_SPECS, AccountStatus, OperationKind, OperationStatus
 
 # tone -> CSS class of the badge (templates/admin/provisioning/includes/style.html)
@@ -232,8 +233,17 @@ CONNECTION_STATE_WORDS: dict[str, tuple[str, str]] = {
 
 
 def health_badge(connection):
+    if connection.health_status == "unknown" and not _checks_health(connection.provider):
+        # never checked, and never will be: "Not checked yet" would have staff wait for it
+        return badge("No health check", QUIET, f"{connection.provider_label} offers no way to check its health: "
+                     "its operations' outcomes show whether it works.")
     words, tone = HEALTH_WORDS.get(connection.health_status, (connection.health_status, QUIET))
     return badge(words, tone, connection.health_detail)
+
+
+def _checks_health(provider_kind: str) -> bool:
+    provider = registry.all_providers().get(provider_kind)
+    return provider is not None and provider.supports(OperationKind.HEALTH_CHECK)
 
 
 def connection_state_badge(connection):

@@ -187,6 +187,16 @@ def test_pages_speak_in_badges_and_sentences(admin_client, make_account, connect
     assert "<summary>Technical details</summary>" in page
 
 
+def test_a_connection_whose_provider_has_no_health_check_does_not_wait_for_one(admin_client, connection):
+    """Xhoppe's API has no way to check its health: beat never checks it, so "Not checked yet"
+    would stay for ever."""
+    Connection.objects.create(provider="xhoppe", name="Shop", base_url="http://x.test", credentials={})
+    for url in (INDEX, reverse("admin:provisioning_connection_changelist")):
+        page = admin_client.get(url).content.decode()
+        assert page.count("No health check") == 1 and "Xhoppe offers no way to check its health" in page
+        assert page.count("Not checked yet") == 1  # the SnapTrade connection, checked by the next round
+
+
 def test_a_quota_counted_to_its_bound_reads_the_same_on_the_overview_and_the_list(admin_client, connection, monkeypatch):
     # counted up to COUNT_LIMIT: the overview said "999+", the connections' list "1000+"
     monkeypatch.setattr(selectors, "COUNT_LIMIT", 3)
