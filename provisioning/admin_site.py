@@ -42,6 +42,8 @@ class PortalAdminSite(admin.AdminSite):
     # the models are listed on the home page; without the side bar a list has the whole width
     # of a 1280 px screen (beside its filters) and needs no horizontal scrolling
     enable_nav_sidebar = False
+    # an empty field reads as the portal's own displays write it, not as Django's hyphen
+    empty_value_display = "—"
 
     def admin_view(self, view, cacheable=False):
         """Django's guard, and before it the second factor (``provisioning.second_factor``): a

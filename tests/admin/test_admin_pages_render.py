@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from provisioning.models import Batch, ExternalCall, Operation, SecretAccess
+from provisioning.models import Batch, ExternalCall, Member, Operation, SecretAccess
 from provisioning.states import AccountStatus, OperationKind, OperationStatus
 
 from .conftest import JPEG
@@ -172,3 +172,10 @@ def test_the_connections_are_filtered_by_provider_name(admin_client, connection)
     assert f"?provider={connection.provider}" in page and f">{label}</a>" in page
     filtered = admin_client.get(reverse("admin:provisioning_connection_changelist") + f"?provider={connection.provider}")
     assert filtered.status_code == 200 and connection.name in filtered.content.decode()
+
+
+def test_an_empty_field_reads_as_a_dash_like_the_portals_own(admin_client, db):
+    """Django writes an empty field as "-", the portal's own columns as "—": one list showed both."""
+    Member.objects.create(email="no.phone@example.org")
+    page = admin_client.get(reverse("admin:provisioning_member_changelist")).content.decode()
+    assert '<td class="field-phone">—</td>' in page
