@@ -63,6 +63,7 @@ ERROR_SENTENCES: dict[str, tuple[str, str]] = {
         "fix the connection's credentials, check its health, then retry",
     ),
     "invalid_input": ("{provider} refused what was sent", "correct the member's details, then retry"),
+    "member_incomplete": ("The member lacks what {provider} needs, so nothing was sent", "complete the member, then retry"),
     "already_exists": (
         "{provider} already has this user",
         "look at the user there: reconcile the connection or deprovision the duplicate, then retry",

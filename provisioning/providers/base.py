@@ -223,6 +223,14 @@ class Provider:
     # per chunk of members, and none when there are none
     external_id_member_fields: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def member_missing(cls, member) -> str:
+        """What ``member`` lacks for this provider to register them, as a sentence with the next
+        step ("" when nothing): a provisioning asked for one at a time is refused with it, and
+        one that runs anyway (in a batch, or the member changed since) fails with it
+        (``MemberIncomplete``), before any request. Reads only ``external_id_member_fields``."""
+        return ""
+
     def external_id_for(self, account) -> str:
         """The remote user id to register, chosen once before the first call and stored.
 

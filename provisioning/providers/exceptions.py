@@ -75,6 +75,13 @@ class ConfigurationError(ProviderError):
     code = "configuration"
 
 
+class MemberIncomplete(ProviderError):
+    """The member lacks what the provider needs (``Provider.member_missing``): nothing was sent;
+    complete the member, then retry."""
+
+    code = "member_incomplete"
+
+
 class InvalidInput(ProviderError):
     """The provider rejected what we sent (field errors); sending it again will not help."""
 

@@ -7,7 +7,8 @@ user's ``authentication_token``. ``PUT /users/forget_password`` sends another SM
 Choices where the contract is silent:
 
 - **msisdn**: the member's E.164 phone without the ``+`` (``+6591234567`` -> ``6591234567``), as
-  in every sample of the docs. A member without a phone cannot be registered (permanent error).
+  in every sample of the docs. A member without a phone cannot be registered (``member_missing``):
+  a provisioning asked for alone is refused, one sent in a batch fails before anything is sent.
 - **Status codes**: any 2xx is success; on any 4xx the Spree envelope's ``errors`` map becomes
   field errors (``msisdn: has already been taken``); 401 is a configuration error.
 - **Locked accounts**: a verify answered with ``valid_for_authentication: false`` leaves the
@@ -157,15 +158,15 @@ class XhoppeProvider(Provider):
         """The msisdn: Xhoppe knows its users by phone number."""
         return msisdn_of(account.member)
 
+    @classmethod
+    def member_missing(cls, member) -> str:
+        if not msisdn_of(member):
+            return "The member has no phone number, and Xhoppe registers people by phone: add it to the member, then provision."
+        return ""
+
     # --- operations ---------------------------------------------------------------------------
     def provision(self, ctx: OperationContext) -> Outcome:
-        msisdn = msisdn_of(ctx.member)
-        if not msisdn:
-            raise InvalidInput(
-                "The member has no phone number: Xhoppe registers people by phone (msisdn). "
-                "Add the member's phone, then provision again.",
-                field_errors={"phone": ["This member needs a phone number for Xhoppe."]},
-            )
+        msisdn = msisdn_of(ctx.member)  # there is one: the portal checks ``member_missing`` first
         password = derived_password(
             connection_id=ctx.connection.pk, account_id=ctx.account.pk, operation_id=ctx.operation_id
         )

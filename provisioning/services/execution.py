@@ -35,6 +35,7 @@ from ..providers.base import UNSET, OperationContext, Outcome
 from ..providers.exceptions import (
     ConfigurationError,
     Deferred,
+    MemberIncomplete,
     NeedsAttention,
     ProviderError,
     UnknownOutcome,
@@ -571,6 +572,9 @@ def _attempt_run(operation: Operation) -> _Attempt:
         provider.client.redactor.add_values(
             *_strings(operation.secret_input), *_strings(account.secrets if account else {})
         )
+        missing = provider.member_missing(account.member) if operation.kind == OperationKind.PROVISION else ""
+        if missing:  # changed since the request, or sent in a batch: nothing is sent
+            raise MemberIncomplete(missing)
         attempt.outcome = getattr(provider, operation.kind)(context)
     except ProviderError as err:
         attempt.error, attempt.sent = err, attempt.call_log.requests_sent > 0

@@ -102,6 +102,7 @@ def operation_request(
             if account.operations.filter(status__in=UNFINISHED_OPERATION_STATUSES).exists():
                 raise Conflict("Another operation on this account is not finished yet.", code="busy")
             if kind == OperationKind.PROVISION:
+                _check_member(provider, account)
                 _check_quota(account)
                 if not account.external_id:
                     account.external_id = provider(connection).external_id_for(account)
@@ -183,6 +184,13 @@ def operation_new(
         needs_confirmation=needs_confirmation,
         dispatched_at=None if hold_reason else now,
     )
+
+
+def _check_member(provider, account: Account) -> None:
+    """A member the provider cannot register as they are is refused now, not failed later."""
+    missing = provider.member_missing(account.member)
+    if missing:
+        raise InvalidRequest(missing, code="member_incomplete", field_errors={"member": [missing]})
 
 
 def _check_quota(account: Account) -> None:

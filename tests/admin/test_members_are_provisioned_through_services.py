@@ -69,6 +69,15 @@ def test_account_add_page_shows_conflicts_on_the_form(admin_client, member, conn
     assert "already has an account" in response.content.decode()
 
 
+def test_account_add_page_says_what_the_member_lacks_for_the_provider(admin_client, db):
+    member = Member.objects.create(email="no.phone@example.org")
+    xhoppe = Connection.objects.create(provider="xhoppe", name="Shop", base_url="http://x.test/api/v1", credentials={})
+    response = admin_client.post(reverse("admin:provisioning_account_add"), {"member": member.pk, "connection": xhoppe.pk})
+    assert response.status_code == 200
+    assert escape("The member has no phone number, and Xhoppe registers people by phone") in response.content.decode()
+    assert not Account.objects.exists()
+
+
 def test_member_page_lists_accounts_and_links_provisioning(admin_client, member, make_account):
     account = make_account(AccountStatus.ACTIVE)
     html = admin_client.get(reverse("admin:provisioning_member_change", args=[member.pk])).content.decode()

@@ -8,7 +8,8 @@ import pytest
 
 from provisioning import services
 from provisioning.api.account_actions import ACCOUNT_ACTIONS
-from provisioning.models import Account, Member, Operation, SecretAccess
+from provisioning.models import Account, Connection, Member, Operation, SecretAccess
+from provisioning.providers.xhoppe import XhoppeProvider
 from provisioning.states import AccountStatus, OperationKind
 
 from .conftest import JPEG, account_in
@@ -127,6 +128,24 @@ def test_create_answers_202_with_account_and_operation(admin_client_api, member,
     account = admin_client_api.get(f"/api/v1/accounts/{body['account']['id']}/").json()
     assert account["status"] == S.ACTIVE
     assert account["details"] == {"remote_id": "remote-42"}
+
+
+def test_a_member_the_provider_cannot_register_as_they_are_is_400_and_nothing_is_kept(admin_client_api,
+                                                                                       install_providers):
+    """Xhoppe registers people by phone: a member without one is refused at once, with the next
+    step, rather than given an account whose provisioning fails."""
+    install_providers(XhoppeProvider)  # the real one, not this folder's stand-in
+    member = Member.objects.create(email="no.phone@example.org")
+    xhoppe = Connection.objects.create(provider="xhoppe", name="Shop", base_url="http://x.test/api/v1", credentials={})
+
+    response = admin_client_api.post("/api/v1/accounts/", {"member": member.pk, "connection": xhoppe.pk}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {"member": [
+        "The member has no phone number, and Xhoppe registers people by phone: add it to the member, then provision."
+    ]}
+    assert not Account.objects.exists() and not Operation.objects.exists()
+    assert not Member.objects.get(pk=member.pk).has_accounts
 
 
 def test_a_second_account_for_the_same_member_and_connection_is_409(admin_client_api, account):

@@ -6,7 +6,7 @@ import pytest
 import requests
 from django.utils import timezone
 
-from provisioning import services
+from provisioning import explain, services
 from provisioning.models import Connection, ExternalCall, Member, Operation
 from provisioning.states import AccountStatus, OperationStatus
 
@@ -65,15 +65,34 @@ def test_provision_registers_the_phone_without_plus_and_waits_for_the_sms_code(a
     assert body["password"] not in ExternalCall.objects.get().request_body
 
 
-def test_a_member_without_a_phone_fails_permanently_with_a_clear_message(account, member, http):
+def test_a_member_without_a_phone_is_refused_when_their_provisioning_is_asked_for(account, member, http):
     member.phone = ""
     member.save()
 
-    operation = run("provision", account)
+    with pytest.raises(services.InvalidRequest) as refused:
+        request("provision", account)
 
-    assert operation.status == OperationStatus.FAILED and operation.error["retryable"] is False
-    assert "no phone number" in operation.error["message"]
-    assert account.status == AccountStatus.FAILED and len(http.calls) == 0
+    assert refused.value.code == "member_incomplete"
+    assert refused.value.field_errors == {"member": [refused.value.message]}
+    assert "no phone number" in refused.value.message and "add it to the member" in refused.value.message
+    assert not Operation.objects.exists() and len(http.calls) == 0
+
+
+def test_a_member_whose_phone_went_since_the_request_fails_before_anything_is_sent(account, member, http):
+    operation = request("provision", account)
+    Member.objects.filter(pk=member.pk).update(phone="")
+
+    services.operation_execute(operation_id=operation.pk)
+    operation.refresh_from_db()
+    account.refresh_from_db()
+
+    assert operation.status == OperationStatus.FAILED and operation.error_code == "member_incomplete"
+    assert operation.error["retryable"] is False and len(http.calls) == 0
+    assert account.status == AccountStatus.FAILED
+    assert explain.operation_error_sentence(operation) == (
+        "The member lacks what Xhoppe needs, so nothing was sent: complete the member, then retry. (The member has "
+        "no phone number, and Xhoppe registers people by phone: add it to the member, then provision.)"
+    )
 
 
 def test_a_taken_msisdn_is_shown_to_staff_as_a_field_error(account, http):
