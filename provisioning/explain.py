@@ -352,9 +352,13 @@ def batch_left_out_sentence(preview) -> str:
         busy = f", {preview.busy} of them with an operation under way" if preview.busy else ""
         parts.append(f"{preview.existing_count} because they already have an account there ({statuses}{busy}), "
                      "left as it is")
+    if preview.incomplete_count:
+        parts.append(f"{preview.incomplete_count} because {preview.connection} cannot register them as they are")
     if not parts:
         return ""
-    return f"{preview.left_out_count} of the {preview.selected} members given were not sent: {'; '.join(parts)}."
+    sentence = f"{preview.left_out_count} of the {preview.selected} members given were not sent: {'; '.join(parts)}."
+    # what the first of those lacks, and the next step (at Xhoppe, a phone: the same for all)
+    return f"{sentence} {preview.incomplete_reason}" if preview.incomplete_count else sentence
 
 
 def account_status_in_sentence(status: str) -> str:

@@ -496,7 +496,10 @@ class BatchPreview:
     provision), never below 0. ``new_count`` and ``again_count``: what is sent, never more than
     the quota allows (the first candidates); ``over_quota_count``: the candidates left out because
     of the quota (``over_quota_ids``, and once ``name_samples`` ran ``over_quota_names``: the first
-    few).
+    few). ``incomplete_count``: the candidates the provider cannot register as they are
+    (``Provider.member_missing``: a Xhoppe member without a phone), left out; ``incomplete_reason``:
+    what the first of them lacks, in a sentence; ``incomplete_ids`` (then ``incomplete_names``): the
+    first few.
     """
 
     connection: Connection
@@ -512,6 +515,10 @@ class BatchPreview:
     again_names: list = field(default_factory=list)
     over_quota_ids: list = field(default_factory=list)
     over_quota_names: list = field(default_factory=list)
+    incomplete_count: int = 0
+    incomplete_reason: str = ""
+    incomplete_ids: list = field(default_factory=list)
+    incomplete_names: list = field(default_factory=list)
 
     @property
     def send_count(self) -> int:
@@ -527,12 +534,14 @@ class BatchPreview:
 
     @property
     def left_out_count(self) -> int:
-        """The selected members it does not send: over the quota, or their account left alone."""
-        return self.over_quota_count + self.existing_count
+        """The selected members it does not send: over the quota, their account left alone, or
+        lacking what the provider needs."""
+        return self.over_quota_count + self.existing_count + self.incomplete_count
 
-    def add(self, member_id: int, account: BatchAccount | None) -> bool:
-        """Count one selected member and its account there (``None``: it has none): whether
-        the batch sends it. The names of the samples are read once, by ``name_samples``."""
+    def add(self, member_id: int, account: BatchAccount | None, missing: str = "") -> bool:
+        """Count one selected member and its account there (``None``: it has none), and what the
+        member lacks for the provider (``missing``, "" when nothing): whether the batch sends it.
+        The names of the samples are read once, by ``name_samples``."""
         from .states import OPERATION_SPECS
 
         self.selected += 1
@@ -540,6 +549,11 @@ class BatchPreview:
         if account is not None and (account.status not in provisionable or account.busy):
             self.existing[account.status] = self.existing.get(account.status, 0) + 1
             self.busy += account.status in provisionable
+            return False
+        if missing:
+            self.incomplete_count += 1
+            self.incomplete_reason = self.incomplete_reason or missing
+            _sample(self.incomplete_ids, member_id)
             return False
         if account is None:
             self.create_count += 1
@@ -560,9 +574,10 @@ class BatchPreview:
         """Turn the member ids ``add`` kept as samples into the members' names (one query)."""
         from .models import Member
 
-        found = Member.objects.in_bulk([*self.again_names, *self.over_quota_ids])
+        found = Member.objects.in_bulk([*self.again_names, *self.over_quota_ids, *self.incomplete_ids])
         self.again_names = [str(found[pk]) for pk in self.again_names if pk in found]
         self.over_quota_names = [str(found[pk]) for pk in self.over_quota_ids if pk in found]
+        self.incomplete_names = [str(found[pk]) for pk in self.incomplete_ids if pk in found]
 
 
 def _sample(samples: list, item) -> None:
@@ -619,11 +634,16 @@ def member_id_chunks(members, size: int | None = None):
 
 
 def batch_chunks(connection: Connection, members, *, lock: bool = False):
-    """``[(member id, BatchAccount or None)]`` chunk by chunk: each selected member with its
-    account at ``connection``; ``lock``: the accounts are locked until the transaction ends.
-    One or two queries a chunk, and tuples, not model instances."""
+    """``[(member id, BatchAccount or None, what the member lacks for the provider)]`` chunk by
+    chunk: each selected member with its account at ``connection``, and ``member_missing``'s
+    sentence ("" when nothing); ``lock``: the accounts are locked until the transaction ends.
+    One or two queries a chunk (one more where the provider reads members' fields), and
+    tuples, not model instances."""
     from .bulk import IdList
+    from .providers import registry
 
+    provider = registry.all_providers().get(connection.provider)
+    fields = provider.external_id_member_fields if provider is not None else ()
     unfinished = Operation.objects.filter(account=OuterRef("pk"), status__in=UNFINISHED_OPERATION_STATUSES)
     for chunk in member_id_chunks(members):
         accounts = connection.accounts.filter(member_id__in=IdList(chunk)).annotate(busy=Exists(unfinished))
@@ -633,14 +653,18 @@ def batch_chunks(connection: Connection, members, *, lock: bool = False):
             account.member_id: account
             for account in map(BatchAccount._make, accounts.order_by().values_list(*BatchAccount._fields))
         }
-        yield [(member_id, found.get(member_id)) for member_id in chunk]
+        missing = {}
+        if fields:  # what member_missing reads, and no more
+            missing = {member.pk: provider.member_missing(member)
+                       for member in Member.objects.only(*fields).filter(pk__in=IdList(chunk)).order_by()}
+        yield [(member_id, found.get(member_id), missing.get(member_id, "")) for member_id in chunk]
 
 
 def batch_preview(connection: Connection, members) -> BatchPreview:
     """What ``services.batch_create`` would send for ``members`` at ``connection`` (see ``BatchPreview``)."""
     preview = BatchPreview(connection=connection, quota_left=connection_quota_left(connection))
     for chunk in batch_chunks(connection, members):
-        for member_id, account in chunk:
-            preview.add(member_id, account)
+        for member_id, account, missing in chunk:
+            preview.add(member_id, account, missing)
     preview.name_samples()
     return preview

@@ -36,6 +36,7 @@ def preview_lines(preview: selectors.BatchPreview) -> dict:
         "quota": quota,
         "over_quota_names": names(preview.over_quota_names, total=preview.over_quota_count),
         "again_names": names(preview.again_names, total=preview.reprovision_count),
+        "incomplete_names": names(preview.incomplete_names, total=preview.incomplete_count),
     }
 
 
@@ -60,6 +61,8 @@ def report_batch(request, batch) -> None:
     if left_out:
         if preview.over_quota_count:
             left_out += f" Left out for the quota: {names(preview.over_quota_names, total=preview.over_quota_count)}."
+        if preview.incomplete_count:
+            left_out += f" Left out as they are: {names(preview.incomplete_names, total=preview.incomplete_count)}."
         messages.warning(request, left_out)
 
 

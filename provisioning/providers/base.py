@@ -226,9 +226,10 @@ class Provider:
     @classmethod
     def member_missing(cls, member) -> str:
         """What ``member`` lacks for this provider to register them, as a sentence with the next
-        step ("" when nothing): a provisioning asked for one at a time is refused with it, and
-        one that runs anyway (in a batch, or the member changed since) fails with it
-        (``MemberIncomplete``), before any request. Reads only ``external_id_member_fields``."""
+        step ("" when nothing): a provisioning asked for one at a time is refused with it, a
+        batch leaves them out with it, and one whose member changed since its request fails
+        with it (``MemberIncomplete``), before any request. Reads only
+        ``external_id_member_fields``."""
         return ""
 
     def external_id_for(self, account) -> str:

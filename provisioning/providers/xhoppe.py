@@ -8,7 +8,7 @@ Choices where the contract is silent:
 
 - **msisdn**: the member's E.164 phone without the ``+`` (``+6591234567`` -> ``6591234567``), as
   in every sample of the docs. A member without a phone cannot be registered (``member_missing``):
-  a provisioning asked for alone is refused, one sent in a batch fails before anything is sent.
+  a provisioning asked for alone is refused, and a batch leaves them out and says why.
 - **Status codes**: any 2xx is success; on any 4xx the Spree envelope's ``errors`` map becomes
   field errors (``msisdn: has already been taken``); 401 is a configuration error.
 - **Locked accounts**: a verify answered with ``valid_for_authentication: false`` leaves the

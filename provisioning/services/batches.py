@@ -15,7 +15,7 @@ from array import array
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from .. import selectors
+from .. import explain, selectors
 from ..bulk import IdList, insert_copies
 from ..models import Account, Batch, Connection, Member
 from ..states import OperationKind, OperationStatus
@@ -69,6 +69,9 @@ def batch_create(
                     f"The connection '{connection}' is at its quota of {connection.max_accounts} accounts.",
                     code="quota_exceeded",
                 )
+            if preview.incomplete_count:
+                why = explain.batch_left_out_sentence(preview)
+                raise InvalidRequest(f"No members to provision: {why}", field_errors={"members": [why]})
             raise InvalidRequest(
                 "No members to provision: each already has an account there that is active, busy or "
                 "waiting for a person.",
@@ -120,8 +123,8 @@ def _send(batch: Batch, members, requested_by: Requester) -> tuple[selectors.Bat
     queued = array("q")
     for chunk in selectors.batch_chunks(connection, members, lock=True):
         new, again = [], []
-        for member_id, account in chunk:
-            if not preview.add(member_id, account):
+        for member_id, account, missing in chunk:
+            if not preview.add(member_id, account, missing):
                 continue
             if account is None:
                 new.append(member_id)

@@ -573,7 +573,7 @@ def _attempt_run(operation: Operation) -> _Attempt:
             *_strings(operation.secret_input), *_strings(account.secrets if account else {})
         )
         missing = provider.member_missing(account.member) if operation.kind == OperationKind.PROVISION else ""
-        if missing:  # changed since the request, or sent in a batch: nothing is sent
+        if missing:  # the member changed since the request: nothing is sent
             raise MemberIncomplete(missing)
         attempt.outcome = getattr(provider, operation.kind)(context)
     except ProviderError as err:

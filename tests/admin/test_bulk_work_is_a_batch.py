@@ -6,7 +6,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from provisioning import selectors, services
-from provisioning.models import Account, Batch, Member, Operation
+from provisioning.models import Account, Batch, Connection, Member, Operation
 from provisioning.states import AccountStatus, OperationStatus
 
 MEMBERS = reverse("admin:provisioning_member_changelist")
@@ -110,6 +110,23 @@ def test_member_action_shows_the_counts_before_anything_is_sent(admin_client, co
     assert len(left_out) == 1 and left_out[0].startswith("4 of the 7 members given were not sent: 1 because the quota")
     assert "3 because they already have an account there (active: 1, " in left_out[0]
     assert left_out[0].endswith(f"Left out for the quota: {gone}.")
+
+
+def test_members_the_provider_cannot_register_as_they_are_are_shown_and_left_out(admin_client, db):
+    shop = Connection.objects.create(provider="xhoppe", name="Shop", base_url="http://x.test/api/v1", credentials={})
+    reachable = Member.objects.create(email="reachable@example.org", phone="+6591230001")
+    silent = Member.objects.create(email="silent@example.org", first_name="Silent")
+    data = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [reachable.pk, silent.pk]}
+    html = admin_client.post(MEMBERS, {**data, "step": "preview", "connection": shop.pk}).content.decode()
+    assert 'class="provisioning-preview-incomplete">1 <span class="provisioning-note">(Silent' in html
+    assert "Not sent: Shop cannot register them as they are" in html
+    assert "The member has no phone number, and Xhoppe registers people by phone" in html
+    assert "Send 1 provisioning<" in html
+
+    response = admin_client.post(MEMBERS, {**data, "step": "send", "connection": shop.pk, "previewed": shop.pk})
+    assert [op.account.member for op in Batch.objects.get().operations.all()] == [reachable]
+    left_out = [t for t in texts(response) if "were not sent" in t]
+    assert len(left_out) == 1 and left_out[0].endswith(f"Left out as they are: {silent}.")
 
 
 def test_changing_the_connection_shows_its_preview_before_sending(admin_client, connection, member):

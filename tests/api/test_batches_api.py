@@ -1,7 +1,8 @@
 """Batches: many provisionings at once, and their progress."""
 
 from provisioning import services
-from provisioning.models import Account, Batch, Member
+from provisioning.models import Account, Batch, Connection, Member
+from provisioning.providers.xhoppe import XhoppeProvider
 from provisioning.states import AccountStatus
 
 
@@ -19,8 +20,8 @@ def test_batch_of_listed_members_provisions_each_and_reports_progress(admin_clie
     assert batch["total"] == 3
     assert batch["counts"] == {"queued": 3}
     assert batch["finished"] is False
-    assert batch["left_out"] == {"count": 0, "over_quota": 0, "over_quota_members": [], "already_there": {},
-                                 "message": ""}
+    assert batch["left_out"] == {"count": 0, "over_quota": 0, "over_quota_members": [], "incomplete": 0,
+                                 "incomplete_members": [], "already_there": {}, "message": ""}
     assert response["Location"].endswith(f"/api/v1/batches/{batch['id']}/")
 
     first = Batch.objects.get(pk=batch["id"]).operations.order_by("id").first()
@@ -118,6 +119,8 @@ def test_the_api_follows_the_admin_rule_failed_and_deprovisioned_again_and_never
         "count": 3,
         "over_quota": 2,
         "over_quota_members": [new.pk, late.pk],
+        "incomplete": 0,
+        "incomplete_members": [],
         "already_there": {"active": 1},
         "message": f"3 of the 5 members given were not sent: 2 because the quota of {connection} (3 accounts) "
                    "allows no more (raise the quota or deprovision accounts there, then send them again); "
@@ -125,6 +128,36 @@ def test_the_api_follows_the_admin_rule_failed_and_deprovisioned_again_and_never
     }
     # the batch's own page keeps its progress only
     assert "left_out" not in admin_client_api.get(f"/api/v1/batches/{batch.pk}/").json()
+
+
+def test_members_the_provider_cannot_register_as_they_are_are_left_out_and_the_answer_says_why(
+    admin_client_api, install_providers
+):
+    install_providers(XhoppeProvider)  # the real one, not this folder's stand-in
+    shop = Connection.objects.create(provider="xhoppe", name="Shop", base_url="http://x.test/api/v1", credentials={})
+    reachable = Member.objects.create(email="reachable@example.org", phone="+6591230001")
+    silent, quiet = members(2)
+    response = admin_client_api.post(
+        "/api/v1/batches/", {"connection": shop.pk, "members": [silent.pk, reachable.pk, quiet.pk]}, format="json"
+    )
+    assert response.status_code == 202, response.json()
+    batch = Batch.objects.get(pk=response.json()["id"])
+    assert [op.account.member for op in batch.operations.all()] == [reachable]
+    assert not Account.objects.filter(member__in=[silent, quiet]).exists()
+    left_out = response.json()["left_out"]
+    assert (left_out["count"], left_out["incomplete"], left_out["incomplete_members"]) == (2, 2, [silent.pk, quiet.pk])
+    assert left_out["message"] == (
+        "2 of the 3 members given were not sent: 2 because Shop cannot register them as they are. The member has "
+        "no phone number, and Xhoppe registers people by phone: add it to the member, then provision."
+    )
+    # nobody it can register: nothing is made, and the answer says why
+    response = admin_client_api.post("/api/v1/batches/", {"connection": shop.pk, "members": [silent.pk]}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"members": [
+        "1 of the 1 members given were not sent: 1 because Shop cannot register them as they are. The member has "
+        "no phone number, and Xhoppe registers people by phone: add it to the member, then provision."
+    ]}
+    assert Batch.objects.count() == 1
 
 
 def test_a_batch_of_thousands_of_members_costs_a_few_queries_per_chunk_not_per_member(

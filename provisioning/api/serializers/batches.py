@@ -53,6 +53,15 @@ class BatchLeftOutSerializer(serializers.Serializer):
         source="over_quota_ids", child=serializers.IntegerField(),
         help_text=f"The first of those (at most {selectors.BATCH_SAMPLE_NAMES}): member ids, in the order given.",
     )
+    incomplete = serializers.IntegerField(
+        source="incomplete_count",
+        help_text="Left out because the provider cannot register them as they are (at Xhoppe: no phone number); "
+        "message says what they lack.",
+    )
+    incomplete_members = serializers.ListField(
+        source="incomplete_ids", child=serializers.IntegerField(),
+        help_text=f"The first of those (at most {selectors.BATCH_SAMPLE_NAMES}): member ids, in the order given.",
+    )
     already_there = serializers.DictField(
         source="existing", child=serializers.IntegerField(),
         help_text="Left alone because their account there is active, waiting for a person or busy: by its status.",
