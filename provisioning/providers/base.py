@@ -229,7 +229,8 @@ class Provider:
         step ("" when nothing): a provisioning asked for one at a time is refused with it, a
         batch leaves them out with it, and one whose member changed since its request fails
         with it (``MemberIncomplete``), before any request. Reads only
-        ``external_id_member_fields``."""
+        ``external_id_member_fields``: a batch reads those of its members, and asks a provider
+        that declares none nothing."""
         return ""
 
     def external_id_for(self, account) -> str:
