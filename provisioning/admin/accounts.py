@@ -41,7 +41,7 @@ from .common import (
     requester,
     too_many_selected,
 )
-from .filters import ConnectionFilter, ProviderFilter
+from .filters import AccountStatusFilter, ConnectionFilter, ProviderFilter
 from .followups import follow_up, last_operation
 from .paging import BoundedExportMixin, LargeListMixin
 from .forms import AccountCreateForm
@@ -129,7 +129,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
     )
     list_display_links = ("id", "member_short")
     list_select_related = ("member", "connection")
-    list_filter = (NeedsPersonFilter, "status", ProviderFilter, ("connection", ConnectionFilter))
+    list_filter = (NeedsPersonFilter, AccountStatusFilter, ProviderFilter, ("connection", ConnectionFilter))
     # what a search finds: search_filter (indexed lookups, not "contains" across the member join)
     search_fields = ("member__email", "member__external_ref", "external_id")
     search_help_text = "A member's email (or its beginning), a member's reference, or the id at the provider."

@@ -25,7 +25,7 @@ from ..models import Connection
 from ..providers import registry
 from ..states import OPERATION_SPECS, OperationKind
 from .common import OperationRequestMixin, change_url, request_each, requester
-from .filters import ConnectionProviderFilter
+from .filters import ConnectionProviderFilter, HealthFilter
 from .forms import connection_form_for, credential_form_fields, setting_form_fields
 
 CONNECTION_OPERATIONS = (OperationKind.HEALTH_CHECK, OperationKind.RECONCILE)
@@ -64,7 +64,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         "quota_usage",
         "limits",
     )
-    list_filter = (ConnectionProviderFilter, "enabled", "health_status")
+    list_filter = (ConnectionProviderFilter, "enabled", HealthFilter)
     search_fields = ("name", "base_url")
     actions = [
         connection_request_action(OperationKind.HEALTH_CHECK, "Check health now"),

@@ -17,7 +17,6 @@ from .. import explain, selectors
 from ..fields import encrypted_paths
 from ..models import Account
 from ..providers import registry
-from ..states import AccountStatus
 
 
 class ChoicesFilter(admin.SimpleListFilter):
@@ -36,6 +35,48 @@ class ChoicesFilter(admin.SimpleListFilter):
         if value is None or value not in {str(v) for v, _ in self.lookups(request, None)}:
             return queryset
         return queryset.filter(self.lookup(value))
+
+
+class WordsFilter(ChoicesFilter):
+    """A status field's values named as its badges name them (``explain``'s words, "Needs a captcha
+    answer"), not by the model's labels ("Awaiting Captcha"): the filter and the column a person
+    reads say the same. Its URL is Django's own (``status__exact=failed``), so links made for the
+    field's filter still work."""
+
+    field_name = ""
+    words: dict[str, tuple[str, str]] = {}
+
+    def lookups(self, request, model_admin):
+        return words_choices(self.words)
+
+    def lookup(self, value):
+        return Q(**{self.field_name: value})
+
+
+def words_choices(words: dict[str, tuple[str, str]]) -> list[tuple[str, str]]:
+    """``[(value, words)]`` of one of ``explain``'s ``{value: (words, tone)}``."""
+    return [(value, said) for value, (said, _tone) in words.items()]
+
+
+class AccountStatusFilter(WordsFilter):
+    title = "status"
+    parameter_name = "status__exact"
+    field_name = "status"
+    words = explain.ACCOUNT_STATUS_WORDS
+
+
+class OperationStatusFilter(WordsFilter):
+    title = "status"
+    parameter_name = "status__exact"
+    field_name = "status"
+    words = explain.OPERATION_STATUS_WORDS
+
+
+class HealthFilter(WordsFilter):
+    title = "health"
+    parameter_name = "health_status__exact"
+    field_name = "health_status"
+    words = explain.HEALTH_WORDS
 
 
 class ConnectionFilter(admin.RelatedFieldListFilter):
@@ -118,7 +159,7 @@ class MemberAccountStatusFilter(ChoicesFilter):
 
     title = "account status"
     parameter_name = "account_status"
-    choices_list = [("none", "No account"), *AccountStatus.choices]
+    choices_list = [("none", "No account"), *words_choices(explain.ACCOUNT_STATUS_WORDS)]
 
     def lookup(self, value):
         return Q(has_accounts=False) if value == "none" else member_has_account(status=value)

@@ -37,7 +37,14 @@ from .common import (
     requester,
     too_many_selected,
 )
-from .filters import ConnectionFilter, ErrorCodeFilter, MethodFilter, ProviderFilter, StatusClassFilter
+from .filters import (
+    ConnectionFilter,
+    ErrorCodeFilter,
+    MethodFilter,
+    OperationStatusFilter,
+    ProviderFilter,
+    StatusClassFilter,
+)
 from .followups import follow_up, next_step_buttons, suggested_buttons
 from .paging import BoundedExportMixin, LargeListMixin
 from .resources import FORMATS, OperationResource
@@ -105,7 +112,7 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Exp
         "created_short",
     )
     list_select_related = ("connection", "account__member", "account__connection")
-    list_filter = ("status", "kind", ProviderFilter, ("connection", ConnectionFilter), ErrorCodeFilter,
+    list_filter = (OperationStatusFilter, "kind", ProviderFilter, ("connection", ConnectionFilter), ErrorCodeFilter,
                    ("created_at", admin.DateFieldListFilter))
     # what a search finds: search_filter (indexed lookups only)
     search_fields = ("id", "account__member__email", "account__external_id")

@@ -345,3 +345,26 @@ def test_a_big_list_offers_to_show_all_only_when_a_search_or_filter_narrows_it(a
     assert "Show all" not in admin_client.get(url).content.decode()
     narrowed = admin_client.get(url + "?" + narrowing.format(fine=rows["fine"].pk)).content.decode()
     assert re.search(r'1 result \(<a href="\?">Show all</a>\)', narrowed)
+
+
+@pytest.mark.parametrize("model, query, words", [
+    ("account", "status__exact=failed", ["Needs a captcha answer", "Waiting for the SMS code", "Failed"]),
+    ("operation", "status__exact=failed", ["Waiting to retry", "Done", "Held"]),
+    ("member", "account_status=failed", ["No account", "Needs a captcha answer", "Waiting for the email validation"]),
+])
+def test_status_filters_use_the_words_of_the_badges(admin_client, rows, model, query, words):
+    """A filter that said "Awaiting Captcha" beside a column that says "Needs a captcha answer"
+    made staff match two names for one state. The URL stays Django's own."""
+    url = reverse(f"admin:provisioning_{model}_changelist")
+    html = admin_client.get(url).content.decode()
+    assert all(f">{said}</a>" in html for said in words)
+    assert "Awaiting Captcha" not in html
+    expected = {"account": ["failed"], "operation": ["failing"], "member": ["bob"]}[model]
+    assert listed(admin_client, model, query) == sorted(rows[name].pk for name in expected)
+
+
+def test_the_connections_health_filter_uses_the_words_of_the_badges(admin_client, rows):
+    html = admin_client.get(reverse("admin:provisioning_connection_changelist")).content.decode()
+    assert all(f">{said}</a>" in html for said in ("Healthy", "Degraded", "Failing", "Not checked yet"))
+    found = admin_client.get(reverse("admin:provisioning_connection_changelist") + "?health_status__exact=unknown")
+    assert {c.name for c in found.context["cl"].result_list} == {"Everything sandbox", "Other"}

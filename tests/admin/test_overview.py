@@ -193,8 +193,8 @@ def test_a_connection_whose_provider_has_no_health_check_does_not_wait_for_one(a
     Connection.objects.create(provider="xhoppe", name="Shop", base_url="http://x.test", credentials={})
     for url in (INDEX, reverse("admin:provisioning_connection_changelist")):
         page = admin_client.get(url).content.decode()
-        assert page.count("No health check") == 1 and "Xhoppe offers no way to check its health" in page
-        assert page.count("Not checked yet") == 1  # the SnapTrade connection, checked by the next round
+        assert page.count(">No health check</span>") == 1 and "Xhoppe offers no way to check its health" in page
+        assert page.count(">Not checked yet</span>") == 1  # the SnapTrade connection, checked by the next round
 
 
 def test_a_quota_counted_to_its_bound_reads_the_same_on_the_overview_and_the_list(admin_client, connection, monkeypatch):
