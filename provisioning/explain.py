@@ -234,17 +234,26 @@ CONNECTION_STATE_WORDS: dict[str, tuple[str, str]] = {
 
 
 def health_badge(connection):
-    if connection.health_status == "unknown" and not _checks_health(connection.provider):
-        # never checked, and never will be: "Not checked yet" would have staff wait for it
-        return badge("No health check", QUIET, f"{connection.provider_label} offers no way to check its health: "
-                     "its operations' outcomes show whether it works.")
+    if _never_checked(connection):  # "Not checked yet" would have staff wait for it
+        return badge("No health check", QUIET, health_detail(connection))
     words, tone = HEALTH_WORDS.get(connection.health_status, (connection.health_status, QUIET))
-    return badge(words, tone, connection.health_detail)
+    return badge(words, tone, health_detail(connection))
 
 
-def _checks_health(provider_kind: str) -> bool:
-    provider = registry.all_providers().get(provider_kind)
-    return provider is not None and provider.supports(OperationKind.HEALTH_CHECK)
+def health_detail(connection) -> str:
+    """What the last health check found, or why there is none to find (the admin's badge and the
+    API's ``health.detail``)."""
+    if _never_checked(connection):
+        return f"{connection.provider_label} offers no way to check its health: its operations' outcomes show whether it works."
+    return connection.health_detail
+
+
+def _never_checked(connection) -> bool:
+    """Not checked, and never to be: its provider has no health check."""
+    if connection.health_status != "unknown":
+        return False
+    provider = registry.all_providers().get(connection.provider)
+    return provider is not None and not provider.supports(OperationKind.HEALTH_CHECK)
 
 
 def connection_state_badge(connection):

@@ -2,6 +2,7 @@
 
 from provisioning import services
 from provisioning.models import Account, Connection, HealthStatus, Member, Operation
+from provisioning.providers.xhoppe import XhoppeProvider
 from provisioning.states import AccountStatus, OperationKind
 
 from .conftest import FAKE_URL
@@ -140,6 +141,14 @@ def test_check_requests_a_health_check_and_reports_it(admin_client_api, connecti
     assert health["status"] == HealthStatus.OK
     assert health["checked_at"] is not None
     assert fake_http.calls[0].request.url == f"{FAKE_URL}/health_check"
+
+
+def test_a_provider_without_a_health_check_says_so_in_the_health_detail(admin_client_api, install_providers):
+    install_providers(XhoppeProvider)  # the real one, not this folder's stand-in
+    shop = Connection.objects.create(provider="xhoppe", name="Shop", base_url="http://x.test/api/v1", credentials={})
+    health = admin_client_api.get(f"/api/v1/connections/{shop.pk}/").json()["health"]
+    assert health == {"status": "unknown", "checked_at": None, "detail": (
+        "Xhoppe offers no way to check its health: its operations' outcomes show whether it works.")}
 
 
 def test_check_on_a_provider_without_it_is_409(admin_client_api, connection, monkeypatch):

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ... import selectors, services
+from ... import explain, selectors, services
 from ...models import Connection, HealthStatus
 from ...providers import registry
 from ...states import ConnectionState
@@ -11,7 +11,12 @@ from .fields import StrictCharField, StrictModelSerializer
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(source="health_status", choices=HealthStatus.choices, read_only=True)
     checked_at = serializers.DateTimeField(source="health_checked_at", read_only=True, allow_null=True)
-    detail = serializers.CharField(source="health_detail", read_only=True)
+    detail = serializers.SerializerMethodField(
+        help_text="What the last check found, or why there is none to find (a provider without a health check)."
+    )
+
+    def get_detail(self, connection) -> str:
+        return explain.health_detail(connection)
 
 
 class ConnectionSerializer(StrictModelSerializer):
