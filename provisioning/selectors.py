@@ -595,6 +595,15 @@ class BatchAccount(NamedTuple):
     busy: bool  # it has an unfinished operation
 
 
+class BatchMember(NamedTuple):
+    """A selected member as a batch reads it (``batch_chunks``)."""
+
+    member_id: int
+    account: BatchAccount | None  # its account at the batch's connection
+    member: Member | None  # with the provider's external_id_member_fields only; None when it reads none
+    missing: str  # what it lacks for the provider (``member_missing``), "" when nothing
+
+
 def connection_quota_left(connection: Connection) -> int | None:
     """How many more accounts ``connection`` may provision (``None``: no quota); see ``BatchPreview``."""
     if connection.max_accounts is None:
@@ -634,11 +643,10 @@ def member_id_chunks(members, size: int | None = None):
 
 
 def batch_chunks(connection: Connection, members, *, lock: bool = False):
-    """``[(member id, BatchAccount or None, what the member lacks for the provider)]`` chunk by
-    chunk: each selected member with its account at ``connection``, and ``member_missing``'s
-    sentence ("" when nothing); ``lock``: the accounts are locked until the transaction ends.
-    One or two queries a chunk (one more where the provider reads members' fields), and
-    tuples, not model instances."""
+    """``[BatchMember]`` chunk by chunk: each selected member with its account at ``connection``
+    and what it lacks for the provider; ``lock``: the accounts are locked until the transaction
+    ends. One or two queries a chunk, and tuples; where the provider reads members' fields
+    (``external_id_member_fields``), one more, and the members with those fields only."""
     from .bulk import IdList
     from .providers import registry
 
@@ -653,18 +661,21 @@ def batch_chunks(connection: Connection, members, *, lock: bool = False):
             account.member_id: account
             for account in map(BatchAccount._make, accounts.order_by().values_list(*BatchAccount._fields))
         }
-        missing = {}
-        if fields:  # what member_missing reads, and no more
-            missing = {member.pk: provider.member_missing(member)
-                       for member in Member.objects.only(*fields).filter(pk__in=IdList(chunk)).order_by()}
-        yield [(member_id, found.get(member_id), missing.get(member_id, "")) for member_id in chunk]
+        read = {}
+        if fields:  # what member_missing and external_id_for read, and no more
+            read = {member.pk: member for member in Member.objects.only(*fields).filter(pk__in=IdList(chunk)).order_by()}
+        yield [
+            BatchMember(member_id, found.get(member_id), read.get(member_id),
+                        provider.member_missing(read[member_id]) if member_id in read else "")
+            for member_id in chunk
+        ]
 
 
 def batch_preview(connection: Connection, members) -> BatchPreview:
     """What ``services.batch_create`` would send for ``members`` at ``connection`` (see ``BatchPreview``)."""
     preview = BatchPreview(connection=connection, quota_left=connection_quota_left(connection))
     for chunk in batch_chunks(connection, members):
-        for member_id, account, missing in chunk:
-            preview.add(member_id, account, missing)
+        for entry in chunk:
+            preview.add(entry.member_id, entry.account, entry.missing)
     preview.name_samples()
     return preview

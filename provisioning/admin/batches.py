@@ -57,6 +57,11 @@ def report_batch(request, batch) -> None:
             batch.pk,
         ),
     )
+    report_left_out(request, preview)
+
+
+def report_left_out(request, preview: selectors.BatchPreview) -> None:
+    """The message, when a batch (or its retry) left members out: why, and who."""
     left_out = explain.batch_left_out_sentence(preview)  # the words the API's answer gives too
     if left_out:
         if preview.over_quota_count:

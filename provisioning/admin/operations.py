@@ -25,6 +25,7 @@ from .. import explain, selectors, services
 from ..followups import retry_refusal
 from ..models import Batch, ExternalCall, Operation, SecretAccess
 from ..states import OPERATION_SPECS, OperationStatus
+from .batches import report_left_out
 from .common import (
     ReadOnlyMixin,
     admin_link,
@@ -548,7 +549,7 @@ class BatchAdmin(LargeListMixin, ReadOnlyAdmin):
         if request.method != "POST":
             return redirect(change_url(batch))
         try:
-            requested = services.batch_retry_failed(batch=batch, requested_by=requester(request))
+            requested, preview = services.batch_retry_failed(batch=batch, requested_by=requester(request))
         except services.ServiceError as exc:
             messages.error(request, exc.message)
         else:
@@ -556,6 +557,8 @@ class BatchAdmin(LargeListMixin, ReadOnlyAdmin):
                 messages.success(request, f"Provisioning {len(requested)} failed account{'s' if len(requested) != 1 else ''} again in this batch.")
             else:
                 messages.info(request, "Nothing to retry: no failed provisioning that can start again.")
+            if preview is not None:
+                report_left_out(request, preview)
         return redirect(change_url(batch))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
 from .. import explain, selectors
-from ..bulk import IdList, insert_copies
+from ..bulk import insert_copies
 from ..models import Account, Batch, Connection, Member
 from ..states import OperationKind, OperationStatus
 from .accounts import members_note_accounts
@@ -82,9 +82,10 @@ def batch_create(
     return batch
 
 
-def batch_retry_failed(*, batch: Batch, requested_by: Requester) -> list:
+def batch_retry_failed(*, batch: Batch, requested_by: Requester) -> tuple[list, selectors.BatchPreview | None]:
     """Provision again, into the same batch, each account whose latest provisioning in ``batch``
-    failed (same rule and quota as ``batch_create``). Returns the new operations (maybe none).
+    failed (same rule and quota as ``batch_create``). Returns the new operations (maybe none) and
+    the ``selectors.BatchPreview`` of what was sent and left out (``None``: none had failed).
     """
     latest = {}
     for account_id, status in (
@@ -95,7 +96,7 @@ def batch_retry_failed(*, batch: Batch, requested_by: Requester) -> list:
         latest.setdefault(account_id, status)
     failed = [account_id for account_id, status in latest.items() if status == OperationStatus.FAILED]
     if not failed:
-        return []
+        return [], None
     with transaction.atomic():
         Connection.objects.select_for_update().get(pk=batch.connection_id)
         before = batch.operations.order_by("-pk").values_list("pk", flat=True).first() or 0
@@ -105,14 +106,14 @@ def batch_retry_failed(*, batch: Batch, requested_by: Requester) -> list:
                 f"The connection '{batch.connection}' is at its quota of {batch.connection.max_accounts} accounts.",
                 code="quota_exceeded",
             )
-        return list(batch.operations.filter(pk__gt=before).order_by("pk"))
+        return list(batch.operations.filter(pk__gt=before).order_by("pk")), preview
 
 
 def _send(batch: Batch, members, requested_by: Requester) -> tuple[selectors.BatchPreview, int]:
     """Provision the members the preview's rule sends, into ``batch``, chunk by chunk (the caller
     holds the connection's row lock); dispatched when the transaction commits. Returns the
-    preview and how many operations were written. Per member, ids and tuples only: no model
-    instance, no query."""
+    preview and how many operations were written. Per member, no query: tuples, and the member
+    itself only where the provider reads its fields (``selectors.batch_chunks``)."""
     connection = batch.connection
     provider, plain_input, secret_input = operation_check(kind=OperationKind.PROVISION, connection=connection)
     remote = provider(connection)
@@ -123,28 +124,25 @@ def _send(batch: Batch, members, requested_by: Requester) -> tuple[selectors.Bat
     queued = array("q")
     for chunk in selectors.batch_chunks(connection, members, lock=True):
         new, again = [], []
-        for member_id, account, missing in chunk:
-            if not preview.add(member_id, account, missing):
-                continue
-            if account is None:
-                new.append(member_id)
-            else:
-                again.append(account)
+        for entry in chunk:
+            if preview.add(entry.member_id, entry.account, entry.missing):
+                (new if entry.account is None else again).append(entry)
         if not new and not again:
             continue
-        unnamed = [account for account in again if not account.external_id]
+        unnamed = [entry for entry in again if not entry.account.external_id]
         try:
             with transaction.atomic():
+                new_ids = [entry.member_id for entry in new]
                 created = insert_copies(Account(connection=connection), ("member_id", "external_id"),
-                                        list(zip(new, _external_ids(remote, new))))
-                members_note_accounts(new)
+                                        list(zip(new_ids, _external_ids(remote, new))))
+                members_note_accounts(new_ids)
                 if unnamed:
-                    named = _external_ids(remote, [account.member_id for account in unnamed])
                     Account.objects.bulk_update(
-                        [Account(pk=account.pk, external_id=external_id) for account, external_id in zip(unnamed, named)],
+                        [Account(pk=entry.account.pk, external_id=external_id)
+                         for entry, external_id in zip(unnamed, _external_ids(remote, unnamed))],
                         ["external_id"],
                     )
-                account_ids = [pk for (pk,) in created] + [account.pk for account in again]
+                account_ids = [pk for (pk,) in created] + [entry.account.pk for entry in again]
                 operations = insert_copies(operation, ("account_id",), [(pk,) for pk in account_ids])
         except IntegrityError:  # another request took one of these members or accounts meanwhile
             raise Conflict("An account of this batch was changed meanwhile: try again.", code="busy")
@@ -155,23 +153,18 @@ def _send(batch: Batch, members, requested_by: Requester) -> tuple[selectors.Bat
     return preview, preview.send_count
 
 
-def _external_ids(remote, member_ids: list[int]) -> list[str]:
+def _external_ids(remote, entries: list[selectors.BatchMember]) -> list[str]:
     """``remote.external_id_for`` the account of each member at its connection: one unsaved
-    account whose member changes, the members' ``external_id_member_fields`` read in one query
-    (none when the provider needs none)."""
+    account whose member changes, with the member's ``external_id_member_fields`` as its chunk
+    read them (none when the provider needs none)."""
     draft = Account(connection=remote.connection)
-    fields = remote.external_id_member_fields
-    found = {}
-    if fields and member_ids:
-        members = Member.objects.only(*fields).filter(pk__in=IdList(member_ids)).order_by()
-        found = {member.pk: member for member in members}
     ids = []
-    for member_id in member_ids:
-        if fields:
-            if member_id not in found:  # deleted since its chunk was read
+    for entry in entries:
+        if remote.external_id_member_fields:
+            if entry.member is None:  # deleted after the batch listed it
                 raise Conflict("A member of this batch was deleted meanwhile: try again.", code="busy")
-            draft.member = found[member_id]
+            draft.member = entry.member
         else:
-            draft.member_id = member_id
+            draft.member_id = entry.member_id
         ids.append(remote.external_id_for(draft))
     return ids

@@ -128,6 +128,17 @@ def test_members_the_provider_cannot_register_as_they_are_are_shown_and_left_out
     left_out = [t for t in texts(response) if "were not sent" in t]
     assert len(left_out) == 1 and left_out[0].endswith(f"Left out as they are: {silent}.")
 
+    # its provisioning failed, then the member's phone went: "Retry the failed ones" says so too
+    batch = Batch.objects.get()
+    batch.operations.update(status=OperationStatus.FAILED)
+    Member.objects.filter(pk=reachable.pk).update(phone="")
+    response = admin_client.post(reverse("admin:provisioning_batch_retry_failed", args=[batch.pk]))
+    assert batch.operations.count() == 1
+    said = texts(response)
+    assert "Nothing to retry: no failed provisioning that can start again." in said
+    assert any("cannot register them as they are" in t and t.endswith("Left out as they are: reachable@example.org.")
+               for t in said), said
+
 
 def test_changing_the_connection_shows_its_preview_before_sending(admin_client, connection, member):
     other = type(connection).objects.create(

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection as db
 from django.db.models.signals import pre_init
 
-from provisioning import services
+from provisioning import selectors, services
 from provisioning.bulk import IdList, insert_copies
 from provisioning.models import Account, Connection, Member, Operation
 from provisioning.providers import registry
@@ -106,7 +106,25 @@ def test_a_member_deleted_while_its_batch_is_written_is_a_conflict_not_a_crash(d
     connection = Connection.objects.create(provider="kandy", name="kandy")  # its remote id reads the email
     gone = members(1, "gone-")[0]
     gone_id = gone.pk
-    gone.delete()
+    gone.delete()  # after the batch listed its id, before its chunk was read: read as None
     with pytest.raises(services.Conflict) as refused:
-        _external_ids(registry.get("kandy")(connection), [gone_id])
+        _external_ids(registry.get("kandy")(connection), [selectors.BatchMember(gone_id, None, None, "")])
     assert refused.value.code == "busy"
+
+
+def test_a_chunk_reads_the_members_fields_once_for_the_rule_and_the_remote_ids(db):
+    """Where the provider reads members' fields (Kandy: the email), a batch reads them once per
+    chunk: for what a member lacks and for the remote ids, not again when the accounts are made."""
+    from django.db import connection as database
+    from django.test.utils import CaptureQueriesContext
+
+    connection = Connection.objects.create(provider="kandy", name="kandy")
+    chosen = members(3, "once-")
+    with CaptureQueriesContext(database) as queries:
+        services.batch_create(connection=connection, members=[m.pk for m in chosen],
+                              requested_by=services.Requester("test"))
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and '"provisioning_member"."email"' in q["sql"]
+             and 'FROM "provisioning_member"' in q["sql"]]
+    assert len(reads) == 1, reads
+    assert sorted(Account.objects.values_list("external_id", flat=True)) == sorted(
+        registry.get("kandy")(connection).external_id_for(Account(connection=connection, member=m)) for m in chosen)
