@@ -27,9 +27,15 @@ def account_create(*, member: Member, connection: Connection, requested_by: Requ
                 f"{member} already has an account at '{connection}'.", code="account_exists"
             )
         members_note_accounts([member.pk])
-        operation = operation_request(
-            kind=OperationKind.PROVISION, account=account, requested_by=requested_by, batch=batch
-        )
+        try:
+            operation = operation_request(
+                kind=OperationKind.PROVISION, account=account, requested_by=requested_by, batch=batch
+            )
+        except InvalidRequest as exc:
+            if exc.code != "member_incomplete":
+                raise
+            # the member is this request's field here
+            raise InvalidRequest(exc.message, code=exc.code, field_errors={"member": [exc.message]}) from None
     return account, operation
 
 

@@ -187,10 +187,12 @@ def operation_new(
 
 
 def _check_member(provider, account: Account) -> None:
-    """A member the provider cannot register as they are is refused now, not failed later."""
+    """A member the provider cannot register as they are is refused now, not failed later (not
+    about a field of this request: a retry names no member; ``account_create`` puts it on its
+    ``member``)."""
     missing = provider.member_missing(account.member)
     if missing:
-        raise InvalidRequest(missing, code="member_incomplete", field_errors={"member": [missing]})
+        raise InvalidRequest(missing, code="member_incomplete")
 
 
 def _check_quota(account: Account) -> None:

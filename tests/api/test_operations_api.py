@@ -3,7 +3,8 @@
 import pytest
 
 from provisioning import services
-from provisioning.models import Account, Batch, ExternalCall, Member, Operation
+from provisioning.models import Account, Batch, Connection, ExternalCall, Member, Operation
+from provisioning.providers.xhoppe import XhoppeProvider
 from provisioning.states import AccountStatus, OperationKind, OperationStatus
 
 from .conftest import account_in
@@ -89,6 +90,26 @@ def test_retry_that_cannot_help_is_409_with_what_to_do_instead(admin_client_api,
     body = response.json()
     assert body["code"] == "retry_cannot_help"
     assert body["detail"].startswith("Retrying cannot help: Xhoppe refused this SMS code")
+    assert Operation.objects.filter(account=account).count() == 1
+
+
+def test_retry_of_a_provisioning_whose_member_still_lacks_what_the_provider_needs_is_400_with_the_next_step(
+        admin_client_api, install_providers):
+    """The member is not a field of a retry: the sentence comes as ``detail``, with its code."""
+    install_providers(XhoppeProvider)  # the real one, not this folder's stand-in
+    xhoppe = Connection.objects.create(provider="xhoppe", name="Shop", base_url="http://x.test/api/v1", credentials={})
+    account = Account.objects.create(member=Member.objects.create(email="no.phone@example.org"), connection=xhoppe,
+                                     status=AccountStatus.FAILED)
+    failed = make_operation(account, OperationKind.PROVISION, OperationStatus.FAILED, error_code="member_incomplete")
+
+    response = admin_client_api.post(f"/api/v1/operations/{failed.pk}/retry/")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "The member has no phone number, and Xhoppe registers people by phone: add it to the member, "
+                  "then provision.",
+        "code": "member_incomplete",
+    }
     assert Operation.objects.filter(account=account).count() == 1
 
 
