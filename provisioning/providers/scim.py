@@ -35,18 +35,26 @@ changed since it was read) -> TransientError, since the next attempt reads it af
 Rejected; 429 -> RateLimited and 503 -> TransientError, both with ``Retry-After``; other 5xx ->
 TransientError.
 
-Requests are built and answers checked with scim2-client (``BaseSyncSCIMClient``), whose only
+Requests are built with scim2-client (``BaseSyncSCIMClient``) and scim2-models, whose only
 transport hook, ``request(method, url, **kwargs)``, is routed through ``ProviderClient.request``:
 every exchange still goes through the one choke point (timed, authenticated there, redacted,
-recorded). Our ``raise_for_response`` maps errors before scim2-client sees an answer, so it only
-ever checks and parses successful ones (``User``, ``ListResponse[User]``,
-``ServiceProviderConfig`` from scim2-models). An answer that is not valid SCIM is a
-ConfigurationError (the base URL most likely points elsewhere).
+recorded). ``error_for`` maps errors before scim2-client sees an answer. Successful answers are
+read by ``scim_answers``, leniently (only the attributes the portal uses; an extension or a
+vendor's attribute is ignored), and any 2xx is a success: RFC 7644 names 201 for a create and 204
+for a delete, but many applications answer 200. An answer that is not SCIM at all (a user without
+an ``id``, a list without ``totalResults``) is a ConfigurationError: the base URL most likely
+points elsewhere.
+
+Applications differ in the filters they support: one that refuses ``externalId eq`` (400
+``invalidFilter``) is asked by ``userName`` instead, and the user found is the member's only when
+its externalId is ours. What a filter returns is checked again here (an application that ignores a
+filter it does not support lists other users).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import requests
@@ -58,7 +66,6 @@ from scim2_client.errors import SCIMClientException
 from scim2_models import (
     Email,
     Error,
-    ListResponse,
     Name,
     PatchOp,
     PhoneNumber,
@@ -87,6 +94,7 @@ from .exceptions import (
 )
 from .http import EXPECT_EMPTY, EXPECT_JSON, ProviderClient, error_for_status
 from .inputs import InputErrors, InputField
+from .scim_answers import Features, NotScim, ScimUser, UserPage, read_features, read_page, read_user
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -104,6 +112,10 @@ MEMBER_FIELDS = {
 }
 
 
+class FilterRefused(InvalidInput):
+    """The application does not support the filter asked (400 ``invalidFilter``)."""
+
+
 def filter_value(value: str) -> str:
     """A string literal of a SCIM filter (RFC 7644 §3.4.2.2: JSON string syntax)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -114,10 +126,12 @@ class _Exchange(BaseSyncSCIMClient):
 
     def __init__(self, owner: ScimClient):
         models, resource_types = describe_resource_models([User])
-        # content types are not checked: RFC 7644 §8.1 lets older servers answer application/json,
-        # and some answer less precisely still; the body is validated all the same
+        # answers are read by scim_answers (leniently), whatever their 2xx status and content type:
+        # RFC 7644 §8.1 lets older servers answer application/json, and some answer less precisely
         super().__init__(
             provider=ServiceDescription(models=models, resource_types=resource_types),
+            check_response_payload=False,
+            check_response_status_codes=False,
             check_response_content_type=False,
         )
         self.owner = owner
@@ -186,6 +200,8 @@ class ScimClient(ProviderClient):
                             "listing its users page by page.")
         if scim_type == "invalidVers":
             return ConfigurationError(f"{said}. The base URL must be the application's SCIM 2.0 root.")
+        if scim_type == "invalidFilter":
+            return FilterRefused(said)
         if scim_type in INVALID_INPUT_TYPES or status == 400:
             fields = sorted({field for attr, field in MEMBER_FIELDS.items() if attr.lower() in detail.lower()})
             return InvalidInput(said, field_errors={field: [detail] for field in fields})
@@ -206,36 +222,45 @@ class ScimClient(ProviderClient):
         return scim_type, detail or f"HTTP {response.status_code} {response.reason or ''}".strip()
 
     # --- SCIM calls ------------------------------------------------------------------------------
-    def _checked(self, what: str, call, *args, **kwargs):
-        """Run a scim2-client call; an answer that is not valid SCIM is a configuration problem."""
+    def _checked(self, what: str, call, *args, read=None, **kwargs):
+        """Run a scim2-client call and ``read`` its answer; an answer that is not SCIM is a
+        configuration problem."""
         try:
-            return call(*args, **kwargs)
+            answer = call(*args, **kwargs)
+            return read(answer) if read else answer
         except ProviderError:
             raise
-        except (SCIMClientException, SCIMException, ValidationError) as exc:
+        except (SCIMClientException, SCIMException, ValidationError, NotScim) as exc:
             reason = " ".join(str(exc).split())[:300] or type(exc).__name__
             raise ConfigurationError(
                 f"The answer to {what} is not valid SCIM ({reason}): check the connection's base URL."
             ) from None
 
-    def service_provider_config(self) -> ServiceProviderConfig:
-        return self._checked("GET /ServiceProviderConfig", self.scim.query, ServiceProviderConfig)
+    def service_provider_config(self) -> Features:
+        return self._checked("GET /ServiceProviderConfig", self.scim.query, ServiceProviderConfig, read=read_features)
 
-    def create_user(self, user: User) -> User:
-        """``POST /Users``. Not idempotent: a read timeout is an ``UnknownOutcome``."""
-        return self._checked("POST /Users", self.scim.create, user)
+    def create_user(self, user: User) -> ScimUser:
+        """``POST /Users``. Not idempotent: a read timeout, or a success without a body, is an
+        ``UnknownOutcome`` (the next attempt looks for the user before it creates one)."""
+        return self._checked("POST /Users", self.scim.create, user, read=read_user)
 
-    def get_user(self, scim_id: str) -> User:
-        return self._checked("GET /Users/{id}", self.scim.query, User, scim_id)
+    def get_user(self, scim_id: str) -> ScimUser:
+        return self._checked("GET /Users/{id}", self.scim.query, User, scim_id, read=read_user)
 
-    def search(self, scim_filter: str | None = None, *, start_index: int = 1, count: int = PAGE_SIZE) -> ListResponse:
+    def search(self, scim_filter: str | None = None, *, start_index: int = 1, count: int = PAGE_SIZE) -> UserPage:
         # a filter left out must stay unset: an explicit None would be sent
         parameters = SearchRequest(start_index=start_index, count=count, **({"filter": scim_filter} if scim_filter else {}))
-        return self._checked("GET /Users", self.scim.query, User, query_parameters=parameters)
+        return self._checked("GET /Users", self.scim.query, User, query_parameters=parameters, read=read_page)
 
-    def find_user(self, attribute: str, value: str) -> User | None:
-        """The one user whose ``attribute`` equals ``value``, or ``None``; NeedsAttention if several."""
-        found = self.search(f"{attribute} eq {filter_value(value)}").resources or []
+    def find_user(self, attribute: str, value: str) -> ScimUser | None:
+        """The one user whose ``attribute`` (``externalId`` or ``userName``) equals ``value``, or
+        ``None``; NeedsAttention if several. FilterRefused when the application does not filter by
+        ``attribute``; the users it answers are checked again (userName is case-insensitive)."""
+        answered = self.search(f"{attribute} eq {filter_value(value)}").users
+        if attribute == "userName":
+            found = [user for user in answered if (user.user_name or "").casefold() == value.casefold()]
+        else:
+            found = [user for user in answered if user.external_id == value]
         if len(found) > 1:
             raise NeedsAttention(
                 f"The SCIM application has {len(found)} users with {attribute} {value} "
@@ -250,8 +275,9 @@ class ScimClient(ProviderClient):
     def delete_user(self, scim_id: str) -> None:
         self._checked("DELETE /Users/{id}", self.scim.delete, User, scim_id)
 
-    def all_users(self, page_size: int = PAGE_SIZE) -> Iterator[User]:
-        """Every user, page by page (``startIndex`` is 1-based; ``totalResults`` says when to stop).
+    def all_users(self, page_size: int = PAGE_SIZE) -> Iterator[ScimUser]:
+        """Every user, page by page (``startIndex`` is 1-based; ``totalResults`` says when to stop,
+        or, from an application that leaves it out, a page shorter than asked).
 
         A page that brings nothing new before ``totalResults`` is reached means the listing cannot
         be completed: an incomplete list would make reconcile report users missing, so it fails.
@@ -259,18 +285,19 @@ class ScimClient(ProviderClient):
         start, seen = 1, set()
         for _ in range(MAX_PAGES):
             page = self.search(start_index=start, count=page_size)
-            resources = page.resources or []
+            resources = page.users
             new = [user for user in resources if user.id not in seen]
-            total = page.total_results or 0
             for user in new:
                 seen.add(user.id)
                 yield user
-            if len(seen) >= total:
+            done = len(resources) < page_size if page.total is None else len(seen) >= page.total
+            if done:
                 return
             if not new:
+                listed = f"{len(seen)} of the {page.total} users it counts" if page.total is not None else f"{len(seen)} users"
                 raise Rejected(
-                    f"The SCIM application listed {len(seen)} of the {total} users it counts, then a page at "
-                    f"startIndex {start} with nothing new: the list of users cannot be completed."
+                    f"The SCIM application listed {listed}, then a page at startIndex {start} with nothing new: "
+                    "the list of users cannot be completed."
                 )
             start += len(resources)
         raise Rejected(f"The SCIM application still had users after {MAX_PAGES} pages.")
@@ -335,7 +362,7 @@ class ScimProvider(Provider):
         """The discovery document (what the application supports), then an authenticated list."""
         try:
             config = self.client.service_provider_config()
-            users = self.client.search(count=1).total_results
+            users = self.client.search(count=1).total
         except Deferred:
             raise
         except ConfigurationError as err:
@@ -344,13 +371,11 @@ class ScimProvider(Provider):
             return health_outcome(HealthStatus.ERROR, f"The SCIM application is unreachable: {err.message}")
         except ProviderError as err:
             return health_outcome(HealthStatus.DEGRADED, f"The SCIM application answered unexpectedly: {err.message}")
-        patch = bool(config.patch and config.patch.supported)
-        filtering = bool(config.filter and config.filter.supported)
-        max_results = config.filter.max_results if config.filter else None
-        schemes = [str(s.type.value if s.type else s.name) for s in (config.authentication_schemes or [])]
+        patch, filtering, max_results = config.patch, config.filtering, config.max_results
+        schemes = config.authentication
         features = (
             f"PATCH {'supported' if patch else 'not supported'}; filtering "
-            + (f"supported (at most {max_results} results)" if filtering else "not supported")
+            + (("supported" + (f" (at most {max_results} results)" if max_results else "")) if filtering else "not supported")
             + f"; authentication: {', '.join(schemes) or 'not announced'}"
         )
         detail = f"Credentials accepted; {users if users is not None else '?'} users. {features}."
@@ -375,7 +400,7 @@ class ScimProvider(Provider):
     def provision(self, ctx: OperationContext) -> Outcome:
         account = ctx.account
         external_id = account.external_id or self.external_id_for(account)
-        existing = self.client.find_user("externalId", external_id)
+        existing = self._ours(external_id, ctx.member.email)
         if existing is not None:  # an earlier attempt (or a concurrent one) created it
             return self._adopted(existing, external_id, "found by externalId")
         try:
@@ -384,8 +409,17 @@ class ScimProvider(Provider):
             return self._resolve_conflict(ctx.member, external_id, err)
         return self._active(created, external_id, {"created": True})
 
+    def _ours(self, external_id: str, email: str) -> ScimUser | None:
+        """The user with our externalId: asked by externalId, or, from an application that does not
+        filter by it, by the member's userName (that user is ours only if its externalId is)."""
+        try:
+            return self.client.find_user("externalId", external_id)
+        except FilterRefused:
+            user = self.client.find_user("userName", email)
+            return user if user is not None and user.external_id == external_id else None
+
     def _resolve_conflict(self, member, external_id: str, err: AlreadyExists) -> Outcome:
-        existing = self.client.find_user("externalId", external_id)
+        existing = self._ours(external_id, member.email)
         if existing is not None:
             return self._adopted(existing, external_id, "found by externalId after a uniqueness conflict")
         same_name = self.client.find_user("userName", member.email)
@@ -403,14 +437,14 @@ class ScimProvider(Provider):
             "application and provision again; otherwise rename or remove it there first."
         )
 
-    def _adopted(self, user: User, external_id: str, how: str) -> Outcome:
+    def _adopted(self, user: ScimUser, external_id: str, how: str) -> Outcome:
         if user.active is False:  # deactivated by an earlier deprovisioning: provisioning wakes it
             self.client.set_active(user.id, True)
-            user.active = True
+            user = replace(user, active=True)
             how += ", reactivated"
         return self._active(user, external_id, {"adopted": how})
 
-    def _active(self, user: User, external_id: str, result: dict) -> Outcome:
+    def _active(self, user: ScimUser, external_id: str, result: dict) -> Outcome:
         return Outcome(
             account_status=AccountStatus.ACTIVE,
             external_id=external_id,
@@ -432,7 +466,7 @@ class ScimProvider(Provider):
             active=True,
         )
 
-    def _find(self, account) -> User | None:
+    def _find(self, account) -> ScimUser | None:
         """The account's user: by its SCIM id, else by externalId (it may have been recreated)."""
         scim_id = account.details.get("scim_id")
         if scim_id:
@@ -440,7 +474,7 @@ class ScimProvider(Provider):
                 return self.client.get_user(scim_id)
             except NotFound:
                 pass
-        return self.client.find_user("externalId", account.external_id) if account.external_id else None
+        return self._ours(account.external_id, account.member.email) if account.external_id else None
 
     def sync(self, ctx: OperationContext) -> Outcome:
         """Reads the user back; flags drift (gone, or deactivated at the application while active here)."""
@@ -505,13 +539,12 @@ class ScimProvider(Provider):
         return mode
 
 
-def _user_details(user: User) -> dict:
-    meta = user.meta
+def _user_details(user: ScimUser) -> dict:
     return {
         "scim_id": user.id,
         "user_name": user.user_name,
         "active": user.active,
-        "last_modified": meta.last_modified.isoformat() if meta and meta.last_modified else None,
+        "last_modified": user.last_modified.isoformat() if user.last_modified else None,
     }
 
 

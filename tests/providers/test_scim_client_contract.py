@@ -26,7 +26,7 @@ from provisioning.providers.exceptions import (
     UnknownOutcome,
 )
 from provisioning.providers.inputs import InputErrors
-from provisioning.providers.scim import ScimClient, ScimProvider
+from provisioning.providers.scim import FilterRefused, ScimClient, ScimProvider
 
 BASE = "https://idm.example.com/scim/v2"
 TOKEN = "scim-bearer-0123456789abcdef"
@@ -121,7 +121,7 @@ def test_create_posts_a_scim_user_with_the_bearer_token(http, client, log):
         "emails": [{"value": "jane@example.org", "primary": True}],
         "phoneNumbers": [{"value": "+6591234567", "type": "mobile"}],
     }
-    assert created.id == golden_user()["id"] and created.meta.last_modified.year == 2026
+    assert created.id == golden_user()["id"] and created.last_modified.year == 2026
     # the token never reaches the records
     assert log.calls[0].request_headers["Authorization"] == "***"
     assert TOKEN not in repr(log.calls)
@@ -138,12 +138,13 @@ def test_basic_authentication_when_configured_instead_of_a_token(http, log):
 
 
 def test_find_user_filters_by_external_id_with_a_quoted_literal(http, client):
-    http.get(f"{BASE}/Users", json=golden_list([golden_user()]), content_type="application/json")
+    http.get(f"{BASE}/Users", json=golden_list([golden_user(external_id='portal-"quoted"')]),
+             content_type="application/json")
 
     found = client.find_user("externalId", 'portal-"quoted"')
 
     assert query(http.calls[0]) == {"filter": 'externalId eq "portal-\\"quoted\\""', "startIndex": "1", "count": "100"}
-    assert found.external_id == "portal-abc-m1-c1"  # application/json is accepted too (RFC 7644 §8.1)
+    assert found.external_id == 'portal-"quoted"'  # application/json is accepted too (RFC 7644 §8.1)
 
 
 def test_find_user_none_and_several(http, client):
@@ -198,6 +199,101 @@ def test_all_users_stops_when_a_server_pages_nothing_before_the_total(http, clie
         list(client.all_users())
 
 
+# --- answers as applications shape them ------------------------------------------------------------
+
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def test_a_user_with_an_extension_and_attributes_of_its_own_is_read(http, client):
+    user = golden_user()
+    user["schemas"] = [ENTERPRISE, USER_SCHEMA]  # the extension first: order is not meaningful
+    user[ENTERPRISE] = {"employeeNumber": "701984", "manager": {"value": "26118915-6090-4610-87e4"}}
+    user["urn:example:vendor:1.0:User"] = {"seat": "pro"}
+    user["x-tenant"] = 7
+    user["password"] = "never-sent-back-but-some-do"
+    user["id"] = 42  # a number, not the string RFC 7643 asks for
+    http.get(f"{BASE}/Users", json=golden_list([user]), content_type=SCIM_JSON)
+
+    found = client.find_user("externalId", "portal-abc-m1-c1")
+
+    assert (found.id, found.external_id, found.user_name, found.active) == (
+        "42", "portal-abc-m1-c1", "jane@example.org", True)
+
+
+def test_attribute_names_are_read_whatever_their_case(http, client):
+    http.get(f"{BASE}/Users/u1", content_type=SCIM_JSON, json={
+        "schemas": [USER_SCHEMA], "ID": "u1", "externalid": "portal-abc-m1-c1", "USERNAME": "jane@example.org",
+        "Active": "false", "Meta": {"LastModified": "2026-05-13T04:42:34Z"},
+    })
+
+    user = client.get_user("u1")
+
+    assert (user.id, user.external_id, user.user_name, user.active) == ("u1", "portal-abc-m1-c1", "jane@example.org", False)
+    assert user.last_modified.isoformat() == "2026-05-13T04:42:34+00:00"
+
+
+@pytest.mark.parametrize("status", [200, 201])
+def test_a_create_answered_with_any_success_status_is_read(http, client, status):
+    http.post(f"{BASE}/Users", json=golden_user(), status=status, content_type=SCIM_JSON)
+
+    assert client.create_user(new_user()).id == golden_user()["id"]
+
+
+def test_a_create_answered_without_the_user_is_an_unknown_outcome(http, client):
+    http.post(f"{BASE}/Users", status=201, body="")
+
+    with pytest.raises(UnknownOutcome, match="empty body. The request may have been carried out"):
+        client.create_user(new_user())
+
+
+@pytest.mark.parametrize(("status", "body"), [(204, ""), (200, ""), (200, "{}"), (202, "")])
+def test_a_delete_answered_with_any_success_status_is_done(http, client, status, body):
+    http.delete(f"{BASE}/Users/u1", status=status, body=body, content_type=SCIM_JSON)
+
+    client.delete_user("u1")  # no error
+
+
+def test_a_deactivation_answered_200_with_the_user_is_done(http, client):
+    http.patch(f"{BASE}/Users/u1", status=200, json={**golden_user(active=False), "x-tenant": 7},
+               content_type=SCIM_JSON)
+
+    client.set_active("u1", False)  # no error
+
+
+def test_find_user_keeps_only_the_users_that_match_when_the_filter_was_ignored(http, client):
+    others = [golden_user(1, external_id="someone-else", user_name="bob@example.org"), golden_user(2)]
+    http.get(f"{BASE}/Users", json=golden_list(others), content_type=SCIM_JSON)
+    http.get(f"{BASE}/Users", json=golden_list(others[:1]), content_type=SCIM_JSON)
+
+    assert client.find_user("externalId", "portal-abc-m1-c1").id == golden_user(2)["id"]
+    assert client.find_user("userName", "JANE@example.org") is None  # only bob came back
+
+
+def test_find_user_by_user_name_ignores_case(http, client):
+    http.get(f"{BASE}/Users", json=golden_list([golden_user(user_name="Jane@Example.org")]), content_type=SCIM_JSON)
+
+    assert client.find_user("userName", "jane@example.org").user_name == "Jane@Example.org"
+
+
+def test_all_users_without_a_total_stops_at_a_short_page(http, client):
+    first, last = ([golden_user(n, external_id=f"e{n}") for n in ns] for ns in ((1, 2), (3,)))
+    http.get(f"{BASE}/Users", json={"schemas": [LIST_SCHEMA], "Resources": first}, content_type=SCIM_JSON)
+    http.get(f"{BASE}/Users", json={"schemas": [LIST_SCHEMA], "Resources": last}, content_type=SCIM_JSON)
+
+    assert [u.external_id for u in client.all_users(page_size=2)] == ["e1", "e2", "e3"]
+
+
+@pytest.mark.parametrize(("path", "body", "reason"), [
+    ("/Users/u1", {"schemas": [USER_SCHEMA], "userName": "jane@example.org"}, "a user without an id"),
+    ("/Users/u1", ["not", "an", "object"], "a user that is not a JSON object"),
+])
+def test_a_user_without_an_id_is_not_scim(http, client, path, body, reason):
+    http.get(f"{BASE}{path}", json=body, content_type=SCIM_JSON)
+
+    with pytest.raises(ConfigurationError, match=f"not valid SCIM \\({reason}.*base URL"):
+        client.get_user("u1")
+
+
 def test_a_create_whose_answer_never_came_is_an_unknown_outcome(http, client):
     http.post(f"{BASE}/Users", body=requests.ReadTimeout("read timed out"))
     with pytest.raises(UnknownOutcome):
@@ -219,7 +315,7 @@ def test_a_create_whose_answer_never_came_is_an_unknown_outcome(http, client):
         (429, golden_error(429, "Too many requests"), {"Retry-After": "30"}, RateLimited, "429"),
         (503, golden_error(503, "Service unavailable"), {"Retry-After": "120"}, TransientError, "503"),
         (500, "<html>Internal Server Error</html>", {}, TransientError, "HTTP 500"),
-        (400, golden_error(400, "The specified filter syntax was invalid", "invalidFilter"), {}, InvalidInput,
+        (400, golden_error(400, "The specified filter syntax was invalid", "invalidFilter"), {}, FilterRefused,
          "invalidFilter"),
         (400, golden_error(400, "Attribute 'userName' is required", "invalidValue"), {}, InvalidInput,
          "invalidValue"),

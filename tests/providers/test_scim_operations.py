@@ -149,6 +149,33 @@ def test_a_user_with_the_same_user_name_and_another_external_id_is_never_adopted
     assert [c.request.method for c in http.calls].count("PATCH") == 0
 
 
+def test_an_application_that_cannot_filter_by_external_id_is_asked_by_user_name(account, http):
+    http.get(USERS, status=400, content_type=SCIM_JSON,
+             json=golden_error(400, "Filtering on externalId is not supported", "invalidFilter"))
+    http.get(USERS, json=golden_list([user(account, active=True)]), content_type=SCIM_JSON)
+
+    operation = run("provision", account=account)
+
+    assert filters(http) == [f'externalId eq "{ours(account)}"', 'userName eq "jane@example.org"']
+    assert operation.status == OperationStatus.SUCCEEDED and operation.result["adopted"] == "found by externalId"
+    assert [c.request.method for c in http.calls] == ["GET", "GET"]  # nothing created twice
+
+
+def test_asked_by_user_name_a_user_with_another_external_id_is_not_taken_for_ours(account, http):
+    refused = golden_error(400, "Filtering on externalId is not supported", "invalidFilter")
+    foreign = golden_list([golden_user(7, external_id="hr-system-7")])
+    for answer in ({"status": 400, "json": refused}, {"json": foreign}):  # the look before creating
+        http.get(USERS, content_type=SCIM_JSON, **answer)
+    http.post(USERS, status=409, content_type=SCIM_JSON, json=golden_error(409, "userName taken", "uniqueness"))
+    for answer in ({"status": 400, "json": refused}, {"json": foreign}, {"json": foreign}):  # the conflict's
+        http.get(USERS, content_type=SCIM_JSON, **answer)
+
+    operation = run("provision", account=account)
+
+    assert operation.status == OperationStatus.FAILED and operation.error_code == "needs_attention"
+    assert "externalId hr-system-7" in operation.error_message
+
+
 # --- deprovision ---------------------------------------------------------------------------------
 
 def test_deprovision_deactivates_by_default(account, http):
@@ -281,6 +308,25 @@ def test_health_check_reports_what_the_application_supports(connection, http):
     assert connection.health_detail == (
         "Credentials accepted; 42 users. PATCH supported; filtering supported (at most 200 results); "
         "authentication: oauthbearertoken."
+    )
+
+
+def test_health_check_reads_a_discovery_document_with_attributes_of_its_own(connection, http):
+    http.get(f"{BASE}/ServiceProviderConfig", content_type=SCIM_JSON, json={
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "documentationUri": "https://idm.example.com/help/scim", "x-vendor-build": "2026.11",
+        "patch": {"supported": "true"}, "filter": {"supported": True, "maxResults": "100", "caseExact": False},
+        "authenticationSchemes": [{"type": "httpbasic", "name": "Basic", "primary": True, "x-realm": "idm"}],
+    })
+    http.get(USERS, json={**golden_list([golden_user()], total=3), "x-took-ms": 4}, content_type=SCIM_JSON)
+
+    run("health_check", connection=connection)
+
+    connection.refresh_from_db()
+    assert connection.health_status == "ok"
+    assert connection.health_detail == (
+        "Credentials accepted; 3 users. PATCH supported; filtering supported (at most 100 results); "
+        "authentication: httpbasic."
     )
 
 
