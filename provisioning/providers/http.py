@@ -23,6 +23,9 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -511,14 +514,22 @@ def read_capped(response: requests.Response, limit: int) -> tuple[bytes, str]:
 
 
 def retry_after_seconds(response: requests.Response, *header_names: str) -> float | None:
-    """Seconds to wait from ``Retry-After`` (or the given reset headers), when present."""
+    """Seconds to wait from ``Retry-After`` (or the given reset headers), when present: a number of
+    seconds, or an HTTP date (RFC 9110 §10.2.3), counted from now."""
     for name in ("Retry-After", *header_names):
-        value = response.headers.get(name)
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                continue
+        value = (response.headers.get(name) or "").strip()
+        if not value:
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            continue
+        if when.tzinfo is not None:  # an HTTP date is GMT; one without a zone is not one
+            return max(0.0, (when - datetime.now(dt_timezone.utc)).total_seconds())
     return None
 
 

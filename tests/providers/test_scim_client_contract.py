@@ -7,6 +7,9 @@ the taxonomy.
 
 import base64
 import json
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -343,6 +346,18 @@ def test_scim_errors_map_onto_the_taxonomy(http, client, log, status, body, head
         assert raised.value.retry_after == float(headers["Retry-After"])
     assert log.calls[0].error.startswith(raised.value.code)
     assert TOKEN not in repr(log.calls)
+
+
+@pytest.mark.parametrize(("offset", "low", "high"), [(120, 110, 120), (-60, 0, 0)])
+def test_a_retry_after_given_as_an_http_date_is_counted_from_now(http, client, offset, low, high):
+    when = datetime.now(dt_timezone.utc) + timedelta(seconds=offset)
+    http.get(f"{BASE}/Users/u1", status=429, content_type=SCIM_JSON, json=golden_error(429, "Too many requests"),
+             headers={"Retry-After": format_datetime(when, usegmt=True)})
+
+    with pytest.raises(RateLimited) as raised:
+        client.get_user("u1")
+
+    assert low <= raised.value.retry_after <= high
 
 
 def test_an_invalid_value_names_the_member_field_it_is_about(http, client):
