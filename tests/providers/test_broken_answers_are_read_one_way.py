@@ -81,7 +81,7 @@ PROVIDERS = [
         connection("xhoppe", "http://xhoppe.test/api/v1", {}),
         XhoppeClient,
         create=Call("POST", "/users", lambda c: c.register(msisdn="6591234567", password="Pw-123456")),
-        read=Call("PUT", "/users/forget_password", lambda c: c.forget_password(msisdn="6591234567")),
+        read=Call("POST", "/login", lambda c: c.login(msisdn="6591234567", password="Pw-123456")),
     ),
     Row(
         "flyve",
