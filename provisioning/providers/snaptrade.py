@@ -162,11 +162,14 @@ class SnapTradeClient(ProviderClient):
             return ConfigurationError(
                 f"{said}. Check the connection's client id and consumer key (and this machine's clock)."
             )
-        if status == 404 and code == CODE_NOT_FOUND:
+        path = self.relative_path(urlsplit(response.request.url).path)
+        if status == 404 and (code == CODE_NOT_FOUND or path == DELETE_USER):
+            # 1011 is only the specification's example; deleteUser documents a 404 for a user it
+            # does not have, whatever the code says
             return NotFound(said)
         if status == 400 and code == CODE_PERSONAL_KEY:
             return ConfigurationError(f"{said}. Managing users needs a commercial API key, not a personal one.")
-        if status == 400 and self.relative_path(urlsplit(response.request.url).path) == REGISTER_USER:
+        if status == 400 and path == REGISTER_USER:
             return AlreadyExists(f"{said}. The user possibly exists already.")
         if status in (400, 422):
             return InvalidInput(said)

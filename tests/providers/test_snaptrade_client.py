@@ -113,8 +113,10 @@ def test_server_errors_are_transient(client, http, status):
     assert type(error) is e.TransientError and error.retryable
 
 
-def test_unknown_user_is_not_found(client, http):
-    http.delete(DELETE, status=404, json=snaptrade_error(404, "The requested resource does not exist.", "1011"))
+@pytest.mark.parametrize("code", ["1011", "1003", None])  # 1011 is only the specification's example
+def test_deleting_an_unknown_user_is_not_found_whatever_the_code(client, http, code):
+    body = snaptrade_error(404, "The requested resource does not exist.", code) if code else {"detail": "Not found."}
+    http.delete(DELETE, status=404, json=body)
 
     assert type(raised(lambda: client.delete_user("gone"))) is e.NotFound
 
