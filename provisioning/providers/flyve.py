@@ -604,11 +604,25 @@ class FlyveProvider(Provider):
         )
 
     def health_check(self, ctx: OperationContext) -> Outcome:
+        """The service account's session opened and closed, and GLPI's password policy read.
+
+        ``getGlpiConfig`` is optional here (a GLPI that does not offer it, or not to this account,
+        still registers people): then the policy is unknown, and the passwords the portal makes
+        (long, with every class of character) satisfy any usual one."""
+        unread = ""
         with self.client.service_session():
-            config = self.client.glpi_config()
-        policy = password_policy(config)
+            try:
+                config = self.client.glpi_config()
+            except (ConfigurationError, NotFound, Rejected, InvalidInput) as err:  # not a transient error
+                config, unread = None, err.message
         wait = self.captcha_wait_seconds()
         budget = f"next captcha in {wait:.0f} s" if wait else "captchas available"
+        if config is None:
+            detail = (f"Service account session opened and closed; GLPI did not give its password policy "
+                      f"({unread}), so passwords are made to satisfy any usual one; {budget}.")
+            return Outcome(health=(HealthStatus.OK, detail),
+                           result={"password_policy": None, "captcha_wait_seconds": round(wait)})
+        policy = password_policy(config)
         detail = f"Service account session opened and closed; {describe_policy(policy)}; {budget}."
         return Outcome(
             health=(HealthStatus.OK, detail),

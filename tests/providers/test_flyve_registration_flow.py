@@ -251,6 +251,23 @@ def test_health_check_reads_the_password_policy_and_closes_its_session(connectio
     assert glpi.sessions_opened == glpi.sessions_killed == 1
 
 
+@pytest.mark.parametrize(("status", "code", "message"), [
+    (400, "ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", "resource not found or not an instance of CommonDBTM"),
+    (404, "ERROR_ITEM_NOT_FOUND", "Not found"),
+])
+def test_a_glpi_without_get_glpi_config_is_healthy_with_its_policy_unknown(connection, glpi, status, code, message):
+    glpi.error("config", code, message, status=status)
+
+    operation = run("health_check", connection=connection)
+
+    connection.refresh_from_db()
+    assert operation.status == OperationStatus.SUCCEEDED
+    assert connection.health_status == HealthStatus.OK
+    assert "did not give its password policy" in connection.health_detail
+    assert "glpi_password_policy" not in connection.provider_state
+    assert glpi.sessions_opened == glpi.sessions_killed == 1
+
+
 def test_there_is_no_deprovisioning_at_glpi(awaiting_validation):
     with pytest.raises(services.Conflict) as raised:
         services.operation_request(kind="deprovision", account=awaiting_validation, requested_by=STAFF)
