@@ -44,6 +44,7 @@ from .exceptions import (
     ConfigurationError,
     Deferred,
     InvalidInput,
+    NeedsAttention,
     NotFound,
     ProviderError,
     RateLimited,
@@ -304,8 +305,9 @@ class GlpiClient(ProviderClient):
         """Confirm the validation; a link GLPI refuses (its token, or an id it does not know: "Item
         not found") is ``validation_invalid``, which another attempt with it cannot change."""
         try:
-            response = self.request(
-                "PUT", f"/{VALIDATION_ITEMTYPE}/{validation_id}", json_body={"input": {"_validate": token}}
+            response = self.request(  # not idempotent: GLPI clears the token once it validated
+                "PUT", f"/{VALIDATION_ITEMTYPE}/{validation_id}", json_body={"input": {"_validate": token}},
+                idempotent=False,
             )
         except (Rejected, NotFound) as err:
             if err.code in ("validation_invalid", "validation_expired"):
@@ -594,8 +596,20 @@ class FlyveProvider(Provider):
 
     def validate(self, ctx: OperationContext) -> Outcome:
         validation_id, token = self.validation_pair({**ctx.input, **ctx.secret_input})
-        with self.client.service_session():
-            self.client.validate_account(validation_id, token)
+        try:
+            with self.client.service_session():
+                self.client.validate_account(validation_id, token)
+        except Rejected as err:
+            if err.code != "validation_invalid" or not ctx.is_retry:
+                raise
+            # GLPI clears a validation's token once it is used: an earlier attempt whose answer was
+            # lost may have validated the account, and this refusal cannot tell
+            raise NeedsAttention(
+                f"GLPI refused validation {validation_id} ({err.message}), but an earlier attempt may have "
+                "sent it without receiving GLPI's answer, and GLPI accepts a validation only once. Ask the "
+                "member to sign in to Flyve MDM: if they can, the account is validated (GLPI offers the "
+                "portal no way to read that); if not, validate again with the link of a newer validation email."
+            ) from None
         return Outcome(
             account_status=AccountStatus.ACTIVE,
             details={"validation_id": validation_id, "validated_at": timezone.now().isoformat()},

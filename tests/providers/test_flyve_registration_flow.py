@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 from django.utils import timezone
 
 from provisioning import services
@@ -208,6 +209,24 @@ def test_expired_or_reused_tokens_fail_and_the_account_keeps_waiting(awaiting_va
     assert operation.error_message == message
     assert awaiting_validation.status == AccountStatus.AWAITING_VALIDATION
     assert glpi.sessions_opened == glpi.sessions_killed == 3
+
+
+def test_a_validation_refused_after_an_attempt_without_answer_asks_a_person(awaiting_validation, glpi):
+    glpi.answer("validate", body=requests.exceptions.ReadTimeout("no answer"))
+    operation = run("validate", account=awaiting_validation, input={"validation_id": 7, "token": TOKEN})
+    assert (operation.status, operation.error_code) == (OperationStatus.WAITING_RETRY, "unknown_outcome")
+
+    # GLPI did validate, and cleared the token: the same link is now refused
+    glpi.error("validate", "ERROR_GLPI_UPDATE", "Validation token is invalid")
+    Operation.objects.filter(pk=operation.pk).update(next_attempt_at=timezone.now())
+    services.operation_execute(operation_id=operation.pk)
+    operation.refresh_from_db()
+    awaiting_validation.refresh_from_db()
+
+    assert (operation.status, operation.error_code) == (OperationStatus.FAILED, "needs_attention")
+    assert "earlier attempt may have sent it" in awaiting_validation.attention
+    assert "Ask the member to sign in to Flyve MDM" in awaiting_validation.attention
+    assert awaiting_validation.status == AccountStatus.AWAITING_VALIDATION
 
 
 @pytest.mark.parametrize(("status", "code"), [(400, "ERROR_GLPI_UPDATE"), (404, "ERROR_ITEM_NOT_FOUND")])
