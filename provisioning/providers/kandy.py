@@ -43,10 +43,12 @@ QUOTA_MESSAGE = "failed to register user on compass"
 SUCCESS_MESSAGES = frozenset({"success", "user deleted"})
 STATUS_MISSING_PARAMETERS = 3
 STATUS_USER_NOT_FOUND = 701
-# "invalid key", "domain access token expired", "unknown token"...: the token needs renewing.
+# "invalid key", "domain access token expired", "unknown token", "authentication failed",
+# "unauthorized"...: the token needs renewing (Kandy's words for it are not known for sure).
 INVALID_TOKEN = re.compile(
     r"\b(invalid|expired|revoked|unknown|bad|wrong)\b.*\b(key|token)s?\b"
-    r"|\b(key|token)s?\b.*\b(invalid|expired|revoked|not valid)\b",
+    r"|\b(key|token)s?\b.*\b(invalid|expired|revoked|not valid)\b"
+    r"|\bauthenticat|\bunauthori[sz]ed\b|\bnot authori[sz]ed\b|\baccess denied\b",
     re.IGNORECASE,
 )
 ALREADY_EXISTS = re.compile(r"already (exists|registered|taken|in use)|duplicate", re.IGNORECASE)
@@ -142,7 +144,11 @@ class KandyClient(ProviderClient):
         try:
             return self._domain_send(method, path, token, params, json_body, idempotent)
         except InvalidToken:
-            token = self.fetch_domain_access_token()
+            pass
+        except ConfigurationError as err:  # a 401/403 without Kandy's envelope (a gateway's page)
+            if err.status_code not in (401, 403):
+                raise
+        token = self.fetch_domain_access_token()
         try:
             return self._domain_send(method, path, token, params, json_body, idempotent)
         except InvalidToken as err:

@@ -278,6 +278,26 @@ def test_401_with_an_envelope_renews_the_token_like_an_invalid_key(http, client)
     assert len(client.list_users()) == 1
 
 
+@pytest.mark.parametrize("message", ["Authentication failed", "unauthorized request", "Access denied"])
+def test_other_words_for_a_refused_token_renew_it_too(http, client, message):
+    http.get(f"{BASE}/domains/users", json={"status": 1, "message": message})
+    http.get(f"{BASE}/domains/accesstokens", json={**GOLDEN_TOKEN, "result": {"domain_access_token": NEW_TOKEN}})
+    http.get(f"{BASE}/domains/users", json=GOLDEN_LIST)
+
+    assert len(client.list_users()) == 1
+    assert [query(c)["key"] for c in http.calls] == [TOKEN, API_KEY, NEW_TOKEN]
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_401_without_an_envelope_renews_the_token_too(http, client, status):
+    http.get(f"{BASE}/domains/users", status=status, body="<html>Unauthorized</html>", content_type="text/html")
+    http.get(f"{BASE}/domains/accesstokens", json={**GOLDEN_TOKEN, "result": {"domain_access_token": NEW_TOKEN}})
+    http.get(f"{BASE}/domains/users", json=GOLDEN_LIST)
+
+    assert len(client.list_users()) == 1
+    assert [query(c)["key"] for c in http.calls] == [TOKEN, API_KEY, NEW_TOKEN]
+
+
 def test_no_token_key_or_user_secret_reaches_the_records(http, client, log):
     http.post(f"{BASE}/domains/users/user_id", json=INVALID_KEY)
     http.get(f"{BASE}/domains/accesstokens", json={**GOLDEN_TOKEN, "result": {"domain_access_token": NEW_TOKEN}})
