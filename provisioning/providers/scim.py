@@ -56,6 +56,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import requests
 from django.utils import timezone
@@ -144,9 +145,11 @@ class _Exchange(BaseSyncSCIMClient):
         params = kwargs.pop("params", None)
         if kwargs:
             raise TypeError(f"unexpected request arguments from scim2-client: {sorted(kwargs)}")
+        if params:  # a space is %20, as RFC 3986 writes it, not the form encoding's "+"
+            url = f"{url}?{urlencode(params, quote_via=quote)}"
         # DELETE answers 204, PATCH 204 or 200 with the resource (which scim2-client reads itself)
         expect = EXPECT_EMPTY if method.upper() in ("DELETE", "PATCH") else EXPECT_JSON
-        return self.owner.request(method, url, params=params, json_body=body, headers=headers, expect=expect)
+        return self.owner.request(method, url, json_body=body, headers=headers, expect=expect)
 
 
 class ScimClient(ProviderClient):

@@ -147,6 +147,7 @@ def test_find_user_filters_by_external_id_with_a_quoted_literal(http, client):
     found = client.find_user("externalId", 'portal-"quoted"')
 
     assert query(http.calls[0]) == {"filter": 'externalId eq "portal-\\"quoted\\""', "startIndex": "1", "count": "100"}
+    assert "filter=externalId%20eq%20%22portal-%5C%22quoted%5C%22%22&" in http.calls[0].request.url  # %20, not +
     assert found.external_id == 'portal-"quoted"'  # application/json is accepted too (RFC 7644 §8.1)
 
 
