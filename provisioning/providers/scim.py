@@ -27,7 +27,7 @@ Deprovisioning follows the connection setting ``deprovision_mode``: ``"deactivat
 (``startIndex``/``count``) and compares externalIds (users without one are foreign).
 
 Error bodies (``urn:ietf:params:scim:api:messages:2.0:Error``: ``status``, ``scimType``,
-``detail``) map onto the taxonomy: 409 ``uniqueness`` -> AlreadyExists; 400 ``invalidValue``,
+``detail``) map onto the taxonomy: 409 (or a 400) ``uniqueness`` -> AlreadyExists; 400 ``invalidValue``,
 ``invalidSyntax``, ``invalidFilter``, ``invalidPath``, ``mutability``, ``noTarget`` ->
 InvalidInput (with the member field the detail names, when it names one); ``tooMany`` ->
 Rejected; ``invalidVers`` and 401/403 -> ConfigurationError; 404 -> NotFound; 412 (the resource
@@ -192,7 +192,7 @@ class ScimClient(ProviderClient):
             )
         if status == 404:
             return NotFound(said)
-        if status == 409:  # RFC 7644 §3.12: uniqueness is the one scimType of a 409
+        if status == 409 or scim_type == "uniqueness":  # RFC 7644 §3.12: a 409; some answer 400
             return AlreadyExists(said)
         if status == 412:
             return TransientError(f"{said}. The user changed meanwhile; the next attempt reads it again.")
