@@ -8,7 +8,8 @@ The flow has two human steps, each an account state: a captcha someone must read
   satisfies GLPI's password policy, the newsletter choice, the captcha id and the answer). A wrong
   answer keeps the account at ``awaiting_captcha`` with a fresh captcha.
 - ``validate``: PUT the token of the email's link ``<webapp_url>#!/account/<id>/validation/<token>``.
-- ``health_check``: open a session and read the password policy (``getGlpiConfig``).
+- ``health_check``: open a session and read the password policy (``getGlpiConfig``, optional: a GLPI
+  without it is healthy, its policy unknown).
 
 Every operation opens its own session as the plugin's service account and kills it in all cases:
 no session is ever kept while a person is being waited for. There is no delete API, so no
