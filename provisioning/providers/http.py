@@ -341,7 +341,8 @@ class ProviderClient:
         sending, or a 2xx we cannot read, is a plain transient error or an ``UnknownOutcome``.
         ``expect`` says what the body of a success is: ``"json"`` (parsed into
         ``response.data``), ``"bytes"`` (e.g. an image, in ``response.content``) or ``"empty"``
-        (no body, or one that is ignored). ``shape`` (``dict``, ``list``) is the type the JSON
+        (none needed: a body that is not JSON is ignored; a JSON one still goes to ``error_for``,
+        where a provider may say that the request failed). ``shape`` (``dict``, ``list``) is the type the JSON
         must have. The body is read once, at most ``MAX_RESPONSE_BYTES`` of it; errors are
         ``ProviderError`` instances only, and the exchange is always recorded.
         """
@@ -404,13 +405,13 @@ class ProviderClient:
     # --- reading and classifying an answer ---------------------------------------------------
     def _read(self, response: requests.Response, *, expect: str, idempotent: bool) -> str:
         """Read the body (capped), attach ``response.data`` and ``response.idempotent``; say what
-        was wrong with the body ("" when nothing). JSON is parsed where it is expected, and for
-        any error status (where the provider's error body may say more)."""
+        was wrong with the body ("" when nothing). JSON is parsed unless bytes are expected, and
+        for any error status (where the provider's error body may say more)."""
         limit = settings.PROVISIONING["MAX_RESPONSE_BYTES"]
         body, problem = read_capped(response, limit)
         response._content, response._content_consumed = body, True  # .content/.json() keep working
         response.idempotent = idempotent
-        wants_json = expect == EXPECT_JSON or response.status_code >= 400
+        wants_json = expect != EXPECT_BYTES or response.status_code >= 400
         response.data = parse_json(body) if wants_json and not problem else None
         return problem
 

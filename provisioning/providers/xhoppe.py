@@ -123,8 +123,8 @@ class XhoppeClient(ProviderClient):
 
     def forget_password(self, *, msisdn: str) -> None:
         """Xhoppe texts the member a new code. Its answer is a 200 whose body the contract leaves
-        unsaid: any success is one, whatever it holds (reading it as JSON would retry, and text the
-        member again, on an empty one)."""
+        unsaid: any success is one, empty or not, unless it is Xhoppe's error (demanding JSON would
+        retry, and text the member again, on an empty one)."""
         self.request("PUT", "/users/forget_password", json_body={"msisdn": msisdn}, expect=EXPECT_EMPTY)
 
     def login(self, *, msisdn: str, password: str) -> dict:
