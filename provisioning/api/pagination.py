@@ -1,5 +1,7 @@
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+
+from .ids import parse_id
 
 
 class PageSizeMixin:
@@ -65,3 +67,11 @@ class NewestFirstCursorPagination(PageSizeMixin, CursorPagination):
     """
 
     ordering = ("-id",)
+
+    def decode_cursor(self, request):
+        """DRF checks a cursor's form, not its position: one that is no id (made by hand) is a
+        404 like any other cursor that is not one, never a database error."""
+        cursor = super().decode_cursor(request)
+        if cursor is not None and cursor.position is not None and parse_id(cursor.position) is None:
+            raise NotFound(self.invalid_cursor_message)
+        return cursor

@@ -1,5 +1,7 @@
 """The lists that grow without bound: cursor pages, and queries that do not grow with the rows."""
 
+import base64
+
 import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
@@ -56,8 +58,15 @@ def test_following_next_reaches_every_row_of_a_big_batch_once(admin_client_api, 
     assert seen == list(model.objects.order_by("-id").values_list("pk", flat=True))
 
 
-def test_a_cursor_that_is_not_one_is_404(admin_client_api, connection):
-    response = admin_client_api.get("/api/v1/operations/?cursor=not-a-cursor")
+@pytest.mark.parametrize("cursor", [
+    "not-a-cursor",
+    base64.b64encode(b"p=abc").decode(),  # well formed, with a position that is no id
+    base64.b64encode(b"p=99999999999999999999").decode(),  # beyond any id
+    base64.b64encode(b"o=1&p=0").decode(),
+])
+@pytest.mark.parametrize("resource", ["operations", "accounts"])
+def test_a_cursor_that_is_not_one_is_404(admin_client_api, connection, resource, cursor):
+    response = admin_client_api.get(f"/api/v1/{resource}/", {"cursor": cursor})
     assert response.status_code == 404
     assert set(response.json()) == {"detail", "code"}
 
