@@ -9,3 +9,7 @@ urlpatterns = [
     path("api/", include("provisioning.api.urls")),
     path("", include("provisioning.urls")),
 ]
+
+# under /api/, a path nothing serves and an unexpected error answer JSON like the rest of the API
+handler404 = "provisioning.views.not_found"
+handler500 = "provisioning.views.server_error"

@@ -112,7 +112,11 @@ def api_outcome(admin_api, account, path, data):
         Operation.objects.filter(account=account).delete()
         return ACCEPTED
     assert response.status_code == 400, response.json()
-    return response.json()
+    body = response.json()
+    if set(body) == {"detail", "code"}:  # about the input as a whole: what the admin shows above its form
+        assert body["code"] == "invalid"
+        return {"non_field_errors": [body["detail"]]}
+    return body
 
 
 @pytest.mark.parametrize(

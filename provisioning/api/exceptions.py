@@ -1,7 +1,8 @@
 """One shape for every API error.
 
 - Bad input: 400 with DRF's field errors (``{"field": ["message"]}``), or
-  ``{"detail": ..., "code": ...}`` when the problem is not one field's.
+  ``{"detail": ..., "code": ...}`` when the problem is not one field's (DRF's ``non_field_errors``
+  alone included).
 - Everything else (401, 403, 404, 405, 409, 415, 422, 429...): ``{"detail": ..., "code": ...}``.
 
 ``services.InvalidRequest`` becomes a 400 and ``services.Conflict`` a 409; a database
@@ -14,6 +15,7 @@ from django.db import IntegrityError
 from django.db.models import ProtectedError
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from .. import services
@@ -66,6 +68,9 @@ def exception_handler(exc, context):
     if isinstance(data, dict) and "detail" in data and "code" not in data:
         detail = data["detail"]
         data["code"] = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+    if isinstance(data, dict) and set(data) == {api_settings.NON_FIELD_ERRORS_KEY}:
+        data = data[api_settings.NON_FIELD_ERRORS_KEY]  # about the input as a whole: not a field's
     if isinstance(data, list):  # ValidationError("message") without a field
-        response.data = {"detail": " ".join(str(d) for d in data), "code": "invalid"}
+        code = getattr(data[0], "code", None) if data else None
+        response.data = {"detail": " ".join(str(d) for d in data), "code": code if isinstance(code, str) else "invalid"}
     return response

@@ -105,6 +105,21 @@ def test_service_and_database_errors_map_onto_the_error_shape(exc, status, body)
     assert "unique constraint" not in str(response.data)
 
 
+@pytest.mark.parametrize("body", [[], "a string", 42])
+def test_a_body_that_is_not_an_object_is_a_400_with_detail_and_code(admin_client_api, db, body):
+    response = admin_client_api.post("/api/v1/members/", body, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"detail", "code"}, response.json()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here/", "/api/v1/members/1/reset_password/", "/api/v2/"])
+def test_a_path_nothing_serves_under_the_api_is_a_json_404(admin_client_api, db, path):
+    response = admin_client_api.post(path, {}, format="json")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+
 def test_a_real_bug_is_left_to_be_a_500():
     assert exception_handler(RuntimeError("bug"), {}) is None
 
