@@ -118,8 +118,12 @@ def idempotency_complete(record: IdempotencyRecord, response) -> None:
     if status_code >= 500 or status_code in NOT_STORED_STATUSES or not isinstance(response, Response):
         idempotency_release(record)
         return
+    text = json.dumps(data, cls=JSONEncoder)
+    if "\\u0000" in text:  # PostgreSQL's jsonb holds no NUL: an answer echoing one (a 400) is not kept
+        idempotency_release(record)
+        return
     record.status_code = status_code
-    record.response_body = json.loads(json.dumps(data, cls=JSONEncoder)) if data is not None else None
+    record.response_body = json.loads(text) if data is not None else None
     record.response_headers = {
         name: response[name] for name in REPLAYED_RESPONSE_HEADERS if response.has_header(name)
     }

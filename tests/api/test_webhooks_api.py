@@ -75,3 +75,21 @@ def test_patch_delete_deliveries_and_redeliver(make_client, loopback, settings, 
 
 def test_connections_show_their_webhook_url(admin_client_api, connection):
     assert admin_client_api.get(f"/api/v1/connections/{connection.pk}/").json()["webhook_url"] is None
+
+
+@pytest.mark.parametrize("event_type", ["\x00", "account.nope"])
+def test_deliveries_filtered_by_a_type_that_is_none_is_a_400(make_client, loopback, event_type):
+    client = make_client(MANAGE)
+    endpoint = client.post("/api/v1/webhooks/", {"url": "http://127.0.0.1:9/in", "events": ["account.active"]},
+                           format="json").json()
+    response = client.get(f"/api/v1/webhooks/{endpoint['id']}/deliveries/", {"type": event_type})
+    assert response.status_code == 400
+    assert "type" in response.json()
+
+
+def test_an_answer_that_echoes_a_nul_is_not_kept_for_its_idempotency_key(make_client, loopback):
+    client = make_client(MANAGE)
+    for _ in range(2):  # the key stays free: the same request is answered again, not "in use"
+        response = client.post("/api/v1/webhooks/", {"url": "http://127.0.0.1:9/in", "events": ["\x00"]},
+                               format="json", HTTP_IDEMPOTENCY_KEY="nul-1")
+        assert response.status_code == 400, response.content

@@ -2,11 +2,11 @@ from django.db.models import Q
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 
 from ... import services
-from ...models import WebhookEndpoint
+from ...models import WebhookEndpoint, WebhookEventType
 from ..ids import parse_id
 from ..permissions import MANAGE_CONNECTION
 from ..serializers.webhooks import (
@@ -52,6 +52,8 @@ class WebhookEndpointViewSet(ApiModelViewSet):
         queryset = endpoint.deliveries.select_related("event").order_by("-created_at", "-id")
         event_type = request.query_params.get("type")
         if event_type:
+            if event_type not in WebhookEventType.values:
+                raise ValidationError({"type": [f"Choose one of: {', '.join(WebhookEventType.values)}."]})
             queryset = queryset.filter(Q(event__type=event_type))
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
