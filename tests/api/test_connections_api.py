@@ -54,12 +54,30 @@ def test_unknown_provider_and_bad_fields_are_400(admin_client_api):
     assert set(response.json()) >= {"provider", "base_url", "max_accounts", "name"}
 
 
-def test_credentials_are_required_on_create(admin_client_api):
+def test_the_credentials_a_provider_needs_are_required_on_create(admin_client_api):
     body = create_body()
     del body["credentials"]
     response = admin_client_api.post("/api/v1/connections/", body, format="json")
     assert response.status_code == 400
-    assert "credentials" in response.json()
+    assert set(response.json()["credentials"]) == {"api_key"}  # the one the fake provider requires
+
+
+def test_a_provider_that_needs_no_credentials_takes_none(admin_client_api, install_providers):
+    install_providers(XhoppeProvider)
+    body = {"name": "Xhoppe", "provider": "xhoppe", "base_url": "http://xhoppe.test/api/v1"}
+    response = admin_client_api.post("/api/v1/connections/", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["credentials_set"] == []
+
+
+def test_quarantine_reason_is_null_unless_quarantined_and_the_retry_horizon_is_a_json_number(
+    admin_client_api, connection
+):
+    url = f"/api/v1/connections/{connection.pk}/"
+    assert admin_client_api.get(url).json()["quarantine_reason"] is None
+    for text in ("48", 48.5):
+        response = admin_client_api.patch(url, {"retry_horizon_hours": text}, format="json")
+        assert response.status_code == 400 and "retry_horizon_hours" in response.json()
 
 
 def test_duplicate_name_is_a_field_error(admin_client_api, connection):

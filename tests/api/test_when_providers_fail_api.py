@@ -35,7 +35,7 @@ def active_accounts(connection, n):
 def test_a_connection_shows_its_state_and_quarantine(admin_client_api, connection):
     body = admin_client_api.get(f"/api/v1/connections/{connection.pk}/").json()
     assert (body["state"], body["quarantined_since"], body["quarantine_reason"], body["next_probe_at"]) == (
-        "active", None, "", None
+        "active", None, None, None  # null unless quarantined, as the contract says
     )
     assert body["retry_horizon_hours"] == 24
 

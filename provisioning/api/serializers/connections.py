@@ -5,7 +5,7 @@ from ... import explain, selectors, services
 from ...models import Connection, HealthStatus
 from ...providers import registry
 from ...states import ConnectionState
-from .fields import StrictCharField, StrictModelSerializer
+from .fields import StrictCharField, StrictIntegerField, StrictModelSerializer
 
 
 class HealthSerializer(serializers.Serializer):
@@ -32,8 +32,9 @@ class ConnectionSerializer(StrictModelSerializer):
     credentials = serializers.DictField(
         child=StrictCharField(allow_null=True, allow_blank=True, max_length=1000),
         write_only=True,
+        required=False,
         help_text="The credentials the provider declares (see GET /api/v1/providers/), e.g. snaptrade: "
-        "client_id, consumer_key.",
+        "client_id, consumer_key; left out, none (xhoppe needs none).",
     )
     settings = serializers.DictField(
         child=serializers.JSONField(),
@@ -52,11 +53,14 @@ class ConnectionSerializer(StrictModelSerializer):
         help_text="disabled when not enabled; quarantined while its operations are held after repeated "
         "failures (or by hand); else active.",
     )
+    quarantine_reason = serializers.SerializerMethodField(
+        help_text="Why the connection is quarantined; null unless it is."
+    )
     webhook_url = serializers.SerializerMethodField(
         help_text="Where the provider must send its webhooks (configure it at the provider); null when "
         "its provider sends none."
     )
-    retry_horizon_hours = serializers.IntegerField(
+    retry_horizon_hours = StrictIntegerField(
         required=False,
         min_value=1,
         max_value=24 * 365,
@@ -90,7 +94,7 @@ class ConnectionSerializer(StrictModelSerializer):
             "updated_at",
         ]
         read_only_fields = [
-            "id", "quarantined_since", "quarantine_reason", "next_probe_at", "paused_until", "created_at", "updated_at",
+            "id", "quarantined_since", "next_probe_at", "paused_until", "created_at", "updated_at",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -103,6 +107,9 @@ class ConnectionSerializer(StrictModelSerializer):
         if counted is None:
             return selectors.connection_account_counts(connection)
         return {status: n for (pk, status), n in sorted(counted.items()) if pk == connection.pk}
+
+    def get_quarantine_reason(self, connection) -> str | None:
+        return connection.quarantine_reason if connection.quarantined_since else None
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_webhook_url(self, connection) -> str | None:
