@@ -68,6 +68,16 @@ class NewestFirstCursorPagination(PageSizeMixin, CursorPagination):
 
     ordering = ("-id",)
 
+    def paginate_queryset(self, queryset, request, view=None):
+        """A client of the numbered pages these lists had before v1.2 asking for a page beyond the
+        first is told to follow ``next`` (ignored, ``?page=2`` gave the first page for ever)."""
+        page = request.query_params.get("page")
+        if page not in (None, "", "1"):
+            raise ValidationError({"page": [
+                "This list is paged by cursor: follow its next link (?cursor=...), not page numbers."
+            ]})
+        return super().paginate_queryset(queryset, request, view)
+
     def decode_cursor(self, request):
         """DRF checks a cursor's form, not its position: one that is no id (made by hand) is a
         404 like any other cursor that is not one, never a database error."""

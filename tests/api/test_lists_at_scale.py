@@ -71,6 +71,14 @@ def test_a_cursor_that_is_not_one_is_404(admin_client_api, connection, resource,
     assert set(response.json()) == {"detail", "code"}
 
 
+@pytest.mark.parametrize("resource", ["operations", "accounts"])
+def test_a_page_number_beyond_the_first_says_to_follow_next(admin_client_api, connection, resource):
+    assert admin_client_api.get(f"/api/v1/{resource}/", {"page": "1"}).status_code == 200
+    response = admin_client_api.get(f"/api/v1/{resource}/", {"page": "2"})
+    assert response.status_code == 400
+    assert "follow its next link" in response.json()["page"][0]
+
+
 def test_cursor_pages_keep_their_filter(admin_client_api, connection):
     add_rows(connection, 6)
     first = admin_client_api.get("/api/v1/operations/?status=failed&page_size=2").json()
