@@ -342,8 +342,8 @@ class ProviderClient:
         ``expect`` says what the body of a success is: ``"json"`` (parsed into
         ``response.data``), ``"bytes"`` (e.g. an image, in ``response.content``) or ``"empty"``
         (none needed: a body that is not JSON is ignored; a JSON one still goes to ``error_for``,
-        where a provider may say that the request failed). ``shape`` (``dict``, ``list``) is the type the JSON
-        must have. The body is read once, at most ``MAX_RESPONSE_BYTES`` of it; errors are
+        where a provider may say that the request failed). ``shape`` (``dict``, ``list``) is the
+        type the JSON must have. The body is read once, at most ``MAX_RESPONSE_BYTES`` of it; errors are
         ``ProviderError`` instances only, and the exchange is always recorded.
         """
         if expect not in (EXPECT_JSON, EXPECT_BYTES, EXPECT_EMPTY):
