@@ -259,7 +259,8 @@ def retry_delay(attempts: int) -> float | None:
 
 def event_body(event: WebhookEvent) -> str:
     return json.dumps(
-        {"type": event.type, "timestamp": event.created_at.isoformat(), "data": event.payload},
+        # the API's own spelling of a moment (DRF's: ISO 8601, "Z" for UTC)
+        {"type": event.type, "timestamp": event.created_at.isoformat().replace("+00:00", "Z"), "data": event.payload},
         separators=(",", ":"),
         cls=DjangoJSONEncoder,
     )

@@ -8,6 +8,7 @@ from django.contrib.auth.models import User
 from django.core import mail
 from django.db import transaction
 from django.utils import timezone
+from rest_framework.fields import DateTimeField
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -102,6 +103,8 @@ def test_a_delivery_is_signed_as_standard_webhooks_say(endpoint, connection, rec
     payload = Webhook(endpoint.plain_secret).verify(request["body"], request["headers"])
     assert payload["type"] == "connection.quarantined"
     assert payload["data"]["id"] == connection.pk
+    # the moment as the API writes one (DRF's DateTimeField)
+    assert payload["timestamp"] == DateTimeField().to_representation(WebhookEvent.objects.get().created_at)
     assert request["headers"]["webhook-id"] == delivery.event_id
     assert endpoint.plain_secret.startswith("whsec_")
     with pytest.raises(WebhookVerificationError):
