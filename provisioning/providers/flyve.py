@@ -629,7 +629,8 @@ class FlyveProvider(Provider):
             try:
                 config = self.client.glpi_config()
             except (ConfigurationError, NotFound, Rejected, InvalidInput) as err:  # not a transient error
-                config, unread = None, err.message
+                # its words are not shown: they would send a person after the plugin, which works
+                config, unread = None, f"getGlpiConfig answered HTTP {err.status_code or '?'}"
         wait = self.captcha_wait_seconds()
         budget = f"next captcha in {wait:.0f} s" if wait else "captchas available"
         if config is None:

@@ -282,7 +282,8 @@ def test_a_glpi_without_get_glpi_config_is_healthy_with_its_policy_unknown(conne
     connection.refresh_from_db()
     assert operation.status == OperationStatus.SUCCEEDED
     assert connection.health_status == HealthStatus.OK
-    assert "did not give its password policy" in connection.health_detail
+    assert f"did not give its password policy (getGlpiConfig answered HTTP {status})" in connection.health_detail
+    assert "plugin" not in connection.health_detail  # the plugin works: nobody is sent to check it
     assert "glpi_password_policy" not in connection.provider_state
     assert glpi.sessions_opened == glpi.sessions_killed == 1
 
