@@ -10,6 +10,6 @@ urlpatterns = [
     path("", include("provisioning.urls")),
 ]
 
-# under /api/, a path nothing serves and an unexpected error answer JSON like the rest of the API
-handler404 = "provisioning.views.not_found"
+# under /api/, an unexpected error answers JSON like the rest of the API (a path nothing serves:
+# provisioning.api.middleware.json_not_found)
 handler500 = "provisioning.views.server_error"

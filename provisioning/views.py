@@ -54,22 +54,9 @@ def metrics(request):
     return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-def _is_api(request) -> bool:
-    return request.path.startswith("/api/")
-
-
-def not_found(request, exception):
-    """A path nothing serves (``handler404``): under ``/api/`` the API's own error body, since its
-    clients read JSON (a mistyped action, ``/reset_password/`` for ``/reset-password/``, would
-    otherwise be an HTML page); elsewhere Django's page."""
-    if _is_api(request):
-        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
-    return defaults.page_not_found(request, exception)
-
-
 def server_error(request):
     """An unexpected error (``handler500``, logged with its traceback): JSON under ``/api/``."""
-    if _is_api(request):
+    if request.path.startswith("/api/"):
         return JsonResponse(
             {"detail": "The portal hit an unexpected error; it is logged for the engineers.", "code": "server_error"},
             status=500,

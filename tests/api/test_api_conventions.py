@@ -1,5 +1,6 @@
 """Conventions every endpoint shares: pagination, error shapes, throttling, schema and docs."""
 
+import json
 import re
 
 import pytest
@@ -112,12 +113,24 @@ def test_a_body_that_is_not_an_object_is_a_400_with_detail_and_code(admin_client
     assert set(response.json()) == {"detail", "code"}, response.json()
 
 
-@pytest.mark.parametrize("path", ["/api/v1/nothing-here/", "/api/v1/members/1/reset_password/", "/api/v2/"])
-def test_a_path_nothing_serves_under_the_api_is_a_json_404(admin_client_api, db, path):
+@pytest.mark.parametrize("debug", [False, True])  # make run has DEBUG on: Django's debug page otherwise
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here/", "/api/v1/members/1/reset_password/", "/api/v2/",
+                                  "/api/v1/nothing-here"])
+def test_a_path_nothing_serves_under_the_api_is_a_json_404(admin_client_api, db, settings, path, debug):
+    settings.DEBUG = debug
     response = admin_client_api.post(path, {}, format="json")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert response.json() == {"detail": "Not found.", "code": "not_found"}
+
+
+def test_an_unexpected_error_under_the_api_answers_json(rf):
+    from provisioning.views import server_error
+
+    response = server_error(rf.get("/api/v1/members/"))
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    assert json.loads(response.content)["code"] == "server_error"
+    assert server_error(rf.get("/admin/"))["Content-Type"].startswith("text/html")
 
 
 def test_a_real_bug_is_left_to_be_a_500():
