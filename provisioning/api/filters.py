@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 
 from django_filters.rest_framework import DjangoFilterBackend
 
-from ..models import Account, Batch, Connection, Member, Operation
+from ..models import Account, Batch, Connection, Member, Operation, WebhookDelivery, WebhookEventType
 from ..providers import registry
 from ..states import AccountStatus, OperationKind, OperationStatus
 from .ids import MAX_ID
@@ -78,6 +78,14 @@ class StrictFilterSet(django_filters.FilterSet):
                 self.form.add_error(name, "Give a value or leave the parameter out.")
                 valid = False
         return valid
+
+
+class WebhookDeliveryFilter(StrictFilterSet):
+    type = django_filters.ChoiceFilter(field_name="event__type", choices=WebhookEventType.choices)
+
+    class Meta:
+        model = WebhookDelivery
+        fields = ["type"]
 
 
 class ConnectionFilter(StrictFilterSet):

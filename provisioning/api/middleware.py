@@ -1,6 +1,7 @@
 """The API's own 404 for a path under ``/api/`` that no route serves."""
 
 from django.http import JsonResponse
+from rest_framework.exceptions import NotFound
 
 
 def json_not_found(get_response):
@@ -17,7 +18,7 @@ def json_not_found(get_response):
             and request.path.startswith("/api/")
             and not response.get("Content-Type", "").startswith("application/json")
         ):
-            return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+            return JsonResponse({"detail": str(NotFound.default_detail), "code": NotFound.default_code}, status=404)
         return response
 
     return middleware

@@ -628,7 +628,9 @@ class FlyveProvider(Provider):
         with self.client.service_session():
             try:
                 config = self.client.glpi_config()
-            except (ConfigurationError, NotFound, Rejected, InvalidInput) as err:  # not a transient error
+            except ProviderError as err:
+                if err.retryable:  # GLPI unreachable, or asking to wait: the check fails
+                    raise
                 # its words are not shown: they would send a person after the plugin, which works
                 config, unread = None, f"getGlpiConfig answered HTTP {err.status_code or '?'}"
         wait = self.captcha_wait_seconds()

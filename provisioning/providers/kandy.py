@@ -103,6 +103,13 @@ class KandyClient(ProviderClient):
             status, message, http_status=response.status_code, retry_after=self.retry_after(response)
         )
 
+    def broken_answer(self, response: requests.Response, what: str) -> ProviderError:
+        """A 401 or 403 is the token's, whatever its body (a gateway's page has no envelope), as
+        ``error_for_envelope`` says of one with an envelope; any other: the base rule."""
+        if response.status_code in (401, 403):
+            return InvalidToken(f"Kandy answered HTTP {response.status_code} with {what}.")
+        return super().broken_answer(response, what)
+
     # --- the domain access token ----------------------------------------------------------
     @property
     def cached_token(self) -> str | None:
@@ -144,11 +151,7 @@ class KandyClient(ProviderClient):
         try:
             return self._domain_send(method, path, token, params, json_body, idempotent)
         except InvalidToken:
-            pass
-        except ConfigurationError as err:  # a 401/403 without Kandy's envelope (a gateway's page)
-            if err.status_code not in (401, 403):
-                raise
-        token = self.fetch_domain_access_token()
+            token = self.fetch_domain_access_token()
         try:
             return self._domain_send(method, path, token, params, json_body, idempotent)
         except InvalidToken as err:

@@ -288,6 +288,15 @@ def test_a_glpi_without_get_glpi_config_is_healthy_with_its_policy_unknown(conne
     assert glpi.sessions_opened == glpi.sessions_killed == 1
 
 
+def test_a_glpi_config_that_fails_for_now_fails_the_health_check_for_now(connection, glpi):
+    glpi.answer("config", status=503, body="<html>busy</html>", content_type="text/html")
+
+    operation = run("health_check", connection=connection)
+
+    assert (operation.status, operation.error_code) == (OperationStatus.WAITING_RETRY, "transient")
+    assert glpi.sessions_opened == glpi.sessions_killed == 1
+
+
 def test_there_is_no_deprovisioning_at_glpi(awaiting_validation):
     with pytest.raises(services.Conflict) as raised:
         services.operation_request(kind="deprovision", account=awaiting_validation, requested_by=STAFF)

@@ -1,12 +1,13 @@
-from django.db.models import Q
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from django_filters.utils import translate_validation
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from ... import services
 from ...models import WebhookEndpoint, WebhookEventType
+from ..filters import WebhookDeliveryFilter
 from ..ids import parse_id
 from ..permissions import MANAGE_CONNECTION
 from ..serializers.webhooks import (
@@ -45,17 +46,20 @@ class WebhookEndpointViewSet(ApiModelViewSet):
         endpoint = serializer.save()
         return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="The endpoint's deliveries, newest first", responses=WebhookDeliverySerializer(many=True))
+    @extend_schema(
+        summary="The endpoint's deliveries, newest first",
+        parameters=[OpenApiParameter("type", str, enum=WebhookEventType.values, description="Only this event type's.")],
+        responses=WebhookDeliverySerializer(many=True),
+    )
     @action(detail=True, methods=["get"])
     def deliveries(self, request, pk=None, format=None):
         endpoint = self.get_object()
         queryset = endpoint.deliveries.select_related("event").order_by("-created_at", "-id")
-        event_type = request.query_params.get("type")
-        if event_type:
-            if event_type not in WebhookEventType.values:
-                raise ValidationError({"type": [f"Choose one of: {', '.join(WebhookEventType.values)}."]})
-            queryset = queryset.filter(Q(event__type=event_type))
-        page = self.paginate_queryset(queryset)
+        # the deliveries' filter, not the endpoints' (get_object above filters endpoints)
+        filterset = WebhookDeliveryFilter(request.query_params, queryset=queryset, request=request)
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        page = self.paginate_queryset(filterset.qs)
         return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
 
     @extend_schema(summary="Send a delivery again now (same event id)", request=None,
