@@ -340,6 +340,13 @@ class Operation(models.Model):
             # gets its entries when it fails, and none on the way there
             models.Index(fields=["id"], condition=Q(status="failed"), name="operation_failed_idx"),
             models.Index(fields=["kind", "id"], condition=Q(status="failed"), name="operation_failed_kind_idx"),
+            # the same for the other statuses and kinds whose operations may all be old: PostgreSQL
+            # expects some among the newest and walks back until it finds them. The 10,001
+            # cancelled of 5,000,000 operations took 514 ms, the provisionings, 1,000,000 made
+            # before 4,000,000 others (as on-boarding comes before the rest), 1,987 ms. Every
+            # operation has a kind: that index is whole (one more entry for each row written)
+            models.Index(fields=["id"], condition=Q(status="cancelled"), name="operation_cancelled_idx"),
+            models.Index(fields=["kind", "id"], name="operation_kind_idx"),
             # an account's operations, its latest first (its page, a batch's progress)
             models.Index(fields=["account", "id"], name="operation_account_idx"),
             # the overview's operations in flight, by connection and status: only the unfinished,
@@ -347,6 +354,11 @@ class Operation(models.Model):
             # over 40,766 of the table's pages: 440 ms read there, 9 ms from this index)
             models.Index(fields=["connection", "status"], condition=Q(status__in=UNFINISHED_OPERATION_STATUSES),
                          name="operation_unfinished_idx"),
+            # the admin's error filter, newest first: only the operations that carry an error
+            # (those that failed or wait for a retry). Without it, a code no operation carries
+            # read all 5,000,000 operations: 305-454 ms; from this index, 0.1 ms
+            models.Index(fields=["error_code", "created_at", "id"], condition=~Q(error_code=""),
+                         name="operation_error_code_idx"),
         ]
 
     def __str__(self):

@@ -47,6 +47,14 @@ def operations_due(now) -> Q:
     )
 
 
+def of_provider(provider: str) -> Q:
+    """The rows (accounts, operations, calls...) of ``provider``'s connections: their ids, read
+    first from the small table of connections, not a join to it. Given the ids, PostgreSQL knows
+    from each one's statistics how many rows match; given the join, it guessed, and walked every
+    call newest first to fill a page of a provider that had none (2,000,000 calls: 705-932 ms)."""
+    return Q(connection_id__in=list(Connection.objects.filter(provider=provider).values_list("pk", flat=True)))
+
+
 def accounts_needing_a_person(queryset=None):
     """Accounts a person must act on, newest change first."""
     queryset = Account.objects.all() if queryset is None else queryset

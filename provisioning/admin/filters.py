@@ -99,19 +99,19 @@ class ProviderFilter(ChoicesFilter):
 
     title = "provider"
     parameter_name = "provider"
-    path = "connection__provider"
 
     def lookups(self, request, model_admin):
         return registry.choices()
 
     def lookup(self, value):
-        return Q(**{self.path: value})
+        return selectors.of_provider(value)
 
 
 class ConnectionProviderFilter(ProviderFilter):
     """The connection's provider, by its name (the field's own filter lists the raw kinds)."""
 
-    path = "provider"
+    def lookup(self, value):
+        return Q(provider=value)
 
 
 class ErrorCodeFilter(ChoicesFilter):
@@ -150,8 +150,8 @@ class StatusClassFilter(ChoicesFilter):
         return Q(status_code__gte=first, status_code__lt=first + 100)
 
 
-def member_has_account(**lookups) -> Exists:
-    return Exists(Account.objects.filter(member=OuterRef("pk"), **lookups))
+def member_has_account(*conditions, **lookups) -> Exists:
+    return Exists(Account.objects.filter(*conditions, member=OuterRef("pk"), **lookups))
 
 
 class MemberAccountStatusFilter(ChoicesFilter):
@@ -169,7 +169,7 @@ class MemberProviderFilter(ProviderFilter):
     """Members with an account at a provider."""
 
     def lookup(self, value):
-        return member_has_account(connection__provider=value)
+        return member_has_account(selectors.of_provider(value))
 
 
 class MemberCountryFilter(CountryFilter):

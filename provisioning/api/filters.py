@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from django_filters.rest_framework import DjangoFilterBackend
 
 from ..models import Account, Batch, Connection, Member, Operation, WebhookDelivery, WebhookEventType
+from .. import selectors
 from ..providers import registry
 from ..states import AccountStatus, OperationKind, OperationStatus
 from .ids import MAX_ID
@@ -146,7 +147,7 @@ class MemberFilter(StrictFilterSet):
 
 class AccountFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=AccountStatus.choices)
-    provider = ProviderFilter(field_name="connection__provider")
+    provider = ProviderFilter(method="filter_provider")
     connection = IdFilter(field_name="connection_id")
     member = IdFilter(field_name="member_id")
     needs_person = TrueFalseFilter(
@@ -159,10 +160,12 @@ class AccountFilter(StrictFilterSet):
         model = Account
         fields = ["status", "provider", "connection", "member", "needs_person"]
 
-    def filter_needs_person(self, queryset, name, value):
-        from ..selectors import NEEDS_PERSON
+    def filter_provider(self, queryset, name, value):
+        return queryset.filter(selectors.of_provider(value))
 
-        return queryset.filter(NEEDS_PERSON) if value == "true" else queryset.exclude(NEEDS_PERSON)
+    def filter_needs_person(self, queryset, name, value):
+        needs_person = selectors.NEEDS_PERSON
+        return queryset.filter(needs_person) if value == "true" else queryset.exclude(needs_person)
 
 
 class OperationFilter(StrictFilterSet):

@@ -124,3 +124,16 @@ def test_queries_do_not_grow_with_the_rows(admin_client_api, connection, url):
     few = queries()
     add_rows(connection, 9, start=3)
     assert queries() == few
+
+
+def test_the_accounts_of_a_provider_are_those_of_its_connections_ids(admin_client_api, connection):
+    """``?provider=`` names the provider's connections by id (``selectors.of_provider``), not
+    through a join PostgreSQL must guess the size of (the admin's lists share the rule)."""
+    add_rows(connection, 2)
+    with CaptureQueriesContext(db_connection) as queries:
+        response = admin_client_api.get(f"/api/v1/accounts/?provider={connection.provider}")
+
+    assert len(response.json()["results"]) == 2
+    listing = [q["sql"] for q in queries if q["sql"].startswith('SELECT "provisioning_account".')]
+    assert listing and all('"provisioning_connection"."provider" =' not in sql for sql in listing)
+    assert all(f'"provisioning_account"."connection_id" IN ({connection.pk})' in sql for sql in listing)
