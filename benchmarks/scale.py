@@ -95,10 +95,14 @@ def pages(accounts: int) -> dict[str, tuple[str, int]]:
         "admin accounts status": "/admin/provisioning/account/?status__exact=failed",
         "admin operations": "/admin/provisioning/operation/",
         "admin operations failed": "/admin/provisioning/operation/?status__exact=failed",
+        # an error no operation of the data set carries (they all carry provider_unavailable)
+        "admin operations by error": "/admin/provisioning/operation/?error_code=rejected",
         "admin members": "/admin/provisioning/member/",
         "admin members with no account": "/admin/provisioning/member/?account_status=none",
         "admin external calls": "/admin/provisioning/externalcall/",
         "admin external calls 5xx": "/admin/provisioning/externalcall/?answer=5xx",
+        # a provider whose connections made no call in the data set
+        "admin external calls of a provider": "/admin/provisioning/externalcall/?provider=snaptrade",
         "admin batches": "/admin/provisioning/batch/",
         "admin connections": "/admin/provisioning/connection/",
         "admin account page": f"/admin/provisioning/account/{account.pk}/change/",
@@ -109,6 +113,8 @@ def pages(accounts: int) -> dict[str, tuple[str, int]]:
         "api accounts deep page": deep_page("/api/v1/accounts/?status=active", depth=max(2, accounts // 100)),
         "api operations": "/api/v1/operations/",
         "api operations failed": "/api/v1/operations/?status=failed",
+        # the provisionings: the data set's oldest 1,000,000 operations, 4,000,000 younger others
+        "api operations of a kind": "/api/v1/operations/?kind=provision",
         "api connections": "/api/v1/connections/",
         "api batches": "/api/v1/batches/",
         "metrics": "/metrics",
