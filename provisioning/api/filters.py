@@ -8,8 +8,8 @@ from drf_spectacular.utils import extend_schema_field
 
 from django_filters.rest_framework import DjangoFilterBackend
 
-from ..models import Account, Batch, Connection, Member, Operation, WebhookDelivery, WebhookEventType
 from .. import selectors
+from ..models import Account, Batch, Connection, Member, Operation, WebhookDelivery, WebhookEventType
 from ..providers import registry
 from ..states import AccountStatus, OperationKind, OperationStatus
 from .ids import MAX_ID
