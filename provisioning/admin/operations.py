@@ -571,7 +571,8 @@ class BatchAdmin(LargeListMixin, ReadOnlyAdmin):
             extra_context.update(
                 progress=progress,
                 segments=[
-                    (status, n, width, f"{operations}&{urlencode({'status__exact': status})}")
+                    (status, explain.OPERATION_STATUS_WORDS[status][0], n, width,
+                     f"{operations}&{urlencode({'status__exact': status})}")
                     for status, n, width in progress_segments(counts, progress["total"])
                 ],
                 failures_url=f"{operations}&status__exact=failed" if counts.get("failed") else None,

@@ -4,6 +4,7 @@ sent; the batch page follows the progress and retries the failed ones."""
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from playwright.sync_api import expect
 
 from provisioning import selectors, services
 from provisioning.models import Account, Batch, Connection, Member, Operation
@@ -225,3 +226,27 @@ def test_select_all_sends_every_member_the_list_finds_however_many_without_listi
     batch = Batch.objects.get()
     assert batch.operations.count() == 1100
     assert not Account.objects.filter(member__email="someone-else@example.org").exists()
+
+
+def test_retry_the_failed_ones_works_in_a_browser(transactional_db, page, live_server, django_user_model, connection):
+    """The button is clicked, not its URL posted: inside the page's own form it posted that form
+    instead (a 403), which a test of the URL alone cannot see."""
+    from tests.conftest import browser_sign_in
+
+    batch = make_batch(connection, ["succeeded", "failed"])
+    staff = django_user_model.objects.create_superuser("staff", "", "a-long-password")
+    browser_sign_in(page, live_server.url, staff, "a-long-password")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.goto(f"{live_server.url}{reverse('admin:provisioning_batch_change', args=[batch.pk])}")
+    page.get_by_role("button", name="Retry the failed ones").click()
+
+    expect(page.locator("ul.messagelist")).to_contain_text("Provisioning 1 failed account again in this batch.")
+    assert batch.operations.count() == 3
+
+
+def test_the_batch_page_names_each_status_as_the_rest_of_the_admin_does(admin_client, connection):
+    batch = make_batch(connection, ["waiting_retry", "succeeded"])
+    html = admin_client.get(reverse("admin:provisioning_batch_change", args=[batch.pk])).content.decode()
+    assert ">Waiting to retry: 1</a>" in html and ">Done: 1</a>" in html
+    assert 'aria-label="Done: 1, Waiting to retry: 1"' in html
