@@ -312,8 +312,8 @@ class ScimProvider(Provider):
     client_class = ScimClient
     # deprovision_mode "deactivate" (the default); "delete": ``delete_warning``
     deprovision_warning = (
-        "The SCIM application deactivates the user (active: false): it can be reactivated there, "
-        "but not from the portal."
+        "The SCIM application deactivates the user (active: false), who keeps their data there; "
+        "provisioning the account again reactivates them."
     )
     delete_warning = "This connection deletes users (deprovision_mode delete): the SCIM application deletes the user for good."
     operations = frozenset(

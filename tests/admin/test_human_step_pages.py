@@ -107,7 +107,9 @@ def test_the_bulk_deprovision_confirmation_is_a_danger_page_naming_accounts_and_
     page = text(response)
     assert 'class="provisioning-danger-box"' in page
     assert 'class="default provisioning-danger-button" value="Yes, deprovision"' in page
-    assert "Deprovision 2 accounts? This cannot be undone." in page
+    assert "Deprovision 2 accounts?" in page
+    # what cannot be undone, if anything, is the provider's to say: SCIM's deactivation can be
+    assert "cannot be undone." not in page.replace(Provider.deprovision_warning, "")
     assert "jane@example.org" in page and "joe@example.org" in page
     assert "Everything sandbox</strong> (Everything)" in page  # the connection and its provider
     assert Provider.deprovision_warning in page
@@ -118,7 +120,7 @@ def test_the_account_deprovision_page_is_a_danger_page(admin_client, make_accoun
     account = make_account(AccountStatus.ACTIVE)
     page = text(admin_client.get(request_url(account, "deprovision")))
     assert 'class="provisioning-danger-box"' in page and "provisioning-danger-button" in page
-    assert "This cannot be undone" in page and "jane@example.org" in page and "(Everything)" in page
+    assert "Deprovision Jane Doe &lt;jane@example.org&gt; @ Everything sandbox?" in page and "jane@example.org" in page and "(Everything)" in page
     assert Provider.deprovision_warning in page
 
 
@@ -163,7 +165,7 @@ def test_the_confirmation_counts_only_what_will_be_deprovisioned(admin_client, m
     changelist = reverse("admin:provisioning_account_changelist")
 
     both = text(admin_client.post(changelist, {"action": "request_deprovision", ACTION_CHECKBOX_NAME: [left.pk, joe.pk]}))
-    assert "Deprovision 1 account? This cannot be undone." in both
+    assert "Deprovision 1 account?" in both
     assert 'id="left-alone">Left as they are' in both and "at Flyve one" in both
     assert f'value="{joe.pk}"' in both and f'value="{left.pk}"' not in both
 
