@@ -15,6 +15,14 @@ from ..states import OperationKind
 # --- fields from a provider's declaration ---------------------------------------------------------
 
 
+class OptionalYesNo(forms.NullBooleanSelect):
+    """An optional yes-or-no: left alone, the provider's default applies (not "Unknown")."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = [("unknown", "— (the provider's default)"), ("true", "Yes"), ("false", "No")]
+
+
 def declared_form_field(declared: InputField, *, password: bool = False) -> forms.Field:
     """A form input for a declared field. It only collects what is typed: the declaration's own
     check (``inputs.clean_values``, through services) accepts or refuses it, as in the API."""
@@ -22,7 +30,7 @@ def declared_form_field(declared: InputField, *, password: bool = False) -> form
     if declared.type == BOOLEAN:
         if declared.required:
             return forms.BooleanField(**common)
-        return forms.NullBooleanField(**common, widget=forms.NullBooleanSelect)
+        return forms.NullBooleanField(**common, widget=OptionalYesNo)
     if declared.choices:  # a select, but the declaration checks the value (not the form)
         choices = [("", "—"), *((choice, choice) for choice in declared.choices)]
         return forms.CharField(**common, widget=forms.Select(choices=choices))

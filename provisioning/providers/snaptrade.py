@@ -239,17 +239,24 @@ def _is_about_user_secret(code: str, detail: str) -> bool:
 
 # the optional body of SnapTrade's login, with SnapTrade's own names
 LOGIN_OPTIONS = (
-    InputField("broker", required=False, max_length=500, help_text="Preselect a brokerage by its slug."),
-    InputField("immediateRedirect", BOOLEAN, required=False, help_text="Go straight to the brokerage's page."),
-    InputField("customRedirect", required=False, max_length=500, format=URI,
-               help_text="Where to send the person afterwards (an absolute http(s) URL)."),
-    InputField("reconnect", required=False, format=UUID,
-               help_text="The UUID of a brokerage connection to reconnect."),
-    InputField("connectionType", required=False, choices=("read", "trade", "trade-if-available")),
-    InputField("showCloseButton", BOOLEAN, required=False),
-    InputField("darkMode", BOOLEAN, required=False),
-    InputField("locale", required=False, max_length=500),
-    InputField("connectionPortalVersion", required=False, choices=("v4", "v3", "v2")),
+    InputField("broker", label="Brokerage", required=False, max_length=500,
+               help_text="Preselect a brokerage by its slug (SnapTrade's broker)."),
+    InputField("immediateRedirect", BOOLEAN, label="Go straight to the brokerage", required=False,
+               help_text="Skip SnapTrade's list of brokerages (immediateRedirect)."),
+    InputField("customRedirect", label="Afterwards, send the person to", required=False, max_length=500,
+               format=URI, help_text="An absolute http(s) URL (customRedirect)."),
+    InputField("reconnect", label="Reconnect", required=False, format=UUID,
+               help_text="The UUID of a brokerage connection to reconnect (reconnect)."),
+    InputField("connectionType", label="Access", required=False, choices=("read", "trade", "trade-if-available"),
+               help_text="read: see the accounts; trade: also place trades; trade-if-available: trade where the "
+                         "brokerage allows it (connectionType)."),
+    InputField("showCloseButton", BOOLEAN, label="Show a close button", required=False,
+               help_text="(showCloseButton)"),
+    InputField("darkMode", BOOLEAN, label="Dark mode", required=False, help_text="(darkMode)"),
+    InputField("locale", label="Language", required=False, max_length=500,
+               help_text="A language code such as en or fr (locale)."),
+    InputField("connectionPortalVersion", label="Portal version", required=False, choices=("v4", "v3", "v2"),
+               help_text="The version of SnapTrade's connection portal (connectionPortalVersion)."),
 )
 
 

@@ -198,3 +198,14 @@ def test_provision_at_a_connection_preselects_no_connection(admin_client, member
     )
     assert "This field is required" in text(refused)
     assert not Account.objects.exists()
+
+
+def test_the_login_link_options_read_as_words(admin_client, make_account):
+    """Labels a person reads, SnapTrade's names kept in the help for those who know them; an
+    optional yes-or-no left alone is the provider's default, not "Unknown"."""
+    account = make_account(AccountStatus.ACTIVE)
+    page = text(admin_client.get(request_url(account, "login_link")))
+    assert ">Go straight to the brokerage:</label>" in page and "(immediateRedirect)" in page
+    assert ">Access:</label>" in page and "read: see the accounts" in page
+    assert ">immediateRedirect:</label>" not in page and ">connectionType:</label>" not in page
+    assert "the provider&#x27;s default)</option>" in page and ">Unknown</option>" not in page
