@@ -210,7 +210,8 @@ def error_for_envelope(
 ) -> ProviderError:
     """Map a failed envelope onto the error taxonomy (the message decides before the HTTP status)."""
     shown = message or "(no message)"
-    text = f"Kandy answered status {status}: {shown}"
+    # the words first; Kandy's own status (1 for any failure) and the HTTP status after them
+    text = f"Kandy answered: {shown} (Kandy status {status}, HTTP {http_status})"
     if QUOTA_MESSAGE in message.lower():
         return QuotaExceeded(
             f"Kandy refused a new user: the domain's user quota is full ({shown}).",

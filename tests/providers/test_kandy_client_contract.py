@@ -200,8 +200,18 @@ def test_quota_message_on_a_non_2xx_answer_is_still_quota_exceeded(http, client)
 def test_http_200_with_a_failed_envelope_is_an_error(http, client):
     http.get(f"{BASE}/domains/users", json={"status": 1, "message": "internal error"})
 
-    with pytest.raises(Rejected, match="status 1: internal error"):
+    with pytest.raises(Rejected) as err:
         client.list_users()
+    # Kandy's words first: its status is 1 for any failure, which says nothing to a person
+    assert err.value.message == "Kandy answered: internal error (Kandy status 1, HTTP 200)"
+
+
+def test_a_503_with_an_envelope_says_what_kandy_said(http, client):
+    http.get(f"{BASE}/domains/users", status=503, json={"status": 1, "message": "Service unavailable"})
+
+    with pytest.raises(TransientError) as err:
+        client.list_users()
+    assert err.value.message == "Kandy answered: Service unavailable (Kandy status 1, HTTP 503)"
 
 
 def test_status_0_without_the_success_message_is_not_success(http, client):
