@@ -262,19 +262,20 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
 
     @admin.display(description="recent operations")
     def recent_operations(self, obj):
-        operations = obj.operations.select_related("connection").order_by("-created_at", "-id")[:RECENT_OPERATIONS]
+        operations = obj.operations.select_related("connection").order_by("-id")[:RECENT_OPERATIONS]
+        # what the account waits for now is said of its latest operation only (account_status)
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     admin_link(op, f"#{op.pk} {op.get_kind_display()}"),
-                    explain.operation_badge(op, obj.status),
+                    explain.operation_badge(op, obj.status if n == 0 else None),
                     op.requested_by,
                     op.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    explain.operation_outcome_sentence(op, obj.status),
+                    explain.operation_outcome_sentence(op, obj.status if n == 0 else None),
                 )
-                for op in operations
+                for n, op in enumerate(operations)
             ),
         )
         if not rows:

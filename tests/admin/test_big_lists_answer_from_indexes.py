@@ -194,7 +194,8 @@ def test_a_list_of_several_pages_is_counted_and_each_page_holds_its_rows(admin_c
     assert [o.pk for o in first.result_list] == [rows["fine"].pk]
     assert [o.pk for o in second.result_list] == [rows["failing"].pk]
     # a later page is counted, then read: the first page is not read for it
-    listed_rows = [q["sql"] for q in queries if 'FROM "provisioning_operation"' in q["sql"]]
+    # (beside the rows' accounts' latest operations: GROUP BY, by account)
+    listed_rows = [q["sql"] for q in queries if 'FROM "provisioning_operation"' in q["sql"] and "GROUP BY" not in q["sql"]]
     assert len(listed_rows) == 2 and "COUNT" in listed_rows[0] and "OFFSET" in listed_rows[1]
 
 

@@ -1,6 +1,7 @@
 """The admin's home is the day's work: who needs a person (with the button that moves each on),
 a card per connection, provisions per day as an SVG chart; and one rule of "needs a person"."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -240,3 +241,30 @@ def test_the_operations_in_flight_are_counted_from_their_own_index_alone(connect
     # and it asks the index for nothing it does not hold (a count of the ids would read each
     # row's id from the table: at scale the plan is then that scan of the table's pages)
     assert "COUNT(*)" in str(counted.query)
+
+
+def test_only_the_accounts_latest_operation_says_what_it_waits_for_now(admin_client, make_account, connection):
+    """A provisioning that led to a captcha, then the answer that led to the email validation:
+    the first is "Done", not "Done — now waiting for the email validation" (the account's state
+    now), on the account's page, the operations list and its own page."""
+    account = make_account(AccountStatus.AWAITING_VALIDATION)
+    first, answer = (
+        Operation.objects.create(kind=kind, status=OperationStatus.SUCCEEDED, account=account, connection=connection,
+                                 requested_by="t", finished_at=timezone.now())
+        for kind in (OperationKind.PROVISION, OperationKind.ANSWER_CAPTCHA)
+    )
+    waiting = "Done — now waiting for the email validation"
+
+    def row(page, operation):
+        return re.search(rf"#{operation.pk} [^<]*</a>.*?</tr>", page, re.S).group(0)
+
+    page = admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
+    assert waiting in row(page, answer) and waiting not in row(page, first)
+    listing = admin_client.get(reverse("admin:provisioning_operation_changelist")).content.decode()
+    rows = {op: next(r for r in re.findall(r"<tr.*?</tr>", listing, re.S) if f"/operation/{op.pk}/change/" in r)
+            for op in (first, answer)}
+    assert waiting in rows[answer] and waiting not in rows[first]
+    own = admin_client.get(reverse("admin:provisioning_operation_change", args=[first.pk])).content.decode()
+    assert waiting not in own and "Done" in own
+    own = admin_client.get(reverse("admin:provisioning_operation_change", args=[answer.pk])).content.decode()
+    assert waiting in own
