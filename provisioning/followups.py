@@ -29,6 +29,7 @@ class FollowUp:
     suggestions: tuple[tuple[str, str], ...]
 
 
+# Xhoppe's reset password sends the member a new code: the account page's "Reset password"
 _NEW_SMS = (_K.RESET_PASSWORD, "Send a new SMS code")
 _VERIFY = (_K.VERIFY, "Enter the SMS code")
 _ANSWER = (_K.ANSWER_CAPTCHA, "Answer the new captcha")
@@ -38,9 +39,10 @@ _PASTE_LINK = (_K.VALIDATE, "Paste the link again")
 RETRY_CANNOT_HELP: dict[tuple[str, str], FollowUp] = {
     # Xhoppe refused the code (wrong, or expired): the same code would be refused again
     (_K.VERIFY, "invalid_input"): FollowUp(
-        "Xhoppe refused this SMS code: retrying would send the same code. Send a new SMS code, then "
-        "enter the code the member receives.",
-        (_NEW_SMS, _VERIFY),
+        "Xhoppe refused this SMS code: retrying would send the same code. If it was mistyped, enter "
+        "it again; if it has expired, send a new SMS code (the account's Reset password) and enter "
+        "the one the member receives.",
+        (_VERIFY, _NEW_SMS),
     ),
     (_K.VERIFY, "code_for_another_user"): FollowUp(
         "This code belongs to another phone number: retrying would send it again. Enter this "

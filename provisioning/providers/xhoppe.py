@@ -247,7 +247,7 @@ class XhoppeProvider(Provider):
 def _code_refused_message(field_errors: dict[str, list[str]]) -> str:
     messages = " ".join(m for ms in field_errors.values() for m in ms).lower()
     if "expired" in messages:
-        return "Xhoppe did not accept the SMS code: it has expired. Send a new code (Reset password) and verify again."
+        return "Xhoppe did not accept the SMS code: it has expired. Send a new code (Reset password), then verify with it."
     if "invalid" in messages or "not valid" in messages:
-        return "Xhoppe did not accept the SMS code: it is not valid. Check it, or send a new code (Reset password)."
+        return "Xhoppe did not accept the SMS code: it is not valid (mistyped, or an older code)."
     return "Xhoppe did not accept the SMS code."

@@ -34,7 +34,9 @@ def request_url(account, kind):
 
 def test_the_table_says_which_failures_a_retry_cannot_fix_and_what_helps_instead():
     suggested = {key: [kind for kind, _ in value.suggestions] for key, value in RETRY_CANNOT_HELP.items()}
-    assert suggested[(OperationKind.VERIFY, "invalid_input")] == [OperationKind.RESET_PASSWORD, OperationKind.VERIFY]
+    # a mistyped code is entered again; an expired one needs a new code (Xhoppe's reset password)
+    assert suggested[(OperationKind.VERIFY, "invalid_input")] == [OperationKind.VERIFY, OperationKind.RESET_PASSWORD]
+    assert "the account's Reset password" in RETRY_CANNOT_HELP[(OperationKind.VERIFY, "invalid_input")].sentence
     assert suggested[(OperationKind.ANSWER_CAPTCHA, "captcha_failed")] == [
         OperationKind.ANSWER_CAPTCHA, OperationKind.REFRESH_CAPTCHA]
     assert suggested[(OperationKind.VALIDATE, "validation_invalid")] == [OperationKind.VALIDATE]
