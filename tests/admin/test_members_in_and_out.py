@@ -149,7 +149,8 @@ def test_import_needs_add_and_change_export_needs_view(staff_client, grant, db):
 def test_member_form_shows_the_expected_formats_before_any_error(admin_client, db):
     html = admin_client.get(reverse("admin:provisioning_member_add")).content.decode()
     assert "E.164, e.g. +6591234567." in html
-    assert "ISO 3166-1 alpha-2 country code, upper case" in html
+    assert "Where the member lives. In the API and in imports: its ISO 3166-1 alpha-2 code" in html
+    assert "country code, upper case" not in html  # the form lists names
     assert "errorlist" not in html
 
 
