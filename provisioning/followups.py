@@ -19,7 +19,7 @@ from .states import OperationKind, OperationStatus
 
 _K = OperationKind
 
-WRONG_CAPTCHA_SENTENCE = "That answer was wrong; here is a new image."
+WRONG_CAPTCHA_SENTENCE = "That answer was wrong; the provider gave a new image to answer."
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def test_the_table_says_which_failures_a_retry_cannot_fix_and_what_helps_instead
     assert suggested[(OperationKind.VALIDATE, "validation_invalid")] == [OperationKind.VALIDATE]
     assert suggested[(OperationKind.VALIDATE, "validation_expired")] == [OperationKind.VALIDATE]
     assert RETRY_CANNOT_HELP[(OperationKind.ANSWER_CAPTCHA, "captcha_failed")].sentence == (
-        "That answer was wrong; here is a new image.")
+        "That answer was wrong; the provider gave a new image to answer.")
 
 
 def test_a_transient_or_other_failure_can_still_be_retried(make_account):

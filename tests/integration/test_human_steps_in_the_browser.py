@@ -148,12 +148,12 @@ def test_an_operator_answers_the_captcha_wrong_then_right_and_pastes_the_link_at
     page.fill("#id_answer", "WRONG")
     page.click("input[type=submit][value='Answer captcha']")
     expect_operation(page, "answer_captcha", "failed")
-    expect(page.locator(".provisioning-follow-up")).to_have_text("That answer was wrong; here is a new image.")
+    expect(page.locator(".provisioning-follow-up")).to_have_text("That answer was wrong; the provider gave a new image to answer.")
     assert page.locator("a", has_text=re.compile(r"^Retry")).count() == 0  # retrying cannot help
     screenshot(page, "operator-flyve-wrong-answer")
 
     page.click("a:text-is('Answer the new captcha')")
-    expect(page.locator("#follow-up")).to_have_text("That answer was wrong; here is a new image.")
+    expect(page.locator("#follow-up")).to_have_text("That answer was wrong; the provider gave a new image to answer.")
     account.refresh_from_db()
     phrase = next(c["phrase"] for c in sandbox_process.state("flyve")["captchas"]
                   if c["id"] == account.details["captcha_id"])
