@@ -425,6 +425,21 @@ def connection_quarantine_sentence(connection: Connection) -> str:
     )
 
 
+def connection_trouble_sentence(connection: Connection) -> str:
+    """Why an operation requested at ``connection`` now will likely fail or wait, for the page
+    that confirms it ("" when nothing says so): quarantined, or failing its health check."""
+    quarantined = connection_quarantine_sentence(connection)
+    if quarantined:
+        return f"{quarantined}: the operation will wait until the quarantine ends."
+    if connection.health_status == "error":
+        detail = f" ({connection.health_detail.rstrip('.')})" if connection.health_detail else ""
+        return (
+            f"{connection}'s last health check failed{detail}: fix the connection first (its page says how), "
+            "or this operation will likely fail the same way."
+        )
+    return ""
+
+
 def connection_pause_sentence(connection: Connection) -> str:
     """"The provider asked for a pause (too many requests): calls resume at 10:42:05 UTC", or ""
     when the provider did not ask for one (or it has ended)."""

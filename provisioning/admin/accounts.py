@@ -303,7 +303,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
         return available_operations(obj)
 
     def operation_request_context(self, request, obj, kind):
-        context = {"intro": REQUEST_INTROS.get(kind, "")}
+        context = {"intro": REQUEST_INTROS.get(kind, ""), "connection_trouble": selectors.connection_trouble_sentence(obj.connection)}
         if obj.challenge_image and kind in (OperationKind.ANSWER_CAPTCHA, OperationKind.REFRESH_CAPTCHA):
             context["challenge_image_url"] = self.challenge_image_url(obj)
             refresh = OPERATION_SPECS[OperationKind.REFRESH_CAPTCHA]

@@ -209,3 +209,23 @@ def test_the_login_link_options_read_as_words(admin_client, make_account):
     assert ">Access:</label>" in page and "read: see the accounts" in page
     assert ">immediateRedirect:</label>" not in page and ">connectionType:</label>" not in page
     assert "the provider&#x27;s default)</option>" in page and ">Unknown</option>" not in page
+
+
+def test_a_request_at_a_failing_connection_says_so_before_it_is_sent(admin_client, make_account, connection):
+    """Retrying a provisioning while the connection's credentials are refused fails again: the
+    confirmation says so, and where to look, before the button."""
+    account = make_account(AccountStatus.FAILED)
+    assert 'id="connection-trouble"' not in text(admin_client.get(request_url(account, "provision")))
+
+    connection.health_status, connection.health_detail = "error", "SnapTrade refused the consumer key."
+    connection.save()
+    page = text(admin_client.get(request_url(account, "provision")))
+    assert ("Everything sandbox&#x27;s last health check failed (SnapTrade refused the consumer key): fix the "
+            "connection first") in page
+
+    from django.utils import timezone
+
+    connection.quarantined_since, connection.quarantine_reason = timezone.now(), "5 calls failed in a row: HTTP 503"
+    connection.save()
+    page = text(admin_client.get(request_url(account, "provision")))
+    assert "is quarantined since" in page and "the operation will wait until the quarantine ends" in page
