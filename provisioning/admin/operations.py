@@ -247,7 +247,9 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Exp
 
     @admin.display(description="attempts")
     def attempts_display(self, obj):
-        return f"{obj.attempts} / {obj.max_attempts}"
+        # retries end at the connection's retry horizon (retry_deadline below); max_attempts only
+        # guards against a worker that keeps dying mid-operation: not a count staff wait on
+        return str(obj.attempts)
 
     @admin.display(description="input")
     def input_display(self, obj):

@@ -1,5 +1,6 @@
 """Every admin page a superuser can open renders (no 500), with real objects on it."""
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -120,6 +121,8 @@ def test_failed_operation_page_shows_its_calls_result_link_and_retry(admin_clien
     assert "http://sandbox.test/users?key=***" in html
     assert "req-1" in html
     assert 'href="https://app.example/login?token=x"' in html
+    # retries end at a deadline, not after a number of attempts: "0 / 100" promised a hundred
+    assert re.search(r'field-attempts_display">.*?<div class="readonly">0</div>', html, re.S)
     assert reverse("admin:provisioning_operation_retry", args=[objects["operation"].pk]) in html
     assert "k4m2z" not in html  # secret input: names only
 
