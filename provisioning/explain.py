@@ -7,6 +7,10 @@ overview). The raw JSON stays available on the pages, folded under "Technical de
 
 from __future__ import annotations
 
+from datetime import timezone as dt_timezone
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 
 from .followups import follow_up_for
@@ -292,7 +296,7 @@ def account_details_sentence(account) -> str:
     if not isinstance(details, dict) or not details:
         return ""
     plain = [
-        f"{key.replace('_', ' ')}: {value}"
+        f"{key.replace('_', ' ')}: {_plain(value)}"
         for key, value in sorted(details.items())
         if isinstance(value, (str, int, float, bool)) and value != ""
     ]
@@ -327,8 +331,19 @@ def values_sentence(values) -> str:
 
 
 def _plain(value) -> str:
+    """A value as a person reads it: yes or no, a provider's ISO moment in UTC to the minute."""
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, str) and len(value) >= 16 and value[4:5] == "-" and value[10:11] in ("T", " "):
+        try:
+            moment = parse_datetime(value)
+        except ValueError:
+            moment = None
+        if moment is not None:
+            if timezone.is_aware(moment):
+                moment = moment.astimezone(dt_timezone.utc)
+                return f"{moment:%Y-%m-%d %H:%M} UTC"
+            return f"{moment:%Y-%m-%d %H:%M}"
     return str(value)
 
 

@@ -268,3 +268,19 @@ def test_only_the_accounts_latest_operation_says_what_it_waits_for_now(admin_cli
     assert waiting not in own and "Done" in own
     own = admin_client.get(reverse("admin:provisioning_operation_change", args=[answer.pk])).content.decode()
     assert waiting in own
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (False, "no"),
+        ("2026-12-03T09:36:54.012569+00:00", "2026-12-03 09:36 UTC"),
+        ("2026-12-03T17:36:54+08:00", "2026-12-03 09:36 UTC"),
+        ("2026-12-03 09:36:54", "2026-12-03 09:36"),
+        ("2026-13-45T99:00:00Z", "2026-13-45T99:00:00Z"),  # not a moment: as it came
+        ("User queued for deletion", "User queued for deletion"),
+    ],
+)
+def test_a_providers_details_read_as_words(make_account, value, shown):
+    account = make_account(AccountStatus.ACTIVE, details={"registered_at": value})
+    assert explain.account_details_sentence(account) == f"Everything sandbox reported registered at: {shown}."
