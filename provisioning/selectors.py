@@ -243,6 +243,17 @@ def batch_progress(batch: Batch) -> dict:
     return batches_progress([batch])[batch.pk]
 
 
+AWAITING_A_PERSON = (AccountStatus.AWAITING_CAPTCHA, AccountStatus.AWAITING_VERIFICATION, AccountStatus.AWAITING_VALIDATION)
+
+
+def batch_accounts_awaiting_a_person(batch: Batch) -> int:
+    """How many of the batch's accounts wait for a person's step now (a captcha answer, an SMS
+    code, an email validation): their provisioning is done, their registration is not."""
+    return Account.objects.filter(
+        status__in=AWAITING_A_PERSON, pk__in=Operation.objects.filter(batch=batch).values("account_id")
+    ).count()
+
+
 def batches_progress(batches) -> dict[int, dict]:
     """``{batch id: batch_progress}`` of several batches (a list page), counted by the database in
     one query whatever their size: the operations of those batches (by the batch index), the

@@ -23,7 +23,7 @@ from import_export.admin import ExportMixin
 
 from .. import explain, selectors, services
 from ..followups import retry_refusal
-from ..models import Batch, ExternalCall, Operation, SecretAccess
+from ..models import Account, Batch, ExternalCall, Operation, SecretAccess
 from ..states import OPERATION_SPECS, OperationStatus
 from .batches import report_left_out
 from .common import (
@@ -603,6 +603,8 @@ class BatchAdmin(LargeListMixin, ReadOnlyAdmin):
                     for status, n, width in progress_segments(counts, progress["total"])
                 ],
                 failures_url=f"{operations}&status__exact=failed" if counts.get("failed") else None,
+                awaiting_a_person=selectors.batch_accounts_awaiting_a_person(batch),
+                needs_person_url=changelist_url(Account, needs_person="yes"),
                 retry_failed_url=reverse("admin:provisioning_batch_retry_failed", args=[batch.pk])
                 if counts.get("failed") and self.has_retry_failed_permission(request, batch)
                 else None,

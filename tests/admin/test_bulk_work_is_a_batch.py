@@ -250,3 +250,16 @@ def test_the_batch_page_names_each_status_as_the_rest_of_the_admin_does(admin_cl
     html = admin_client.get(reverse("admin:provisioning_batch_change", args=[batch.pk])).content.decode()
     assert ">Waiting to retry: 1</a>" in html and ">Done: 1</a>" in html
     assert 'aria-label="Done: 1, Waiting to retry: 1"' in html
+
+
+def test_the_batch_page_says_how_many_accounts_now_wait_for_a_person(admin_client, connection):
+    """Their provisioning is done (100 %), their registration is not: an SMS code, a captcha..."""
+    batch = make_batch(connection, ["succeeded", "succeeded", "succeeded"])
+    url = reverse("admin:provisioning_batch_change", args=[batch.pk])
+    assert 'id="batch-awaiting"' not in admin_client.get(url).content.decode()
+
+    Account.objects.filter(operations__batch=batch).exclude(member__email="b0@example.org").update(
+        status=AccountStatus.AWAITING_VERIFICATION)
+    html = admin_client.get(url).content.decode()
+    assert "2 of these accounts now wait for a person: a captcha answer, an SMS code or an email validation." in html
+    assert "needs_person=yes" in html
