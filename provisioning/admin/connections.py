@@ -71,13 +71,12 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         connection_request_action(OperationKind.RECONCILE, "Reconcile now"),
     ]
     change_form_template = "admin/provisioning/connection/change_form.html"
-    quarantine_fields = ("quarantine_display", "consecutive_failures")
+    quarantine_fields = ("quarantine_display", "failures_in_a_row")
     status_fields = (
         "credentials_display",
         "secret_state_display",
-        "health_status",
+        "health",
         "health_detail",
-        "health_checked_at",
         "quota_usage",
         "state_display",
         "created_at",
@@ -115,7 +114,8 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         kind = self.provider_kind(request, obj)
-        main = ["name", "provider", "base_url", "enabled"]
+        # a connection's provider is chosen once: its page names it as the lists do ("SnapTrade")
+        main = ["name", "provider" if obj is None else "provider_label", "base_url", "enabled"]
         fieldsets = [(None, {"fields": main})]
         if kind is not None:
             fieldsets.append(
@@ -141,7 +141,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("provider", *self.quarantine_fields, *self.status_fields)
+        return ("provider_label", *self.quarantine_fields, *self.status_fields)
 
     def add_view(self, request, form_url="", extra_context=None):
         """First choose the provider: the credential inputs depend on it."""
@@ -183,6 +183,12 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         limit = selectors.quota_count_limit()
         queryset = selectors.connections_with_quota_used(super().get_queryset(request), limit=limit)
         return queryset.annotate(quota_limit=Value(limit))
+
+    @admin.display(description="calls failed in a row, since the last answer")
+    def failures_in_a_row(self, obj):
+        # a quarantined connection's probe that got an answer counts again from 0: the
+        # quarantine's reason keeps the count that started it
+        return obj.consecutive_failures
 
     @admin.display(description="provider", ordering="provider")
     def provider_label(self, obj):
