@@ -214,7 +214,7 @@ def operation_outcome_sentence(operation, account_status: str | None = None) -> 
         if waiting:
             return f"Done — {waiting}: open the account to go on."
         if operation.kind == OperationKind.LOGIN_LINK:
-            return "Done: the login link is below; send it to the member quickly, it expires."
+            return "Done: the login link is among the operation's links; send it to the member quickly, it expires."
         if operation.kind == OperationKind.RECONCILE:
             return "Done: the accounts that differ are flagged in the \"needs a person\" queue."
         return "Done."

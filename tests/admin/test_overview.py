@@ -284,3 +284,12 @@ def test_only_the_accounts_latest_operation_says_what_it_waits_for_now(admin_cli
 def test_a_providers_details_read_as_words(make_account, value, shown):
     account = make_account(AccountStatus.ACTIVE, details={"registered_at": value})
     assert explain.account_details_sentence(account) == f"Everything sandbox reported registered at: {shown}."
+
+
+def test_a_login_links_outcome_says_where_the_link_is_on_any_page(make_account, connection):
+    """The account page's history showed "the login link is below" with no link below it."""
+    account = make_account(AccountStatus.ACTIVE)
+    operation = Operation.objects.create(kind=OperationKind.LOGIN_LINK, status=OperationStatus.SUCCEEDED,
+                                         account=account, connection=connection, requested_by="t")
+    sentence = explain.operation_outcome_sentence(operation, account.status)
+    assert "below" not in sentence and "the operation's links" in sentence
