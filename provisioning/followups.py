@@ -62,8 +62,10 @@ RETRY_CANNOT_HELP: dict[tuple[str, str], FollowUp] = {
         (_PASTE_LINK,),
     ),
     (_K.VALIDATE, "validation_expired"): FollowUp(
-        "This validation link has expired: retrying would send it again. Paste the link of a newer "
-        "email, if the member received one.",
+        "This validation link has expired (GLPI keeps one a day): retrying would send it again. Paste "
+        "the link of a newer email, if the member received one; otherwise ask GLPI's administrator to "
+        "activate the user there (Flyve MDM sends no new link, and deletes a registration left "
+        "unvalidated for two days).",
         (_PASTE_LINK,),
     ),
 }

@@ -94,6 +94,8 @@ def test_a_refused_validation_link_offers_to_paste_it_again(admin_client, make_a
 
     assert page.context["retry_url"] is None
     assert page.context["follow_up_buttons"] == [("Paste the link again", request_url(account, "validate"))]
+    # Flyve sends no new link: without a newer email, what a person can still do
+    assert "ask GLPI&#x27;s administrator to activate the user there" in text(page)
 
 
 def test_suggestions_need_the_permission_and_a_state_that_allows_them(staff_client, grant, make_account):
