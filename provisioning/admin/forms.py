@@ -79,7 +79,7 @@ class MemberForm(forms.ModelForm):
         help_texts = {
             "phone": "E.164, e.g. +6591234567.",
             # the form lists countries by name; the API and imports take the code
-            "country": "Where the member lives. In the API and in imports: its ISO 3166-1 alpha-2 code (SG, FR...).",
+            "country": "Where the member lives. In the API and in imports: its ISO 3166-1 alpha-2 code, upper case (SG, FR...).",
         }
         error_messages = {"country": {"invalid_choice": COUNTRY_MESSAGE}}
 

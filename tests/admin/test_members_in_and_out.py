@@ -150,7 +150,7 @@ def test_member_form_shows_the_expected_formats_before_any_error(admin_client, d
     html = admin_client.get(reverse("admin:provisioning_member_add")).content.decode()
     assert "E.164, e.g. +6591234567." in html
     assert "Where the member lives. In the API and in imports: its ISO 3166-1 alpha-2 code" in html
-    assert "country code, upper case" not in html  # the form lists names
+    assert "ISO 3166-1 alpha-2 country code, upper case" not in html  # the model's words: the form lists names
     assert "errorlist" not in html
 
 
