@@ -17,6 +17,7 @@ from django.utils import timezone
 from .fields import encrypted_paths
 from .models import Account, Batch, Connection, ExternalCall, Member, Operation
 from .states import (
+    AWAITING_ACCOUNT_STATUSES,
     NEEDS_PERSON_ACCOUNT_STATUSES,
     QUOTA_FREE_ACCOUNT_STATUSES,
     UNFINISHED_OPERATION_STATUSES,
@@ -243,14 +244,11 @@ def batch_progress(batch: Batch) -> dict:
     return batches_progress([batch])[batch.pk]
 
 
-AWAITING_A_PERSON = (AccountStatus.AWAITING_CAPTCHA, AccountStatus.AWAITING_VERIFICATION, AccountStatus.AWAITING_VALIDATION)
-
-
 def batch_accounts_awaiting_a_person(batch: Batch) -> int:
     """How many of the batch's accounts wait for a person's step now (a captcha answer, an SMS
     code, an email validation): their provisioning is done, their registration is not."""
     return Account.objects.filter(
-        status__in=AWAITING_A_PERSON, pk__in=Operation.objects.filter(batch=batch).values("account_id")
+        status__in=AWAITING_ACCOUNT_STATUSES, pk__in=Operation.objects.filter(batch=batch).values("account_id")
     ).count()
 
 

@@ -58,18 +58,19 @@ UNFINISHED_OPERATION_STATUSES = (
     OperationStatus.HELD,
 )
 
-_AWAITING = {AccountStatus.AWAITING_CAPTCHA, AccountStatus.AWAITING_VERIFICATION, AccountStatus.AWAITING_VALIDATION}
+# account states waiting for a person's step in a registration (provisioned, not yet registered)
+AWAITING_ACCOUNT_STATUSES = (
+    AccountStatus.AWAITING_CAPTCHA,
+    AccountStatus.AWAITING_VERIFICATION,
+    AccountStatus.AWAITING_VALIDATION,
+)
+_AWAITING = set(AWAITING_ACCOUNT_STATUSES)
 
 # account states in which nothing moves until a person acts (answers the captcha, enters the SMS
 # code, pastes the validation link, retries a failed provisioning). An account needs a person when
 # it is in one of them or its ``attention`` is set (drift, a lost secret...): see
 # ``selectors.NEEDS_PERSON`` and ``Account.needs_person``.
-NEEDS_PERSON_ACCOUNT_STATUSES = (
-    AccountStatus.AWAITING_CAPTCHA,
-    AccountStatus.AWAITING_VERIFICATION,
-    AccountStatus.AWAITING_VALIDATION,
-    AccountStatus.FAILED,
-)
+NEEDS_PERSON_ACCOUNT_STATUSES = (*AWAITING_ACCOUNT_STATUSES, AccountStatus.FAILED)
 
 _S = AccountStatus
 # Every legal change of Account.status. A failed operation may put the account back in the
