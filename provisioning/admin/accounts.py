@@ -403,8 +403,10 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
                 pending_operation=pending,
                 waiting_sentence=selectors.operation_waiting_sentence(pending) if pending else "",
                 refresh_seconds=2 if pending and pending.status != "held" else None,
+                # offered where there is something to see (asking for a fresh code to read
+                # "This account holds no secrets" was a step for nothing)
                 secrets_url=reverse("admin:provisioning_account_secrets", args=[account.pk])
-                if request.user.has_perm("provisioning.view_account_secrets")
+                if account.secrets and request.user.has_perm("provisioning.view_account_secrets")
                 else None,
             )
         return super().change_view(request, object_id, form_url, extra_context)

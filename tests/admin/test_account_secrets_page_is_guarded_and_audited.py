@@ -31,3 +31,13 @@ def test_looking_is_a_separate_recorded_act(staff_client, grant, make_account, s
     assert "no-store" in shown["Cache-Control"]
     access = SecretAccess.objects.get()
     assert (access.account, access.user, access.via, access.keys) == (account, staff_user, "admin", ["pin", "user_secret"])
+
+
+def test_an_account_without_secrets_offers_none_to_view(admin_client, make_account):
+    empty = make_account(AccountStatus.PENDING)
+    page = admin_client.get(reverse("admin:provisioning_account_change", args=[empty.pk]))
+    assert page.context["secrets_url"] is None and secrets_url(empty) not in page.content.decode()
+    empty.secrets = {"user_secret": "S3CRET"}
+    empty.save()
+    page = admin_client.get(reverse("admin:provisioning_account_change", args=[empty.pk]))
+    assert page.context["secrets_url"] == secrets_url(empty)
