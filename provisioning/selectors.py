@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from datetime import timezone as dt_timezone
 from typing import NamedTuple
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Prefetch, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
@@ -242,6 +242,27 @@ def batch_progress(batch: Batch) -> dict:
     ``done``: accounts whose latest operation finished; ``percent``: ``done`` of ``total``.
     """
     return batches_progress([batch])[batch.pk]
+
+
+def operation_is_accounts_latest(operation: Operation) -> bool:
+    """Nothing was requested for ``operation``'s account since it (False for a connection's
+    operation): what the account is now is what this operation left."""
+    return operation.account_id is not None and not Operation.objects.filter(
+        account_id=operation.account_id, pk__gt=operation.pk
+    ).exists()
+
+
+def operations_latest_of_their_accounts(operations) -> set[int]:
+    """The ids among ``operations`` that are their account's latest (``operation_is_accounts_latest``
+    of a list page's rows in one query, from the (account, id) index)."""
+    accounts = {operation.account_id for operation in operations if operation.account_id}
+    if not accounts:
+        return set()
+    latest = set(
+        Operation.objects.filter(account_id__in=accounts).order_by().values("account_id")
+        .annotate(latest=Max("id")).values_list("latest", flat=True)
+    )
+    return {operation.pk for operation in operations if operation.pk in latest}
 
 
 def batch_accounts_awaiting_a_person(batch: Batch) -> int:

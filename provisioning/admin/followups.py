@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
+from .. import selectors
 from ..followups import follow_up
 from ..states import OPERATION_SPECS, OperationKind
 from .common import available_operations, may_request
@@ -22,7 +23,7 @@ def suggested_buttons(operation, user) -> list[tuple[str, str]]:
     if found is None or operation.account_id is None:
         return []
     account = operation.account
-    if account.operations.filter(pk__gt=operation.pk).exists():
+    if not selectors.operation_is_accounts_latest(operation):
         return []  # something happened since: the account's page says what is next
     available = {spec.kind for spec in available_operations(account)}
     return [
@@ -49,7 +50,7 @@ def next_step_buttons(operation, user) -> list[tuple[str, str]]:
     if operation is None or not operation.finished or operation.account_id is None:
         return []
     account = operation.account
-    if account.operations.filter(pk__gt=operation.pk).exists():
+    if not selectors.operation_is_accounts_latest(operation):
         return []
     available = {spec.kind for spec in available_operations(account)}
     return [

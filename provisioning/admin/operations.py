@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Max, Q
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -60,25 +60,11 @@ def account_status(operation) -> str | None:
     """The status of the operation's account now, when the operation is the account's latest;
     ``None`` for an older one (what it left has changed since: "Done — now waiting for the
     email validation" was said of a provisioning that had led to a captcha) and for a
-    connection's operation. A list marks its rows first (``mark_accounts_latest``)."""
-    if not operation.account_id:
-        return None
+    connection's operation. A list marks its rows first (``get_changelist_instance``)."""
     latest = getattr(operation, "is_accounts_latest", None)
     if latest is None:
-        latest = operation.account.operations.order_by("-id").values_list("pk", flat=True).first() == operation.pk
+        latest = selectors.operation_is_accounts_latest(operation)
     return operation.account.status if latest else None
-
-
-def mark_accounts_latest(operations) -> None:
-    """Sets ``is_accounts_latest`` on each of ``operations``, in one query (the accounts' latest
-    operations, from the (account, id) index)."""
-    accounts = {operation.account_id for operation in operations if operation.account_id}
-    latest = set(
-        Operation.objects.filter(account_id__in=accounts).order_by().values("account_id")
-        .annotate(latest=Max("id")).values_list("latest", flat=True)
-    ) if accounts else set()
-    for operation in operations:
-        operation.is_accounts_latest = operation.pk in latest
 
 
 class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
@@ -190,7 +176,9 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Exp
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        mark_accounts_latest(changelist.result_list)
+        latest = selectors.operations_latest_of_their_accounts(changelist.result_list)
+        for operation in changelist.result_list:
+            operation.is_accounts_latest = operation.pk in latest
         return changelist
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
