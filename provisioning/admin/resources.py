@@ -47,6 +47,13 @@ class MemberResource(resources.ModelResource):
             else:
                 row[column] = value.strip()
 
+    def after_import(self, dataset, result, **kwargs):
+        """Number the preview's rows as the file does: its first line names the columns, so its
+        first member is on line 2 (a spreadsheet's row 2), where the library counts 1."""
+        super().after_import(dataset, result, **kwargs)
+        for row in (*result.invalid_rows, *result.error_rows):
+            row.number += 1
+
     def import_instance(self, instance, row, **kwargs):
         super().import_instance(instance, row, **kwargs)
         if not row.get("external_ref"):
