@@ -35,6 +35,7 @@ _VERIFY = (_K.VERIFY, "Enter the SMS code")
 _ANSWER = (_K.ANSWER_CAPTCHA, "Answer the new captcha")
 _NEW_IMAGE = (_K.REFRESH_CAPTCHA, "New image")
 _PASTE_LINK = (_K.VALIDATE, "Paste the link again")
+_PROVISION_AGAIN = (_K.PROVISION, "Provision again")
 
 RETRY_CANNOT_HELP: dict[tuple[str, str], FollowUp] = {
     # Xhoppe refused the code (wrong, or expired): the same code would be refused again
@@ -61,12 +62,20 @@ RETRY_CANNOT_HELP: dict[tuple[str, str], FollowUp] = {
         "Paste the link of the member's latest email again.",
         (_PASTE_LINK,),
     ),
+    # Flyve: the registration's only link expired; the account is failed (FlyveProvider.validate)
     (_K.VALIDATE, "validation_expired"): FollowUp(
-        "This validation link has expired (GLPI keeps one a day): retrying would send it again. Paste "
-        "the link of a newer email, if the member received one; otherwise ask GLPI's administrator to "
-        "activate the user there (Flyve MDM sends no new link, and deletes a registration left "
-        "unvalidated for two days).",
-        (_PASTE_LINK,),
+        "This validation link has expired (GLPI keeps one a day) and Flyve MDM sends no other, so "
+        "this registration cannot be completed. GLPI deletes a registration left unvalidated two "
+        "days after it was made: provision again after that, and the member receives a new email "
+        "(or ask GLPI's administrator to activate the user there now).",
+        (_PROVISION_AGAIN,),
+    ),
+    # Flyve: GLPI has a user with this email; the captcha answered is used up, so a retry cannot help
+    (_K.ANSWER_CAPTCHA, "already_exists"): FollowUp(
+        "GLPI already has a registration for this email: the member has an account there, or an "
+        "earlier registration waits for its validation (GLPI deletes one left unvalidated two days "
+        "after it was made). Ask the member; provision again once that registration is gone.",
+        (_PROVISION_AGAIN,),
     ),
 }
 

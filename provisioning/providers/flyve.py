@@ -8,6 +8,8 @@ The flow has two human steps, each an account state: a captcha someone must read
   satisfies GLPI's password policy, the newsletter choice, the captcha id and the answer). A wrong
   answer keeps the account at ``awaiting_captcha`` with a fresh captcha.
 - ``validate``: PUT the token of the email's link ``<webapp_url>#!/account/<id>/validation/<token>``.
+  GLPI keeps a link one day and sends no second one: an expired link fails the account, which
+  is provisioned again once GLPI has deleted the unvalidated registration (two days after it).
 - ``health_check``: open a session and read the password policy (``getGlpiConfig``, optional: a GLPI
   without it is healthy, its policy unknown).
 
@@ -601,6 +603,9 @@ class FlyveProvider(Provider):
             with self.client.service_session():
                 self.client.validate_account(validation_id, token)
         except Rejected as err:
+            if err.code == "validation_expired":
+                # the registration's only link: it can no longer be completed (followups says what can)
+                err.outcome = Outcome(account_status=AccountStatus.FAILED)
             if err.code != "validation_invalid" or not ctx.is_retry:
                 raise
             # GLPI clears a validation's token once it is used: an earlier attempt whose answer was

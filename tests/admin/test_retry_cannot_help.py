@@ -40,7 +40,9 @@ def test_the_table_says_which_failures_a_retry_cannot_fix_and_what_helps_instead
     assert suggested[(OperationKind.ANSWER_CAPTCHA, "captcha_failed")] == [
         OperationKind.ANSWER_CAPTCHA, OperationKind.REFRESH_CAPTCHA]
     assert suggested[(OperationKind.VALIDATE, "validation_invalid")] == [OperationKind.VALIDATE]
-    assert suggested[(OperationKind.VALIDATE, "validation_expired")] == [OperationKind.VALIDATE]
+    # Flyve sends one link: once it expired, only a new registration can help
+    assert suggested[(OperationKind.VALIDATE, "validation_expired")] == [OperationKind.PROVISION]
+    assert suggested[(OperationKind.ANSWER_CAPTCHA, "already_exists")] == [OperationKind.PROVISION]
     assert RETRY_CANNOT_HELP[(OperationKind.ANSWER_CAPTCHA, "captcha_failed")].sentence == (
         "That answer was wrong; the provider gave a new image to answer.")
 
@@ -88,14 +90,28 @@ def test_a_wrong_captcha_answer_says_so_on_the_operation_account_and_answer_page
 
 def test_a_refused_validation_link_offers_to_paste_it_again(admin_client, make_account):
     account = make_account(AccountStatus.AWAITING_VALIDATION)
-    operation = failed(account, OperationKind.VALIDATE, "validation_expired")
+    operation = failed(account, OperationKind.VALIDATE, "validation_invalid")
 
     page = operation_page(admin_client, operation)
 
     assert page.context["retry_url"] is None
     assert page.context["follow_up_buttons"] == [("Paste the link again", request_url(account, "validate"))]
-    # Flyve sends no new link: without a newer email, what a person can still do
-    assert "ask GLPI&#x27;s administrator to activate the user there" in text(page)
+
+
+def test_an_expired_validation_link_offers_to_provision_again(admin_client, make_account):
+    # the provider failed the account (FlyveProvider.validate): its page and the operation's say why
+    account = make_account(AccountStatus.FAILED)
+    operation = failed(account, OperationKind.VALIDATE, "validation_expired")
+    account.last_error = {"code": "validation_expired", "message": "No.", "operation": operation.pk, "kind": "validate"}
+    account.save()
+
+    page = operation_page(admin_client, operation)
+    account_page = text(admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])))
+
+    assert page.context["retry_url"] is None
+    assert page.context["follow_up_buttons"] == [("Provision again", request_url(account, "provision"))]
+    for words in (text(page), account_page):
+        assert "GLPI deletes a registration left unvalidated two days after it was made: provision again" in words
 
 
 def test_suggestions_need_the_permission_and_a_state_that_allows_them(staff_client, grant, make_account):

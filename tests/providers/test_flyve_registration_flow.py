@@ -199,16 +199,29 @@ def test_the_pasted_email_link_is_enough_to_validate(awaiting_validation, glpi):
     assert awaiting_validation.status == AccountStatus.ACTIVE
 
 
-@pytest.mark.parametrize("message", ["Validation token expired", "Validation token is invalid"])
-def test_expired_or_reused_tokens_fail_and_the_account_keeps_waiting(awaiting_validation, glpi, message):
-    glpi.error("validate", "ERROR_GLPI_UPDATE", message)
+def test_a_reused_or_mistyped_token_fails_and_the_account_keeps_waiting(awaiting_validation, glpi):
+    glpi.error("validate", "ERROR_GLPI_UPDATE", "Validation token is invalid")
 
     operation = run("validate", account=awaiting_validation, input={"validation_id": 7, "token": TOKEN})
 
     assert operation.status == OperationStatus.FAILED
-    assert operation.error_message == message
-    assert awaiting_validation.status == AccountStatus.AWAITING_VALIDATION
+    assert operation.error_message == "Validation token is invalid"
+    assert awaiting_validation.status == AccountStatus.AWAITING_VALIDATION  # the right link still works
     assert glpi.sessions_opened == glpi.sessions_killed == 3
+
+
+def test_an_expired_token_fails_the_account_which_can_be_provisioned_again(awaiting_validation, glpi):
+    # GLPI keeps a registration's only link one day: nothing can complete it after that
+    glpi.error("validate", "ERROR_GLPI_UPDATE", "Validation token expired")
+
+    operation = run("validate", account=awaiting_validation, input={"validation_id": 7, "token": TOKEN})
+
+    assert (operation.status, operation.error_code) == (OperationStatus.FAILED, "validation_expired")
+    assert awaiting_validation.status == AccountStatus.FAILED
+    assert awaiting_validation.last_error["code"] == "validation_expired"
+    again = run("provision", account=awaiting_validation)  # a new registration: a new captcha first
+    assert again.status == OperationStatus.SUCCEEDED
+    assert awaiting_validation.status == AccountStatus.AWAITING_CAPTCHA
 
 
 def test_a_validation_refused_after_an_attempt_without_answer_asks_a_person(awaiting_validation, glpi):
