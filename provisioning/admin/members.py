@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from import_export.admin import ImportExportMixin
 
 from .. import explain, selectors, services
@@ -113,8 +114,9 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Import
         accounts = list(obj.accounts.all())
         if not accounts:
             return "—"
+        # one line an account: on one line their names and badges ran together
         return format_html_join(
-            " ",
+            mark_safe("<br>"),
             '<a href="{}" class="provisioning-summary" title="{}">{}</a>&nbsp;{}',
             (
                 (

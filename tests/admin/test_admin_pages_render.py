@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
-from provisioning.models import Batch, ExternalCall, Member, Operation, SecretAccess
+from provisioning.models import Batch, Connection, ExternalCall, Member, Operation, SecretAccess
 from provisioning.states import AccountStatus, OperationKind, OperationStatus
 
 from .conftest import JPEG
@@ -221,3 +221,18 @@ def test_a_connection_page_names_its_provider_and_health_as_the_lists_do(admin_c
     assert 'field-health_status"' not in html and '<div class="readonly">snaptrade</div>' not in html
     # "5 calls failed in a row" in a quarantine's reason beside "Consecutive failures: 0" read as a contradiction
     assert "Calls failed in a row, since the last answer:" in html
+
+
+def test_a_members_accounts_read_one_a_line_in_the_members_list(admin_client, make_account, connection):
+    """Side by side, one account's badge ran into the next account's connection name."""
+    other = Connection.objects.create(provider="kandy", name="Kandy sandbox", base_url="http://sandbox.test/kandy")
+    make_account(AccountStatus.ACTIVE)
+    make_account(AccountStatus.FAILED, connection=other)
+    page = admin_client.get(reverse("admin:provisioning_member_changelist")).content.decode()
+    cell = re.search(r'<td class="field-accounts_summary">(.*?)</td>', page, re.S).group(1)
+    lines = cell.split("<br>")
+    assert len(lines) == 2
+    assert sorted(re.search(r'class="provisioning-summary"[^>]*>([^<]*)</a>', line).group(1) for line in lines) == [
+        "Everything sandbox",
+        "Kandy sandbox",
+    ]
