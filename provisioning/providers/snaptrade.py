@@ -434,7 +434,10 @@ class SnapTradeProvider(Provider):
         the user in ``listUsers``. Nothing to delete, or already gone: ``deprovisioned`` at once."""
         account = ctx.account
         user_id = account.external_id
-        details = {"deletion_requested_at": _now()}
+        # SnapTrade's words on queueing go to the operation's result: in the account's details,
+        # "queued for deletion" outlived the deletion it announced
+        details = {"deletion_requested_at": _now(), "deletion_detail": None}
+        result = {"user_id": user_id}
         if not user_id:
             details["remote_deletion"] = "nothing to delete"
         else:
@@ -444,13 +447,13 @@ class SnapTradeProvider(Provider):
                 details["remote_deletion"] = "not found (already deleted)"
             else:
                 details["remote_deletion"] = "queued"
-                details["deletion_detail"] = str(answer.get("detail", ""))[:500]
+                result["detail"] = str(answer.get("detail", ""))[:500]
         queued = details["remote_deletion"] == "queued"
         return Outcome(
             account_status=AccountStatus.DEPROVISIONING if queued else AccountStatus.DEPROVISIONED,
             details=details,
             secrets={"user_secret": None},
-            result={"user_id": user_id, "remote_deletion": details["remote_deletion"]},
+            result={**result, "remote_deletion": details["remote_deletion"]},
         )
 
     @classmethod

@@ -320,7 +320,9 @@ def test_deprovision_queues_the_remote_deletion_and_waits_for_it(active_account,
     assert active_account.status == AccountStatus.DEPROVISIONING
     assert active_account.secrets == {}
     assert active_account.details["remote_deletion"] == "queued"
-    assert "queued for deletion" in active_account.details["deletion_detail"]
+    # SnapTrade's words belong to this operation: on the account they outlived the deletion
+    assert "queued for deletion" in operation.result["detail"]
+    assert "deletion_detail" not in active_account.details
 
 
 def test_deprovisioning_a_user_snaptrade_no_longer_has_completes(active_account, http):
