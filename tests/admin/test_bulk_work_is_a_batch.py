@@ -1,6 +1,8 @@
 """Bulk work is a batch: one rule (``selectors.batch_preview``) says what is sent, before it is
 sent; the batch page follows the progress and retries the failed ones."""
 
+import re
+
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -99,6 +101,16 @@ def test_member_action_shows_the_counts_before_anything_is_sent(admin_client, co
     assert "3 more of 12" in html
     assert 'class="provisioning-preview-over">1 ' in html
     assert "Send 3 provisionings" in html
+    # the members by what they have there, then who is left out, then what remains
+    rows = re.findall(r'<th scope="row">([^<]*)</th>', html)
+    assert rows == [
+        "No account there yet",
+        "Failed or deprovisioned there",
+        "Already have an account there: left alone",
+        "The quota still allows",
+        "Not sent: over the quota",
+        "Will be sent",
+    ]
     assert Operation.objects.count() == operations_before  # nothing sent yet
 
     response = admin_client.post(MEMBERS, {**data, "step": "send", "connection": connection.pk, "previewed": connection.pk})
