@@ -33,7 +33,7 @@ class FollowUp:
 _NEW_SMS = (_K.RESET_PASSWORD, "Send a new SMS code")
 _VERIFY = (_K.VERIFY, "Enter the SMS code")
 _ANSWER = (_K.ANSWER_CAPTCHA, "Answer the new captcha")
-_NEW_IMAGE = (_K.REFRESH_CAPTCHA, "New image")
+_NEW_CAPTCHA = (_K.REFRESH_CAPTCHA, "New captcha")
 _PASTE_LINK = (_K.VALIDATE, "Paste the link again")
 _PROVISION_AGAIN = (_K.PROVISION, "Provision again")
 
@@ -55,7 +55,7 @@ RETRY_CANNOT_HELP: dict[tuple[str, str], FollowUp] = {
         (_NEW_SMS, _VERIFY),
     ),
     # Flyve: a wrong answer leaves the account with a fresh captcha (see FlyveProvider.answer_captcha)
-    (_K.ANSWER_CAPTCHA, "captcha_failed"): FollowUp(WRONG_CAPTCHA_SENTENCE, (_ANSWER, _NEW_IMAGE)),
+    (_K.ANSWER_CAPTCHA, "captcha_failed"): FollowUp(WRONG_CAPTCHA_SENTENCE, (_ANSWER, _NEW_CAPTCHA)),
     # Flyve: GLPI refused the validation token (already used, mistyped, or expired)
     (_K.VALIDATE, "validation_invalid"): FollowUp(
         "GLPI refused this validation link (mistyped, or already used): retrying would send it again. "

@@ -35,7 +35,7 @@ def test_the_captcha_is_shown_large_and_crisp_with_a_new_image_button(admin_clie
 
     assert 'class="provisioning-captcha-large"' in page
     assert re.search(rf'<form method="post" action="{re.escape(request_url(account, "refresh_captcha"))}">.*?'
-                     r'<input type="submit" id="new-image" value="New image">', page)
+                     r'<input type="submit" id="new-captcha" value="New captcha">', page)
     assert "provisioning/human-steps.css" in page
     assert " style=" not in page.split("<body", 1)[1] and "<script>" not in page.split("<body", 1)[1]
 
@@ -59,7 +59,7 @@ def test_new_image_requests_a_new_captcha(admin_client, make_account):
 def test_the_new_image_button_needs_the_permission(staff_client, grant, make_account):
     grant("view_account", "provision_account")
     account = make_account(AccountStatus.AWAITING_CAPTCHA, challenge_image=JPEG)
-    assert "New image" in text(staff_client.get(request_url(account, "answer_captcha")))
+    assert "New captcha" in text(staff_client.get(request_url(account, "answer_captcha")))
 
 
 def test_the_validation_form_asks_for_the_link_and_folds_the_id_and_token(admin_client, make_account):

@@ -83,7 +83,7 @@ def test_a_wrong_captcha_answer_says_so_on_the_operation_account_and_answer_page
     answer_page = admin_client.get(request_url(account, "answer_captcha"))
 
     assert page.context["retry_url"] is None
-    assert [label for label, _ in page.context["follow_up_buttons"]] == ["Answer the new captcha", "New image"]
+    assert [label for label, _ in page.context["follow_up_buttons"]] == ["Answer the new captcha", "New captcha"]
     for response in (page, account_page, answer_page):
         assert WRONG_CAPTCHA_SENTENCE in text(response)
 

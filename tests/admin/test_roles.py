@@ -162,11 +162,11 @@ def test_a_secret_keeper_reads_secrets_and_the_read_is_recorded(in_group, world)
     assert SecretAccess.objects.get().account == account
 
 
-def test_an_auditor_sees_the_captcha_but_no_new_image_button(in_group, make_account, member):
+def test_an_auditor_sees_the_captcha_but_no_new_captcha_button(in_group, make_account, member):
     from provisioning.models import Member
 
     account = make_account(AccountStatus.AWAITING_CAPTCHA, challenge_image=JPEG,
                            member=Member.objects.create(email="cap@example.org"))
     client = in_group("Auditors")
     page = client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
-    assert "provisioning-captcha-large" in page and "New image" not in page and "/request/" not in page
+    assert "provisioning-captcha-large" in page and "New captcha" not in page and "/request/" not in page

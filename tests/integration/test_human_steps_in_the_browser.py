@@ -144,7 +144,7 @@ def test_an_operator_answers_the_captcha_wrong_then_right_and_pastes_the_link_at
     image = page.locator("img.provisioning-captcha-large")
     expect(image).to_be_visible()
     assert image.bounding_box()["width"] >= 450  # shown large (the sandbox's is 150 px wide)
-    expect(page.locator("#new-image")).to_have_value("New image")
+    expect(page.locator("#new-captcha")).to_have_value("New captcha")
     page.fill("#id_answer", "WRONG")
     page.click("input[type=submit][value='Answer captcha']")
     expect_operation(page, "answer_captcha", "failed")
