@@ -92,7 +92,10 @@ ERROR_SENTENCES: dict[str, tuple[str, str]] = {
     "captcha_failed": ("The captcha answer was wrong", "read the new captcha and answer again"),
     "no_captcha": ("There is no captcha to answer", "ask for a new captcha"),
     "code_for_another_user": ("That SMS code belongs to another user", "ask the member for their own code"),
-    "validation_expired": ("The validation link has expired", "provision the account again to send a new one"),
+    "validation_expired": (
+        "The validation link has expired",
+        "provision again once GLPI has deleted the unvalidated registration, two days after it was made",
+    ),
     "validation_invalid": ("The validation link is not valid", "paste the whole link from the latest email"),
     "account_locked": ("{provider} locked the account", "unlock it there or reset the password"),
     "connection_disabled": ("The connection is disabled", "enable it, then retry"),

@@ -9,7 +9,8 @@ The flow has two human steps, each an account state: a captcha someone must read
   answer keeps the account at ``awaiting_captcha`` with a fresh captcha.
 - ``validate``: PUT the token of the email's link ``<webapp_url>#!/account/<id>/validation/<token>``.
   GLPI keeps a link one day and sends no second one: an expired link fails the account, which
-  is provisioned again once GLPI has deleted the unvalidated registration (two days after it).
+  is provisioned again once GLPI has deleted the unvalidated registration (two days after it
+  was made).
 - ``health_check``: open a session and read the password policy (``getGlpiConfig``, optional: a GLPI
   without it is healthy, its policy unknown).
 
