@@ -13,6 +13,7 @@ import time
 import pytest
 from django.db import Error as DatabaseError
 from django.db import close_old_connections
+from django.utils import timezone
 
 from provisioning import services
 from provisioning.models import Account, Member, Operation
@@ -77,21 +78,34 @@ def assert_each_registered_once(snaptrade, operation_ids: list[int], *, extra_re
     assert int(snaptrade.counter(REGISTER).get("200", 0)) == len(external_ids) + extra_registrations
 
 
+def _claimed_since(operation_ids: list[int], since) -> bool:
+    """Whether some of the operations are running, claimed at or after ``since`` (if given)."""
+    running = Operation.objects.filter(pk__in=operation_ids, status="running")
+    return (running if since is None else running.filter(updated_at__gte=since)).exists()
+
+
 def crash_workers_during(operation_ids: list[int], worker, start_worker, *, kills: int) -> set[int]:
     """SIGKILL the worker (its pool with it) ``kills`` times while the operations run, each time
-    once a further share of them has finished and one is running, and start a new one. Beat (of
-    the first worker) keeps sweeping meanwhile. Returns the operations a killed worker held
-    (running when it died, read once it is dead): the only ones whose answers can die with it."""
+    once a further share of them has finished and it is running some, and start a new one. Beat
+    (a process apart) keeps sweeping meanwhile. Returns the operations a killed worker held
+    (running when it died, read once it is dead): the only ones whose answers can die with it.
+
+    The shares stop at half of the operations, so that work is left at the last kill: a worker's
+    processes run a message each at once (4 x 32 operations here) and can finish everything left
+    between two looks when less remains. A kill waits for operations the live worker claimed,
+    not those a killed one still holds until their lease expires (a kill would then hit a worker
+    doing nothing), and looks often: a message runs for a fraction of a second."""
     held = set()
     total = len(operation_ids)
+    since = None  # the first worker is the only one to have claimed anything
     for kill in range(1, kills + 1):
-        progress = kill * total // (kills + 2)
-        wait_for(lambda: finished_count(operation_ids) >= progress, f"{progress} operations before crash {kill}")
-        wait_for(lambda: Operation.objects.filter(pk__in=operation_ids, status="running").exists(),
-                 "an operation running when the worker dies")
+        progress = kill * total // (2 * kills + 2)
+        wait_for(lambda: finished_count(operation_ids) >= progress and _claimed_since(operation_ids, since),
+                 f"{progress} operations finished and the worker running more before crash {kill}", interval=0.02)
         worker.kill()
         worker.popen.wait(10)
         held |= set(Operation.objects.filter(pk__in=operation_ids, status="running").values_list("pk", flat=True))
+        since = timezone.now()
         worker = start_worker()
     return held
 

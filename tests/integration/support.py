@@ -17,14 +17,15 @@ FINISHED = ("succeeded", "failed", "cancelled")
 PATIENCE_SECONDS = 90.0  # an upper bound for waiting, never an assertion on timing
 
 
-def wait_for(condition: Callable[[], object], what: str, timeout: float = PATIENCE_SECONDS):
-    """Poll ``condition`` until it returns something truthy (and return that)."""
+def wait_for(condition: Callable[[], object], what: str, timeout: float = PATIENCE_SECONDS, *,
+             interval: float = 0.1):
+    """Poll ``condition`` every ``interval`` seconds until it returns something truthy (and return that)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.1)
+        time.sleep(interval)
     pytest.fail(f"gave up waiting for {what}", pytrace=False)
 
 

@@ -47,17 +47,17 @@ def repair_lost_secrets(snaptrade, operation_ids: list[int], settings) -> list[i
     if not accounts:
         return []
     snaptrade.control.settings("snaptrade", delete_delay_seconds=0)
-    # a few dozen deprovisions within the hour is the repair, not the mass deletion the guard is
+    # the deprovisions of the repair (up to a few hundred) are not the mass deletion the guard is
     # for (the test process requests them: its settings are the ones that count)
     settings.PROVISIONING = {**settings.PROVISIONING, "MASS_DELETION_MIN_ACCOUNTS": len(accounts) + 1}
-    for account in accounts:
-        deprovision = services.operation_request(kind="deprovision", account=account, requested_by=STAFF)
-        wait_all_finished([deprovision.pk])
-        account.refresh_from_db()
-        again = services.operation_request(kind="provision", account=account, requested_by=STAFF)
-        wait_all_finished([again.pk])
-        operation_ids.append(again.pk)
-        assert Operation.objects.get(pk=again.pk).status == "succeeded"
+    deprovisions = [services.operation_request(kind="deprovision", account=account, requested_by=STAFF).pk
+                    for account in accounts]
+    wait_all_finished(deprovisions)
+    again = [services.operation_request(kind="provision", account=account, requested_by=STAFF).pk
+             for account in Account.objects.filter(pk__in=[account.pk for account in accounts])]
+    wait_all_finished(again)
+    assert list(Operation.objects.filter(pk__in=again).exclude(status="succeeded")) == []
+    operation_ids.extend(again)
     return [account.pk for account in accounts]
 
 
