@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.admin.widgets import AutocompleteSelect
+from django.utils.text import capfirst
 
 from ..models import COUNTRY_MESSAGE, Account, Connection, Member
 from .. import services
@@ -25,8 +26,9 @@ class OptionalYesNo(forms.NullBooleanSelect):
 
 def declared_form_field(declared: InputField, *, password: bool = False) -> forms.Field:
     """A form input for a declared field. It only collects what is typed: the declaration's own
-    check (``inputs.clean_values``, through services) accepts or refuses it, as in the API."""
-    common = {"label": declared.verbose_name, "required": False, "help_text": declared.help_text}
+    check (``inputs.clean_values``, through services) accepts or refuses it, as in the API. Its
+    label starts with a capital, as a model field's does in a Django form."""
+    common = {"label": capfirst(declared.verbose_name), "required": False, "help_text": declared.help_text}
     if declared.type == BOOLEAN:
         if declared.required:
             return forms.BooleanField(**common)

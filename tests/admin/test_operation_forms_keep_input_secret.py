@@ -29,6 +29,12 @@ def test_answer_captcha_puts_the_answer_in_secret_input(admin_client, make_accou
     assert Operation.objects.get().secret_input == {"answer": "k4m2z"}
 
 
+def test_declared_inputs_are_labelled_as_django_labels_fields(admin_client, make_account):
+    account = make_account(AccountStatus.AWAITING_CAPTCHA)
+    fields = admin_client.get(request_url(account, "answer_captcha")).context["form"].fields
+    assert (fields["answer"].label, fields["newsletter"].label) == ("Captcha answer", "Newsletter")
+
+
 def test_empty_answer_is_a_form_error(admin_client, make_account):
     account = make_account(AccountStatus.AWAITING_CAPTCHA)
     response = admin_client.post(request_url(account, "answer_captcha"), {"answer": ""})
