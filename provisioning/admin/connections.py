@@ -19,6 +19,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from .. import explain, selectors, services
 from ..models import Connection
@@ -243,11 +244,19 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     @admin.display(description="credentials set")
     def credentials_display(self, obj):
-        return ", ".join(obj.credentials_set) or "—"
+        """Named as the inputs above name them ("User token", not ``user_token``)."""
+        return self._named(obj, obj.credentials_set) or "—"
 
-    @admin.display(description="cached secret state")
+    @admin.display(description="secrets kept between calls")
     def secret_state_display(self, obj):
-        return ", ".join(sorted(obj.secret_state)) or "—"
+        """What the portal obtained from the provider and reuses (e.g. Kandy's domain access token)."""
+        return self._named(obj, sorted(obj.secret_state)) or "None"
+
+    @staticmethod
+    def _named(obj, keys) -> str:
+        provider = registry.all_providers().get(obj.provider)
+        declared = {field.name: field.verbose_name for field in provider.credential_fields} if provider else {}
+        return ", ".join(capfirst(declared.get(key, key.replace("_", " "))) for key in keys)
 
     @admin.display(description="what the provider reported")
     def state_display(self, obj):

@@ -223,6 +223,16 @@ def test_a_connection_page_names_its_provider_and_health_as_the_lists_do(admin_c
     assert "Calls failed in a row, since the last answer:" in html
 
 
+def test_a_connection_page_names_its_credentials_and_kept_secrets_in_words(admin_client, connection):
+    connection.secret_state = {"domain_access_token": "DOMAIN-TOKEN-VALUE"}
+    connection.save()
+    html = admin_client.get(reverse("admin:provisioning_connection_change", args=[connection.pk])).content.decode()
+    # as the inputs above them are labelled, not the keys they are stored under
+    assert re.search(r'field-credentials_display">.*?<div class="readonly">Client id, Consumer key</div>', html, re.S)
+    assert re.search(r'field-secret_state_display">.*?<div class="readonly">Domain access token</div>', html, re.S)
+    assert "Secrets kept between calls:" in html and "DOMAIN-TOKEN-VALUE" not in html
+
+
 def test_a_members_accounts_read_one_a_line_in_the_members_list(admin_client, make_account, connection):
     """Side by side, one account's badge ran into the next account's connection name."""
     other = Connection.objects.create(provider="kandy", name="Kandy sandbox", base_url="http://sandbox.test/kandy")
