@@ -48,6 +48,10 @@ def test_staff_provision_a_member_at_snaptrade(page, live_server, django_user_mo
     page.select_option("select[name=action]", "provision_at_connection")
     page.click("button[name=index]")
     page.select_option("select[name=connection]", label="SnapTrade sandbox")
+    # the button stands apart from the list it reads (the admin's "form .button" had no margin)
+    gap = page.evaluate("""() => document.querySelector("button[name=step][value=preview]").getBoundingClientRect().left
+        - document.querySelector("select[name=connection]").getBoundingClientRect().right""")
+    assert gap >= 6
     page.click("button[name=step][value=preview]")
     expect(page.locator(".provisioning-preview-new")).to_have_text("1")  # said before anything is sent
     page.click("button[name=step][value=send]")
