@@ -375,7 +375,7 @@ def batch_left_out_sentence(preview) -> str:
             "allows no more (raise the quota or deprovision accounts there, then send them again)"
         )
     if preview.existing_count:
-        statuses = ", ".join(f"{account_status_in_sentence(status)}: {n}" for status, n in sorted(preview.existing.items()))
+        statuses = status_counts_in_sentence(preview.existing)
         busy = f", {preview.busy} of them with an operation under way" if preview.busy else ""
         parts.append(f"{preview.existing_count} because they already have an account there ({statuses}{busy}), "
                      "left as it is")
@@ -392,6 +392,11 @@ def account_status_in_sentence(status: str) -> str:
     """The status's words inside a sentence: "waiting for the SMS code"."""
     words = account_status_words(status)
     return words[:1].lower() + words[1:]
+
+
+def status_counts_in_sentence(counts: dict[str, int]) -> str:
+    """``{status: n}`` of accounts inside a sentence: "active: 1, needs a captcha answer: 3"."""
+    return ", ".join(f"{account_status_in_sentence(status)}: {n}" for status, n in sorted(counts.items()))
 
 
 def member_kept_sentence(accounts) -> str:
@@ -424,7 +429,7 @@ def connection_kept_sentence(connection, counts: dict[str, int], more: bool = Fa
     if more:
         sentence = f"This connection still holds more than {total:,} accounts that may exist at the provider."
     else:
-        listed = ", ".join(f"{account_status_in_sentence(status)}: {n}" for status, n in sorted(counts.items()))
+        listed = status_counts_in_sentence(counts)
         sentence = (f"This connection still holds {total} account{'s' if total != 1 else ''} that may exist at "
                     f"the provider ({listed}).")
     provider = _provider_of(connection)

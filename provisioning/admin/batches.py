@@ -21,7 +21,7 @@ CONFIRM_TEMPLATE = "admin/provisioning/batch/confirm_provision.html"
 
 def preview_lines(preview: selectors.BatchPreview) -> dict:
     """What the confirmation page says of one connection, ready for the template."""
-    existing = ", ".join(f"{status.replace('_', ' ')}: {n}" for status, n in sorted(preview.existing.items()))
+    existing = explain.status_counts_in_sentence(preview.existing)  # "needs a captcha answer: 3"
     connection = preview.connection
     if preview.quota_left is None:
         quota = "no quota: every one can be sent"

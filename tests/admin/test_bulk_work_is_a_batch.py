@@ -97,7 +97,8 @@ def test_member_action_shows_the_counts_before_anything_is_sent(admin_client, co
     assert page.status_code == 200
     assert 'class="provisioning-preview-new">2<' in html
     assert 'class="provisioning-preview-again">2 ' in html
-    assert "active: 1" in html and "awaiting verification: 1" in html and "pending: 1" in html
+    # in the words of the accounts' badges, not their stored names ("awaiting verification")
+    assert "(active: 1, waiting for the SMS code: 1, not provisioned yet: 1)" in html
     assert "3 more of 12" in html
     assert 'class="provisioning-preview-over">1 ' in html
     assert "Send 3 provisionings" in html
