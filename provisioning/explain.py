@@ -318,7 +318,7 @@ def result_sentence(result) -> str:
 
 def values_sentence(values) -> str:
     """"validation id: 9; newsletter: yes." — the plain values of an operation's input or result
-    (lists and objects by their size, links left out), "" when there are none."""
+    (lists and objects by their size: "users: 3 items", links left out), "" when there are none."""
     if not isinstance(values, dict):
         return ""
     plain = [
@@ -326,11 +326,19 @@ def values_sentence(values) -> str:
         for key, value in sorted(values.items())
         if isinstance(value, (str, int, float, bool)) and not str(value).startswith(("http://", "https://"))
     ]
-    lists = [
-        f"{key.replace('_', ' ')}: {len(value)}" for key, value in sorted(values.items()) if isinstance(value, (list, dict))
+    lists = [  # "6 entries", where a bare "6" read as a value ("glpi password policy: 6")
+        f"{key.replace('_', ' ')}: {_how_many(value)}" for key, value in sorted(values.items())
+        if isinstance(value, (list, dict))
     ]
     parts = plain[:4] + lists[:4]
     return ("; ".join(parts) + ".") if parts else ""
+
+
+def _how_many(value: list | dict) -> str:
+    n = len(value)
+    if isinstance(value, dict):
+        return f"{n} entr{'y' if n == 1 else 'ies'}"
+    return f"{n} item{'' if n == 1 else 's'}"
 
 
 def _plain(value) -> str:

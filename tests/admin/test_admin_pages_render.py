@@ -233,6 +233,15 @@ def test_a_connection_page_names_its_credentials_and_kept_secrets_in_words(admin
     assert "Secrets kept between calls:" in html and "DOMAIN-TOKEN-VALUE" not in html
 
 
+def test_what_a_provider_reported_counts_its_lists_and_objects_in_words(admin_client, connection):
+    connection.provider_state = {"glpi_password_policy": {f"key{i}": 0 for i in range(6)}, "profiles": ["a"],
+                                 "password_min_length": 8}
+    connection.save()
+    html = admin_client.get(reverse("admin:provisioning_connection_change", args=[connection.pk])).content.decode()
+    # "glpi password policy: 6" read as a value of the policy
+    assert "password min length: 8; glpi password policy: 6 entries; profiles: 1 item." in html
+
+
 def test_a_members_accounts_read_one_a_line_in_the_members_list(admin_client, make_account, connection):
     """Side by side, one account's badge ran into the next account's connection name."""
     other = Connection.objects.create(provider="kandy", name="Kandy sandbox", base_url="http://sandbox.test/kandy")

@@ -32,7 +32,7 @@ def test_change_page_never_renders_credential_values(admin_client, connection):
     html = admin_client.get(change_url(connection)).content.decode()
     assert "CLIENT-ID-VALUE" not in html and "CONSUMER-KEY-VALUE-42" not in html
     assert 'type="password" name="credential_consumer_key"' in html
-    assert "client_id, consumer_key" in html  # which ones are set, by name
+    assert "Client id, Consumer key" in html  # which ones are set, by the names of their inputs
 
 
 def test_blank_credential_keeps_the_current_value(admin_client, connection):
