@@ -48,7 +48,9 @@ def test_staff_provision_a_member_at_snaptrade(page, live_server, django_user_mo
     page.select_option("select[name=action]", "provision_at_connection")
     page.click("button[name=index]")
     page.select_option("select[name=connection]", label="SnapTrade sandbox")
-    # the button stands apart from the list it reads (the admin's "form .button" had no margin)
+    # the button stands apart from the list it reads (the admin's "form .button" had no margin),
+    # measured once the page's stylesheets are in
+    page.wait_for_load_state("load")
     gap = page.evaluate("""() => document.querySelector("button[name=step][value=preview]").getBoundingClientRect().left
         - document.querySelector("select[name=connection]").getBoundingClientRect().right""")
     assert gap >= 6
