@@ -13,8 +13,12 @@
 
 from __future__ import annotations
 
+from diff_match_patch import diff_match_patch
 from django.core.exceptions import ValidationError
-from import_export import fields, resources
+from django.utils.encoding import force_str
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+from import_export import fields, resources, results
 from import_export.formats.base_formats import CSV, XLSX
 
 from ..models import Account, Member, Operation
@@ -22,6 +26,39 @@ from ..models import Account, Member, Operation
 FORMATS = [CSV, XLSX]
 
 MEMBER_COLUMNS = ("external_ref", "email", "first_name", "last_name", "phone", "country")
+
+
+class FileRefused(Exception):
+    """What is wrong with an imported file as a whole, in a sentence for the person importing it."""
+
+
+class SentenceError(results.Error):
+    """An import's error; one about the whole file is shown as its sentence alone, without the
+    Python traceback the library puts under it (the library logs it)."""
+
+    @property
+    def traceback(self):
+        return "" if isinstance(self.error, FileRefused) else super().traceback
+
+
+_DIFF = diff_match_patch()
+_DIFF_TAGS = {_DIFF.DIFF_INSERT: "<ins>{}</ins>", _DIFF.DIFF_DELETE: "<del>{}</del>", _DIFF.DIFF_EQUAL: "<span>{}</span>"}
+
+
+class StylelessDiff(resources.Diff):
+    """The preview's old and new values without the library's inline styles, which the
+    Content-Security-Policy refuses (every value then read as underlined, like a link);
+    ``provisioning/import.css`` colours the <ins> and <del>."""
+
+    def as_html(self):
+        cells = []
+        for before, after in zip(self.left, self.right):
+            if before != after and self.new:
+                before = ""
+            diff = _DIFF.diff_main(force_str(before), force_str(after))
+            _DIFF.diff_cleanupSemantic(diff)
+            cells.append(mark_safe("".join(_DIFF_TAGS[op].format(escape(text)) for op, text in diff if text)))
+        return cells
 
 
 class MemberResource(resources.ModelResource):
@@ -36,6 +73,23 @@ class MemberResource(resources.ModelResource):
 
     def get_import_fields(self):
         return [self.fields[name] for name in MEMBER_COLUMNS]
+
+    def get_error_result_class(self):
+        return SentenceError
+
+    def get_diff_class(self):
+        return StylelessDiff
+
+    def before_import(self, dataset, **kwargs):
+        """A file without the ``external_ref`` column is refused in a sentence (the library's own
+        check says it in its terms, "declared in 'import_id_fields'", above a traceback)."""
+        super().before_import(dataset, **kwargs)
+        if "external_ref" not in (dataset.headers or []):
+            raise FileRefused(
+                "The file has no external_ref column. Its first row names the columns, and external_ref must "
+                "be one of them: each member's reference in your organisation, which the next import uses to "
+                "find the member again. Add the column, then import the file again."
+            )
 
     def before_import_row(self, row, **kwargs):
         for column in MEMBER_COLUMNS:

@@ -72,6 +72,23 @@ def test_a_row_without_external_ref_or_with_a_lower_case_country_is_an_error(adm
     assert not Member.objects.exists()
 
 
+def test_a_file_without_the_external_ref_column_is_refused_in_a_sentence(admin_client, db):
+    preview = upload(admin_client, "email,first_name,last_name\na@example.org,A,B\n")
+    html = preview.content.decode()
+    assert "The file has no external_ref column." in html and "Add the column, then import the file again." in html
+    # not the library's words for it, nor a Python traceback under them
+    assert "import_id_fields" not in html and "Traceback" not in html
+    assert preview.context.get("confirm_form") is None and not Member.objects.exists()
+
+
+def test_the_preview_marks_changes_without_inline_styles(admin_client, db):
+    """The Content-Security-Policy refuses inline styles: the library's ``<ins style=...>`` showed
+    every value underlined, like a link, and filled the console with violations."""
+    preview = upload(admin_client, GOOD)
+    table = preview.content.decode().split('<table class="import-preview">', 1)[1].split("</table>", 1)[0]
+    assert "<ins>ada@example.org</ins>" in table and "style=" not in table
+
+
 def test_xlsx_is_imported_too(admin_client, db):
     book = openpyxl.Workbook()
     sheet = book.active
