@@ -541,7 +541,8 @@ class BatchPreview:
     ``create_count``: members without an account there (an account is created and provisioned).
     ``reprovision_count``: their accounts there that a provisioning may start from (pending,
     failed, deprovisioned) with no unfinished operation: provisioned again, the same account
-    (``again_names``: the first few). ``existing``: ``{status: n}`` of the other accounts there
+    (``again_names``: the first few). Both count the members the quota or the provider then
+    leaves out (``over_quota_count``, ``incomplete_count``). ``existing``: ``{status: n}`` of the other accounts there
     (active, awaiting a person, busy...), left alone; ``busy`` counts the provisionable ones that
     have an unfinished operation. ``quota_left``: ``None`` without a quota, else ``max_accounts``
     minus the accounts that count against it (``connection_quota_used``) minus the provisionings
@@ -603,16 +604,18 @@ class BatchPreview:
             self.existing[account.status] = self.existing.get(account.status, 0) + 1
             self.busy += account.status in provisionable
             return False
-        if missing:
-            self.incomplete_count += 1
-            self.incomplete_reason = self.incomplete_reason or missing
-            _sample(self.incomplete_ids, member_id)
-            return False
+        # counted by what it has there first, even when it is then left out: the preview's rows
+        # read "No account there yet: 3" above "Not sent: ... cannot register them: 3", not 0
         if account is None:
             self.create_count += 1
         else:
             self.reprovision_count += 1
             _sample(self.again_names, member_id)
+        if missing:
+            self.incomplete_count += 1
+            self.incomplete_reason = self.incomplete_reason or missing
+            _sample(self.incomplete_ids, member_id)
+            return False
         if self.quota_left is not None and self.send_count >= self.quota_left:
             self.over_quota_count += 1
             _sample(self.over_quota_ids, member_id)

@@ -133,6 +133,9 @@ def test_members_the_provider_cannot_register_as_they_are_are_shown_and_left_out
     data = {"action": "provision_at_connection", ACTION_CHECKBOX_NAME: [reachable.pk, silent.pk]}
     html = admin_client.post(MEMBERS, {**data, "step": "preview", "connection": shop.pk}).content.decode()
     assert 'class="provisioning-preview-incomplete">1 <span class="provisioning-note">(Silent' in html
+    # both are counted by what they have there before one is left out ("No account there yet: 1"
+    # above "Not sent: ...: 1" read as if the other member had an account)
+    assert 'class="provisioning-preview-new">2<' in html
     assert "Not sent: Shop cannot register them as they are" in html
     assert "The member has no phone number, and Xhoppe registers people by phone" in html
     assert "Send 1 provisioning<" in html
