@@ -270,6 +270,8 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Exp
     def error_display(self, obj):
         if not obj.error_code:
             return "—"
+        if obj.status == OperationStatus.FAILED:  # "what happened" above already says it in words
+            return explain.technical_details(obj.error) or "—"
         return explain.sentence_with_details(explain.operation_error_sentence(obj), obj.error, bad=True)
 
     # --- retry and cancel, through services --------------------------------------------------

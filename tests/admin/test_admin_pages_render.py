@@ -6,6 +6,7 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
+from provisioning import explain
 from provisioning.models import Batch, Connection, ExternalCall, Member, Operation, SecretAccess
 from provisioning.states import AccountStatus, OperationKind, OperationStatus
 
@@ -240,6 +241,19 @@ def test_what_a_provider_reported_counts_its_lists_and_objects_in_words(admin_cl
     html = admin_client.get(reverse("admin:provisioning_connection_change", args=[connection.pk])).content.decode()
     # "glpi password policy: 6" read as a value of the policy
     assert "password min length: 8; glpi password policy: 6 entries; profiles: 1 item." in html
+
+
+def test_a_failed_operation_says_its_error_once(admin_client, make_account, connection):
+    account = make_account(AccountStatus.FAILED)
+    operation = Operation.objects.create(
+        kind=OperationKind.PROVISION, status=OperationStatus.FAILED, account=account, connection=connection,
+        requested_by="admin:admin", error_code="rejected", error_message="The provider refused the email.",
+    )
+    html = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
+    sentence = explain.operation_error_sentence(operation)
+    # under "what happened"; the error row keeps the provider's answer, folded
+    assert html.count(f">{sentence}</p>") == 1
+    assert re.search(r'field-error_display">.*?<summary>Technical details</summary>', html, re.S)
 
 
 def test_a_members_accounts_read_one_a_line_in_the_members_list(admin_client, make_account, connection):
