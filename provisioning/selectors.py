@@ -579,10 +579,6 @@ class BatchPreview:
         return self.new_count + self.again_count
 
     @property
-    def candidates(self) -> int:
-        return self.create_count + self.reprovision_count
-
-    @property
     def existing_count(self) -> int:
         return sum(self.existing.values())
 
