@@ -2,10 +2,10 @@
 
 ``/admin/`` shows the accounts that need a person (each with the one button that moves it on),
 a card per connection (health, quarantine, quota, operations in flight, failures of the last
-24 h by reason), and a chart of the accounts provisioned and failed per day over 30 days
-(server-rendered SVG). Its figures come from a handful of indexed queries
-(``selectors.overview_figures``) and are cached for ``OVERVIEW_CACHE_SECONDS``: plain values
-only, never a model instance (credentials and secrets stay out of the cache).
+24 h by reason, a person's refused answers apart), and a chart of the accounts provisioned and
+failed per day over 30 days (server-rendered SVG). Its figures come from a handful of indexed
+queries (``selectors.overview_figures``) and are cached for ``OVERVIEW_CACHE_SECONDS``: plain
+values only, never a model instance (credentials and secrets stay out of the cache).
 
 Installed as the default admin site by ``provisioning.apps.PortalAdminConfig``, so
 ``admin.site`` and ``@admin.register`` keep working. It lives outside ``provisioning.admin``:
@@ -24,7 +24,7 @@ from django.urls import path, reverse
 from django.utils.http import urlencode
 
 # versioned with the shape of what is cached: a new release does not read the last one's
-OVERVIEW_CACHE_KEY = "provisioning:admin-overview:2"
+OVERVIEW_CACHE_KEY = "provisioning:admin-overview:3"
 OVERVIEW_CACHE_SECONDS = 20
 CHART_DAYS = 30
 QUEUE_SIZE = 20
@@ -131,6 +131,7 @@ def overview_cached() -> dict:
 def overview_values() -> dict:
     """``selectors.overview_figures`` as plain values, ready for a cache and a template."""
     from . import explain, selectors
+    from .followups import answer_refused
     from .states import UNFINISHED_OPERATION_STATUSES
 
     figures = selectors.overview_figures(days=CHART_DAYS, queue_size=QUEUE_SIZE)
@@ -169,9 +170,14 @@ def overview_values() -> dict:
                     for status in UNFINISHED_OPERATION_STATUSES
                     if card["in_flight"].get(status)
                 ],
+                # a person's answer refused (a wrong captcha answer...) is not the provider failing
                 "failures": [
                     (n, kind, code, explain.failure_sentence(kind, code, provider=connection.name))
-                    for (kind, code), n in card["failures"]
+                    for (kind, code), n in card["failures"] if not answer_refused(kind, code)
+                ],
+                "refused": [
+                    (n, kind, code, explain.failure_sentence(kind, code, provider=connection.name))
+                    for (kind, code), n in card["failures"] if answer_refused(kind, code)
                 ],
             }
         )

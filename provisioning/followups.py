@@ -8,7 +8,10 @@ offers no "Retry" but the operations that can help (send a new SMS code, answer 
 ask for another, paste the link again), on the operation's page and on its account's page.
 
 ``RETRY_CANNOT_HELP`` maps ``(operation kind, error code)`` to a ``FollowUp``: the sentence staff
-see and the operation kinds suggested instead, in order, with their button labels.
+see, the operation kinds suggested instead, in order, with their button labels, and whether the
+account still waits for the person's answer (``answer_refused``: a wrong code or captcha answer,
+a mistyped link). Such a failure is a person's input refused, not the provider failing: the
+overview counts it apart (the account is in its "Needs a person" queue already).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ class FollowUp:
     sentence: str
     # what can help instead of a retry: (operation kind, button label)
     suggestions: tuple[tuple[str, str], ...]
+    # the account still waits for the same kind of answer: only the answer given was refused
+    answer_refused: bool = False
 
 
 # Xhoppe's reset password sends the member a new code: the account page's "Reset password"
@@ -44,23 +49,28 @@ RETRY_CANNOT_HELP: dict[tuple[str, str], FollowUp] = {
         "it again; if it has expired, send a new SMS code (the account's Reset password) and enter "
         "the one the member receives.",
         (_VERIFY, _NEW_SMS),
+        answer_refused=True,
     ),
     (_K.VERIFY, "code_for_another_user"): FollowUp(
         "This code belongs to another phone number: retrying would send it again. Enter this "
         "member's code, or send a new SMS code.",
         (_VERIFY, _NEW_SMS),
+        answer_refused=True,
     ),
     (_K.VERIFY, "account_locked"): FollowUp(
         "Xhoppe reports the account as locked: once it is unlocked, send a new SMS code and enter it.",
         (_NEW_SMS, _VERIFY),
     ),
     # Flyve: a wrong answer leaves the account with a fresh captcha (see FlyveProvider.answer_captcha)
-    (_K.ANSWER_CAPTCHA, "captcha_failed"): FollowUp(WRONG_CAPTCHA_SENTENCE, (_ANSWER, _NEW_CAPTCHA)),
+    (_K.ANSWER_CAPTCHA, "captcha_failed"): FollowUp(
+        WRONG_CAPTCHA_SENTENCE, (_ANSWER, _NEW_CAPTCHA), answer_refused=True
+    ),
     # Flyve: GLPI refused the validation token (already used, mistyped, or expired)
     (_K.VALIDATE, "validation_invalid"): FollowUp(
         "GLPI refused this validation link (mistyped, or already used): retrying would send it again. "
         "Paste the link of the member's latest email again.",
         (_PASTE_LINK,),
+        answer_refused=True,
     ),
     # Flyve: the registration's only link expired; the account is failed (FlyveProvider.validate)
     (_K.VALIDATE, "validation_expired"): FollowUp(
@@ -90,6 +100,13 @@ def follow_up(operation) -> FollowUp | None:
 def follow_up_for(kind: str, code: str) -> FollowUp | None:
     """What to do instead of retrying a failed operation of ``kind`` with error ``code``."""
     return RETRY_CANNOT_HELP.get((kind, code))
+
+
+def answer_refused(kind: str, code: str) -> bool:
+    """Whether an operation of ``kind`` that failed with ``code`` refused a person's answer and
+    left its account waiting for another (``FollowUp.answer_refused``)."""
+    found = follow_up_for(kind, code)
+    return found is not None and found.answer_refused
 
 
 def retry_refusal(operation) -> str | None:

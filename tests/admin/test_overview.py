@@ -293,3 +293,30 @@ def test_a_login_links_outcome_says_where_the_link_is_on_any_page(make_account, 
                                          account=account, connection=connection, requested_by="t")
     sentence = explain.operation_outcome_sentence(operation, account.status)
     assert "below" not in sentence and "the operation's links" in sentence
+
+
+def card_row(page: str, title: str) -> str:
+    """The contents of the first connection card's row ``title`` ("" when the card has none)."""
+    found = re.search(rf"<dt>{re.escape(title)}</dt><dd>(.*?)</dd>", page, re.S)
+    return found.group(1) if found else ""
+
+
+def test_a_refused_answer_is_counted_apart_from_the_providers_failures(admin_client, connection, accounts):
+    # a wrong captcha answer leaves its account waiting for a new one: it is not the provider
+    # failing, and it read "Failed, last 24 h: 1" beside a healthy connection
+    now = timezone.now()
+    for kind, code in ((OperationKind.ANSWER_CAPTCHA, "captcha_failed"), (OperationKind.PROVISION, "configuration")):
+        Operation.objects.create(kind=kind, status=OperationStatus.FAILED, connection=connection, requested_by="t",
+                                 error_code=code, finished_at=now - timedelta(hours=1))
+    page = admin_client.get(INDEX).content.decode()
+    failed, refused = card_row(page, "Failed, last 24 h"), card_row(page, "Answers refused, last 24 h")
+    assert "error_code__exact=configuration" in failed and "captcha_failed" not in failed
+    assert "kind__exact=answer_captcha&amp;error_code__exact=captcha_failed" in refused
+    assert "That answer was wrong" in refused and "wait for a new answer" in refused
+
+
+def test_a_card_without_refused_answers_has_no_such_row(admin_client, connection, accounts):
+    Operation.objects.create(kind=OperationKind.PROVISION, status=OperationStatus.FAILED, connection=connection,
+                             requested_by="t", error_code="configuration", finished_at=timezone.now())
+    page = admin_client.get(INDEX).content.decode()
+    assert "Answers refused" not in page and "error_code__exact=configuration" in card_row(page, "Failed, last 24 h")
