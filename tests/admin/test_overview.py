@@ -320,3 +320,15 @@ def test_a_card_without_refused_answers_has_no_such_row(admin_client, connection
                              requested_by="t", error_code="configuration", finished_at=timezone.now())
     page = admin_client.get(INDEX).content.decode()
     assert "Answers refused" not in page and "error_code__exact=configuration" in card_row(page, "Failed, last 24 h")
+
+
+def test_a_cards_header_names_the_provider_once(admin_client, connection):
+    # "Flyve MDM demo (GLPI) sandbox Flyve MDM demo (GLPI)": make run names its connections after
+    # their provider, and the card added the provider's name again
+    label = connection.provider_label
+    Connection.objects.create(provider=connection.provider, name="Day shift", base_url="http://s.test", credentials={})
+    page = admin_client.get(INDEX).content.decode()
+    headers = [" ".join(re.sub(r"<[^>]+>", "", h).split())
+               for h in re.findall(r'class="module provisioning-card">\s*<h2>(.*?)</h2>', page, re.S)]
+    assert sorted(headers) == sorted([f"Day shift {label}", connection.name])
+    assert label.casefold() in connection.name.casefold()  # "Everything sandbox": the name says it
