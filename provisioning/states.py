@@ -22,18 +22,20 @@ class AccountStatus(models.TextChoices):
 
 
 class OperationKind(models.TextChoices):
-    PROVISION = "provision"
-    VERIFY = "verify"
-    RESET_PASSWORD = "reset_password"
-    REFRESH_CAPTCHA = "refresh_captcha"
-    ANSWER_CAPTCHA = "answer_captcha"
-    VALIDATE = "validate"
-    LOGIN_LINK = "login_link"
-    ROTATE_SECRET = "rotate_secret"
-    SYNC = "sync"
-    DEPROVISION = "deprovision"
-    HEALTH_CHECK = "health_check"
-    RECONCILE = "reconcile"
+    """Each label is what staff read, in lists and on buttons alike (``OperationSpec.label``)."""
+
+    PROVISION = "provision", "Provision"
+    VERIFY = "verify", "Verify SMS code"
+    RESET_PASSWORD = "reset_password", "Reset password"
+    REFRESH_CAPTCHA = "refresh_captcha", "New captcha"
+    ANSWER_CAPTCHA = "answer_captcha", "Answer captcha"
+    VALIDATE = "validate", "Validate email"
+    LOGIN_LINK = "login_link", "Login link"
+    ROTATE_SECRET = "rotate_secret", "Rotate secret"
+    SYNC = "sync", "Sync remote state"
+    DEPROVISION = "deprovision", "Deprovision"
+    HEALTH_CHECK = "health_check", "Health check"
+    RECONCILE = "reconcile", "Reconcile"
 
 
 class OperationStatus(models.TextChoices):
@@ -124,12 +126,11 @@ class OperationSpec:
     ``allowed_from``: account states it may be requested in (``None``: a connection-level
     operation with no account). ``running_status``: the account state while it runs.
     ``failure_status``: the account state after a permanent failure (``None``: back to the
-    state it was in before). ``label``: what staff see on buttons. ``permission``: what a
-    person needs to request it (or retry or cancel it), in the admin and the API alike.
+    state it was in before). ``permission``: what a person needs to request it (or retry or
+    cancel it), in the admin and the API alike.
     """
 
     kind: str
-    label: str
     allowed_from: frozenset | None
     running_status: str | None = None
     failure_status: str | None = None
@@ -139,10 +140,15 @@ class OperationSpec:
     def on_account(self) -> bool:
         return self.allowed_from is not None
 
+    @property
+    def label(self) -> str:
+        """What staff read on its buttons, and in lists as the operation's kind."""
+        return OperationKind(self.kind).label
 
-def _spec(kind, label, allowed_from=None, running=None, failure=None, permission=PROVISION_PERMISSION):
+
+def _spec(kind, allowed_from=None, running=None, failure=None, permission=PROVISION_PERMISSION):
     allowed = None if allowed_from is None else frozenset(allowed_from)
-    return OperationSpec(kind, label, allowed, running, failure, permission)
+    return OperationSpec(kind, allowed, running, failure, permission)
 
 
 _K, _S = OperationKind, AccountStatus
@@ -151,27 +157,25 @@ OPERATION_SPECS: dict[str, OperationSpec] = {
     for spec in (
         _spec(
             _K.PROVISION,
-            "Provision",
             {_S.PENDING, _S.FAILED, _S.DEPROVISIONED, _S.DEPROVISIONING},
             _S.PROVISIONING,
             _S.FAILED,
         ),
-        _spec(_K.VERIFY, "Verify SMS code", {_S.AWAITING_VERIFICATION}),
-        _spec(_K.RESET_PASSWORD, "Reset password", {_S.ACTIVE, _S.AWAITING_VERIFICATION}),
-        _spec(_K.REFRESH_CAPTCHA, "New captcha", {_S.AWAITING_CAPTCHA}),
-        _spec(_K.ANSWER_CAPTCHA, "Answer captcha", {_S.AWAITING_CAPTCHA}, _S.PROVISIONING, _S.FAILED),
-        _spec(_K.VALIDATE, "Validate email", {_S.AWAITING_VALIDATION}),
-        _spec(_K.LOGIN_LINK, "Login link", {_S.ACTIVE}),
-        _spec(_K.ROTATE_SECRET, "Rotate secret", {_S.ACTIVE}),
-        _spec(_K.SYNC, "Sync remote state", {_S.ACTIVE}),
+        _spec(_K.VERIFY, {_S.AWAITING_VERIFICATION}),
+        _spec(_K.RESET_PASSWORD, {_S.ACTIVE, _S.AWAITING_VERIFICATION}),
+        _spec(_K.REFRESH_CAPTCHA, {_S.AWAITING_CAPTCHA}),
+        _spec(_K.ANSWER_CAPTCHA, {_S.AWAITING_CAPTCHA}, _S.PROVISIONING, _S.FAILED),
+        _spec(_K.VALIDATE, {_S.AWAITING_VALIDATION}),
+        _spec(_K.LOGIN_LINK, {_S.ACTIVE}),
+        _spec(_K.ROTATE_SECRET, {_S.ACTIVE}),
+        _spec(_K.SYNC, {_S.ACTIVE}),
         _spec(
             _K.DEPROVISION,
-            "Deprovision",
             {_S.ACTIVE, _S.FAILED, *_AWAITING},
             _S.DEPROVISIONING,
             permission=DEPROVISION_PERMISSION,
         ),
-        _spec(_K.HEALTH_CHECK, "Health check", permission=MANAGE_CONNECTION_PERMISSION),
-        _spec(_K.RECONCILE, "Reconcile", permission=MANAGE_CONNECTION_PERMISSION),
+        _spec(_K.HEALTH_CHECK, permission=MANAGE_CONNECTION_PERMISSION),
+        _spec(_K.RECONCILE, permission=MANAGE_CONNECTION_PERMISSION),
     )
 }
