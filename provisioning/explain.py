@@ -207,6 +207,27 @@ def account_person_sentence(account) -> str:
     return ""
 
 
+# who asked, as ``services.Requester.label`` stores it: "<via>:<username>", or one of the
+# portal's own requesters
+_VIA_WORDS = {"admin": "in the admin", "api": "through the API"}
+_REQUESTER_WORDS = {
+    "schedule": "The schedule (a periodic task)",
+    "quarantine probe": "The quarantine's probe (is the provider back?)",
+    "bootstrap": "The setup command (bootstrap)",
+    "public:validation-page": "The member, on the validation page",
+}
+
+
+def requester_words(label: str) -> str:
+    """Who asked for an operation or a batch, in words: "alice, in the admin" for "admin:alice"."""
+    if label in _REQUESTER_WORDS:
+        return _REQUESTER_WORDS[label]
+    via, sep, name = label.partition(":")
+    if sep and name and via in _VIA_WORDS:
+        return f"{name}, {_VIA_WORDS[via]}"
+    return label
+
+
 def operation_outcome_sentence(operation, account_status: str | None = None) -> str:
     """What became of an operation, in a sentence."""
     status = operation.status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -14,7 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from .. import selectors, services
+from .. import explain, selectors, services
 from ..models import Operation
 from ..providers import registry
 from ..states import OPERATION_SPECS, OperationSpec
@@ -35,6 +35,14 @@ class ReadOnlyMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class RequestedByMixin:
+    """``requested_by_words``: who asked for it, in words ("alice, in the admin"), not as stored."""
+
+    @admin.display(description="requested by")
+    def requested_by_words(self, obj):
+        return explain.requester_words(obj.requested_by)
 
 
 def requester(request) -> services.Requester:

@@ -28,6 +28,7 @@ from ..states import OPERATION_SPECS, OperationStatus
 from .batches import report_left_out
 from .common import (
     ReadOnlyMixin,
+    RequestedByMixin,
     admin_link,
     change_url,
     changelist_url,
@@ -109,7 +110,9 @@ class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Operation)
-class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ExportMixin, ReadOnlyAdmin):
+class OperationAdmin(
+    RequestedByMixin, LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ExportMixin, ReadOnlyAdmin
+):
     list_display = (
         "id",
         "kind",
@@ -128,7 +131,9 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Exp
     inlines = [ExternalCallInline]
     actions = ["retry_operations", "cancel_operations", "confirm_operations"]
     fieldsets = (
-        (None, {"fields": ("kind", "status_badge", "account_link", "connection_link", "batch_link", "requested_by")}),
+        (None, {"fields": (
+            "kind", "status_badge", "account_link", "connection_link", "batch_link", "requested_by_words",
+        )}),
         ("Input", {"fields": ("input_display", "secret_input_display")}),
         ("Outcome", {"fields": ("outcome_display", "result_display", "links", "error_display")}),
         (
@@ -152,7 +157,7 @@ class OperationAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Exp
         "account_link",
         "connection_link",
         "batch_link",
-        "requested_by",
+        "requested_by_words",
         "input_display",
         "secret_input_display",
         "outcome_display",
@@ -513,14 +518,14 @@ def progress_segments(counts: dict, total: int) -> list[tuple[str, int, int]]:
 
 
 @admin.register(Batch)
-class BatchAdmin(LargeListMixin, ReadOnlyAdmin):
+class BatchAdmin(RequestedByMixin, LargeListMixin, ReadOnlyAdmin):
     """Batches are made by the bulk provisioning actions (members, accounts) only; their page
     shows the progress, refreshing itself, the failures and "Retry the failed ones"."""
 
-    list_display = ("id", "connection", "requested_by", "created_at", "progress")
+    list_display = ("id", "connection", "requested_by_words", "created_at", "progress")
     list_select_related = ("connection",)
     list_filter = (("connection", ConnectionFilter),)
-    fields = ("connection", "requested_by", "created_at", "operations_link")
+    fields = ("connection", "requested_by_words", "created_at", "operations_link")
     readonly_fields = fields
     change_form_template = "admin/provisioning/batch/change_form.html"
 
