@@ -228,15 +228,17 @@ def requester_words(label: str) -> str:
     return label
 
 
-def operation_outcome_sentence(operation, account_status: str | None = None) -> str:
-    """What became of an operation, in a sentence."""
+def operation_outcome_sentence(operation, account_status: str | None = None, *,
+                               go_on: str = "open the account to go on") -> str:
+    """What became of an operation, in a sentence. ``go_on``: where the reader finds the next step
+    of a registration it left waiting for a person (the account page: "the buttons at the top of this page")."""
     status = operation.status
     if status == OperationStatus.FAILED:
         return operation_error_sentence(operation)
     if status == OperationStatus.SUCCEEDED:
         waiting = NOW_WAITING.get(account_status or "") if operation.kind in STARTS_A_REGISTRATION else None
         if waiting:
-            return f"Done — {waiting}: open the account to go on."
+            return f"Done — {waiting}: {go_on}."
         if operation.kind == OperationKind.LOGIN_LINK:
             return "Done: the login link is among the operation's links; send it to the member quickly, it expires."
         if operation.kind == OperationKind.RECONCILE:

@@ -78,7 +78,11 @@ def deprovision_warning(account) -> str:
     if provider is None:
         return "The provider of this connection is not installed: nothing can be done there."
     return provider.deprovision_warning_for(account.connection)
+
+
 RECENT_OPERATIONS = 10
+# the account page has the buttons that go on (object tools) above its history
+NEXT_STEP_ABOVE = "go on with the buttons at the top of this page"
 
 
 def bulk_request_action(kind: str):
@@ -273,7 +277,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
                     explain.operation_badge(op, obj.status if n == 0 else None),
                     explain.requester_words(op.requested_by),
                     op.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    explain.operation_outcome_sentence(op, obj.status if n == 0 else None),
+                    explain.operation_outcome_sentence(op, obj.status if n == 0 else None, go_on=NEXT_STEP_ABOVE),
                 )
                 for n, op in enumerate(operations)
             ),

@@ -260,10 +260,13 @@ def test_only_the_accounts_latest_operation_says_what_it_waits_for_now(admin_cli
 
     page = admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
     assert waiting in row(page, answer) and waiting not in row(page, first)
+    # on the account's own page, "open the account to go on" sent the reader where they were
+    assert "go on with the buttons at the top of this page" in row(page, answer) and "open the account" not in page
     listing = admin_client.get(reverse("admin:provisioning_operation_changelist")).content.decode()
     rows = {op: next(r for r in re.findall(r"<tr.*?</tr>", listing, re.S) if f"/operation/{op.pk}/change/" in r)
             for op in (first, answer)}
     assert waiting in rows[answer] and waiting not in rows[first]
+    assert "open the account to go on" in rows[answer]
     own = admin_client.get(reverse("admin:provisioning_operation_change", args=[first.pk])).content.decode()
     assert waiting not in own and "Done" in own
     own = admin_client.get(reverse("admin:provisioning_operation_change", args=[answer.pk])).content.decode()
