@@ -165,7 +165,8 @@ class XhoppeProvider(Provider):
     @classmethod
     def member_missing(cls, member) -> str:
         if not msisdn_of(member):
-            return "The member has no phone number, and Xhoppe registers people by phone: add it to the member, then provision."
+            # also the reason under a batch's list of members left out: read for one or many
+            return "No phone number: Xhoppe registers people by phone. Add the phone number, then provision."
         return ""
 
     # --- operations ---------------------------------------------------------------------------

@@ -92,6 +92,7 @@ def test_member_action_shows_the_counts_before_anything_is_sent(admin_client, co
     operations_before = Operation.objects.count()
     first = admin_client.post(MEMBERS, data)
     assert first.status_code == 200 and not first.context["previews"]  # no connection chosen for staff
+    assert "Choose a connection to see what would be sent there; nothing is sent yet." in first.content.decode()
     page = admin_client.post(MEMBERS, {**data, "step": "preview", "connection": connection.pk})
     html = page.content.decode()
     assert page.status_code == 200
@@ -102,6 +103,7 @@ def test_member_action_shows_the_counts_before_anything_is_sent(admin_client, co
     assert "3 more of 12" in html
     assert 'class="provisioning-preview-over">1 ' in html
     assert "Send 3 provisionings" in html
+    assert "Nothing is sent until you press “Send 3 provisionings” below." in html
     # the members by what they have there, then who is left out, then what remains
     rows = re.findall(r'<th scope="row">([^<]*)</th>', html)
     assert rows == [
@@ -137,7 +139,7 @@ def test_members_the_provider_cannot_register_as_they_are_are_shown_and_left_out
     # above "Not sent: ...: 1" read as if the other member had an account)
     assert 'class="provisioning-preview-new">2<' in html
     assert "Not sent: Shop cannot register them as they are" in html
-    assert "The member has no phone number, and Xhoppe registers people by phone" in html
+    assert "No phone number: Xhoppe registers people by phone" in html
     assert "Send 1 provisioning<" in html
 
     response = admin_client.post(MEMBERS, {**data, "step": "send", "connection": shop.pk, "previewed": shop.pk})

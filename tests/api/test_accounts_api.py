@@ -142,7 +142,7 @@ def test_a_member_the_provider_cannot_register_as_they_are_is_400_and_nothing_is
 
     assert response.status_code == 400
     assert response.json() == {"member": [
-        "The member has no phone number, and Xhoppe registers people by phone: add it to the member, then provision."
+        "No phone number: Xhoppe registers people by phone. Add the phone number, then provision."
     ]}
     assert not Account.objects.exists() and not Operation.objects.exists()
     assert not Member.objects.get(pk=member.pk).has_accounts

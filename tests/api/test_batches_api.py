@@ -147,15 +147,15 @@ def test_members_the_provider_cannot_register_as_they_are_are_left_out_and_the_a
     left_out = response.json()["left_out"]
     assert (left_out["count"], left_out["incomplete"], left_out["incomplete_members"]) == (2, 2, [silent.pk, quiet.pk])
     assert left_out["message"] == (
-        "2 of the 3 members given were not sent: 2 because Shop cannot register them as they are. The member has "
-        "no phone number, and Xhoppe registers people by phone: add it to the member, then provision."
+        "2 of the 3 members given were not sent: 2 because Shop cannot register them as they are. No phone "
+        "number: Xhoppe registers people by phone. Add the phone number, then provision."
     )
     # nobody it can register: nothing is made, and the answer says why
     response = admin_client_api.post("/api/v1/batches/", {"connection": shop.pk, "members": [silent.pk]}, format="json")
     assert response.status_code == 400
     assert response.json() == {"members": [
-        "1 of the 1 members given were not sent: 1 because Shop cannot register them as they are. The member has "
-        "no phone number, and Xhoppe registers people by phone: add it to the member, then provision."
+        "1 of the 1 members given were not sent: 1 because Shop cannot register them as they are. No phone "
+        "number: Xhoppe registers people by phone. Add the phone number, then provision."
     ]}
     assert Batch.objects.count() == 1
 

@@ -106,8 +106,7 @@ def test_retry_of_a_provisioning_whose_member_still_lacks_what_the_provider_need
 
     assert response.status_code == 400
     assert response.json() == {
-        "detail": "The member has no phone number, and Xhoppe registers people by phone: add it to the member, "
-                  "then provision.",
+        "detail": "No phone number: Xhoppe registers people by phone. Add the phone number, then provision.",
         "code": "member_incomplete",
     }
     assert Operation.objects.filter(account=account).count() == 1

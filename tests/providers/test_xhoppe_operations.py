@@ -74,7 +74,7 @@ def test_a_member_without_a_phone_is_refused_when_their_provisioning_is_asked_fo
 
     assert refused.value.code == "member_incomplete"
     assert refused.value.field_errors == {}  # no field of a provisioning asked for on its own
-    assert "no phone number" in refused.value.message and "add it to the member" in refused.value.message
+    assert refused.value.message == "No phone number: Xhoppe registers people by phone. Add the phone number, then provision."
     assert not Operation.objects.exists() and len(http.calls) == 0
 
 
@@ -90,8 +90,8 @@ def test_a_member_whose_phone_went_since_the_request_fails_before_anything_is_se
     assert operation.error["retryable"] is False and len(http.calls) == 0
     assert account.status == AccountStatus.FAILED
     assert explain.operation_error_sentence(operation) == (
-        "The member lacks what Xhoppe needs, so nothing was sent: complete the member, then retry. (The member has "
-        "no phone number, and Xhoppe registers people by phone: add it to the member, then provision.)"
+        "The member lacks what Xhoppe needs, so nothing was sent: complete the member, then retry. (No phone "
+        "number: Xhoppe registers people by phone. Add the phone number, then provision.)"
     )
 
 
