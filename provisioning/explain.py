@@ -398,23 +398,29 @@ def cut(text, size: str = ""):
 def batch_left_out_sentence(preview) -> str:
     """Which of the members given to a batch it did not send, and why, as a sentence with the next
     step ("" when it sent them all). ``preview``: the batch's ``selectors.BatchPreview``."""
-    parts = []
+    parts = []  # (how many, why)
     if preview.over_quota_count:
         connection = preview.connection
-        parts.append(
-            f"{preview.over_quota_count} because the quota of {connection} ({connection.max_accounts} accounts) "
-            "allows no more (raise the quota or deprovision accounts there, then send them again)"
-        )
+        parts.append((
+            preview.over_quota_count,
+            f"because the quota of {connection} ({connection.max_accounts} accounts) allows no more (raise the quota "
+            "or deprovision accounts there, then send them again)",
+        ))
     if preview.existing_count:
         statuses = status_counts_in_sentence(preview.existing)
         busy = f", {preview.busy} of them with an operation under way" if preview.busy else ""
-        parts.append(f"{preview.existing_count} because they already have an account there ({statuses}{busy}), "
-                     "left as it is")
+        parts.append((preview.existing_count,
+                      f"because they already have an account there ({statuses}{busy}), left as it is"))
     if preview.incomplete_count:
-        parts.append(f"{preview.incomplete_count} because {preview.connection} cannot register them as they are")
+        parts.append((preview.incomplete_count, f"because {preview.connection} cannot register them as they are"))
     if not parts:
         return ""
-    sentence = f"{preview.left_out_count} of the {preview.selected} members given were not sent: {'; '.join(parts)}."
+    if preview.selected == 1:  # not "1 of the 1 members given were not sent: 1 because ..."
+        sentence = f"The member given was not sent, {parts[0][1]}."
+    else:
+        left_out = preview.left_out_count
+        sentence = (f"{left_out} of the {preview.selected} members given {'was' if left_out == 1 else 'were'} not sent: "
+                    f"{'; '.join(f'{n} {why}' for n, why in parts)}.")
     # what the first of those lacks, and the next step (at Xhoppe, a phone: the same for all)
     return f"{sentence} {preview.incomplete_reason}" if preview.incomplete_count else sentence
 

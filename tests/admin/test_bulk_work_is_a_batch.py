@@ -3,12 +3,14 @@ sent; the batch page follows the progress and retries the failed ones."""
 
 import re
 
+import pytest
+
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.messages import get_messages
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from provisioning import selectors, services
+from provisioning import explain, selectors, services
 from provisioning.models import Account, Batch, Connection, Member, Operation
 from provisioning.states import AccountStatus, OperationStatus
 
@@ -144,7 +146,7 @@ def test_members_the_provider_cannot_register_as_they_are_are_shown_and_left_out
 
     response = admin_client.post(MEMBERS, {**data, "step": "send", "connection": shop.pk, "previewed": shop.pk})
     assert [op.account.member for op in Batch.objects.get().operations.all()] == [reachable]
-    left_out = [t for t in texts(response) if "were not sent" in t]
+    left_out = [t for t in texts(response) if "1 of the 2 members given was not sent" in t]
     assert len(left_out) == 1 and left_out[0].endswith(f"Left out as they are: {silent}.")
 
     # its provisioning failed, then the member's phone went: "Retry the failed ones" says so too
@@ -281,3 +283,19 @@ def test_the_batch_page_says_how_many_accounts_now_wait_for_a_person(admin_clien
     html = admin_client.get(url).content.decode()
     assert "2 of these accounts now wait for a person: a captcha answer, an SMS code or an email validation." in html
     assert "needs_person=yes" in html
+
+
+@pytest.mark.parametrize(
+    "selected, existing, sentence",
+    [
+        (1, 1, "The member given was not sent, because they already have an account there (active: 1), left as it is."),
+        (7, 1, "1 of the 7 members given was not sent: 1 because they already have an account there (active: 1), "
+               "left as it is."),
+        (7, 2, "2 of the 7 members given were not sent: 2 because they already have an account there (active: 2), "
+               "left as it is."),
+    ],
+)
+def test_the_left_out_sentence_agrees_with_its_numbers(connection, selected, existing, sentence):
+    # it read "1 of the 1 members given were not sent: 1 because ..."
+    preview = selectors.BatchPreview(connection=connection, selected=selected, existing={AccountStatus.ACTIVE: existing})
+    assert explain.batch_left_out_sentence(preview) == sentence

@@ -154,7 +154,7 @@ def test_members_the_provider_cannot_register_as_they_are_are_left_out_and_the_a
     response = admin_client_api.post("/api/v1/batches/", {"connection": shop.pk, "members": [silent.pk]}, format="json")
     assert response.status_code == 400
     assert response.json() == {"members": [
-        "1 of the 1 members given were not sent: 1 because Shop cannot register them as they are. No phone "
+        "The member given was not sent, because Shop cannot register them as they are. No phone "
         "number: Xhoppe registers people by phone. Add the phone number, then provision."
     ]}
     assert Batch.objects.count() == 1
