@@ -133,3 +133,19 @@ def test_the_periodic_task_form_reads_the_chosen_crontab_in_words(page, live_ser
     page.select_option("#id_crontab", str(crontab.pk))
     assert "In words: At 04:30" in help_text.text_content()
     assert [p for p in problems if "Content Security Policy" in p or "Refused" in p] == []
+
+
+def test_a_periodic_tasks_crontab_is_read_in_words_once(page, live_server, admin_user):
+    # its page said "In words: At 04:30" under the crontab, then "Crontab translation: At 04:30"
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    from tests.conftest import browser_sign_in
+
+    crontab = CrontabSchedule.objects.create(minute="30", hour="4", day_of_week="*", day_of_month="*", month_of_year="*")
+    task = PeriodicTask.objects.create(name="nightly", task="provisioning.tasks.connections_reconcile", crontab=crontab)
+    browser_sign_in(page, live_server.url, admin_user, "password")
+    page.goto(f"{live_server.url}/admin/django_celery_beat/periodictask/{task.pk}/change/")
+    assert page.locator(".field-crontab .help").text_content().count("At 04:30") == 1
+    assert page.locator(".field-crontab_translation").count() == 1  # in the page, for a browser without scripts
+    assert not page.locator(".field-crontab_translation").is_visible()
+

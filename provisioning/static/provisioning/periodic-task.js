@@ -7,6 +7,12 @@
   if (!data || !select || !help) {
     return;
   }
+  // the library's read-only "Crontab translation" row says the saved one's words again: this
+  // reading replaces it, as the library's own script does (without a script the row stays)
+  var translation = document.querySelector(".field-crontab_translation");
+  if (translation) {
+    translation.hidden = true;
+  }
   var readable = JSON.parse(data.textContent);
   var reading = document.createElement("div");
   reading.className = "crontab-in-words";
