@@ -149,3 +149,11 @@ def test_a_periodic_tasks_crontab_is_read_in_words_once(page, live_server, admin
     assert page.locator(".field-crontab_translation").count() == 1  # in the page, for a browser without scripts
     assert not page.locator(".field-crontab_translation").is_visible()
 
+
+
+def test_the_periodic_task_form_speaks_to_staff_not_to_celery(admin_client):
+    # the library's help texts: "Set to False to disable the schedule", "leave the others null"
+    page = admin_client.get("/admin/django_celery_beat/periodictask/add/").content.decode()
+    assert "Untick to pause this schedule" in page and "Set to False" not in page
+    assert "leave the others null" not in page and "leave the others empty" in page
+    assert "If True" not in page and "Datetime" not in page and "Starts at" in page and "Last run" in page
