@@ -11,6 +11,7 @@ from datetime import timezone as dt_timezone
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from .followups import follow_up_for
@@ -381,11 +382,16 @@ def _plain(value) -> str:
     return str(value)
 
 
+def full_time(moment) -> str:
+    """"2026-11-30 10:42:07 UTC": a moment as every page writes it (``DATETIME_FORMAT``)."""
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
 def short_time(moment):
     """"30 Nov 10:42" for a list (UTC), the full time in the title; "—" for none."""
     if moment is None:
         return "—"
-    return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(), f"{moment:%Y-%m-%d %H:%M:%S} UTC",
+    return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(), full_time(moment),
                        f"{moment:%d %b %H:%M}")
 
 

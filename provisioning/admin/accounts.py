@@ -276,7 +276,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
                     admin_link(op, f"#{op.pk} {op.get_kind_display()}"),
                     explain.operation_badge(op, obj.status if n == 0 else None),
                     explain.requester_words(op.requested_by),
-                    op.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    explain.full_time(op.created_at),
                     explain.operation_outcome_sentence(op, obj.status if n == 0 else None, go_on=NEXT_STEP_ABOVE),
                 )
                 for n, op in enumerate(operations)
