@@ -13,6 +13,7 @@ _ONE_SCHEDULE = "Choose one schedule: an interval, a crontab, a solar event or a
 
 LABELS = {"start_time": "Starts at", "expires": "Ends at", "expire_seconds": "Skip a late run after (seconds)"}
 HELP_TEXTS = {
+    "name": "A name to know this schedule by.",
     "regtask": "The job this schedule runs.",
     "task": "Only for a job missing from the list above: its full name.",
     "enabled": "Untick to pause this schedule; nothing runs until it is ticked again.",
@@ -35,6 +36,10 @@ class PeriodicTaskAdmin(LibraryPeriodicTaskAdmin):
         for title, options in LibraryPeriodicTaskAdmin.fieldsets
     )
     readonly_fields = ("last_run", "crontab_translation")
+    # the list: "when" once (the library's "Scheduler" and "Interval Schedule" said it twice), no
+    # "Start Datetime" / "Last Run Datetime" columns and filters for a handful of rows
+    list_display = ("name", "enabled", "scheduler", "starts", "last_run", "one_off")
+    list_filter = ("enabled", "one_off", "task")
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)  # a new class, with its own fields, per call
@@ -43,9 +48,13 @@ class PeriodicTaskAdmin(LibraryPeriodicTaskAdmin):
             field.help_text = HELP_TEXTS.get(name, field.help_text)
         return form
 
-    @admin.display(description="last run")
+    @admin.display(description="last run", ordering="last_run_at")
     def last_run(self, obj):
         return obj.last_run_at or "Not yet"
+
+    @admin.display(description="starts at", ordering="start_time")
+    def starts(self, obj):
+        return obj.start_time or "At once"
 
 
 admin.site.unregister(PeriodicTask)

@@ -157,3 +157,5 @@ def test_the_periodic_task_form_speaks_to_staff_not_to_celery(admin_client):
     assert "Untick to pause this schedule" in page and "Set to False" not in page
     assert "leave the others null" not in page and "leave the others empty" in page
     assert "If True" not in page and "Datetime" not in page and "Starts at" in page and "Last run" in page
+    listing = admin_client.get("/admin/django_celery_beat/periodictask/").content.decode()
+    assert "Datetime" not in listing and "Interval Schedule" not in listing
