@@ -24,7 +24,7 @@ from import_export.admin import ExportMixin
 from .. import explain, selectors, services
 from ..followups import retry_refusal
 from ..models import Account, Batch, ExternalCall, Operation, SecretAccess
-from ..states import OPERATION_SPECS, OperationStatus
+from ..states import OPERATION_SPECS, UNFINISHED_OPERATION_STATUSES, OperationStatus
 from .batches import report_left_out
 from .common import (
     ReadOnlyMixin,
@@ -141,9 +141,9 @@ class OperationAdmin(
             {
                 "fields": (
                     "attempts_display",
-                    "next_attempt_at",
-                    "retry_deadline",
-                    "lease_expires_at",
+                    "next_attempt",
+                    "retries_stop_at",
+                    "taken_over_at",
                     "created_at",
                     "started_at",
                     "finished_at",
@@ -165,13 +165,20 @@ class OperationAdmin(
         "links",
         "error_display",
         "attempts_display",
-        "next_attempt_at",
-        "retry_deadline",
-        "lease_expires_at",
+        "next_attempt",
+        "retries_stop_at",
+        "taken_over_at",
         "created_at",
         "started_at",
         "finished_at",
     )
+    # "Progress" rows that mean something only while the operation is in these states (a finished
+    # one showed "Retry deadline" and "Lease expires at: —")
+    PROGRESS_WHILE = {
+        "next_attempt": (OperationStatus.WAITING_RETRY,),
+        "retries_stop_at": tuple(UNFINISHED_OPERATION_STATUSES),
+        "taken_over_at": (OperationStatus.RUNNING,),
+    }
     change_form_template = "admin/provisioning/operation/change_form.html"
     resource_classes = [OperationResource]  # exported without input, result or error (resources.py)
     formats = FORMATS
@@ -240,9 +247,33 @@ class OperationAdmin(
 
     @admin.display(description="attempts")
     def attempts_display(self, obj):
-        # retries end at the connection's retry horizon (retry_deadline below); max_attempts only
+        # retries end at the connection's retry horizon (retries_stop_at below); max_attempts only
         # guards against a worker that keeps dying mid-operation: not a count staff wait on
         return str(obj.attempts)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return super().get_fieldsets(request, obj)
+        return [
+            (title, {**options, "fields": tuple(
+                name for name in options["fields"]
+                if name not in self.PROGRESS_WHILE or obj.status in self.PROGRESS_WHILE[name]
+            )})
+            for title, options in super().get_fieldsets(request, obj)
+        ]
+
+    @admin.display(description="next attempt at")
+    def next_attempt(self, obj):
+        return obj.next_attempt_at or "—"
+
+    @admin.display(description="retries stop at")
+    def retries_stop_at(self, obj):
+        # the connection's retry horizon from the first attempt, pushed on by the time held
+        return obj.retry_deadline or "—"
+
+    @admin.display(description="if its worker stops, taken over at")
+    def taken_over_at(self, obj):
+        return obj.lease_expires_at or "—"
 
     @admin.display(description="input")
     def input_display(self, obj):
