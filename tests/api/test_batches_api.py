@@ -1,7 +1,7 @@
 """Batches: many provisionings at once, and their progress."""
 
 from provisioning import services
-from provisioning.models import Account, Batch, Connection, Member
+from provisioning.models import Account, Batch, Connection, Member, Operation
 from provisioning.providers.xhoppe import XhoppeProvider
 from provisioning.states import AccountStatus
 
@@ -190,3 +190,17 @@ def test_the_left_out_sentence_names_statuses_in_words_and_the_busy_ones(connect
         "(waiting for the SMS code: 2, failed: 1, 1 of them with an operation under way), left as it is."
     )
     assert explain.batch_left_out_sentence(selectors.BatchPreview(connection=connection, selected=4)) == ""
+
+
+def test_a_batch_says_how_many_of_its_accounts_wait_for_a_person_as_its_admin_page_does(admin_client_api, connection):
+    # the admin's batch page said "2 of these accounts now wait for a person"; the API did not
+    batch = Batch.objects.create(connection=connection, requested_by="api:bot")
+    for n, status in enumerate((AccountStatus.AWAITING_CAPTCHA, AccountStatus.AWAITING_VERIFICATION,
+                                AccountStatus.ACTIVE, AccountStatus.FAILED)):
+        account = Account.objects.create(member=Member.objects.create(email=f"w{n}@example.org"),
+                                         connection=connection, status=status)
+        Operation.objects.create(kind="provision", status="succeeded", account=account, connection=connection,
+                                 batch=batch, requested_by="api:bot")
+    assert admin_client_api.get(f"/api/v1/batches/{batch.pk}/").json()["awaiting_a_person"] == 2
+    # the list leaves it out: it would be one more query per batch
+    assert "awaiting_a_person" not in admin_client_api.get("/api/v1/batches/").json()["results"][0]

@@ -1,7 +1,7 @@
 """Serializers of the API, one module per resource."""
 
 from .accounts import AccountCreatedSerializer, AccountCreateSerializer, AccountSerializer
-from .batches import BatchCreatedSerializer, BatchCreateSerializer, BatchSerializer
+from .batches import BatchCreatedSerializer, BatchCreateSerializer, BatchDetailSerializer, BatchSerializer
 from .connections import ConnectionSerializer, QuarantineSerializer
 from .declared import ProviderSerializer, input_serializer_for
 from .errors import ErrorSerializer
@@ -14,6 +14,7 @@ __all__ = [
     "AccountSerializer",
     "BatchCreatedSerializer",
     "BatchCreateSerializer",
+    "BatchDetailSerializer",
     "BatchSerializer",
     "ConnectionSerializer",
     "ErrorSerializer",

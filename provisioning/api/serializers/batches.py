@@ -41,6 +41,24 @@ class BatchSerializer(serializers.ModelSerializer):
         return super().to_representation(batch)
 
 
+class BatchDetailSerializer(BatchSerializer):
+    """One batch: its progress, and how many of its accounts now wait for a person (as its admin
+    page says). Not in the list: it is one more query per batch."""
+
+    awaiting_a_person = serializers.SerializerMethodField(
+        help_text="How many of the batch's accounts now wait for a person's step (a captcha answer, an SMS "
+        "code, an email validation): their provisioning is done, their registration is not. "
+        "/accounts/?needs_person=true lists every account that needs a person, these among them.",
+    )
+
+    class Meta(BatchSerializer.Meta):
+        fields = [*BatchSerializer.Meta.fields, "awaiting_a_person"]
+        read_only_fields = fields
+
+    def get_awaiting_a_person(self, batch) -> int:
+        return selectors.batch_accounts_awaiting_a_person(batch)
+
+
 class BatchLeftOutSerializer(serializers.Serializer):
     """The members given to a new batch that it did not send, and why (read from its
     ``selectors.BatchPreview``)."""

@@ -6,13 +6,14 @@ from ... import selectors, services
 from ...models import Batch
 from ..filters import BatchFilter
 from ..permissions import PROVISION
-from ..serializers import BatchCreatedSerializer, BatchCreateSerializer, BatchSerializer
+from ..serializers import BatchCreatedSerializer, BatchCreateSerializer, BatchDetailSerializer, BatchSerializer
 from .base import ApiViewSet
 
 
 @extend_schema_view(
     list=extend_schema(summary="List batches"),
-    retrieve=extend_schema(summary="A batch and its progress"),
+    retrieve=extend_schema(summary="A batch, its progress and how many of its accounts wait for a person",
+                           responses=BatchDetailSerializer),
 )
 class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     serializer_class = BatchSerializer
@@ -21,6 +22,9 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
     async_actions = frozenset({"create"})
 
     queryset = Batch.objects.all()
+
+    def get_serializer_class(self):
+        return BatchDetailSerializer if self.action == "retrieve" else super().get_serializer_class()
 
     @extend_schema(
         summary="Provision many members at once",
