@@ -123,23 +123,17 @@ class InboundWebhookAdmin(admin.ModelAdmin):
 
 
 class ConnectionWithWebhookAdmin(ConnectionAdmin):
-    """The connection's page, plus where its provider must send webhooks."""
-
-    @admin.display(description="webhook URL")
-    def webhook_url_display(self, connection):
-        url = webhook_url(connection, getattr(self, "_request", None))
-        return url or "— (its provider sends no webhooks)"
-
-    def get_readonly_fields(self, request, obj=None):
-        fields = tuple(super().get_readonly_fields(request, obj))
-        return (*fields, "webhook_url_display") if obj is not None else fields
+    """The connection's page, plus where its provider must send webhooks (a connection whose
+    provider sends none has no such section). The URL is written into the section's description,
+    built from this request: the admin instance is shared by every request, so it keeps none."""
 
     def get_fieldsets(self, request, obj=None):
-        self._request = request
         fieldsets = list(super().get_fieldsets(request, obj))
-        if obj is not None:
-            fieldsets.append(("Webhooks", {"fields": ("webhook_url_display",),
-                                           "description": "Configure this URL at the provider."}))
+        url = webhook_url(obj, request) if obj is not None else None
+        if url:
+            fieldsets.append(("Webhooks", {"fields": (), "description": format_html(
+                'Configure this URL at the provider: <code class="provisioning-webhook-url">{}</code>', url
+            )}))
         return fieldsets
 
 
