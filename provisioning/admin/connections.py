@@ -223,7 +223,8 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
     def health(self, obj):
         if obj.health_checked_at is None:
             return explain.health_badge(obj)
-        return format_html("{} {}", explain.health_badge(obj), explain.short_time(obj.health_checked_at))
+        return format_html('{} <span class="provisioning-quiet">checked {}</span>', explain.health_badge(obj),
+                           explain.short_time(obj.health_checked_at))
 
     @admin.display(description="accounts used / quota", ordering="quota_used")
     def quota_usage(self, obj):

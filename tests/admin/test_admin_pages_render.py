@@ -5,6 +5,7 @@ from html.parser import HTMLParser
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from provisioning import explain
 from provisioning.models import Batch, Connection, ExternalCall, Member, Operation, SecretAccess
@@ -215,10 +216,12 @@ def test_an_empty_field_reads_as_a_dash_like_the_portals_own(admin_client, db):
 
 def test_a_connection_page_names_its_provider_and_health_as_the_lists_do(admin_client, connection):
     connection.health_status = "ok"
+    connection.health_checked_at = timezone.now()
     connection.save()
     html = admin_client.get(reverse("admin:provisioning_connection_change", args=[connection.pk])).content.decode()
     assert re.search(r'field-provider_label">.*?<div class="readonly">Everything</div>', html, re.S)
-    assert re.search(r'field-health">.*?Healthy', html, re.S)
+    # "Healthy 04 Dec 06:06" did not say what the time was
+    assert re.search(r'field-health">.*?Healthy</span> <span class="provisioning-quiet">checked <time', html, re.S)
     assert 'field-health_status"' not in html and '<div class="readonly">snaptrade</div>' not in html
     # "5 calls failed in a row" in a quarantine's reason beside "Consecutive failures: 0" read as a contradiction
     assert "Calls failed in a row, since the last answer:" in html
