@@ -537,15 +537,15 @@ class InboundWebhook(models.Model):
 
 
 class WebhookEventType(models.TextChoices):
-    ACCOUNT_ACTIVE = "account.active"
-    ACCOUNT_NEEDS_PERSON = "account.needs_person"
-    ACCOUNT_FAILED = "account.failed"
-    ACCOUNT_DEPROVISIONED = "account.deprovisioned"
-    OPERATION_FINISHED = "operation.finished"
-    BATCH_FINISHED = "batch.finished"
-    CONNECTION_HEALTH_CHANGED = "connection.health_changed"
-    CONNECTION_QUARANTINED = "connection.quarantined"
-    CONNECTION_QUARANTINE_LIFTED = "connection.quarantine_lifted"
+    ACCOUNT_ACTIVE = "account.active", "An account became active"
+    ACCOUNT_NEEDS_PERSON = "account.needs_person", "An account needs a person"
+    ACCOUNT_FAILED = "account.failed", "An account failed"
+    ACCOUNT_DEPROVISIONED = "account.deprovisioned", "An account was deprovisioned"
+    OPERATION_FINISHED = "operation.finished", "An operation finished"
+    BATCH_FINISHED = "batch.finished", "A batch finished"
+    CONNECTION_HEALTH_CHANGED = "connection.health_changed", "A connection's health changed"
+    CONNECTION_QUARANTINED = "connection.quarantined", "A connection was quarantined"
+    CONNECTION_QUARANTINE_LIFTED = "connection.quarantine_lifted", "A connection's quarantine was lifted"
 
 
 def new_webhook_event_id() -> str:

@@ -14,11 +14,23 @@ from .filters import ConnectionFilter
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    events = forms.MultipleChoiceField(choices=WebhookEventType.choices, widget=forms.CheckboxSelectMultiple)
+    events = forms.MultipleChoiceField(
+        # in words, with the type its payloads carry: "An account failed (account.failed)"
+        choices=[(value, f"{label} ({value})") for value, label in WebhookEventType.choices],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What is sent there. Each event is signed with the endpoint's secret (Standard Webhooks).",
+    )
 
     class Meta:
         model = WebhookEndpoint
         fields = ["url", "description", "events", "enabled"]
+        labels = {"url": "URL"}
+        help_texts = {
+            "url": "Where the portal sends the events chosen below, by POST: an address on the public internet, "
+                   "https:// preferably (private and local addresses are refused).",
+            "description": "What this endpoint is for, for the next person who reads it.",
+            "enabled": "Untick to stop sending; events meanwhile are not kept for it.",
+        }
 
     def clean(self):
         data = super().clean()
@@ -37,6 +49,11 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_display = ("url", "owner", "enabled", "failing_since", "disabled_reason")
     list_filter = ("enabled",)
     readonly_fields = ("owner", "failing_since", "disabled_reason", "created_at")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        # a new endpoint has no owner, failures or date yet: its page showed four rows of "—"
+        return fields if obj is not None else [f for f in fields if f not in self.readonly_fields]
 
     def has_module_permission(self, request):
         return request.user.has_perm("provisioning.manage_connection")
