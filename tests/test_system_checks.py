@@ -62,3 +62,18 @@ def test_an_invalid_encryption_key_is_an_error(settings):
     settings.FIELD_ENCRYPTION_KEYS = ["not-a-fernet-key"]
 
     assert [m.id for m in checks.check_encryption_keys(None)] == ["provisioning.E002"]
+
+
+@pytest.mark.django_db
+def test_every_model_change_has_its_migration():
+    # a choice's words changed without a migration would leave `makemigrations` with work to do
+    # on the next deploy (and an AlterField nobody reviewed)
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+    except SystemExit as exited:
+        pytest.fail(f"models and migrations differ (exit {exited.code}):\n{out.getvalue()}")
