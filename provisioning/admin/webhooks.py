@@ -27,7 +27,8 @@ class WebhookEndpointForm(forms.ModelForm):
         labels = {"url": "URL"}
         help_texts = {
             "url": "Where the portal sends the events chosen below, by POST: an address on the public internet, "
-                   "https:// preferably (private and local addresses are refused).",
+                   "https:// preferably (private and local addresses are refused unless this deployment allows "
+                   "them).",
             "description": "What this endpoint is for, for the next person who reads it.",
             "enabled": "Untick to stop sending; events meanwhile are not kept for it.",
         }

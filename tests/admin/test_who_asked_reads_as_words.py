@@ -49,3 +49,13 @@ def test_a_batch_says_who_asked_in_words_in_the_list_and_on_its_page(admin_clien
     assert "ops-bot, through the API" in listing and "api:ops-bot" not in listing
     page = admin_client.get(reverse("admin:provisioning_batch_change", args=[batch.pk])).content.decode()
     assert row(page, "Requested by") == "ops-bot, through the API"
+
+
+def test_each_of_the_portals_own_requesters_has_its_words():
+    # they are written where they ask (a schedule, a probe, a command, a public page): a new one, or
+    # a renamed one, would show its stored label
+    from provisioning.management.commands.bootstrap import BOOTSTRAP
+    from provisioning.providers.flyve_page import REQUESTER as VALIDATION_PAGE
+
+    for requester in (SCHEDULE, PROBE, BOOTSTRAP, VALIDATION_PAGE):
+        assert explain.requester_words(requester.label) != requester.label
