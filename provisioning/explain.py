@@ -162,6 +162,13 @@ def error_sentence(code: str, message: str = "", *, provider: str = "The provide
     return _with_message(sentence[:1].upper() + sentence[1:], message)
 
 
+def error_summary(code: str) -> str:
+    """What an error code means, in words, at no provider in particular: "The captcha answer was
+    wrong", "The provider's quota of users is full" (a list's filter of errors)."""
+    happened = ERROR_SENTENCES.get(code, (code.replace("_", " "),))[0].format(provider="The provider")
+    return happened[:1].upper() + happened[1:]
+
+
 def _with_message(sentence: str, message: str) -> str:
     if message and message not in sentence:
         sentence = f"{sentence} ({message.rstrip('.')}.)"

@@ -121,7 +121,14 @@ class ErrorCodeFilter(ChoicesFilter):
     parameter_name = "error_code"
 
     def lookups(self, request, model_admin):
-        return [(code, code.replace("_", " ")) for code in sorted(explain.ERROR_SENTENCES)]
+        # in words, by their words ("captcha failed" read as a code); two codes that mean the
+        # same to a person keep their code to tell them apart
+        words = {code: explain.error_summary(code) for code in explain.ERROR_SENTENCES}
+        shared = {w for w in words.values() if list(words.values()).count(w) > 1}
+        return sorted(
+            ((code, f"{w} ({code.replace('_', ' ')})" if w in shared else w) for code, w in words.items()),
+            key=lambda choice: choice[1],
+        )
 
     def lookup(self, value):
         return Q(error_code=value)

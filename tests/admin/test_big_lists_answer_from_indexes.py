@@ -403,3 +403,14 @@ def test_a_provider_filter_names_its_connections_not_a_join(admin_client, rows, 
     listing = [q["sql"] for q in queries if q["sql"].startswith(f"SELECT {table}.")]
     assert listing and all('"provisioning_connection"."provider" =' not in sql for sql in listing)
     assert all(f'"connection_id" IN ({rows["failed"].connection_id}' in sql for sql in listing)
+
+
+def test_the_operations_error_filter_reads_as_words(admin_client, rows):
+    # it listed the codes: "captcha failed", "unknown outcome", "worker lost"
+    html = admin_client.get(reverse("admin:provisioning_operation_changelist")).content.decode()
+    assert ">The captcha answer was wrong</a>" in html
+    assert ">The provider&#x27;s quota of users is full</a>" in html
+    # two codes a person reads alike keep their code apart
+    assert ">The provider already has this user (account exists)</a>" in html
+    assert ">The provider already has this user (already exists)</a>" in html
+    assert ">captcha failed</a>" not in html
