@@ -165,7 +165,7 @@ def error_sentence(code: str, message: str = "", *, provider: str = "The provide
 def error_summary(code: str) -> str:
     """What an error code means, in words, at no provider in particular: "The captcha answer was
     wrong", "The provider's quota of users is full" (a list's filter of errors)."""
-    happened = ERROR_SENTENCES.get(code, (code.replace("_", " "),))[0].format(provider="The provider")
+    happened = ERROR_SENTENCES.get(code, (code.replace("_", " "),))[0].format(provider="the provider")
     return happened[:1].upper() + happened[1:]
 
 

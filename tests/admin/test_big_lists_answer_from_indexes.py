@@ -414,3 +414,6 @@ def test_the_operations_error_filter_reads_as_words(admin_client, rows):
     assert ">The provider already has this user (account exists)</a>" in html
     assert ">The provider already has this user (already exists)</a>" in html
     assert ">captcha failed</a>" not in html
+    # "the provider" inside a sentence: it read "The member lacks what The provider needs"
+    assert ">The member lacks what the provider needs, so nothing was sent</a>" in html
+    assert "of The provider" not in html and "what The provider" not in html
