@@ -265,12 +265,19 @@ def operations_latest_of_their_accounts(operations) -> set[int]:
     return {operation.pk for operation in operations if operation.pk in latest}
 
 
-def batch_accounts_awaiting_a_person(batch: Batch) -> int:
-    """How many of the batch's accounts wait for a person's step now (a captcha answer, an SMS
-    code, an email validation): their provisioning is done, their registration is not."""
-    return Account.objects.filter(
-        status__in=AWAITING_ACCOUNT_STATUSES, pk__in=Operation.objects.filter(batch=batch).values("account_id")
-    ).count()
+def batch_accounts_awaiting_a_person(batch: Batch) -> dict[str, int]:
+    """``{status: n}`` of the batch's accounts that wait for a person's step now (a captcha
+    answer, an SMS code, an email validation): their provisioning is done, their registration is
+    not. Statuses without any are left out."""
+    rows = (
+        Account.objects.filter(
+            status__in=AWAITING_ACCOUNT_STATUSES, pk__in=Operation.objects.filter(batch=batch).values("account_id")
+        )
+        .order_by()
+        .values("status")
+        .annotate(n=Count("*"))
+    )
+    return {row["status"]: row["n"] for row in rows}
 
 
 def batches_progress(batches) -> dict[int, dict]:

@@ -281,8 +281,13 @@ def test_the_batch_page_says_how_many_accounts_now_wait_for_a_person(admin_clien
     Account.objects.filter(operations__batch=batch).exclude(member__email="b0@example.org").update(
         status=AccountStatus.AWAITING_VERIFICATION)
     html = admin_client.get(url).content.decode()
-    assert "2 of these accounts now wait for a person: a captcha answer, an SMS code or an email validation." in html
+    # what they wait for, in the badges' words (it said "a captcha answer, an SMS code or an email
+    # validation" whatever they waited for)
+    assert "2 of these accounts now wait for a person (waiting for the SMS code: 2)." in html
     assert "needs_person=yes" in html
+    Account.objects.filter(member__email="b1@example.org").update(status=AccountStatus.AWAITING_CAPTCHA)
+    html = admin_client.get(url).content.decode()
+    assert "2 of these accounts now wait for a person (needs a captcha answer: 1, waiting for the SMS code: 1)." in html
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ class BatchDetailSerializer(BatchSerializer):
         read_only_fields = fields
 
     def get_awaiting_a_person(self, batch) -> int:
-        return selectors.batch_accounts_awaiting_a_person(batch)
+        return sum(selectors.batch_accounts_awaiting_a_person(batch).values())
 
 
 class BatchLeftOutSerializer(serializers.Serializer):
