@@ -449,6 +449,16 @@ def status_counts_in_sentence(counts: dict[str, int]) -> str:
     return ", ".join(f"{account_status_in_sentence(status)}: {n}" for status, n in sorted(counts.items()))
 
 
+def batch_awaiting_sentence(awaiting: dict[str, int]) -> str:
+    """What a batch's accounts now wait for (``selectors.batch_accounts_awaiting_a_person``): "3 of
+    these accounts now wait for a person (waiting for the SMS code: 3)." ("" when none does)."""
+    total = sum(awaiting.values())
+    if not total:
+        return ""
+    head = "One of these accounts now waits" if total == 1 else f"{total} of these accounts now wait"
+    return f"{head} for a person ({status_counts_in_sentence(awaiting)})."
+
+
 def member_kept_sentence(accounts) -> str:
     """Why a member cannot be deleted: its ``accounts`` that may exist at their providers
     (``selectors.member_accounts_kept``), and what to do."""

@@ -548,15 +548,6 @@ def progress_segments(counts: dict, total: int) -> list[tuple[str, int, int]]:
     return segments
 
 
-def awaiting_sentence(awaiting: dict[str, int]) -> str:
-    """"3 of these accounts now wait for a person (waiting for the SMS code: 3)." ("" for none)."""
-    total = sum(awaiting.values())
-    if not total:
-        return ""
-    head = "One of these accounts now waits" if total == 1 else f"{total} of these accounts now wait"
-    return f"{head} for a person ({explain.status_counts_in_sentence(awaiting)})."
-
-
 @admin.register(Batch)
 class BatchAdmin(RequestedByMixin, LargeListMixin, ReadOnlyAdmin):
     """Batches are made by the bulk provisioning actions (members, accounts) only; their page
@@ -638,7 +629,7 @@ class BatchAdmin(RequestedByMixin, LargeListMixin, ReadOnlyAdmin):
                     for status, n, width in progress_segments(counts, progress["total"])
                 ],
                 failures_url=f"{operations}&status__exact=failed" if counts.get("failed") else None,
-                awaiting_a_person=awaiting_sentence(selectors.batch_accounts_awaiting_a_person(batch)),
+                awaiting_a_person=explain.batch_awaiting_sentence(selectors.batch_accounts_awaiting_a_person(batch)),
                 needs_person_url=changelist_url(Account, needs_person="yes"),
                 retry_failed_url=reverse("admin:provisioning_batch_retry_failed", args=[batch.pk])
                 if counts.get("failed") and self.has_retry_failed_permission(request, batch)
