@@ -72,4 +72,14 @@ def check_providers(app_configs, **kwargs):
                     id="provisioning.E007",
                 )
             )
+        for operation, status in provider.operation_words:
+            spec = OPERATION_SPECS.get(operation)
+            if operation not in provider.operations or spec is None or status not in (spec.allowed_from or ()):
+                messages.append(
+                    Error(
+                        f"Provider '{kind}' words '{operation}' for accounts '{status}', where it cannot be asked.",
+                        obj=provider,
+                        id="provisioning.E008",
+                    )
+                )
     return messages

@@ -28,6 +28,25 @@ def test_a_provider_that_does_not_implement_what_it_declares_is_an_error(install
     assert ids.count("provisioning.E007") == 1  # input for an operation it does not offer
 
 
+class Wordy(Provider):
+    kind = "wordy"
+    label = "Wordy"
+    client_class = ProviderClient
+    operations = frozenset({"reset_password"})
+    operation_words = {("reset_password", "awaiting_verification"): "Send a new code",  # fine
+                       ("reset_password", "pending"): "Start over",  # not asked from pending
+                       ("verify", "awaiting_verification"): "Check"}  # not offered
+
+    def reset_password(self, ctx):
+        raise NotImplementedError
+
+
+def test_button_words_for_an_operation_where_it_cannot_be_asked_are_an_error(install_providers):
+    install_providers(Wordy)
+
+    assert sorted(m.id for m in checks.check_providers(None)) == ["provisioning.E008", "provisioning.E008"]
+
+
 def test_a_provider_path_that_does_not_import_is_an_error(settings):
     settings.PROVISIONING = {**settings.PROVISIONING, "PROVIDERS": ["provisioning.providers.nowhere.Provider"]}
 

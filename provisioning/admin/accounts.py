@@ -303,6 +303,10 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
     def operation_provider(self, obj):
         return registry.all_providers().get(obj.connection.provider)
 
+    def operation_label(self, obj, spec):
+        provider = self.operation_provider(obj)
+        return provider.operation_label(spec.kind, obj.status) if provider is not None else spec.label
+
     def operation_kinds(self, obj):
         return available_operations(obj)
 

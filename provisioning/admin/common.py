@@ -237,10 +237,14 @@ class OperationRequestMixin:
         opts = self.opts
         return reverse(f"admin:{opts.app_label}_{opts.model_name}_request", args=[obj.pk, kind])
 
+    def operation_label(self, obj, spec: OperationSpec) -> str:
+        """What the button of ``spec`` says on ``obj``'s page (its provider may say it better)."""
+        return spec.label
+
     def operation_buttons(self, request, obj) -> list[tuple[str, str]]:
         """(label, url) of every operation staff may request on ``obj`` now."""
         return [
-            (spec.label, self.operation_request_url(obj, spec.kind))
+            (self.operation_label(obj, spec), self.operation_request_url(obj, spec.kind))
             for spec in self.operation_kinds(obj)
             if may_request(request.user, spec.kind)
         ]
@@ -265,8 +269,9 @@ class OperationRequestMixin:
             raise Http404("No such object or operation.")
         if not self.has_view_permission(request, obj) or not may_request(request.user, kind):
             raise PermissionDenied
+        label = self.operation_label(obj, spec)
         if spec not in self.operation_kinds(obj):
-            messages.error(request, f"{spec.label} is not available for {obj} now.")
+            messages.error(request, f"{label} is not available for {obj} now.")
             return redirect(change_url(obj))
         form_class = operation_form_for(self.operation_provider(obj), kind)
         form = form_class(request.POST) if request.method == "POST" else form_class()
@@ -284,15 +289,16 @@ class OperationRequestMixin:
                 messages.error(request, exc.message)
                 return redirect(change_url(obj))
             else:
-                messages.success(request, f"{spec.label} requested for {obj}.")
+                messages.success(request, f"{label} requested for {obj}.")
                 return redirect(change_url(operation))
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{spec.label}: {obj}",
+            "title": f"{label}: {obj}",
             "subtitle": None,
             "opts": self.opts,
             "object": obj,
             "spec": spec,
+            "label": label,
             "form": form,
             "media": self.media + form.media,
             **self.operation_request_context(request, obj, kind),

@@ -219,6 +219,18 @@ class Provider:
             ],
         }
 
+    # words for an operation's button where its kind's own would mislead in an account state:
+    # {(operation kind, account status): words}. Xhoppe's "Reset password" is how a member still
+    # waiting for their SMS code gets a new one.
+    operation_words: ClassVar[dict[tuple[str, str], str]] = {}
+
+    @classmethod
+    def operation_label(cls, kind: str, account_status: str | None = None) -> str:
+        """What staff read on the button of ``kind`` for an account in ``account_status``."""
+        from ..states import OPERATION_SPECS
+
+        return cls.operation_words.get((kind, account_status or "")) or OPERATION_SPECS[kind].label
+
     # the member's fields ``external_id_for`` reads, besides ids: a batch reads only these, once
     # per chunk of members, and none when there are none
     external_id_member_fields: ClassVar[tuple[str, ...]] = ()

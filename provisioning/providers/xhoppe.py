@@ -157,6 +157,8 @@ class XhoppeProvider(Provider):
     client: XhoppeClient
 
     external_id_member_fields = ("phone",)
+    # its reset password sends an SMS code: for a member still waiting for one, that is a new code
+    operation_words = {(OperationKind.RESET_PASSWORD, AccountStatus.AWAITING_VERIFICATION): "Send a new SMS code"}
 
     def external_id_for(self, account) -> str:
         """The msisdn: Xhoppe knows its users by phone number."""

@@ -229,3 +229,21 @@ def test_a_request_at_a_failing_connection_says_so_before_it_is_sent(admin_clien
     connection.save()
     page = text(admin_client.get(request_url(account, "provision")))
     assert "is quarantined since" in page and "the operation will wait until the quarantine ends" in page
+
+
+def test_xhoppes_reset_password_reads_as_a_new_sms_code_for_a_member_still_waiting_for_one(admin_client, db):
+    # the account waiting for its SMS code offered "Reset password": at Xhoppe that sends a new code
+    from provisioning.models import Account, Connection, Member
+
+    shop = Connection.objects.create(provider="xhoppe", name="Shop", base_url="http://x.test/api/v1", credentials={})
+    waiting = Account.objects.create(member=Member.objects.create(email="w@example.org", phone="+6591230001"),
+                                     connection=shop, status="awaiting_verification")
+    active = Account.objects.create(member=Member.objects.create(email="a@example.org", phone="+6591230002"),
+                                    connection=shop, status="active")
+    page = admin_client.get(reverse("admin:provisioning_account_change", args=[waiting.pk])).content.decode()
+    assert ">Send a new SMS code</a>" in page and ">Reset password</a>" not in page
+    request_page = admin_client.get(
+        reverse("admin:provisioning_account_request", args=[waiting.pk, "reset_password"])).content.decode()
+    assert "<title>Send a new SMS code:" in request_page and 'value="Send a new SMS code"' in request_page
+    page = admin_client.get(reverse("admin:provisioning_account_change", args=[active.pk])).content.decode()
+    assert ">Reset password</a>" in page and "Send a new SMS code" not in page
