@@ -2,7 +2,7 @@
 
 ``/admin/`` shows the accounts that need a person (each with the one button that moves it on),
 a card per connection (health, quarantine, quota, operations in flight, failures of the last
-24 h by reason, a person's refused answers apart), and a chart of the accounts provisioned and
+24 h by reason, a person's refused answers apart), and a chart of the provisionings done and
 failed per day over 30 days (server-rendered SVG). Its figures come from a handful of indexed
 queries (``selectors.overview_figures``) and are cached for ``OVERVIEW_CACHE_SECONDS``: plain
 values only, never a model instance (credentials and secrets stay out of the cache).
@@ -221,7 +221,7 @@ CHART_LEFT, CHART_BOTTOM, CHART_TOP = 36, 22, 10
 
 
 def chart(days: list[tuple]) -> dict:
-    """Bars of a server-rendered SVG: per day, provisioned (bottom) and failed (stacked on top).
+    """Bars of a server-rendered SVG: per day, provisionings done (bottom) and failed (stacked on top).
 
     Plain numbers for the template (``overview.html`` draws the ``<rect>``); no script, no library.
     """
@@ -244,7 +244,7 @@ def chart(days: list[tuple]) -> dict:
                 "ok_h": round(ok_h, 1),
                 "failed_y": round(base - ok_h - failed_h, 1),
                 "failed_h": round(failed_h, 1),
-                "title": f"{day:%a %d %b}: {ok} provisioned, {failed} failed",
+                "title": f"{day:%a %d %b}: {ok} done, {failed} failed",
                 "label": f"{day:%d}" if i % 5 == 0 or i == len(days) - 1 else "",
                 "label_x": round(x + bar / 2, 1),
             }
