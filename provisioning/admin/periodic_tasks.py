@@ -7,6 +7,7 @@ inline script is replaced by a script file (``templates/admin/djcelery/change_pe
 
 from django.contrib import admin
 from django_celery_beat.admin import PeriodicTaskAdmin as LibraryPeriodicTaskAdmin
+from django_celery_beat.admin import PeriodicTaskForm as LibraryPeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
 _ONE_SCHEDULE = "Choose one schedule: an interval, a crontab, a solar event or a clocked time, and leave the others empty."
@@ -29,7 +30,19 @@ HELP_TEXTS = {
 }
 
 
+class PeriodicTaskForm(LibraryPeriodicTaskForm):
+    """The library's form, its fields worded on each form's own copies (the library declares two
+    of them on its form class, which every request shares)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.label = LABELS.get(name, field.label)
+            field.help_text = HELP_TEXTS.get(name, field.help_text)
+
+
 class PeriodicTaskAdmin(LibraryPeriodicTaskAdmin):
+    form = PeriodicTaskForm
     # the library's read-only "Last Run Datetime", whose help says "Reset to None if enabled is set to False"
     fieldsets = tuple(
         (title, {**options, "fields": tuple("last_run" if f == "last_run_at" else f for f in options["fields"])})
@@ -40,13 +53,6 @@ class PeriodicTaskAdmin(LibraryPeriodicTaskAdmin):
     # "Start Datetime" / "Last Run Datetime" columns and filters for a handful of rows
     list_display = ("name", "enabled", "scheduler", "starts", "last_run", "one_off")
     list_filter = ("enabled", "one_off", "task")
-
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)  # a new class, with its own fields, per call
-        for name, field in form.base_fields.items():
-            field.label = LABELS.get(name, field.label)
-            field.help_text = HELP_TEXTS.get(name, field.help_text)
-        return form
 
     @admin.display(description="last run", ordering="last_run_at")
     def last_run(self, obj):

@@ -159,3 +159,12 @@ def test_the_periodic_task_form_speaks_to_staff_not_to_celery(admin_client):
     assert "If True" not in page and "Datetime" not in page and "Starts at" in page and "Last run" in page
     listing = admin_client.get("/admin/django_celery_beat/periodictask/").content.decode()
     assert "Datetime" not in listing and "Interval Schedule" not in listing
+
+
+def test_the_periodic_task_words_leave_the_librarys_form_as_it_is(admin_client):
+    # they were set on the fields of the form class, where the library declares two of its own
+    from django_celery_beat.admin import PeriodicTaskForm
+
+    admin_client.get("/admin/django_celery_beat/periodictask/add/")
+    assert PeriodicTaskForm.base_fields["regtask"].help_text == ""
+    assert PeriodicTaskForm.base_fields["task"].help_text == ""
