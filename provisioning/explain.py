@@ -7,8 +7,6 @@ overview). The raw JSON stays available on the pages, folded under "Technical de
 
 from __future__ import annotations
 
-from datetime import timezone as dt_timezone
-
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
@@ -373,7 +371,7 @@ def _how_many(value: list | dict) -> str:
 
 
 def _plain(value) -> str:
-    """A value as a person reads it: yes or no, a provider's ISO moment in UTC to the minute."""
+    """A value as a person reads it: yes or no, a provider's ISO moment as every page writes one."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, str) and len(value) >= 16 and value[4:5] == "-" and value[10:11] in ("T", " "):
@@ -383,9 +381,8 @@ def _plain(value) -> str:
             moment = None
         if moment is not None:
             if timezone.is_aware(moment):
-                moment = moment.astimezone(dt_timezone.utc)
-                return f"{moment:%Y-%m-%d %H:%M} UTC"
-            return f"{moment:%Y-%m-%d %H:%M}"
+                return full_time(moment)
+            return f"{moment:%Y-%m-%d %H:%M:%S}"  # no zone given: none said
     return str(value)
 
 

@@ -9,6 +9,8 @@ plain lookups or ``EXISTS``.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q
 from django_countries.filters import CountryFilter
@@ -124,9 +126,9 @@ class ErrorCodeFilter(ChoicesFilter):
         # in words, by their words ("captcha failed" read as a code); two codes that mean the
         # same to a person keep their code to tell them apart
         words = {code: explain.error_summary(code) for code in explain.ERROR_SENTENCES}
-        shared = {w for w in words.values() if list(words.values()).count(w) > 1}
+        times = Counter(words.values())
         return sorted(
-            ((code, f"{w} ({code.replace('_', ' ')})" if w in shared else w) for code, w in words.items()),
+            ((code, f"{w} ({code.replace('_', ' ')})" if times[w] > 1 else w) for code, w in words.items()),
             key=lambda choice: choice[1],
         )
 
