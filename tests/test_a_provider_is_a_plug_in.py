@@ -40,6 +40,10 @@ def test_it_is_listed_with_what_it_takes(admin_api):
     ]
     assert admin_api.get("/api/v1/providers/parcel_lockers/").json()["kind"] == "parcel_lockers"
     assert lockers["receives_webhooks"] is False and listed["snaptrade"]["receives_webhooks"] is True
+    # the words the admin's buttons use where a provider words an operation for a state
+    xhoppe = {op["kind"]: op for op in listed["xhoppe"]["operations"]}
+    assert xhoppe["reset_password"]["label_when"] == {"awaiting_verification": "Send a new SMS code"}
+    assert verify["label_when"] == {}
 
 
 def test_the_admin_configures_it_with_its_own_inputs(admin_client):

@@ -210,6 +210,8 @@ class Provider:
                 {
                     "kind": kind,
                     "label": OPERATION_SPECS[kind].label,
+                    "label_when": {status: words for (worded, status), words in cls.operation_words.items()
+                                   if worded == kind},
                     "on_account": OPERATION_SPECS[kind].on_account,
                     "permission": OPERATION_SPECS[kind].permission,
                     "input": [f.describe() for f in cls.input_fields.get(kind, ())],

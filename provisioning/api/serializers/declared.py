@@ -84,6 +84,11 @@ class InputFieldSerializer(serializers.Serializer):
 class ProviderOperationSerializer(serializers.Serializer):
     kind = serializers.CharField()
     label = serializers.CharField()
+    label_when = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="{account status: label} where the provider words the operation otherwise for accounts in that "
+        "status (Xhoppe's reset_password for awaiting_verification: \"Send a new SMS code\").",
+    )
     on_account = serializers.BooleanField()
     permission = serializers.CharField()
     input = InputFieldSerializer(many=True)
