@@ -38,10 +38,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
-    "axes",
+    "portal.library_apps.SignInsConfig",  # axes
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
+    "portal.library_apps.AuthenticatorAppsConfig",  # django_otp.plugins.otp_totp
+    "portal.library_apps.RecoveryCodesConfig",  # django_otp.plugins.otp_static
     "provisioning",
 ]
 

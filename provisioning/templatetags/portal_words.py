@@ -2,6 +2,8 @@
 
 from django import template
 
+from portal.library_apps import admin_path as _admin_path
+
 from .. import explain
 
 register = template.Library()
@@ -11,3 +13,9 @@ register = template.Library()
 def account_status_words(status: str) -> str:
     """``{{ account.status|account_status_words }}``: "Needs a captcha answer", not ``awaiting_captcha``."""
     return explain.account_status_words(status)
+
+
+@register.simple_tag
+def admin_path(app_label: str, model_name: str) -> str:
+    """``{% admin_path "otp_totp" "totpdevice" %}``: where a person finds the model in the admin."""
+    return _admin_path(app_label, model_name)

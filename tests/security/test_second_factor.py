@@ -83,6 +83,8 @@ def test_with_a_device_a_wrong_code_is_refused_and_the_right_one_admits(client, 
     wrong = totp_code(device, offset_steps=10)
     response = client.post("/admin/second-factor/", {"code": wrong, "next": "/admin/provisioning/member/"})
     assert response.status_code == 200 and "not right" in response.content.decode()
+    # a lost phone: where an administrator removes the device, by the names the home page shows
+    assert "System → Second factor: authenticator apps → TOTP devices" in response.content.decode()
     assert client.get("/admin/").status_code == 302
     device.refresh_from_db()
     device.throttle_reset()  # django-otp slows down after a failure; not what we test

@@ -40,6 +40,8 @@ def test_five_wrong_passwords_lock_the_account_and_the_right_one_is_refused(clie
     assert locked.status_code == 429
     text = locked.content.decode()
     assert "Sign-in locked" in text and "Try again in" in text and "administrator" in text
+    # where to lift the lock, by the names the admin's home page shows
+    assert "System → Sign-ins and lockouts → Access attempts" in text
     # the account from another address is locked too (the user name counts on its own)
     assert sign_in(client, "ann", PASSWORD, ip="198.51.100.1").status_code == 429
     # recorded: the attempts and each failure, with the address
