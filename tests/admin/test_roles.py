@@ -170,3 +170,19 @@ def test_an_auditor_sees_the_captcha_but_no_new_captcha_button(in_group, make_ac
     client = in_group("Auditors")
     page = client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
     assert "provisioning-captcha-large" in page and "New captcha" not in page and "/request/" not in page
+
+
+def test_the_user_page_says_what_each_role_allows(admin_client, django_user_model):
+    from provisioning.admin.users import ROLE_WORDS
+
+    # every group the migrations make has its words, and no words name a group that is not made
+    assert set(Group.objects.values_list("name", flat=True)) == set(ROLE_WORDS)
+    someone = django_user_model.objects.create_user("someone", password="x-long-password", is_staff=True)
+    page = admin_client.get(reverse("admin:auth_user_change", args=[someone.pk])).content.decode()
+    assert "The portal&#x27;s roles:" in page or "The portal's roles:" in page
+    assert "<strong>Secret keepers</strong> may read accounts&#x27; secrets; every read is recorded." in page
+    groups = admin_client.get(reverse("admin:auth_group_changelist")).content.decode()
+    assert "They run nothing." in groups and "No secrets, no connection settings." in groups
+    Group.objects.create(name="Night shift")
+    groups = admin_client.get(reverse("admin:auth_group_changelist")).content.decode()
+    assert "What its permissions allow (a group made here)." in groups
