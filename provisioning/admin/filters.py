@@ -13,6 +13,7 @@ from collections import Counter
 
 from django.contrib import admin
 from django.db.models import Exists, OuterRef, Q
+from django.utils.functional import cached_property
 from django_countries.filters import CountryFilter
 
 from .. import explain, selectors
@@ -34,7 +35,7 @@ class ChoicesFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        if value is None or value not in {str(v) for v, _ in self.lookups(request, None)}:
+        if value is None or value not in {str(v) for v, _ in self.lookup_choices}:  # lookups(), read once
             return queryset
         return queryset.filter(self.lookup(value))
 
@@ -117,15 +118,19 @@ class ConnectionProviderFilter(ProviderFilter):
 
 
 class ErrorCodeFilter(ChoicesFilter):
-    """The error codes the portal explains (``explain.ERROR_SENTENCES``)."""
+    """The errors operations carry (``selectors.error_codes_present``, not every error the portal
+    could explain), and the one chosen; none at all: no filter."""
 
     title = "error"
     parameter_name = "error_code"
 
     def lookups(self, request, model_admin):
+        codes = set(selectors.error_codes_present())
+        if self.value():
+            codes.add(self.value())  # chosen from a link: shown, to be seen and unchosen
         # in words, by their words ("captcha failed" read as a code); two codes that mean the
         # same to a person keep their code to tell them apart
-        words = {code: explain.error_summary(code) for code in explain.ERROR_SENTENCES}
+        words = {code: explain.error_summary(code) for code in codes}
         times = Counter(words.values())
         return sorted(
             ((code, f"{w} ({code.replace('_', ' ')})" if times[w] > 1 else w) for code, w in words.items()),
@@ -186,5 +191,12 @@ class MemberCountryFilter(CountryFilter):
     over every member)."""
 
     def lookup_choices(self, changelist):
-        codes = set(selectors.member_countries())
-        return [(code, name) for code, name in self.field.get_choices(include_blank=False) if code in codes]
+        return [(code, name) for code, name in self.field.get_choices(include_blank=False) if code in self.codes]
+
+    @cached_property
+    def codes(self) -> set[str]:
+        return set(selectors.member_countries())
+
+    def has_output(self):
+        # no member has a country: no filter of "All" alone
+        return bool(self.codes) or any(self.used_parameters.values())

@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from provisioning import services
+from provisioning import selectors, services
 from provisioning.admin import operations as operations_admin
 from provisioning.admin.paging import list_count
 from provisioning.models import Account, Connection, ExternalCall, Member, Operation
@@ -116,6 +116,35 @@ def test_member_list_offers_the_countries_of_members(admin_client, rows):
     assert "?country=FR" in page and "?country=SG" in page and "?country=DE" not in page
 
 
+def test_without_a_country_the_member_list_has_no_country_filter(admin_client, db):
+    # it showed "By country" with "All" alone
+    Member.objects.create(email="nowhere@example.org")
+    page = admin_client.get(reverse("admin:provisioning_member_changelist")).content.decode()
+    assert "By country" not in page
+    assert "By country" in admin_client.get(reverse("admin:provisioning_member_changelist") + "?country=FR").content.decode()
+
+
+def test_the_operation_lists_error_filter_offers_the_errors_operations_carry(admin_client, rows):
+    # it listed all 35 errors the portal can explain, whether or not any operation had one
+    url = reverse("admin:provisioning_operation_changelist")
+    page = admin_client.get(url).content.decode()
+    choices = re.findall(r'<a href="\?error_code=(\w+)"', page)
+    assert choices == ["quota_exceeded"]
+    assert "The provider&#x27;s quota of users is full" in page
+    # one chosen from a link that no operation carries is shown, chosen, to be unchosen
+    page = admin_client.get(url + "?error_code=captcha_failed").content.decode()
+    assert re.search(r'<li class="selected">\s*<a href="[^"]*">The captcha answer was wrong</a>', page)
+    Operation.objects.update(error_code="")
+    assert "By error" not in admin_client.get(url).content.decode()
+
+
+def test_the_values_present_are_read_by_one_probe_each(connection):
+    for code in ("timeout", "quota_exceeded", "timeout", "captcha_failed", ""):
+        Operation.objects.create(kind=OperationKind.SYNC, status=OperationStatus.FAILED, connection=connection,
+                                 requested_by="t", error_code=code)
+    assert selectors.error_codes_present() == ["captcha_failed", "quota_exceeded", "timeout"]
+
+
 @pytest.mark.parametrize("query, expected", [("answer=5xx", "failing"), ("method=GET", "fine"), ("answer=2xx", "fine")])
 def test_call_list(admin_client, rows, query, expected):
     calls = listed(admin_client, "externalcall", query)
@@ -195,7 +224,8 @@ def test_a_list_of_several_pages_is_counted_and_each_page_holds_its_rows(admin_c
     assert [o.pk for o in second.result_list] == [rows["failing"].pk]
     # a later page is counted, then read: the first page is not read for it
     # (beside the rows' accounts' latest operations: GROUP BY, by account)
-    listed_rows = [q["sql"] for q in queries if 'FROM "provisioning_operation"' in q["sql"] and "GROUP BY" not in q["sql"]]
+    listed_rows = [q["sql"] for q in queries if 'FROM "provisioning_operation"' in q["sql"] and "GROUP BY" not in q["sql"]
+                   and not q["sql"].startswith("WITH RECURSIVE")]  # the error filter's errors
     assert len(listed_rows) == 2 and "COUNT" in listed_rows[0] and "OFFSET" in listed_rows[1]
 
 
@@ -407,6 +437,9 @@ def test_a_provider_filter_names_its_connections_not_a_join(admin_client, rows, 
 
 def test_the_operations_error_filter_reads_as_words(admin_client, rows):
     # it listed the codes: "captcha failed", "unknown outcome", "worker lost"
+    for code in ("captcha_failed", "account_exists", "already_exists", "member_incomplete"):
+        Operation.objects.create(kind=OperationKind.PROVISION, status=OperationStatus.FAILED, account=rows["failed"],
+                                 connection=rows["failed"].connection, requested_by="admin:x", error_code=code)
     html = admin_client.get(reverse("admin:provisioning_operation_changelist")).content.decode()
     assert ">The captcha answer was wrong</a>" in html
     assert ">The provider&#x27;s quota of users is full</a>" in html
