@@ -399,10 +399,19 @@ def short_time(moment):
                        f"{moment:%d %b %H:%M}")
 
 
-def cut(text, size: str = ""):
-    """Text cut with an ellipsis to fit a list column, whole in its title."""
+def cut(text, size: str = "", *, title=None):
+    """Text cut with an ellipsis to fit a list column, whole in its title (or ``title``)."""
     return format_html('<span class="provisioning-cut{}" title="{}">{}</span>', f" provisioning-cut-{size}" if size else "",
-                       text, text)
+                       text if title is None else title, text)
+
+
+def call_error_summary(error: str) -> str:
+    """What an HTTP exchange's recorded error means, in words: "The captcha answer was wrong" for
+    "captcha_failed: The captcha answer was wrong; GLPI said: Turing test failed.", "The provider
+    did not answer: …" for "unknown_outcome: ReadTimeout"; "" for none. One that names no code
+    the portal explains reads as recorded."""
+    code, said, _ = error.partition(": ")
+    return error_summary(code) if said and code in ERROR_SENTENCES else error
 
 
 def batch_left_out_sentence(preview) -> str:

@@ -8,6 +8,8 @@ An unfinished operation's page refreshes itself every two seconds.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -72,11 +74,21 @@ class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Records nobody edits in the admin; they can be viewed by those with the view permission."""
 
 
+def call_error_display(call) -> str:
+    """An exchange's error in words, with what was recorded below when it says more ("—": none)."""
+    if not call.error:
+        return "—"
+    words = explain.call_error_summary(call.error)
+    if words == call.error:
+        return words
+    return format_html('{}<div class="help">Recorded: {}</div>', words, call.error)
+
+
 class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
     """The operation's HTTP exchanges in order, one line each; headers and bodies fold out."""
 
     model = ExternalCall
-    fields = ("attempt", "exchange", "duration", "provider_request_id", "error")
+    fields = ("attempt", "exchange", "took", "provider_request_id", "error_display")
     readonly_fields = fields
     ordering = ("created_at", "id")
     extra = 0
@@ -104,9 +116,13 @@ class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
             pre(obj.response_body),
         )
 
-    @admin.display(description="duration")
-    def duration(self, obj):
+    @admin.display(description="took")
+    def took(self, obj):
         return f"{obj.duration_ms} ms"
+
+    @admin.display(description="error")
+    def error_display(self, obj):
+        return call_error_display(obj)
 
 
 @admin.register(Operation)
@@ -439,7 +455,7 @@ class OperationAdmin(
 
 @admin.register(ExternalCall)
 class ExternalCallAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdmin):
-    list_display = ("created_short", "exchange", "status_code", "duration_ms", "connection_short", "operation_link", "error_short")
+    list_display = ("created_short", "exchange", "answer", "took", "connection_short", "operation_link", "error_short")
     list_select_related = ("connection", "operation")
     list_filter = (ProviderFilter, ("connection", ConnectionFilter), MethodFilter, StatusClassFilter,
                    ("created_at", admin.DateFieldListFilter))
@@ -451,15 +467,15 @@ class ExternalCallAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdmin):
         "connection",
         "attempt",
         "method",
-        "url",
-        "status_code",
-        "duration_ms",
+        "url_display",
+        "answer",
+        "took",
         "provider_request_id",
-        "error",
+        "error_display",
         "request_headers_display",
         "request_body_display",
         "response_body_display",
-        "created_at",
+        "answered_at",
     )
     readonly_fields = fields
 
@@ -472,23 +488,44 @@ class ExternalCallAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdmin):
 
     @admin.display(description="request", ordering="url")
     def exchange(self, obj):
-        text = f"{obj.method} {obj.url}"
-        return format_html('<span class="provisioning-cut provisioning-cut-long" title="{}">{}</span>', text, text)
+        # the path: the host is the connection's, in the next column (the whole URL in the title)
+        parts = urlsplit(obj.url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        return explain.cut(f"{obj.method} {path or obj.url}", "long", title=f"{obj.method} {obj.url}")
+
+    @admin.display(description="answer", ordering="status_code")
+    def answer(self, obj):
+        return obj.status_code or "no answer"
+
+    @admin.display(description="took", ordering="duration_ms")
+    def took(self, obj):
+        return f"{obj.duration_ms} ms"
 
     @admin.display(description="connection", ordering="connection__name")
     def connection_short(self, obj):
-        return format_html('<span class="provisioning-cut provisioning-cut-short" title="{}">{}</span>',
-                           obj.connection, obj.connection)
+        return explain.cut(obj.connection, "short")
 
     @admin.display(description="error", ordering="error")
     def error_short(self, obj):
         if not obj.error:
             return "—"
-        return format_html('<span class="provisioning-cut provisioning-cut-short" title="{}">{}</span>', obj.error, obj.error)
+        return explain.cut(explain.call_error_summary(obj.error), "short", title=obj.error)
+
+    @admin.display(description="error")
+    def error_display(self, obj):
+        return call_error_display(obj)
 
     @admin.display(description="operation")
     def operation_link(self, obj):
         return admin_link(obj.operation, f"#{obj.operation_id}")
+
+    @admin.display(description="URL")
+    def url_display(self, obj):
+        return obj.url
+
+    @admin.display(description="answered at")
+    def answered_at(self, obj):
+        return explain.full_time(obj.created_at)
 
     @admin.display(description="request headers")
     def request_headers_display(self, obj):
