@@ -155,3 +155,16 @@ def test_the_schema_has_the_version_the_readme_describes(admin_client, db):
     newest = max(tuple(map(int, found)) for found in re.findall(r"\bv(\d+)\.(\d+)\b", changes))
     schema = admin_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     assert tuple(map(int, schema["info"]["version"].split(".")[:2])) == newest
+
+
+def test_the_browsable_api_is_the_portals_and_its_root_says_where_the_documentation_is(admin_client_api):
+    # it read "Django REST framework" (a link to DRF's website) and "Api Root: The default basic
+    # root view for DefaultRouter"
+    page = admin_client_api.get("/api/v1/", HTTP_ACCEPT="text/html").content.decode()
+    assert "Provisioning portal API, version 1" in page and "/api/docs/" in page
+    assert "Django REST framework" not in page and "DefaultRouter" not in page
+    listing = admin_client_api.get("/api/v1/members/", HTTP_ACCEPT="text/html").content.decode()
+    assert "<title>Member List – Provisioning portal API</title>" in listing
+    # the JSON is the same list of resources
+    assert set(admin_client_api.get("/api/v1/").json()) == {
+        "connections", "members", "accounts", "operations", "batches", "providers", "webhooks"}
