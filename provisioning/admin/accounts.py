@@ -141,7 +141,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
     sortable_by = ("id",)
     actions = [bulk_request_action(kind) for kind in BULK_OPERATIONS]
     fieldsets = (
-        (None, {"fields": ("member_link", "connection_link", "provider", "status_badge", "external_id")}),
+        (None, {"fields": ("member_link", "connection_link", "provider", "status_badge", "external_id_display")}),
         ("Needs a person", {"fields": ("person_sentence_whole", "last_error_display", "challenge")}),
         ("At the provider", {"fields": ("details_display", "secrets_display")}),
         ("Operations", {"fields": ("pending_operation", "recent_operations")}),
@@ -152,7 +152,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
         "connection_link",
         "provider",
         "status_badge",
-        "external_id",
+        "external_id_display",
         "person_sentence_whole",
         "last_error_display",
         "challenge",
@@ -236,6 +236,22 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
     @admin.display(description="last error")
     def last_error_display(self, obj):
         return explain.sentence_with_details(explain.account_error_sentence(obj), obj.last_error, bad=True)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.challenge_image or self.has_captchas(obj):
+            return fieldsets
+        # "Captcha: —" on the page of an account whose provider never asks for one
+        return [(name, {**options, "fields": tuple(f for f in options["fields"] if f != "challenge")})
+                for name, options in fieldsets]
+
+    def has_captchas(self, obj) -> bool:
+        provider = self.operation_provider(obj)
+        return provider is None or provider.supports(OperationKind.ANSWER_CAPTCHA)
+
+    @admin.display(description="id at the provider")
+    def external_id_display(self, obj):
+        return obj.external_id or "—"
 
     @admin.display(description="details")
     def details_display(self, obj):

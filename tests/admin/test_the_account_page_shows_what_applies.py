@@ -1,0 +1,17 @@
+"""An account's page shows the rows that apply to its provider, under names staff read."""
+
+from django.urls import reverse
+
+from provisioning.models import Account, Connection, Member
+
+
+def test_an_accounts_page_shows_a_captcha_row_only_where_its_provider_asks_for_captchas(admin_client, db):
+    # a Xhoppe account's page said "Captcha: —"; and "External id" for the id at the provider
+    ada = Member.objects.create(email="ada@example.org")
+    pages = {}
+    for provider in ("xhoppe", "flyve"):
+        connection = Connection.objects.create(provider=provider, name=provider, base_url="http://p.test", credentials={})
+        account = Account.objects.create(member=ada, connection=connection, external_id="remote-7")
+        pages[provider] = admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
+    assert "<label>Captcha:</label>" not in pages["xhoppe"] and "<label>Captcha:</label>" in pages["flyve"]
+    assert "<label>Id at the provider:</label>" in pages["xhoppe"] and "External id" not in pages["xhoppe"]
