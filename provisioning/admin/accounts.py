@@ -326,6 +326,9 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
     def operation_kinds(self, obj):
         return available_operations(obj)
 
+    def operation_refusal(self, obj, spec):
+        return services.operation_refusal(kind=spec.kind, account=obj) or super().operation_refusal(obj, spec)
+
     def operation_request_context(self, request, obj, kind):
         context = {"intro": REQUEST_INTROS.get(kind, ""), "connection_trouble": selectors.connection_trouble_sentence(obj.connection)}
         if obj.challenge_image and kind in (OperationKind.ANSWER_CAPTCHA, OperationKind.REFRESH_CAPTCHA):

@@ -16,7 +16,6 @@ from django.utils.http import urlencode
 
 from .. import explain, selectors, services
 from ..models import Operation
-from ..providers import registry
 from ..states import OPERATION_SPECS, OperationSpec
 from .forms import operation_form_for
 
@@ -56,18 +55,11 @@ def may_request(user, kind: str) -> bool:
 
 
 def available_operations(account) -> list[OperationSpec]:
-    """Operations that could start on ``account`` now: its provider offers them, its state allows them.
-
-    Services check this again (and more: a busy account, a full quota) when one is requested.
-    """
-    try:
-        provider = registry.get(account.connection.provider)
-    except registry.UnknownProvider:
-        return []
+    """Operations that could start on ``account`` now: its provider offers them, its state allows
+    them (``services.operation_refusal``, which checks more when one is requested)."""
     return [
-        spec
-        for spec in OPERATION_SPECS.values()
-        if spec.on_account and provider.supports(spec.kind) and account.status in spec.allowed_from
+        spec for spec in OPERATION_SPECS.values()
+        if spec.on_account and not services.operation_refusal(kind=spec.kind, account=account)
     ]
 
 
@@ -241,6 +233,10 @@ class OperationRequestMixin:
         """What the button of ``spec`` says on ``obj``'s page (its provider may say it better)."""
         return spec.label
 
+    def operation_refusal(self, obj, spec: OperationSpec) -> str:
+        """Why ``spec`` is not among ``obj``'s operations now (a page reached by an old link)."""
+        return f"{spec.label} is not available for {obj} now."
+
     def operation_buttons(self, request, obj) -> list[tuple[str, str]]:
         """(label, url) of every operation staff may request on ``obj`` now."""
         return [
@@ -271,7 +267,7 @@ class OperationRequestMixin:
             raise PermissionDenied
         label = self.operation_label(obj, spec)
         if spec not in self.operation_kinds(obj):
-            messages.error(request, f"{label} is not available for {obj} now.")
+            messages.error(request, self.operation_refusal(obj, spec))
             return redirect(change_url(obj))
         form_class = operation_form_for(self.operation_provider(obj), kind)
         form = form_class(request.POST) if request.method == "POST" else form_class()

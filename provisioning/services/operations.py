@@ -91,14 +91,7 @@ def operation_request(
         if account is not None:
             account = Account.objects.select_for_update().get(pk=account.pk)
             if account.status not in spec.allowed_from:
-                allowed = " or ".join(
-                    status.label.lower() for status in AccountStatus if status in spec.allowed_from
-                )
-                raise Conflict(
-                    f"{spec.label} is not possible for an account that is {account.get_status_display().lower()}: "
-                    f"only for one that is {allowed}.",
-                    code="invalid_state",
-                )
+                raise Conflict(_state_refusal(spec, account.status), code="invalid_state")
             if account.operations.filter(status__in=UNFINISHED_OPERATION_STATUSES).exists():
                 raise Conflict("Another operation on this account is not finished yet.", code="busy")
             if kind == OperationKind.PROVISION:
@@ -135,9 +128,7 @@ def operation_check(*, kind: str, connection: Connection, input: dict | None = N
     except registry.UnknownProvider as exc:
         raise Conflict(str(exc), code="provider_unavailable")
     if not provider.supports(kind):
-        raise Conflict(
-            f"{provider.label} does not support '{spec.label.lower()}'.", code="not_supported"
-        )
+        raise Conflict(_not_supported(provider, spec), code="not_supported")
     if not connection.enabled and kind != OperationKind.HEALTH_CHECK:
         raise Conflict(f"The connection '{connection}' is disabled.", code="connection_disabled")
     try:
@@ -145,6 +136,33 @@ def operation_check(*, kind: str, connection: Connection, input: dict | None = N
     except InputErrors as exc:
         raise InvalidRequest("The operation's input is not valid.", field_errors=exc.errors) from None
     return provider, plain_input, secret_input
+
+
+def operation_refusal(*, kind: str, account: Account) -> str:
+    """Why ``kind`` cannot be asked on ``account`` as it is, in the words ``operation_request``
+    refuses it with; "" when it can be asked. The one rule of which operations an account offers
+    (the admin's buttons): a request may still be refused for what only it checks, under locks
+    (another operation unfinished, a full quota, a disabled connection)."""
+    spec = OPERATION_SPECS[kind]
+    try:
+        provider = registry.get(account.connection.provider)
+    except registry.UnknownProvider as exc:
+        return str(exc)
+    if not provider.supports(kind):
+        return _not_supported(provider, spec)
+    if account.status not in spec.allowed_from:
+        return _state_refusal(spec, account.status)
+    return ""
+
+
+def _not_supported(provider, spec) -> str:
+    return f"{provider.label} does not support '{spec.label.lower()}'."
+
+
+def _state_refusal(spec, status: str) -> str:
+    allowed = " or ".join(each.label.lower() for each in AccountStatus if each in spec.allowed_from)
+    return (f"{spec.label} is not possible for an account that is {AccountStatus(status).label.lower()}: "
+            f"only for one that is {allowed}.")
 
 
 def operation_hold_reason(*, kind: str, connection: Connection) -> str:

@@ -15,3 +15,15 @@ def test_an_accounts_page_shows_a_captcha_row_only_where_its_provider_asks_for_c
         pages[provider] = admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
     assert "<label>Captcha:</label>" not in pages["xhoppe"] and "<label>Captcha:</label>" in pages["flyve"]
     assert "<label>Id at the provider:</label>" in pages["xhoppe"] and "External id" not in pages["xhoppe"]
+
+
+def test_an_operation_the_account_does_not_offer_says_why(admin_client, db):
+    # "Deprovision is not available for … now.", from an old link or a bookmark, said nothing of why
+    ada = Member.objects.create(email="ada@example.org")
+    xhoppe = Connection.objects.create(provider="xhoppe", name="Xhoppe", base_url="http://p.test", credentials={})
+    account = Account.objects.create(member=ada, connection=xhoppe, status="active")
+    for kind, why in (("deprovision", "Xhoppe does not support &#x27;deprovision&#x27;."),
+                      ("verify", "Verify SMS code is not possible for an account that is active: only for one that "
+                                 "is awaiting verification.")):
+        response = admin_client.get(reverse("admin:provisioning_account_request", args=[account.pk, kind]), follow=True)
+        assert why in response.content.decode()
