@@ -326,9 +326,6 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
     def operation_kinds(self, obj):
         return available_operations(obj)
 
-    def operation_refusal(self, obj, spec):
-        return services.operation_refusal(kind=spec.kind, account=obj) or super().operation_refusal(obj, spec)
-
     def operation_request_context(self, request, obj, kind):
         context = {"intro": REQUEST_INTROS.get(kind, ""), "connection_trouble": selectors.connection_trouble_sentence(obj.connection)}
         if obj.challenge_image and kind in (OperationKind.ANSWER_CAPTCHA, OperationKind.REFRESH_CAPTCHA):
@@ -355,13 +352,11 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
         return context
 
     def bulk_request(self, request, queryset, kind):
-        spec = OPERATION_SPECS[kind]
         requested = request_each(
             request,
             kind=kind,
             objects=queryset.select_related("member", "connection"),
             target="account",
-            available=lambda account: spec in available_operations(account),
         )
         held = [op for op in requested if op.needs_confirmation]
         if held:

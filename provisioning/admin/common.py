@@ -121,9 +121,10 @@ def too_many_selected(request, queryset, *, label: str) -> bool:
     return True
 
 
-def request_each(request, *, kind: str, objects, target: str, available) -> list[Operation]:
+def request_each(request, *, kind: str, objects, target: str) -> list[Operation]:
     """Request ``kind`` for each of ``objects`` (accounts or connections, as ``target`` says)
-    that ``available(obj)`` allows, through services; report what happened; return what was queued.
+    that offers it now (``services.operation_refusal``), through services; report what happened
+    and why any was not requested; return what was queued.
 
     Several accounts are a batch (one per connection), whose page follows their progress.
     """
@@ -131,8 +132,9 @@ def request_each(request, *, kind: str, objects, target: str, available) -> list
     requested, refused, skipped = [], [], []
     batches: dict[int, object] = {}
     for obj in objects:
-        if not available(obj):
-            skipped.append(obj)
+        why_not = services.operation_refusal(kind=kind, **{target: obj})
+        if why_not:
+            skipped.append((obj, why_not))
             continue
         extra = {}
         if target == "account" and len(objects) > 1:
@@ -151,8 +153,10 @@ def request_each(request, *, kind: str, objects, target: str, available) -> list
     return requested
 
 
-def report_requests(request, *, label: str, requested: list, refused: list[tuple[object, str]], skipped=()):
-    """Tell staff what a bulk request did: what was queued, what was not and why. Never raises."""
+def report_requests(request, *, label: str, requested: list, refused: list[tuple[object, str]],
+                    skipped: list[tuple[object, str]] = ()):
+    """Tell staff what a bulk request did: what was queued, what was not and why (``refused`` by
+    the services; ``skipped``: not offered, as ``services.operation_refusal`` says). Never raises."""
     what = label[:1].lower() + label[1:]
     if len(requested) == 1:
         operation = requested[0]
@@ -182,12 +186,11 @@ def report_requests(request, *, label: str, requested: list, refused: list[tuple
             request,
             format_html('Requested {} for {} objects: <a href="{}">see the operations</a>.', what, len(requested), url),
         )
-    if skipped:
-        messages.warning(
-            request,
-            f"{label} is not available for {names(skipped)}: the provider does not offer it or the "
-            "account's state does not allow it.",
-        )
+    by_reason: dict[str, list] = {}
+    for obj, why_not in skipped:
+        by_reason.setdefault(why_not, []).append(obj)
+    for why_not, objs in by_reason.items():
+        messages.warning(request, f"Not requested for {names(objs)}: {why_not}")
     if refused:
         shown = refused[:MESSAGE_NAMES]
         more = len(refused) - len(shown)
@@ -235,7 +238,8 @@ class OperationRequestMixin:
 
     def operation_refusal(self, obj, spec: OperationSpec) -> str:
         """Why ``spec`` is not among ``obj``'s operations now (a page reached by an old link)."""
-        return f"{spec.label} is not available for {obj} now."
+        return (services.operation_refusal(kind=spec.kind, **self.operation_target(obj))
+                or f"{spec.label} is not available for {obj} now.")
 
     def operation_buttons(self, request, obj) -> list[tuple[str, str]]:
         """(label, url) of every operation staff may request on ``obj`` now."""

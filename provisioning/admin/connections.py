@@ -45,11 +45,7 @@ class QuarantineForm(forms.Form):
 
 def connection_request_action(kind: str, description: str):
     def action(modeladmin, request, queryset):
-        def available(connection):
-            provider = registry.all_providers().get(connection.provider)
-            return provider is not None and provider.supports(kind)
-
-        request_each(request, kind=kind, objects=queryset, target="connection", available=available)
+        request_each(request, kind=kind, objects=queryset, target="connection")
 
     action.__name__ = f"request_{kind}"
     return admin.action(description=description, permissions=["manage"])(action)
@@ -271,10 +267,8 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         return registry.all_providers().get(obj.provider)
 
     def operation_kinds(self, obj):
-        provider = registry.all_providers().get(obj.provider)
-        return [
-            OPERATION_SPECS[kind] for kind in CONNECTION_OPERATIONS if provider is not None and provider.supports(kind)
-        ]
+        return [OPERATION_SPECS[kind] for kind in CONNECTION_OPERATIONS
+                if not services.operation_refusal(kind=kind, connection=obj)]
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.quarantine_view)

@@ -138,19 +138,20 @@ def operation_check(*, kind: str, connection: Connection, input: dict | None = N
     return provider, plain_input, secret_input
 
 
-def operation_refusal(*, kind: str, account: Account) -> str:
-    """Why ``kind`` cannot be asked on ``account`` as it is, in the words ``operation_request``
-    refuses it with; "" when it can be asked. The one rule of which operations an account offers
-    (the admin's buttons): a request may still be refused for what only it checks, under locks
-    (another operation unfinished, a full quota, a disabled connection)."""
+def operation_refusal(*, kind: str, account: Account | None = None, connection: Connection | None = None) -> str:
+    """Why ``kind`` cannot be asked on ``account`` (or at ``connection``) as it is, in the words
+    ``operation_request`` refuses it with; "" when it can be asked. The one rule of which
+    operations the admin offers: a request may still be refused for what only it checks, under
+    locks (another operation unfinished, a full quota, a disabled connection)."""
     spec = OPERATION_SPECS[kind]
+    connection = account.connection if account is not None else connection
     try:
-        provider = registry.get(account.connection.provider)
+        provider = registry.get(connection.provider)
     except registry.UnknownProvider as exc:
         return str(exc)
     if not provider.supports(kind):
         return _not_supported(provider, spec)
-    if account.status not in spec.allowed_from:
+    if account is not None and account.status not in spec.allowed_from:
         return _state_refusal(spec, account.status)
     return ""
 

@@ -41,7 +41,20 @@ def test_action_not_allowed_by_state_is_a_message_not_an_error(admin_client, mak
     response = run_action(admin_client, "request_login_link", [account])
     assert response.status_code == 302
     assert not Operation.objects.exists()
-    assert any("Login link is not available" in text for text in texts(response))
+    # why, in the services' words: it said "the provider does not offer it or the account's state
+    # does not allow it", whichever it was
+    assert any(text.startswith(f"Not requested for {account}:") and "Login link is not possible for an account "
+               "that is pending: only for one that is active." in text for text in texts(response))
+
+
+def test_an_action_a_provider_does_not_offer_says_so_apart_from_the_others(admin_client, make_account, db):
+    ann = Member.objects.create(email="ann@example.org")
+    xhoppe = Connection.objects.create(provider="xhoppe", name="Xhoppe", base_url="http://x.test", credentials={})
+    at_xhoppe = Account.objects.create(member=ann, connection=xhoppe, status=AccountStatus.ACTIVE)
+    pending = make_account(AccountStatus.PENDING)
+    messages = texts(run_action(admin_client, "request_login_link", [at_xhoppe, pending]))
+    assert any(text == f"Not requested for {at_xhoppe}: Xhoppe does not support 'login link'." for text in messages)
+    assert any(text.startswith(f"Not requested for {pending}: Login link is not possible") for text in messages)
 
 
 def test_busy_account_is_reported_per_account(admin_client, make_account, connection):
