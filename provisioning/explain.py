@@ -234,6 +234,16 @@ def requester_words(label: str) -> str:
     return label
 
 
+def via_words(via: str) -> str:
+    """Where a person did something, in words: "in the admin" for "admin", "through the API"."""
+    return _VIA_WORDS.get(via, via)
+
+
+def via_choices() -> list[tuple[str, str]]:
+    """``[(via, "In the admin"), ...]``: a filter's choices."""
+    return [(via, words[:1].upper() + words[1:]) for via, words in _VIA_WORDS.items()]
+
+
 def operation_outcome_sentence(operation, account_status: str | None = None, *,
                                go_on: str = "open the account to go on") -> str:
     """What became of an operation, in a sentence. ``go_on``: where the reader finds the next step

@@ -141,6 +141,19 @@ class ErrorCodeFilter(ChoicesFilter):
         return Q(error_code=value)
 
 
+class ViaFilter(ChoicesFilter):
+    """Where secrets were read: in the admin, through the API (``explain.via_words``)."""
+
+    title = "where"
+    parameter_name = "via"
+
+    def lookups(self, request, model_admin):
+        return explain.via_choices()
+
+    def lookup(self, value):
+        return Q(via=value)
+
+
 class MethodFilter(ChoicesFilter):
     title = "method"
     parameter_name = "method"

@@ -48,6 +48,7 @@ from .filters import (
     OperationStatusFilter,
     ProviderFilter,
     StatusClassFilter,
+    ViaFilter,
 )
 from .followups import follow_up, next_step_buttons, suggested_buttons
 from .paging import BoundedExportMixin, LargeListMixin
@@ -547,14 +548,22 @@ class ExternalCallAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdmin):
 
 @admin.register(SecretAccess)
 class SecretAccessAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "user", "account_link", "via", "keys_display", "ip_address")
+    list_display = ("read_at", "user", "account_link", "where", "keys_display", "ip_address")
     list_select_related = ("user", "account__member", "account__connection")
-    list_filter = ("via",)
+    list_filter = (ViaFilter,)
     search_fields = ("user__username", "member_email", "=account__id", "ip_address")
     date_hierarchy = "created_at"
     actions = ["export_csv"]
-    fields = ("created_at", "user", "account_link", "via", "keys_display", "ip_address", "user_agent")
+    fields = ("read_at", "user", "account_link", "where", "keys_display", "ip_address", "user_agent")
     readonly_fields = fields
+
+    @admin.display(description="read at", ordering="created_at")
+    def read_at(self, obj):
+        return explain.full_time(obj.created_at)
+
+    @admin.display(description="where")
+    def where(self, obj):
+        return explain.via_words(obj.via)
 
     @admin.display(description="account")
     def account_link(self, obj):

@@ -59,3 +59,18 @@ def test_each_of_the_portals_own_requesters_has_its_words():
 
     for requester in (SCHEDULE, PROBE, BOOTSTRAP, VALIDATION_PAGE):
         assert explain.requester_words(requester.label) != requester.label
+
+
+def test_a_secret_read_says_where_in_words(admin_client, admin_user, account):
+    # the list said "admin" for where, beside "admin" for who, and filtered "By via"
+    from provisioning.models import SecretAccess
+
+    access = SecretAccess.objects.create(account=account, user=admin_user, via="api", keys=["user_secret"])
+    listing = admin_client.get(reverse("admin:provisioning_secretaccess_changelist")).content.decode()
+    assert '<td class="field-where">through the API</td>' in listing
+    assert "By where" in listing and ">Through the API</a>" in listing and "By via" not in listing
+    assert '<th scope="col" class="sortable column-read_at' in listing or "column-read_at" in listing
+    assert admin_client.get(reverse("admin:provisioning_secretaccess_changelist") + "?via=admin").context["cl"].result_count == 0
+    page = admin_client.get(reverse("admin:provisioning_secretaccess_change", args=[access.pk])).content.decode()
+    labels = re.findall(r"<label>([^<]*):</label>", page)
+    assert labels[:4] == ["Read at", "User", "Account", "Where"]
