@@ -82,7 +82,8 @@ class LogEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Every change made through the admin (Django's own log), read-only."""
 
     list_display = ("action_time", "user", "action_flag", "content_type", "object_repr", "change_message_display")
-    list_filter = ("action_flag", "content_type")
+    # the kinds of record changed: those with entries, not every model of every app (about 40)
+    list_filter = ("action_flag", ("content_type", admin.RelatedOnlyFieldListFilter))
     search_fields = ("user__username", "object_repr", "object_id")
     date_hierarchy = "action_time"
     list_select_related = ("user", "content_type")
