@@ -31,4 +31,3 @@ def admin_path(app_label: str, model_name: str) -> str:
     factor: authenticator apps → TOTP devices"."""
     model = apps.get_model(app_label, model_name)
     return f"System → {apps.get_app_config(app_label).verbose_name} → {capfirst(model._meta.verbose_name_plural)}"
-
