@@ -234,6 +234,17 @@ def requester_words(label: str) -> str:
     return label
 
 
+# the words of a stored name that read as letters ("user_api_key": "User API key")
+_ACRONYMS = {"api": "API", "url": "URL", "id": "id", "sip": "SIP", "sms": "SMS"}
+
+
+def secret_names(keys) -> str:
+    """An account's secrets as staff read them: "User API key, User password" for
+    ``["user_api_key", "user_password"]`` (the API keeps the stored names); "—" for none."""
+    words = [" ".join(_ACRONYMS.get(part, part) for part in key.split("_")) for key in keys]
+    return ", ".join(word[:1].upper() + word[1:] for word in words) or "—"
+
+
 def via_words(via: str) -> str:
     """Where a person did something, in words: "in the admin" for "admin", "through the API"."""
     return _VIA_WORDS.get(via, via)

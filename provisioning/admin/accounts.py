@@ -259,7 +259,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
 
     @admin.display(description="secrets stored")
     def secrets_display(self, obj):
-        return ", ".join(obj.secrets_set) or "—"
+        return explain.secret_names(obj.secrets_set)
 
     @admin.display(description="captcha")
     def challenge(self, obj):
@@ -495,9 +495,10 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
             "title": f"Secrets of {account}",
             "opts": self.opts,
             "object": account,
-            "secret_names": account.secrets_set,
+            "secret_names": explain.secret_names(account.secrets_set) if account.secrets_set else "",
             "secrets": None if secrets is None else [
-                (name, value if isinstance(value, str) else json.dumps(value)) for name, value in sorted(secrets.items())
+                (explain.secret_names([name]), value if isinstance(value, str) else json.dumps(value))
+                for name, value in sorted(secrets.items())
             ],
             "media": self.media,
         }

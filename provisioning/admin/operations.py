@@ -573,7 +573,7 @@ class SecretAccessAdmin(ReadOnlyAdmin):
 
     @admin.display(description="secrets read")
     def keys_display(self, obj):
-        return ", ".join(obj.keys) or "—"
+        return explain.secret_names(obj.keys)
 
     @admin.action(description="Export the selected as CSV", permissions=["view"])
     def export_csv(self, request, queryset):

@@ -25,9 +25,11 @@ def test_looking_is_a_separate_recorded_act(staff_client, grant, make_account, s
     account = make_account(AccountStatus.ACTIVE, secrets={"user_secret": "S3CRET", "pin": {"a": 1}})
     first = staff_client.get(secrets_url(account))
     assert first.status_code == 200 and b"S3CRET" not in first.content
+    # the secrets named in words, not as stored ("user_secret")
+    assert "This account holds: <strong>Pin, User secret</strong>." in first.content.decode()
     assert not SecretAccess.objects.exists()  # a GET only asks
     shown = staff_client.post(secrets_url(account))
-    assert b"S3CRET" in shown.content
+    assert b"S3CRET" in shown.content and b"<th>User secret</th><td>S3CRET</td>" in shown.content
     assert "no-store" in shown["Cache-Control"]
     access = SecretAccess.objects.get()
     assert (access.account, access.user, access.via, access.keys) == (account, staff_user, "admin", ["pin", "user_secret"])

@@ -138,7 +138,7 @@ def test_account_page_shows_captcha_buttons_and_never_the_secrets(admin_client, 
     # not allowed from awaiting_captcha
     assert reverse("admin:provisioning_account_request", args=[account.pk, "login_link"]) not in html
     assert reverse("admin:provisioning_account_secrets", args=[account.pk]) in html
-    assert "user_secret" in html and "S3CRET" not in html
+    assert "User secret" in html and "S3CRET" not in html  # named in words, never shown
 
 
 def test_captcha_image_is_served_as_jpeg_to_staff(admin_client, objects, client):

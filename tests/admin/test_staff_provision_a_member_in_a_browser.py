@@ -72,5 +72,5 @@ def test_staff_provision_a_member_at_snaptrade(page, live_server, django_user_mo
     assert sandbox.state("snaptrade")["users"] == [account.external_id]
     page.goto(f"{live_server.url}/admin/provisioning/account/{account.pk}/change/")
     expect(page.locator("a", has_text="Login link")).to_be_visible()
-    assert "user_secret" in page.content()
+    assert "User secret" in page.content()  # the secret named in words, its value never shown
     assert account.secrets["user_secret"] not in page.content()

@@ -27,3 +27,10 @@ def test_an_operation_the_account_does_not_offer_says_why(admin_client, db):
                                  "is awaiting verification.")):
         response = admin_client.get(reverse("admin:provisioning_account_request", args=[account.pk, kind]), follow=True)
         assert why in response.content.decode()
+
+
+def test_secret_names_read_as_words():
+    from provisioning import explain
+
+    assert explain.secret_names(["user_api_key", "user_password"]) == "User API key, User password"
+    assert explain.secret_names(["user_secret"]) == "User secret" and explain.secret_names([]) == "—"
