@@ -32,6 +32,7 @@ from ..states import OPERATION_SPECS, OperationKind
 from .batches import provision_accounts
 from .common import (
     OperationRequestMixin,
+    account_external_id,
     admin_link,
     available_operations,
     change_url,
@@ -251,7 +252,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
 
     @admin.display(description="id at the provider")
     def external_id_display(self, obj):
-        return obj.external_id or "—"
+        return account_external_id(obj)
 
     @admin.display(description="details")
     def details_display(self, obj):

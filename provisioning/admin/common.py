@@ -63,6 +63,11 @@ def available_operations(account) -> list[OperationSpec]:
     ]
 
 
+def account_external_id(account) -> str:
+    """An account's id at its provider, for the pages that show it ("id at the provider")."""
+    return account.external_id or "—"
+
+
 def pretty_json(value) -> str:
     if value in (None, {}, [], ""):
         return "—"

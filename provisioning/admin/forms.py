@@ -78,7 +78,12 @@ class MemberForm(forms.ModelForm):
     class Meta:
         model = Member
         fields = "__all__"
+        labels = {"external_ref": "Reference"}
         help_texts = {
+            # "External ref" read as a code; imports and the API name it external_ref
+            "external_ref": (
+                "The organisation's own id for this person: the external_ref column of an import, and of the API."
+            ),
             "phone": "E.164, e.g. +6591234567.",
             # the form lists countries by name; the API and imports take the code
             "country": "Where the member lives. In the API and in imports: its ISO 3166-1 alpha-2 code, upper case (SG, FR...).",

@@ -14,7 +14,7 @@ from import_export.admin import ImportExportMixin
 from .. import explain, selectors, services
 from ..models import Account, Member
 from .batches import provision_members
-from .common import ReadOnlyMixin
+from .common import ReadOnlyMixin, account_external_id
 from .filters import MemberAccountStatusFilter, MemberCountryFilter, MemberProviderFilter
 from .forms import MemberForm
 from .paging import BoundedExportMixin, LargeListMixin
@@ -26,7 +26,7 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
     """The member's accounts, read-only: each links to its page, where operations are requested."""
 
     model = Account
-    fields = ("connection", "provider", "status_badge", "person_sentence", "external_id", "updated_at")
+    fields = ("connection", "provider", "status_badge", "person_sentence", "external_id_display", "updated_at")
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -48,6 +48,10 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
     @admin.display(description="what a person must do")
     def person_sentence(self, obj):
         return explain.account_person_sentence(obj) or "—"
+
+    @admin.display(description="id at the provider")
+    def external_id_display(self, obj):
+        return account_external_id(obj)
 
 
 @admin.register(Member)

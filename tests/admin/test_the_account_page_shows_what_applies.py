@@ -34,3 +34,13 @@ def test_secret_names_read_as_words():
 
     assert explain.secret_names(["user_api_key", "user_password"]) == "User API key, User password"
     assert explain.secret_names(["user_secret"]) == "User secret" and explain.secret_names([]) == "—"
+
+
+def test_a_members_page_names_its_reference_and_its_accounts_ids_in_words(admin_client, db):
+    # it said "External ref:" and, for its accounts, "External id"
+    ada = Member.objects.create(email="ada@example.org", external_ref="HR-7")
+    xhoppe = Connection.objects.create(provider="xhoppe", name="Xhoppe", base_url="http://p.test", credentials={})
+    Account.objects.create(member=ada, connection=xhoppe, external_id="6591234567")
+    page = admin_client.get(reverse("admin:provisioning_member_change", args=[ada.pk])).content.decode()
+    assert "Reference:</label>" in page and "the external_ref column of an import" in page
+    assert "External ref" not in page and "External id" not in page and "Id at the provider" in page
