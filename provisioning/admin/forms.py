@@ -130,6 +130,7 @@ class ConnectionForm(forms.ModelForm):
             "max_concurrency",
             "retry_horizon_hours",
         ]
+        labels = {"base_url": "Base URL"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -358,7 +358,7 @@ class FlyveProvider(Provider):
         InputField("user_token", label="user token", secret=True, max_length=200,
                    help_text="The API token of the demo plugin's service account (GLPI user token)."),
         InputField("app_token", label="app token", required=False, secret=True, max_length=200,
-                   help_text="Optional: the App-Token of GLPI's API client, when GLPI asks for one."),
+                   help_text="The App-Token of GLPI's API client, when GLPI asks for one."),
     )
     input_fields = {
         OperationKind.ANSWER_CAPTCHA: (

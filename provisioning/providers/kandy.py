@@ -256,7 +256,7 @@ class KandyProvider(Provider):
         InputField("api_secret", label="domain API secret", secret=True, max_length=200,
                    help_text="The project's domain API secret (it starts with DAS)."),
         InputField("access_token", label="domain access token", required=False, secret=True, max_length=500,
-                   help_text="Optional: a domain access token to start with; the portal fetches new ones itself."),
+                   help_text="A domain access token to start with; the portal fetches new ones itself."),
     )
     base_url_example = "https://api.kandy.io/v1.2"
     sandbox_api_path = "/v1.2"

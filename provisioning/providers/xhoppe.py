@@ -140,7 +140,7 @@ class XhoppeProvider(Provider):
     operations = frozenset({OperationKind.PROVISION, OperationKind.VERIFY, OperationKind.RESET_PASSWORD})
     credential_fields = (
         InputField("api_token", label="API token", required=False, secret=True, max_length=500,
-                   help_text="Optional: sent as X-Xhoppe-Token when your Xhoppe asks for one."),
+                   help_text="Sent as X-Xhoppe-Token when your Xhoppe asks for one."),
     )
     input_fields = {
         OperationKind.VERIFY: (

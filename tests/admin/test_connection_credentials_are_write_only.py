@@ -117,3 +117,17 @@ def test_connection_settings_need_manage_connection(staff_client, grant, connect
     assert response.status_code == 403
     connection.refresh_from_db()
     assert connection.name != "Renamed"
+
+
+def test_the_connection_form_says_optional_once_and_base_url_as_written(admin_client, db):
+    # "Optional. Not set. Optional: a domain access token to start with …", and "Base url:"
+    from provisioning.providers import registry
+
+    kandy = Connection.objects.create(provider="kandy", name="Kandy", base_url="http://k.test", credentials={})
+    page = admin_client.get(change_url(kandy)).content.decode()
+    assert "Optional. Not set. A domain access token to start with" in page
+    assert "Base URL:" in page and "Base url" not in page
+    for provider in registry.all_providers().values():
+        for declared in provider.credential_fields:
+            # the form says whether it is required: its own words do not say it again
+            assert not declared.help_text.lower().startswith(("optional", "required")), (provider.kind, declared.name)
