@@ -188,6 +188,9 @@ AXES_VERBOSE = False
 # asked (local development only)
 REQUIRE_SECOND_FACTOR = env.bool("REQUIRE_SECOND_FACTOR", default=True)
 OTP_TOTP_ISSUER = "Provisioning portal"
+# the admin's pages of a person's authenticator app and recovery codes never show their key, QR
+# code or codes: an administrator who could read them could pass as that person
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # seconds a second factor counts as fresh for reading secrets; older: asked again
 SECRETS_REAUTH_SECONDS = env.int("SECRETS_REAUTH_SECONDS", default=300)
 

@@ -58,8 +58,9 @@ EXPLICIT = {
     "admin:provisioning_batch_retry_failed": "admin-write",
     "admin:auth_user_password_change": "admin-superuser",
     # django-otp's device pages show a device's secret
-    "admin:otp_totp_totpdevice_config": "admin-superuser",
-    "admin:otp_totp_totpdevice_qrcode": "admin-superuser",
+    # a device's key and QR code: shown to nobody, a superuser neither (OTP_ADMIN_HIDE_SENSITIVE_DATA)
+    "admin:otp_totp_totpdevice_config": "admin-never",
+    "admin:otp_totp_totpdevice_qrcode": "admin-never",
     # the API beyond a router's list and detail
     "api:api-root": "api-read",
     "api:account-captcha": "api-read",
@@ -276,6 +277,8 @@ EXPECTED = {
     "admin-superuser": {"anonymous": ({"login"}, {"login"}),
                         **{role: (NOT_OK - {"ok"}, NOT_OK - {"ok"}) for role in ("operator", "auditor", "keeper")},
                         "superuser": ({"ok", "redirect"}, ANY - {"error", "unavailable"})},
+    "admin-never": {"anonymous": ({"login"}, {"login"}),
+                    **{role: ({"denied"}, {"denied"}) for role in ("operator", "auditor", "keeper", "superuser")}},
     "admin-catch-all": {"anonymous": ({"login", "absent"}, {"login", "absent"}),
                         **{role: ({"absent", "redirect"}, {"absent", "redirect"}) for role in ("operator", "auditor", "keeper", "superuser")}},
     "api-read": {"anonymous": ({"denied"}, {"denied"}),

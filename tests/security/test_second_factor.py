@@ -126,3 +126,21 @@ def test_the_test_helper_passes_it(client, boss):
     client.force_login(boss)
     pass_second_factor(client, boss)
     assert client.get("/admin/").status_code == 200
+
+
+def test_the_admin_never_shows_someone_elses_second_factor(admin_client, boss):
+    # django-otp's own pages showed a device's key, its QR code and the recovery codes to any
+    # administrator, who could then pass the second factor as that person
+    from django_otp.plugins.otp_static.models import StaticToken
+
+    device = totp_device(boss)
+    recovery = StaticDevice.objects.create(user=boss, name="Recovery codes", confirmed=True)
+    StaticToken.objects.create(device=recovery, token="rc4x9q2m")
+    page = admin_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content.decode()
+    assert device.key not in page and "qrcode" not in page
+    assert admin_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/qrcode/").status_code == 403
+    assert admin_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/config/").status_code == 403
+    assert "qrcode" not in admin_client.get("/admin/otp_totp/totpdevice/").content.decode()
+    assert "rc4x9q2m" not in admin_client.get(f"/admin/otp_static/staticdevice/{recovery.pk}/change/").content.decode()
+    # removing a lost phone's device stays possible
+    assert admin_client.get(f"/admin/otp_totp/totpdevice/{device.pk}/delete/").status_code == 200
