@@ -235,7 +235,7 @@ def requester_words(label: str) -> str:
 
 
 # the words of a stored name that read as letters ("user_api_key": "User API key")
-_ACRONYMS = {"api": "API", "url": "URL", "id": "id", "sip": "SIP", "sms": "SMS"}
+_ACRONYMS = {"api": "API", "url": "URL", "sip": "SIP", "sms": "SMS"}
 
 
 def secret_names(keys) -> str:
