@@ -1,9 +1,14 @@
-"""Django's user and group pages, with what each of the portal's roles allows.
+"""Django's user and group pages, with what each of the portal's roles allows; DRF's API tokens.
 
 The roles are groups that migrations make (``0007_roles``; ``0009`` adds the Auditors' view of the
 admin's history). A person giving someone a role reads here what it lets them do: on the user's
 page, under "Groups", and in the list of groups. A group staff made themselves has no words: its
 permissions say what it allows.
+
+A DRF token's name is its key, and Django's admin history records an object by its name: every
+token made, changed or deleted in the admin wrote its key in the history, which Auditors read.
+Those entries name the token's owner instead (``token_words``); migration ``0023`` rewrote the
+entries made before.
 """
 
 from django.contrib import admin
@@ -11,6 +16,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.utils.html import format_html, format_html_join
+from rest_framework.authtoken.admin import TokenAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 # the words of each role made by the migrations, by its group's name
 ROLE_WORDS = {
@@ -43,6 +50,34 @@ class PortalGroupAdmin(GroupAdmin):
         return ROLE_WORDS.get(obj.name, "What its permissions allow (a group made here).")
 
 
-for model, model_admin in ((get_user_model(), PortalUserAdmin), (Group, PortalGroupAdmin)):
+def token_words(token) -> str:
+    """What the admin's history records of an API token: whose it is, never its key."""
+    return f"API token of {token.user}"
+
+
+class PortalTokenAdmin(TokenAdmin):
+    """DRF's token pages (a superuser's), whose history entries name the owner, not the key."""
+
+    def log_addition(self, request, obj, message):
+        return self._worded(super().log_addition(request, obj, message), [obj])
+
+    def log_change(self, request, obj, message):
+        return self._worded(super().log_change(request, obj, message), [obj])
+
+    def log_deletions(self, request, queryset):
+        tokens = list(queryset)
+        return self._worded(super().log_deletions(request, tokens), tokens)
+
+    @staticmethod
+    def _worded(logged, tokens):
+        entries = logged if isinstance(logged, list) else [logged]
+        owners = {str(token.pk): token_words(token) for token in tokens}
+        for entry in entries:
+            entry.object_repr = owners.get(str(entry.object_id), "API token")
+        type(entries[0]).objects.bulk_update(entries, ["object_repr"])
+        return logged
+
+
+for model, model_admin in ((get_user_model(), PortalUserAdmin), (Group, PortalGroupAdmin), (TokenProxy, PortalTokenAdmin)):
     admin.site.unregister(model)
     admin.site.register(model, model_admin)

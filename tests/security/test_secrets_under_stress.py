@@ -6,7 +6,7 @@ import io
 import time
 
 import pytest
-from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.test import RequestFactory
@@ -151,3 +151,40 @@ def test_an_auditor_reads_and_exports_the_admin_changes_as_csv(auditor_client, k
     response = auditor_client.post("/admin/admin/logentry/", {"action": "export_log_entries_csv", "_selected_action": [entry.pk]})
     (row,) = rows(response)
     assert (row["who"], row["action"], row["model"], row["object id"]) == ("keeper", "changed", "provisioning.account", str(account.pk))
+
+
+def test_the_admin_history_never_holds_an_api_tokens_key(admin_client, django_user_model):
+    # a DRF token's name is its key: making one in the admin wrote the key in the history,
+    # which Auditors read
+    from rest_framework.authtoken.models import Token
+
+    bot = django_user_model.objects.create_user("ops-bot", password="x-long-password")
+    assert admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": bot.pk}).status_code == 302
+    key = Token.objects.get(user=bot).key
+    admin_client.post(f"/admin/authtoken/tokenproxy/{bot.pk}/delete/", {"post": "yes"})
+    assert not Token.objects.filter(user=bot).exists()
+    entries = list(LogEntry.objects.values_list("object_repr", flat=True))
+    assert entries and all(key not in entry for entry in entries)
+    assert entries.count("API token of ops-bot") == 2  # made, then deleted
+    admin_client.get("/admin/authtoken/tokenproxy/")  # the admin's own messages ("The Token “…” was added"), read
+    auditor = django_user_model.objects.create_user("audrey", password=PASSWORD, is_staff=True)
+    auditor.groups.add(Group.objects.get(name="Auditors"))
+    admin_client.force_login(auditor)
+    history = admin_client.get("/admin/admin/logentry/").content.decode()
+    assert "API token of ops-bot" in history and key not in history
+
+
+def test_the_migration_names_the_owner_of_the_tokens_already_in_the_history(django_user_model, db):
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection as database
+
+    bot = django_user_model.objects.create_user("ops-bot", password="x-long-password")
+    token_type = ContentType.objects.get(app_label="authtoken", model="tokenproxy")
+    LogEntry.objects.create(user=bot, content_type=token_type, object_id=str(bot.pk), object_repr="3f9a…the key",
+                            action_flag=ADDITION)
+    migration = importlib.import_module("provisioning.migrations.0023_no_api_token_key_in_the_admin_history")
+    with database.schema_editor() as editor:
+        migration.name_the_owner(apps, editor)
+    assert LogEntry.objects.get().object_repr == "API token of ops-bot"
