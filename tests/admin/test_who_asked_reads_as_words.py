@@ -69,7 +69,7 @@ def test_a_secret_read_says_where_in_words(admin_client, admin_user, account):
     listing = admin_client.get(reverse("admin:provisioning_secretaccess_changelist")).content.decode()
     assert '<td class="field-where">through the API</td>' in listing
     assert "By where" in listing and ">Through the API</a>" in listing and "By via" not in listing
-    assert '<th scope="col" class="sortable column-read_at' in listing or "column-read_at" in listing
+    assert "column-read_at" in listing
     assert admin_client.get(reverse("admin:provisioning_secretaccess_changelist") + "?via=admin").context["cl"].result_count == 0
     page = admin_client.get(reverse("admin:provisioning_secretaccess_change", args=[access.pk])).content.decode()
     labels = re.findall(r"<label>([^<]*):</label>", page)
