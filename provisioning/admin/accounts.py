@@ -324,9 +324,6 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
         provider = self.operation_provider(obj)
         return provider.operation_label(spec.kind, obj.status) if provider is not None else spec.label
 
-    def operation_kinds(self, obj):
-        return available_operations(obj)
-
     def operation_request_context(self, request, obj, kind):
         context = {"intro": REQUEST_INTROS.get(kind, ""), "connection_trouble": selectors.connection_trouble_sentence(obj.connection)}
         if obj.challenge_image and kind in (OperationKind.ANSWER_CAPTCHA, OperationKind.REFRESH_CAPTCHA):

@@ -57,10 +57,7 @@ def may_request(user, kind: str) -> bool:
 def available_operations(account) -> list[OperationSpec]:
     """Operations that could start on ``account`` now: its provider offers them, its state allows
     them (``services.operation_refusal``, which checks more when one is requested)."""
-    return [
-        spec for spec in OPERATION_SPECS.values()
-        if spec.on_account and not services.operation_refusal(kind=spec.kind, account=account)
-    ]
+    return [spec for spec in OPERATION_SPECS.values() if not services.operation_refusal(kind=spec.kind, account=account)]
 
 
 def account_external_id(account) -> str:
@@ -231,7 +228,9 @@ class OperationRequestMixin:
         raise NotImplementedError
 
     def operation_kinds(self, obj) -> list[OperationSpec]:
-        raise NotImplementedError
+        """The operations ``obj`` offers now: those ``services.operation_refusal`` does not refuse."""
+        target = self.operation_target(obj)
+        return [spec for spec in OPERATION_SPECS.values() if not services.operation_refusal(kind=spec.kind, **target)]
 
     def operation_request_url(self, obj, kind: str) -> str:
         opts = self.opts
@@ -243,8 +242,7 @@ class OperationRequestMixin:
 
     def operation_refusal(self, obj, spec: OperationSpec) -> str:
         """Why ``spec`` is not among ``obj``'s operations now (a page reached by an old link)."""
-        return (services.operation_refusal(kind=spec.kind, **self.operation_target(obj))
-                or f"{spec.label} is not available for {obj} now.")
+        return services.operation_refusal(kind=spec.kind, **self.operation_target(obj))
 
     def operation_buttons(self, request, obj) -> list[tuple[str, str]]:
         """(label, url) of every operation staff may request on ``obj`` now."""

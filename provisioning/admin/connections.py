@@ -24,12 +24,11 @@ from django.utils.text import capfirst
 from .. import explain, selectors, services
 from ..models import Connection
 from ..providers import registry
-from ..states import OPERATION_SPECS, OperationKind
+from ..states import OperationKind
 from .common import OperationRequestMixin, change_url, request_each, requester
 from .filters import ConnectionProviderFilter, HealthFilter
 from .forms import connection_form_for, credential_form_fields, setting_form_fields
 
-CONNECTION_OPERATIONS = (OperationKind.HEALTH_CHECK, OperationKind.RECONCILE)
 # accounts a connection's delete page lists, of those that keep it (then "... and N more")
 PROTECTED_SHOWN = 20
 
@@ -265,10 +264,6 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
 
     def operation_provider(self, obj):
         return registry.all_providers().get(obj.provider)
-
-    def operation_kinds(self, obj):
-        return [OPERATION_SPECS[kind] for kind in CONNECTION_OPERATIONS
-                if not services.operation_refusal(kind=kind, connection=obj)]
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.quarantine_view)

@@ -144,6 +144,9 @@ def operation_refusal(*, kind: str, account: Account | None = None, connection: 
     operations the admin offers: a request may still be refused for what only it checks, under
     locks (another operation unfinished, a full quota, a disabled connection)."""
     spec = OPERATION_SPECS[kind]
+    if spec.on_account != (account is not None):  # a link to the other kind of object's page
+        of, not_of = ("an account", "a connection") if spec.on_account else ("a connection", "an account")
+        return f"{spec.label} is asked of {of}, not of {not_of}."
     connection = account.connection if account is not None else connection
     try:
         provider = registry.get(connection.provider)

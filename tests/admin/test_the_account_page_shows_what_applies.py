@@ -44,3 +44,17 @@ def test_a_members_page_names_its_reference_and_its_accounts_ids_in_words(admin_
     page = admin_client.get(reverse("admin:provisioning_member_change", args=[ada.pk])).content.decode()
     assert "Reference:</label>" in page and "the external_ref column of an import" in page
     assert "External ref" not in page and "External id" not in page and "Id at the provider" in page
+
+
+def test_an_operation_of_the_other_kind_of_object_is_refused_in_words(admin_client, db):
+    # a connection's operation at an account's address raised a TypeError (a 500): the account
+    # state was checked against the states of an operation that has none
+    ada = Member.objects.create(email="ada@example.org")
+    kandy = Connection.objects.create(provider="kandy", name="Kandy", base_url="http://k.test", credentials={})
+    account = Account.objects.create(member=ada, connection=kandy, status="active")
+    response = admin_client.get(reverse("admin:provisioning_account_request", args=[account.pk, "health_check"]),
+                                follow=True)
+    assert "Health check is asked of a connection, not of an account." in response.content.decode()
+    response = admin_client.get(reverse("admin:provisioning_connection_request", args=[kandy.pk, "provision"]),
+                                follow=True)
+    assert "Provision is asked of an account, not of a connection." in response.content.decode()
