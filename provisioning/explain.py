@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
 from .followups import follow_up_for
 from .providers import registry
@@ -163,8 +164,7 @@ def error_sentence(code: str, message: str = "", *, provider: str = "The provide
 def error_summary(code: str) -> str:
     """What an error code means, in words, at no provider in particular: "The captcha answer was
     wrong", "The provider's quota of users is full" (a list's filter of errors)."""
-    happened = ERROR_SENTENCES.get(code, (code.replace("_", " "),))[0].format(provider="the provider")
-    return happened[:1].upper() + happened[1:]
+    return capfirst(ERROR_SENTENCES.get(code, (code.replace("_", " "),))[0].format(provider="the provider"))
 
 
 def _with_message(sentence: str, message: str) -> str:
@@ -241,8 +241,7 @@ _ACRONYMS = {"api": "API", "url": "URL", "sip": "SIP", "sms": "SMS"}
 def secret_names(keys) -> str:
     """An account's secrets as staff read them: "User API key, User password" for
     ``["user_api_key", "user_password"]`` (the API keeps the stored names); "—" for none."""
-    words = [" ".join(_ACRONYMS.get(part, part) for part in key.split("_")) for key in keys]
-    return ", ".join(word[:1].upper() + word[1:] for word in words) or "—"
+    return ", ".join(capfirst(" ".join(_ACRONYMS.get(part, part) for part in key.split("_"))) for key in keys) or "—"
 
 
 def via_words(via: str) -> str:
@@ -252,7 +251,7 @@ def via_words(via: str) -> str:
 
 def via_choices() -> list[tuple[str, str]]:
     """``[(via, "In the admin"), ...]``: a filter's choices."""
-    return [(via, words[:1].upper() + words[1:]) for via, words in _VIA_WORDS.items()]
+    return [(via, capfirst(words)) for via, words in _VIA_WORDS.items()]
 
 
 def operation_outcome_sentence(operation, account_status: str | None = None, *,

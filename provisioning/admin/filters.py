@@ -146,9 +146,7 @@ class ViaFilter(ChoicesFilter):
 
     title = "where"
     parameter_name = "via"
-
-    def lookups(self, request, model_admin):
-        return explain.via_choices()
+    choices_list = explain.via_choices()
 
     def lookup(self, value):
         return Q(via=value)

@@ -75,22 +75,25 @@ class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Records nobody edits in the admin; they can be viewed by those with the view permission."""
 
 
-def call_took(call) -> str:
-    """"12 ms", on one line in a narrow column."""
-    return f"{call.duration_ms}\u00a0ms"
+class ExchangeWordsMixin:
+    """An HTTP exchange's time and error as the list, its page and an operation's page say them."""
+
+    @admin.display(description="took", ordering="duration_ms")
+    def took(self, obj):
+        return f"{obj.duration_ms}\u00a0ms"  # "12 ms" on one line in a narrow column
+
+    @admin.display(description="error")
+    def error_display(self, obj):
+        """The error in words, with what was recorded below when it says more ("—": none)."""
+        if not obj.error:
+            return "—"
+        words = explain.call_error_summary(obj.error)
+        if words == obj.error:
+            return words
+        return format_html('{}<div class="help">Recorded: {}</div>', words, obj.error)
 
 
-def call_error_display(call) -> str:
-    """An exchange's error in words, with what was recorded below when it says more ("—": none)."""
-    if not call.error:
-        return "—"
-    words = explain.call_error_summary(call.error)
-    if words == call.error:
-        return words
-    return format_html('{}<div class="help">Recorded: {}</div>', words, call.error)
-
-
-class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
+class ExternalCallInline(ExchangeWordsMixin, ReadOnlyMixin, admin.TabularInline):
     """The operation's HTTP exchanges in order, one line each; headers and bodies fold out."""
 
     model = ExternalCall
@@ -122,13 +125,6 @@ class ExternalCallInline(ReadOnlyMixin, admin.TabularInline):
             pre(obj.response_body),
         )
 
-    @admin.display(description="took")
-    def took(self, obj):
-        return call_took(obj)
-
-    @admin.display(description="error")
-    def error_display(self, obj):
-        return call_error_display(obj)
 
 
 @admin.register(Operation)
@@ -460,7 +456,7 @@ class OperationAdmin(
 
 
 @admin.register(ExternalCall)
-class ExternalCallAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdmin):
+class ExternalCallAdmin(ExchangeWordsMixin, LargeListMixin, IndexedSearchMixin, ReadOnlyAdmin):
     list_display = ("created_short", "exchange", "answer", "took", "connection_short", "operation_link", "error_short")
     list_select_related = ("connection", "operation")
     list_filter = (ProviderFilter, ("connection", ConnectionFilter), MethodFilter, StatusClassFilter,
@@ -503,10 +499,6 @@ class ExternalCallAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdmin):
     def answer(self, obj):
         return obj.status_code or "no answer"
 
-    @admin.display(description="took", ordering="duration_ms")
-    def took(self, obj):
-        return call_took(obj)
-
     @admin.display(description="connection", ordering="connection__name")
     def connection_short(self, obj):
         return explain.cut(obj.connection, "short")
@@ -516,10 +508,6 @@ class ExternalCallAdmin(LargeListMixin, IndexedSearchMixin, ReadOnlyAdmin):
         if not obj.error:
             return "—"
         return explain.cut(explain.call_error_summary(obj.error), title=obj.error)
-
-    @admin.display(description="error")
-    def error_display(self, obj):
-        return call_error_display(obj)
 
     @admin.display(description="operation")
     def operation_link(self, obj):

@@ -12,6 +12,7 @@ entries made before.
 """
 
 from django.contrib import admin
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
@@ -70,11 +71,13 @@ class PortalTokenAdmin(TokenAdmin):
 
     @staticmethod
     def _worded(logged, tokens):
+        """``logged`` (Django's entry, or entries) naming ``tokens`` by their owner, not their key.
+        A token's admin pages, and so its entries, are keyed by its owner's id (``TokenProxy.pk``)."""
         entries = logged if isinstance(logged, list) else [logged]
         owners = {str(token.pk): token_words(token) for token in tokens}
         for entry in entries:
             entry.object_repr = owners.get(str(entry.object_id), "API token")
-        type(entries[0]).objects.bulk_update(entries, ["object_repr"])
+        LogEntry.objects.bulk_update(entries, ["object_repr"])
         return logged
 
 

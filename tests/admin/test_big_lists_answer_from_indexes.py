@@ -138,7 +138,7 @@ def test_the_operation_lists_error_filter_offers_the_errors_operations_carry(adm
     assert "By error" not in admin_client.get(url).content.decode()
 
 
-def test_the_values_present_are_read_by_one_probe_each(connection):
+def test_the_error_codes_present_are_those_operations_carry_sorted(connection):
     for code in ("timeout", "quota_exceeded", "timeout", "captcha_failed", ""):
         Operation.objects.create(kind=OperationKind.SYNC, status=OperationStatus.FAILED, connection=connection,
                                  requested_by="t", error_code=code)
