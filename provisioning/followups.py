@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .providers.xhoppe import NEW_CODE
 from .states import OperationKind, OperationStatus
 
 _K = OperationKind
@@ -34,8 +35,8 @@ class FollowUp:
     answer_refused: bool = False
 
 
-# Xhoppe's reset password sends the member a new code: the account page's "Reset password"
-_NEW_SMS = (_K.RESET_PASSWORD, "Send a new SMS code")
+# Xhoppe's reset password sends the member a new code: the account page's button says so
+_NEW_SMS = (_K.RESET_PASSWORD, NEW_CODE)
 _VERIFY = (_K.VERIFY, "Enter the SMS code")
 _ANSWER = (_K.ANSWER_CAPTCHA, "Answer the new captcha")
 _NEW_CAPTCHA = (_K.REFRESH_CAPTCHA, "New captcha")
@@ -46,8 +47,8 @@ RETRY_CANNOT_HELP: dict[tuple[str, str], FollowUp] = {
     # Xhoppe refused the code (wrong, or expired): the same code would be refused again
     (_K.VERIFY, "invalid_input"): FollowUp(
         "Xhoppe refused this SMS code: retrying would send the same code. If it was mistyped, enter "
-        "it again; if it has expired, send a new SMS code (the account's Reset password) and enter "
-        "the one the member receives.",
+        "it again; if it has expired, send a new SMS code and enter the one the member "
+        "receives.",
         (_VERIFY, _NEW_SMS),
         answer_refused=True,
     ),

@@ -40,6 +40,8 @@ from .inputs import InputField
 TAKEN = "has already been taken"
 CODE_MAX_LENGTH = 32
 PASSWORD_LENGTH = 20
+# the button of a reset password for a member still waiting for their SMS code (it sends a new one)
+NEW_CODE = "Send a new SMS code"
 _PASSWORD_ALPHABET = string.ascii_letters + string.digits + "!#%+-=@_"
 _PASSWORD_CLASSES = (string.ascii_lowercase, string.ascii_uppercase, string.digits, "!#%+-=@_")
 
@@ -158,7 +160,7 @@ class XhoppeProvider(Provider):
 
     external_id_member_fields = ("phone",)
     # its reset password sends an SMS code: for a member still waiting for one, that is a new code
-    operation_words = {(OperationKind.RESET_PASSWORD, AccountStatus.AWAITING_VERIFICATION): "Send a new SMS code"}
+    operation_words = {(OperationKind.RESET_PASSWORD, AccountStatus.AWAITING_VERIFICATION): NEW_CODE}
 
     def external_id_for(self, account) -> str:
         """The msisdn: Xhoppe knows its users by phone number."""
@@ -226,7 +228,7 @@ class XhoppeProvider(Provider):
             raise NeedsAttention(
                 f"Xhoppe accepted the code but reports the account {msisdn} as locked "
                 "(valid_for_authentication: false), so it is not usable. Once Xhoppe unlocks it, "
-                "send a new code (Reset password) and verify again.",
+                f"{NEW_CODE.lower()} from the account's page and verify with it.",
                 code="account_locked",
             )
         token = user.get("authentication_token")
@@ -250,7 +252,7 @@ class XhoppeProvider(Provider):
 def _code_refused_message(field_errors: dict[str, list[str]]) -> str:
     messages = " ".join(m for ms in field_errors.values() for m in ms).lower()
     if "expired" in messages:
-        return "Xhoppe did not accept the SMS code: it has expired. Send a new code (Reset password), then verify with it."
+        return f"Xhoppe did not accept the SMS code: it has expired. {NEW_CODE} from the account's page, then verify with it."
     if "invalid" in messages or "not valid" in messages:
         return "Xhoppe did not accept the SMS code: it is not valid (mistyped, or an older code)."
     return "Xhoppe did not accept the SMS code."

@@ -36,7 +36,9 @@ def test_the_table_says_which_failures_a_retry_cannot_fix_and_what_helps_instead
     suggested = {key: [kind for kind, _ in value.suggestions] for key, value in RETRY_CANNOT_HELP.items()}
     # a mistyped code is entered again; an expired one needs a new code (Xhoppe's reset password)
     assert suggested[(OperationKind.VERIFY, "invalid_input")] == [OperationKind.VERIFY, OperationKind.RESET_PASSWORD]
-    assert "the account's Reset password" in RETRY_CANNOT_HELP[(OperationKind.VERIFY, "invalid_input")].sentence
+    # ... and says so in the words of the button the account's page shows then, not "Reset password"
+    sentence = RETRY_CANNOT_HELP[(OperationKind.VERIFY, "invalid_input")].sentence
+    assert "send a new SMS code" in sentence and "Reset password" not in sentence
     assert suggested[(OperationKind.ANSWER_CAPTCHA, "captcha_failed")] == [
         OperationKind.ANSWER_CAPTCHA, OperationKind.REFRESH_CAPTCHA]
     assert suggested[(OperationKind.VALIDATE, "validation_invalid")] == [OperationKind.VALIDATE]

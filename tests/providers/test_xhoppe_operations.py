@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from provisioning import explain, services
 from provisioning.models import Connection, ExternalCall, Member, Operation
-from provisioning.states import AccountStatus, OperationStatus
+from provisioning.providers.xhoppe import XhoppeProvider
+from provisioning.states import AccountStatus, OperationKind, OperationStatus
 
 BASE = "http://test.xhop.pe/api/v1"
 INVALID_RESOURCE = "Invalid resource. Please fix errors and try again."
@@ -170,6 +171,10 @@ def test_spaces_typed_in_a_code_are_dropped(waiting):
     assert operation.secret_input == {"code": "1234"}
 
 
+def new_code_button(account):
+    return XhoppeProvider.operation_label(OperationKind.RESET_PASSWORD, account.status)
+
+
 @pytest.mark.parametrize(("reason", "says"), [("is invalid", "not valid"), ("is expired", "expired")])
 def test_a_wrong_or_expired_code_keeps_the_account_waiting_and_says_why(waiting, http, reason, says):
     http.post(f"{BASE}/users/verify", status=422, json=invalid(code=[reason]))
@@ -180,6 +185,9 @@ def test_a_wrong_or_expired_code_keeps_the_account_waiting_and_says_why(waiting,
     assert says in operation.error["message"] and f"code: {reason}" in operation.error["message"]
     assert waiting.status == AccountStatus.AWAITING_VERIFICATION
     assert "authentication_token" not in waiting.secrets
+    if reason == "is expired":  # what to do, in the words of the button the account's page shows
+        assert f"{new_code_button(waiting)} from the account's page" in operation.error["message"]
+        assert "Reset password" not in operation.error["message"]
 
 
 def test_a_locked_account_is_not_shown_as_active(waiting, http):
@@ -192,6 +200,8 @@ def test_a_locked_account_is_not_shown_as_active(waiting, http):
     assert waiting.status == AccountStatus.AWAITING_VERIFICATION
     assert "locked" in waiting.attention
     assert "authentication_token" not in waiting.secrets
+    assert f"{new_code_button(waiting).lower()} from the account's page" in operation.error["message"]
+    assert "Reset password" not in operation.error["message"]
 
 
 def test_a_code_of_another_phone_number_is_refused(waiting, http):
