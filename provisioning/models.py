@@ -95,6 +95,9 @@ class HealthStatus(models.TextChoices):
     ERROR = "error"
 
 
+_NO_ZERO_LIMIT = "At least 1. Leave it empty for no limit; to send nothing, disable the connection."
+
+
 def default_retry_horizon_hours() -> int:
     """A new connection's retry horizon: ``PROVISIONING["RETRY_HORIZON_HOURS"]``."""
     return settings.PROVISIONING["RETRY_HORIZON_HOURS"]
@@ -119,12 +122,13 @@ class Connection(models.Model):
     max_accounts = models.PositiveIntegerField(
         null=True, blank=True, help_text="Quota: accounts this connection may hold (empty: no limit)."
     )
+    # at least 1 when set: a 0 would read as "none", where the limits' code reads it as "no limit"
     requests_per_minute = models.PositiveIntegerField(
-        null=True, blank=True,
+        null=True, blank=True, validators=[MinValueValidator(1, _NO_ZERO_LIMIT)],
         help_text="Requests sent to the provider per minute, by all workers together (empty: no limit).",
     )
     max_concurrency = models.PositiveIntegerField(
-        null=True, blank=True,
+        null=True, blank=True, validators=[MinValueValidator(1, _NO_ZERO_LIMIT)],
         help_text="Requests the provider answers at once, by all workers together (empty: no limit).",
     )
     # the provider asked the portal to wait (a 429's Retry-After, SnapTrade's X-RateLimit-*

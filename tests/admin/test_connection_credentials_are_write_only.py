@@ -131,3 +131,25 @@ def test_the_connection_form_says_optional_once_and_base_url_as_written(admin_cl
         for declared in provider.credential_fields:
             # the form says whether it is required: its own words do not say it again
             assert not declared.help_text.lower().startswith(("optional", "required")), (provider.kind, declared.name)
+
+
+def test_a_limit_of_zero_is_refused_with_what_to_do_instead(admin_client, db):
+    response = admin_client.post(ADD, form_data(credential_client_id="C-1", credential_consumer_key="K-1",
+                                                max_concurrency="0", requests_per_minute="0"))
+    assert response.status_code == 200 and not Connection.objects.exists()
+    errors = response.context["adminform"].form.errors
+    assert errors["max_concurrency"] == errors["requests_per_minute"] == [
+        "At least 1. Leave it empty for no limit; to send nothing, disable the connection."]
+
+
+def test_the_migration_keeps_the_limits_a_zero_gave(connection):
+    import importlib
+
+    from django.apps import apps
+
+    Connection.objects.filter(pk=connection.pk).update(max_concurrency=0, requests_per_minute=0)
+    migration = importlib.import_module("provisioning.migrations.0024_connection_limits_of_at_least_one")
+    with database.schema_editor() as editor:
+        migration.zero_is_no_limit(apps, editor)
+    connection.refresh_from_db()
+    assert (connection.max_concurrency, connection.requests_per_minute) == (None, None)

@@ -216,3 +216,16 @@ def test_a_connection_with_many_accounts_is_refused_without_counting_them_all(ad
         "This connection still holds more than 2 accounts that may exist at the provider. Deprovision them first, "
         "or disable the connection instead."
     )
+
+
+def test_a_limit_of_zero_is_refused_with_what_to_do_instead(admin_client_api, connection):
+    # the limits' code reads 0 as no limit: a 0 meant as "none" would have let every request through
+    response = admin_client_api.post("/api/v1/connections/", create_body(max_concurrency=0, requests_per_minute=0),
+                                     format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"max_concurrency", "requests_per_minute"}
+    assert not Connection.objects.filter(name="Fake live").exists()
+    response = admin_client_api.patch(f"/api/v1/connections/{connection.pk}/", {"max_concurrency": 0}, format="json")
+    assert response.status_code == 400 and "max_concurrency" in response.json()
+    response = admin_client_api.patch(f"/api/v1/connections/{connection.pk}/", {"max_concurrency": None}, format="json")
+    assert response.status_code == 200 and response.json()["max_concurrency"] is None
