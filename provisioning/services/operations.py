@@ -160,7 +160,7 @@ def operation_refusal(*, kind: str, account: Account | None = None, connection: 
 
 
 def _not_supported(provider, spec) -> str:
-    return f"{provider.label} does not support '{spec.label.lower()}'."
+    return f"{provider.label} does not support '{spec.label}'."
 
 
 def _state_refusal(spec, status: str) -> str:

@@ -53,7 +53,7 @@ def test_an_action_a_provider_does_not_offer_says_so_apart_from_the_others(admin
     at_xhoppe = Account.objects.create(member=ann, connection=xhoppe, status=AccountStatus.ACTIVE)
     pending = make_account(AccountStatus.PENDING)
     messages = texts(run_action(admin_client, "request_login_link", [at_xhoppe, pending]))
-    assert any(text == f"Not requested for {at_xhoppe}: Xhoppe does not support 'login link'." for text in messages)
+    assert any(text == f"Not requested for {at_xhoppe}: Xhoppe does not support 'Login link'." for text in messages)
     assert any(text.startswith(f"Not requested for {pending}: Login link is not possible") for text in messages)
 
 

@@ -22,7 +22,7 @@ def test_an_operation_the_account_does_not_offer_says_why(admin_client, db):
     ada = Member.objects.create(email="ada@example.org")
     xhoppe = Connection.objects.create(provider="xhoppe", name="Xhoppe", base_url="http://p.test", credentials={})
     account = Account.objects.create(member=ada, connection=xhoppe, status="active")
-    for kind, why in (("deprovision", "Xhoppe does not support &#x27;deprovision&#x27;."),
+    for kind, why in (("deprovision", "Xhoppe does not support &#x27;Deprovision&#x27;."),
                       ("verify", "Verify SMS code is not possible for an account that is active: only for one that "
                                  "is awaiting verification.")):
         response = admin_client.get(reverse("admin:provisioning_account_request", args=[account.pk, kind]), follow=True)

@@ -282,6 +282,10 @@ def test_action_the_provider_lacks_is_409(admin_client_api, member, no_delete_co
     response = admin_client_api.post(f"/api/v1/accounts/{account.pk}/rotate-secret/")
     assert response.status_code == 409
     assert response.json()["code"] == "not_supported"
+    # the operation as staff read it on its button ("SMS", not "sms")
+    response = admin_client_api.post(f"/api/v1/accounts/{account.pk}/verify/", {"code": "1234"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["detail"].endswith(" does not support 'Verify SMS code'.")
 
 
 def test_a_second_action_while_one_is_unfinished_is_409(admin_client_api, account):
