@@ -118,9 +118,9 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
                 (
                     "Credentials (write-only)",
                     {
-                        "fields": credential_form_fields(kind),
-                        "description": "Stored encrypted and never shown again. Leave an input blank "
-                        "to keep the current value.",
+                        "fields": credential_form_fields(kind, obj.credentials if obj is not None else None),
+                        "description": "Stored encrypted and never shown again."
+                        + (" Leave an input blank to keep the current value." if obj is not None else ""),
                     },
                 )
             )

@@ -144,8 +144,8 @@ class ConnectionForm(forms.ModelForm):
         current = self.instance.credentials if self.instance.pk else {}
         for declared in self.provider_class.credential_fields:
             field = self.fields[credential_field_name(declared.name)]
-            state = "Set; leave blank to keep it." if current.get(declared.name) else "Not set."
-            field.help_text = f"{'Required' if declared.required else 'Optional'}. {state} {declared.help_text}".strip()
+            state = ("Set; leave blank to keep it. " if current.get(declared.name) else "Not set. ") if self.instance.pk else ""
+            field.help_text = f"{'Required' if declared.required else 'Optional'}. {state}{declared.help_text}".strip()
         for declared in self.provider_class.setting_fields:
             self.initial.setdefault(setting_field_name(declared.name), (self.instance.settings or {}).get(declared.name))
 
@@ -208,11 +208,13 @@ def connection_form_for(kind: str) -> type[ConnectionForm]:
     return type(f"{kind.title()}ConnectionForm", (ConnectionForm,), attrs)
 
 
-def credential_form_fields(kind: str) -> list[str]:
+def credential_form_fields(kind: str, current: dict | None = None) -> list[str]:
+    """The inputs of ``kind``'s credentials, with a "Remove" box under each optional one that
+    ``current`` (the connection's credentials; none on the add form) holds."""
     names = []
     for declared in registry.get(kind).credential_fields:
         names.append(credential_field_name(declared.name))
-        if not declared.required:
+        if not declared.required and (current or {}).get(declared.name):
             names.append(clear_field_name(declared.name))
     return names
 

@@ -153,3 +153,16 @@ def test_the_migration_keeps_the_limits_a_zero_gave(connection):
         migration.zero_is_no_limit(apps, editor)
     connection.refresh_from_db()
     assert (connection.max_concurrency, connection.requests_per_minute) == (None, None)
+
+
+def test_a_remove_box_only_under_a_credential_that_is_set(admin_client, connection):
+    # the add form offered "Remove domain access token: forget the current value", with none to forget
+    remove, keep = "Remove region", "Leave an input blank to keep the current value."
+    page = admin_client.get(ADD).content.decode()
+    assert remove not in page and keep not in page and "Not set." not in page
+    page = admin_client.get(change_url(connection)).content.decode()
+    assert remove not in page and keep in page and "Optional. Not set." in page
+    connection.credentials = {**connection.credentials, "region": "eu"}
+    connection.save()
+    page = admin_client.get(change_url(connection)).content.decode()
+    assert remove in page and "Optional. Set; leave blank to keep it." in page
