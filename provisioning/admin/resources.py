@@ -3,7 +3,8 @@
 - **Members** are imported with the model's own rules (``full_clean``: email, E.164 phone, the
   country as django-countries knows it, ``external_ref`` unique). ``external_ref`` is the import
   id: a row whose ``external_ref`` exists updates that member, so importing the same file twice
-  changes nothing; a row without one is an error (it could not be matched next time). The admin
+  changes nothing; a row without one is an error (it could not be matched next time), and so are
+  two rows with the same one (the second would overwrite the first). The admin
   shows every row's errors in a preview, inside a transaction that is rolled back; nothing is
   saved until the preview is confirmed, and a file with errors cannot be confirmed.
 - **Exports** list their columns explicitly: never a secret (``secrets``, ``secret_input``,
@@ -24,6 +25,8 @@ FORMATS = [CSV, XLSX]
 
 MEMBER_COLUMNS = ("external_ref", "email", "first_name", "last_name", "phone", "country")
 IMPORT_ID = "external_ref"  # how a later import finds the member a row made
+# the file's row of its first member: the first names the columns (the library counts from 1)
+FIRST_ROW = 2
 
 
 class FileRefused(Exception):
@@ -85,30 +88,44 @@ class MemberResource(resources.ModelResource):
                 "be one of them: each member's reference in your organisation, which the next import uses to "
                 "find the member again. Add the column, then import the file again."
             )
+        # the file's rows of each reference: a second row of one would overwrite the first, unseen
+        self.rows_of_ref: dict[str, list[int]] = {}
+        for number, value in enumerate(dataset[IMPORT_ID], FIRST_ROW):
+            if _cell(value):
+                self.rows_of_ref.setdefault(_cell(value), []).append(number)
 
     def before_import_row(self, row, **kwargs):
         for column in MEMBER_COLUMNS:
-            value = row.get(column)
-            if value is None:
-                row[column] = ""
-            elif not isinstance(value, str):
-                row[column] = str(value)  # a spreadsheet's number, as written
-            else:
-                row[column] = value.strip()
+            row[column] = _cell(row.get(column))
 
     def after_import(self, dataset, result, **kwargs):
         """Number the preview's rows as the file does: its first line names the columns, so its
         first member is on line 2 (a spreadsheet's row 2), where the library counts 1."""
         super().after_import(dataset, result, **kwargs)
         for row in (*result.invalid_rows, *result.error_rows):
-            row.number += 1
+            row.number += FIRST_ROW - 1
 
     def import_instance(self, instance, row, **kwargs):
         super().import_instance(instance, row, **kwargs)
-        if not row.get(IMPORT_ID):
+        ref = row.get(IMPORT_ID)
+        if not ref:
             raise ValidationError(
                 {IMPORT_ID: "Needed to import: it is how a later import finds this member again."}
             )
+        number = kwargs["row_number"] + FIRST_ROW - 1
+        others = [str(each) for each in self.rows_of_ref.get(ref, ()) if each != number]
+        if others:
+            raise ValidationError({IMPORT_ID: (
+                f"{ref} is also on row {', '.join(others)}: one row per member, or the last one would "
+                "overwrite the others. Keep the right row, then import the file again."
+            )})
+
+
+def _cell(value) -> str:
+    """An imported cell as text: stripped, a spreadsheet's number as written, nothing as ""."""
+    if value is None:
+        return ""
+    return value.strip() if isinstance(value, str) else str(value)
 
 
 class AccountResource(resources.ModelResource):

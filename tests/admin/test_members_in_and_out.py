@@ -72,6 +72,22 @@ def test_a_row_without_external_ref_or_with_a_lower_case_country_is_an_error(adm
     assert not Member.objects.exists()
 
 
+def test_two_rows_of_one_external_ref_are_both_errors(admin_client, db):
+    # the second row of a reference was previewed as an "Update" of the first, which it overwrote
+    text = GOOD + "crm-1 ,ada.l@example.org,Ada,King,,GB\n"  # CRM-1 is not crm-1; a space is stripped
+    assert not upload(admin_client, text).context["result"].has_validation_errors()
+    text = GOOD + " CRM-1,ada.l@example.org,Ada,King,,GB\n"
+    preview = upload(admin_client, text)
+    invalid = {row.number: row.error_dict["external_ref"] for row in preview.context["result"].invalid_rows}
+    assert invalid == {
+        2: ["CRM-1 is also on row 4: one row per member, or the last one would overwrite the others. "
+            "Keep the right row, then import the file again."],
+        4: ["CRM-1 is also on row 2: one row per member, or the last one would overwrite the others. "
+            "Keep the right row, then import the file again."],
+    }
+    assert preview.context.get("confirm_form") is None and not Member.objects.exists()
+
+
 def test_a_file_without_the_external_ref_column_is_refused_in_a_sentence(admin_client, db):
     preview = upload(admin_client, "email,first_name,last_name\na@example.org,A,B\n")
     html = preview.content.decode()
