@@ -62,6 +62,13 @@ def batch_create(
         batch = Batch.objects.create(connection=connection, requested_by=requested_by.label)
         preview, sent = _send(batch, members, requested_by)
         if not preview.send_count:
+            if not preview.selected and all_without_account:
+                raise InvalidRequest(
+                    "No members to provision: every member has an account at this connection already.",
+                    field_errors={"members": [
+                        f"Every member has an account at '{connection}' already: nobody is left to provision."
+                    ]},
+                )
             if not preview.selected:
                 raise InvalidRequest("No members to provision.", field_errors={"members": ["Give at least one member."]})
             if preview.over_quota_count:
