@@ -19,6 +19,9 @@ def test_the_add_page_names_its_fields_and_events_in_words(admin_client):
     assert "A connection&#x27;s quarantine was lifted (connection.quarantine_lifted)" in html
     for row in ("Owner:", "Failing since:", "Disabled reason:", "Created at:"):
         assert row not in html
+    # a list of choices as the admin lays one out: each label as wide as its words (the admin's
+    # 160 px for a form's labels cut "connection.health_cha nged" in two)
+    assert '<div id="id_events" class="radiolist">' in html
 
 
 def test_an_endpoint_is_made_from_the_form_and_its_secret_shown_once(admin_client, loopback_allowed, receiver):
