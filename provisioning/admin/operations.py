@@ -115,7 +115,7 @@ class ExternalCallInline(ExchangeWordsMixin, ReadOnlyMixin, admin.TabularInline)
     @admin.display(description="exchange")
     def exchange(self, obj):
         return format_html(
-            "{} {} → <strong>{}</strong><details><summary>headers and bodies</summary>"
+            '{} {} → <strong>{}</strong><details class="provisioning-technical"><summary>headers and bodies</summary>'
             "<h4>request headers</h4>{}<h4>request body</h4>{}<h4>response body</h4>{}</details>",
             obj.method,
             obj.url,

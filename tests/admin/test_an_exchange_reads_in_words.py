@@ -64,3 +64,6 @@ def test_the_operation_page_says_its_exchanges_errors_in_words(admin_client, cal
     refused, _ = calls
     page = admin_client.get(reverse("admin:provisioning_operation_change", args=[refused.operation_id])).content.decode()
     assert "The captcha answer was wrong<div class=\"help\">Recorded: captcha_failed:" in page
+    # its headers and bodies fold like the page's other technical details (the browser's own
+    # summary stood out in a larger type than the table around it)
+    assert '<details class="provisioning-technical"><summary>headers and bodies</summary>' in page
