@@ -359,9 +359,18 @@ def account_details_sentence(account) -> str:
 
 
 def result_sentence(result) -> str:
-    """An operation's result in a line: its plain values, links left to the "links" row."""
+    """An operation's result in a line: its plain values, links left to the "links" row; the
+    fields a provider refused (``field_errors``, written with a refusal) with their messages."""
     if not isinstance(result, dict) or not result:
         return ""
+    refused = result.get("field_errors")
+    if isinstance(refused, dict) and refused:
+        fields = "; ".join(
+            f"{field.replace('_', ' ')}: {', '.join(map(str, messages)) if isinstance(messages, list) else messages}"
+            for field, messages in refused.items()
+        )
+        rest = values_sentence({key: value for key, value in result.items() if key != "field_errors"})
+        return f"What the provider refused: {fields.rstrip('.')}." + (f" {rest}" if rest else "")
     return values_sentence(result) or "The result holds links only (see below)."
 
 

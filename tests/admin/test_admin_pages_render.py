@@ -246,6 +246,18 @@ def test_what_a_provider_reported_counts_its_lists_and_objects_in_words(admin_cl
     assert "password min length: 8; glpi password policy: 6 entries; profiles: 1 item." in html
 
 
+def test_a_refusals_result_names_the_fields_refused(admin_client, make_account, connection):
+    # "field errors: 1 entry." said there was something to read, and not what
+    operation = Operation.objects.create(
+        kind=OperationKind.PROVISION, status=OperationStatus.FAILED, account=make_account(AccountStatus.FAILED),
+        connection=connection, requested_by="admin:admin", error_code="invalid_input", error_message="Refused.",
+        result={"field_errors": {"email": ["is invalid"], "phone_number": ["is too short", "is not a number"]}},
+    )
+    html = admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
+    assert "What the provider refused: email: is invalid; phone number: is too short, is not a number." in html
+    assert "1 entry" not in html
+
+
 def test_a_failed_operation_says_its_error_once(admin_client, make_account, connection):
     account = make_account(AccountStatus.FAILED)
     operation = Operation.objects.create(
