@@ -235,13 +235,29 @@ def requester_words(label: str) -> str:
 
 
 # the words of a stored name that read as letters ("user_api_key": "User API key")
-_ACRONYMS = {"api": "API", "url": "URL", "sip": "SIP", "sms": "SMS"}
+_ACRONYMS = {"api": "API", "url": "URL", "uri": "URI", "sip": "SIP", "sms": "SMS"}
+
+
+def field_name(key: str) -> str:
+    """A stored name as staff read it: "User API key" for ``user_api_key``, "Redirect URI"."""
+    return capfirst(" ".join(_ACRONYMS.get(part, part) for part in key.split("_")))
 
 
 def secret_names(keys) -> str:
     """An account's secrets as staff read them: "User API key, User password" for
     ``["user_api_key", "user_password"]`` (the API keeps the stored names); "—" for none."""
-    return ", ".join(capfirst(" ".join(_ACRONYMS.get(part, part) for part in key.split("_"))) for key in keys) or "—"
+    return ", ".join(field_name(key) for key in keys) or "—"
+
+
+def result_expired_at(result):
+    """When the links of an operation's ``result`` expired (its ``expires_at``, a login link's),
+    if that is past; ``None`` while they hold, or when they do not say."""
+    raw = result.get("expires_at") if isinstance(result, dict) else None
+    try:
+        moment = parse_datetime(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment <= timezone.now() else None
 
 
 def via_words(via: str) -> str:

@@ -316,8 +316,17 @@ class OperationAdmin(
         ]
         if not urls:
             return "—"
+        names = [explain.field_name(key) for key, _ in urls]
+        expired = explain.result_expired_at(obj.result)
+        if expired is not None:  # not a link to hand on: it would show the member an error
+            return format_html(
+                '{}<div class="help">Expired at {}: request a new {} to send one.</div>',
+                format_html_join(mark_safe("<br>"), "{}: {}", zip(names, (url for _, url in urls))),
+                explain.full_time(expired), obj.get_kind_display(),
+            )
         return format_html_join(
-            mark_safe("<br>"), '{}: <a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', ((k, v, v) for k, v in urls)
+            mark_safe("<br>"), '{}: <a href="{}" target="_blank" rel="noopener noreferrer">{}</a>',
+            ((name, url, url) for name, (_, url) in zip(names, urls)),
         )
 
     @admin.display(description="error")

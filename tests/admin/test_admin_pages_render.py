@@ -246,6 +246,29 @@ def test_what_a_provider_reported_counts_its_lists_and_objects_in_words(admin_cl
     assert "password min length: 8; glpi password policy: 6 entries; profiles: 1 item." in html
 
 
+def test_a_login_link_past_its_time_is_not_offered_as_a_link(admin_client, make_account, connection):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    account = make_account(AccountStatus.ACTIVE)
+    url = "https://app.example/login?token=x"
+
+    def page(expires_at):
+        operation = Operation.objects.create(
+            kind=OperationKind.LOGIN_LINK, status=OperationStatus.SUCCEEDED, account=account, connection=connection,
+            requested_by="admin:admin", result={"redirect_uri": url, "expires_at": expires_at.isoformat()},
+        )
+        return admin_client.get(reverse("admin:provisioning_operation_change", args=[operation.pk])).content.decode()
+
+    fresh = page(timezone.now() + timedelta(minutes=5))
+    assert f'Redirect URI: <a href="{url}"' in fresh and "Expired at" not in fresh
+    # an old login link's page offered it to hand on, and the member would have met an error
+    expired = page(timezone.now() - timedelta(minutes=1))
+    assert f'href="{url}"' not in expired
+    assert f"Redirect URI: {url}" in expired and "request a new Login link to send one." in expired
+
+
 def test_a_refusals_result_names_the_fields_refused(admin_client, make_account, connection):
     # "field errors: 1 entry." said there was something to read, and not what
     operation = Operation.objects.create(
