@@ -158,8 +158,7 @@ def overview_values() -> dict:
                 "id": connection.pk,
                 "name": connection.name,
                 # beside the name unless the name says it already ("Kandy sandbox")
-                "provider": "" if connection.provider_label.casefold() in connection.name.casefold()
-                else connection.provider_label,
+                "provider": connection.provider_beside_name,
                 "state": connection.state,
                 "health": explain.health_badge(connection),
                 "health_detail": connection.health_detail,

@@ -182,6 +182,17 @@ class Connection(models.Model):
         return registry.label(self.provider)
 
     @property
+    def provider_beside_name(self) -> str:
+        """The provider's label, to show beside the name; "" where the name says it already
+        ("Kandy (v1.2) sandbox" is not followed by "(Kandy (v1.2))")."""
+        return "" if self.provider_label.casefold() in self.name.casefold() else self.provider_label
+
+    @property
+    def name_with_provider(self) -> str:
+        """"Live (SnapTrade)", or the name alone where it says the provider already."""
+        return f"{self.name} ({self.provider_beside_name})" if self.provider_beside_name else self.name
+
+    @property
     def credentials_set(self) -> list[str]:
         return sorted(k for k, v in self.credentials.items() if v not in (None, ""))
 

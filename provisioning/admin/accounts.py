@@ -210,7 +210,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
     @admin.display(description="member, connection", ordering="member__email")
     def member_short(self, obj):
         return format_html('{}<div class="provisioning-quiet">{}</div>', explain.cut(obj.member.email, "short"),
-                           explain.cut(f"{obj.connection} ({obj.provider_label})", "short"))
+                           explain.cut(obj.connection.name_with_provider, "short"))
 
     @admin.display(description="updated", ordering="updated_at")
     def updated_short(self, obj):

@@ -23,6 +23,11 @@ def _when(moment) -> str:
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC" if moment else "—"
 
 
+def _provider(connection) -> str:
+    """" (SnapTrade)" after a connection's name, unless the name says it already."""
+    return f" ({connection.provider_beside_name})" if connection.provider_beside_name else ""
+
+
 def _send_after_commit(subject: str, body: str) -> None:
     def send():
         from .. import tasks
@@ -44,7 +49,7 @@ def quarantine_started(connection, *, by: str) -> None:
         else "It was imposed by hand: nothing is tried until a person lifts it."
     )
     body = (
-        f"The connection '{connection}' ({connection.provider_label}) is quarantined since "
+        f"The connection '{connection}'{_provider(connection)} is quarantined since "
         f"{_when(connection.quarantined_since)}.\n\n"
         f"Why: {connection.quarantine_reason}\n\n"
         "Its operations are held: they are not sent, and they use up neither attempts nor their "
@@ -56,7 +61,7 @@ def quarantine_started(connection, *, by: str) -> None:
 
 def quarantine_ended(connection, *, since, reason: str, why: str, by: str, released: int) -> None:
     body = (
-        f"The quarantine of the connection '{connection}' ({connection.provider_label}) ended: {why}.\n\n"
+        f"The quarantine of the connection '{connection}'{_provider(connection)} ended: {why}.\n\n"
         f"It had started at {_when(since)} ({reason}).\n"
         f"{released} held operations are released gradually, a few at a time."
     )

@@ -111,7 +111,8 @@ def test_the_bulk_deprovision_confirmation_is_a_danger_page_naming_accounts_and_
     # what cannot be undone, if anything, is the provider's to say: SCIM's deactivation can be
     assert "cannot be undone." not in page.replace(Provider.deprovision_warning, "")
     assert "jane@example.org" in page and "joe@example.org" in page
-    assert "Everything sandbox</strong> (Everything)" in page  # the connection and its provider
+    # the connection, and its provider where its name does not say it ("Everything sandbox (Everything)")
+    assert "<strong>Everything sandbox</strong>:" in page and "(Everything)" not in page
     assert Provider.deprovision_warning in page
     assert not Operation.objects.exists()
 
@@ -120,7 +121,8 @@ def test_the_account_deprovision_page_is_a_danger_page(admin_client, make_accoun
     account = make_account(AccountStatus.ACTIVE)
     page = text(admin_client.get(request_url(account, "deprovision")))
     assert 'class="provisioning-danger-box"' in page and "provisioning-danger-button" in page
-    assert "Deprovision Jane Doe &lt;jane@example.org&gt; @ Everything sandbox?" in page and "jane@example.org" in page and "(Everything)" in page
+    assert "Deprovision Jane Doe &lt;jane@example.org&gt; @ Everything sandbox?" in page and "jane@example.org" in page
+    assert "at Everything sandbox — " in page and "(Everything)" not in page  # the name says the provider
     assert Provider.deprovision_warning in page
 
 
@@ -128,10 +130,10 @@ def test_the_danger_pages_name_each_accounts_state_in_words(admin_client, make_a
     account = make_account(AccountStatus.AWAITING_VERIFICATION)
 
     page = text(admin_client.get(request_url(account, "deprovision")))
-    assert "(Everything) — Waiting for the SMS code</li>" in page and "awaiting_verification" not in page
+    assert "Everything sandbox — Waiting for the SMS code</li>" in page and "awaiting_verification" not in page
     page = text(admin_client.post(reverse("admin:provisioning_account_changelist"),
                                   {"action": "request_deprovision", ACTION_CHECKBOX_NAME: [account.pk]}))
-    assert "(Everything) — Waiting for the SMS code</li>" in page and "awaiting_verification" not in page
+    assert "Everything sandbox — Waiting for the SMS code</li>" in page and "awaiting_verification" not in page
 
 
 @pytest.mark.parametrize(

@@ -348,3 +348,14 @@ def test_a_cards_header_names_the_provider_once(admin_client, connection):
                for h in re.findall(r'class="module provisioning-card">\s*<h2>(.*?)</h2>', page, re.S)]
     assert sorted(headers) == sorted([f"Day shift {label}", connection.name])
     assert label.casefold() in connection.name.casefold()  # "Everything sandbox": the name says it
+
+
+def test_a_connection_is_named_with_its_provider_once_wherever_a_list_names_both(admin_client, connection, make_account):
+    # the accounts list said "Flyve MDM demo (GLPI) sandbox (Flyve MDM demo (GLPI))" (and the
+    # request pages and the quarantine emails did too)
+    label = connection.provider_label
+    day = Connection.objects.create(provider=connection.provider, name="Day shift", base_url="http://s.test", credentials={})
+    assert (connection.name_with_provider, day.name_with_provider) == (connection.name, f"Day shift ({label})")
+    make_account(AccountStatus.ACTIVE)
+    page = admin_client.get(reverse("admin:provisioning_account_changelist")).content.decode()
+    assert f"{connection.name} (" not in page and connection.name in page
