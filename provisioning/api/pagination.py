@@ -30,7 +30,8 @@ class PageSizeMixin:
 
 
 class Pagination(PageSizeMixin, PageNumberPagination):
-    """``?page=N`` (from 1; past the end: 404; not a number: 400) and ``?page_size=``.
+    """``?page=N`` (from 1; past the end: 404, saying how many pages there are; not a page
+    number, 0 included: 400) and ``?page_size=``.
 
     Lists are ordered newest first. For the lists that grow without bound (accounts,
     operations), ``CursorPagination``.
@@ -40,8 +41,13 @@ class Pagination(PageSizeMixin, PageNumberPagination):
         raw = request.query_params.get(self.page_query_param)
         if raw is None or raw in self.last_page_strings:
             return super().get_page_number(request, paginator)
-        if not raw.isascii() or not raw.isdigit():
+        if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
             raise ValidationError({self.page_query_param: ["A page number (1, 2, ...)."]})
+        # DRF's "Invalid page." said neither why nor what there is (the count is the one the
+        # page itself would run)
+        if int(raw) > paginator.num_pages:
+            pages = paginator.num_pages
+            raise NotFound(f"There is no page {raw} of this list: it has {pages} page{'s' if pages > 1 else ''}.")
         return raw
 
     def get_schema_operation_parameters(self, view):
