@@ -359,3 +359,12 @@ def test_a_connection_is_named_with_its_provider_once_wherever_a_list_names_both
     make_account(AccountStatus.ACTIVE)
     page = admin_client.get(reverse("admin:provisioning_account_changelist")).content.decode()
     assert f"{connection.name} (" not in page and connection.name in page
+
+
+@pytest.mark.parametrize(("seconds", "words"), [(10, "checked just now"), (300, "checked 5\xa0minutes ago")])
+def test_a_cards_health_says_when_it_was_checked(admin_client, connection, seconds, words):
+    # a check of a few seconds ago read "checked 0 minutes ago"
+    Connection.objects.filter(pk=connection.pk).update(health_status="ok",
+                                                       health_checked_at=timezone.now() - timedelta(seconds=seconds))
+    cache.clear()
+    assert words in card_row(admin_client.get(INDEX).content.decode(), "Health")
