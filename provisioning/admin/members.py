@@ -78,6 +78,13 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Import
     formats = FORMATS
     import_template_name = "admin/provisioning/member/import.html"
 
+    # the import's preview shows the file's first rows, and says what the whole file does
+    import_preview_rows = 200
+
+    def get_import_context_data(self, **kwargs):
+        rows = self.import_preview_rows
+        return {**super().get_import_context_data(**kwargs), "preview_rows": rows, "preview_slice": f":{rows}"}
+
     def search_filter(self, term):
         return Q(email__istartswith=term) | Q(external_ref=term)
 

@@ -106,6 +106,20 @@ def test_the_members_a_file_names_are_read_at_once_and_found_despite_spaces(admi
     assert len(reads) == 1, reads
 
 
+def test_the_preview_says_what_the_file_does_and_shows_its_first_rows(admin_client, db, monkeypatch):
+    # 10,000 rows made a page of 5 MB, with no sentence of what confirming would do
+    from provisioning.admin.members import MemberAdmin
+
+    Member.objects.create(external_ref="CRM-3", email="grace@example.org", first_name="Grace", last_name="Hopper",
+                          country="US")
+    monkeypatch.setattr(MemberAdmin, "import_preview_rows", 1)
+    html = " ".join(upload(admin_client, GOOD + "CRM-4,alan@example.org,Alan,Turing,,GB\n").content.decode().split())
+    assert "Confirming adds 2 members and changes 0. 1 is already as the file says." in html
+    assert "The first 1 rows of the file are shown." in html
+    table = html.split('<table class="import-preview">', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr class=") == 1 and "ada@example.org" in table and "alan@example.org" not in table
+
+
 def test_a_file_without_the_external_ref_column_is_refused_in_a_sentence(admin_client, db):
     preview = upload(admin_client, "email,first_name,last_name\na@example.org,A,B\n")
     html = preview.content.decode()
