@@ -110,8 +110,8 @@ class MemberResource(resources.ModelResource):
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         """The model's rules, but for ``external_ref`` being unique: the instance loader found each
-        row's member by it, and the file's own repeats are errors (``import_instance``), so the
-        query a row that Django's check costs (3 s of an import of 10,000) would find nothing."""
+        row's member by it, and the file's own repeats are errors (``import_instance``), so
+        Django's check, a query a row (3 s of an import of 10,000), would find nothing."""
         super().validate_instance(instance, import_validation_errors, validate_unique=False)
 
     def after_import(self, dataset, result, **kwargs):

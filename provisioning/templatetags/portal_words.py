@@ -1,6 +1,8 @@
 """Template filters that put the portal's states into the words staff read (``explain``)."""
 
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 from portal.library_apps import admin_path as _admin_path
 
@@ -19,9 +21,6 @@ def account_status_words(status: str) -> str:
 def ago(moment) -> str:
     """``{{ checked_at|ago }}``: "2 minutes ago", or "just now" under a minute (Django's
     ``timesince`` reads "0 minutes" then)."""
-    from django.utils import timezone
-    from django.utils.timesince import timesince
-
     if moment is None:
         return ""
     if (timezone.now() - moment).total_seconds() < 60:
