@@ -73,6 +73,10 @@ class NewestFirstCursorPagination(PageSizeMixin, CursorPagination):
     """
 
     ordering = ("-id",)
+    # DRF's "Invalid cursor" said nothing of where a cursor comes from
+    invalid_cursor_message = (
+        "This cursor is not one this list gave: start from the list's first page and follow its next links."
+    )
 
     def paginate_queryset(self, queryset, request, view=None):
         """A client of the numbered pages these lists had before v1.2 asking for a page beyond the

@@ -68,7 +68,8 @@ def test_following_next_reaches_every_row_of_a_big_batch_once(admin_client_api, 
 def test_a_cursor_that_is_not_one_is_404(admin_client_api, connection, resource, cursor):
     response = admin_client_api.get(f"/api/v1/{resource}/", {"cursor": cursor})
     assert response.status_code == 404
-    assert set(response.json()) == {"detail", "code"}
+    assert response.json() == {"code": "not_found", "detail": (
+        "This cursor is not one this list gave: start from the list's first page and follow its next links.")}
 
 
 @pytest.mark.parametrize("resource", ["operations", "accounts"])
