@@ -206,3 +206,16 @@ def test_a_batch_says_how_many_of_its_accounts_wait_for_a_person_as_its_admin_pa
     assert admin_client_api.get(f"/api/v1/batches/{batch.pk}/").json()["awaiting_a_person"] == 2
     # the list leaves it out: it would be one more query per batch
     assert "awaiting_a_person" not in admin_client_api.get("/api/v1/batches/").json()["results"][0]
+
+
+def test_an_id_that_is_not_a_number_says_what_an_id_is(admin_client_api, member, connection):
+    # DRF said "Incorrect type. Expected pk value, received str."
+    cases = [("/api/v1/batches/", {"connection": connection.pk, "members": ["7"]}, "members", "member", "a string"),
+             ("/api/v1/batches/", {"connection": 1.5, "members": [member.pk]}, "connection", "connection",
+              "a decimal number"),
+             ("/api/v1/accounts/", {"member": {"id": member.pk}, "connection": connection.pk}, "member", "member",
+              "an object")]
+    for url, body, field, name, given in cases:
+        response = admin_client_api.post(url, body, format="json")
+        assert response.status_code == 400, body
+        assert response.json()[field] == [f"Give the {name}'s id, a whole number such as 7, not {given}."], body

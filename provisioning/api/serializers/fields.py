@@ -69,16 +69,27 @@ def checked_id(field: serializers.Field, data) -> int:
     """``data`` as an id: a JSON integer from 1 (``incorrect_type`` otherwise) within the ids the
     database can hold (``does_not_exist`` otherwise)."""
     if isinstance(data, bool) or not isinstance(data, int):
-        field.fail("incorrect_type", data_type=type(data).__name__)
+        field.fail("incorrect_type", data_type=_JSON_TYPES.get(type(data), type(data).__name__))
     if parse_id(data) is None:
         field.fail("does_not_exist", pk_value=data)
     return data
+
+
+# what a JSON value that is not an id was, in JSON's words (DRF said "received str")
+_JSON_TYPES = {str: "a string", float: "a decimal number", bool: "true or false", list: "a list",
+               dict: "an object", type(None): "null"}
 
 
 def missing_message(queryset) -> str:
     """"No member has the id 99999: give the id of an existing member." (DRF: 'Invalid pk')."""
     name = queryset.model._meta.verbose_name
     return f"No {name} has the id {{pk_value}}: give the id of an existing {name}."
+
+
+def id_type_message(queryset) -> str:
+    """"Give the member's id, a whole number such as 7, not a string." (DRF: 'Incorrect type.
+    Expected pk value, received str.')."""
+    return f"Give the {queryset.model._meta.verbose_name}'s id, a whole number such as 7, not {{data_type}}."
 
 
 @extend_schema_field(ID_SCHEMA)
@@ -89,6 +100,7 @@ class IdRelatedField(serializers.PrimaryKeyRelatedField):
         super().__init__(**kwargs)
         if self.queryset is not None:
             self.error_messages["does_not_exist"] = missing_message(self.queryset)
+            self.error_messages["incorrect_type"] = id_type_message(self.queryset)
 
     def to_internal_value(self, data):
         return super().to_internal_value(checked_id(self, data))
@@ -112,6 +124,7 @@ class IdListField(serializers.Field):
         self.allow_empty = allow_empty
         super().__init__(**kwargs)
         self.error_messages["does_not_exist"] = missing_message(queryset)
+        self.error_messages["incorrect_type"] = id_type_message(queryset)
 
     def to_internal_value(self, data):
         if not isinstance(data, list):
