@@ -13,3 +13,5 @@ urlpatterns = [
 # under /api/, an unexpected error answers JSON like the rest of the API (a path nothing serves:
 # provisioning.api.middleware.json_not_found)
 handler500 = "provisioning.views.server_error"
+# in the admin, a refused page says what it needs and which roles give it
+handler403 = "provisioning.views.permission_denied"

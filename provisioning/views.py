@@ -54,6 +54,26 @@ def metrics(request):
     return HttpResponse(metrics_text(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+def permission_denied(request, exception):
+    """``handler403``: in the admin, a page in its frame that says what the refused page needs
+    (the exception's words) and which roles give what, where Django showed "403 Forbidden" alone.
+    Elsewhere, Django's own."""
+    from django.contrib import admin
+    from django.template.response import TemplateResponse
+
+    from .admin.users import ROLE_WORDS
+
+    if not request.path.startswith("/admin/") or not request.user.is_authenticated:
+        return defaults.permission_denied(request, exception)
+    context = {
+        **admin.site.each_context(request),
+        "title": "You cannot open this page",
+        "reason": str(exception) if exception is not None and str(exception) else "",
+        "roles": ROLE_WORDS.items(),
+    }
+    return TemplateResponse(request, "admin/provisioning/permission_denied.html", context, status=403)
+
+
 def server_error(request):
     """An unexpected error (``handler500``, logged with its traceback): JSON under ``/api/``."""
     if request.path.startswith("/api/"):

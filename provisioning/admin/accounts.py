@@ -37,6 +37,7 @@ from .common import (
     available_operations,
     change_url,
     may_request,
+    permission_refusal,
     pretty_json,
     request_each,
     requester,
@@ -478,11 +479,10 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
         account = self.get_object(request, unquote(object_id))
         if account is None:
             raise Http404
-        if not (
-            self.has_view_permission(request, account)
-            and request.user.has_perm("provisioning.view_account_secrets")
-        ):
+        if not self.has_view_permission(request, account):
             raise PermissionDenied
+        if not request.user.has_perm("provisioning.view_account_secrets"):
+            raise permission_refusal("Reading an account's secrets", "provisioning.view_account_secrets")
         if not second_factor.is_fresh(request):  # a code again after SECRETS_REAUTH_SECONDS
             return redirect(second_factor.fresh_code_url(request))
         secrets = None

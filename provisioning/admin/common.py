@@ -49,6 +49,18 @@ def requester(request) -> services.Requester:
     return services.Requester.for_user(request.user, "admin")
 
 
+def permission_refusal(what: str, permission: str) -> PermissionDenied:
+    """A refusal that says what needs which permission, by the permission's own name ("Reading an
+    account's secrets needs the permission “Can view account secrets”."): the admin's 403 page
+    shows it above the roles that give permissions (``views.permission_denied``)."""
+    from django.contrib.auth.models import Permission
+
+    app_label, codename = permission.split(".", 1)
+    name = Permission.objects.filter(content_type__app_label=app_label, codename=codename).values_list(
+        "name", flat=True).first()
+    return PermissionDenied(f"{what} needs the permission “{name or permission}”.")
+
+
 def may_request(user, kind: str) -> bool:
     """Whether ``user`` may request (retry, cancel) operations of ``kind``."""
     return user.has_perm(OPERATION_SPECS[kind].permission)
@@ -270,8 +282,10 @@ class OperationRequestMixin:
         spec = OPERATION_SPECS.get(kind)
         if obj is None or spec is None:
             raise Http404("No such object or operation.")
-        if not self.has_view_permission(request, obj) or not may_request(request.user, kind):
+        if not self.has_view_permission(request, obj):
             raise PermissionDenied
+        if not may_request(request.user, kind):
+            raise permission_refusal(f"Requesting “{self.operation_label(obj, spec)}”", spec.permission)
         label = self.operation_label(obj, spec)
         if spec not in self.operation_kinds(obj):
             messages.error(request, self.operation_refusal(obj, spec))

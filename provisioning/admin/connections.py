@@ -25,7 +25,7 @@ from .. import explain, selectors, services
 from ..models import Connection
 from ..providers import registry
 from ..states import OperationKind
-from .common import OperationRequestMixin, change_url, request_each, requester
+from .common import OperationRequestMixin, change_url, permission_refusal, request_each, requester
 from .filters import ConnectionProviderFilter, HealthFilter
 from .forms import connection_form_for, credential_form_fields, setting_form_fields
 
@@ -292,7 +292,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         if connection is None:
             raise Http404
         if not self.has_manage_permission(request):
-            raise PermissionDenied
+            raise permission_refusal("Quarantining a connection or lifting its quarantine", "provisioning.manage_connection")
         form = QuarantineForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
             try:

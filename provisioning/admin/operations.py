@@ -35,6 +35,7 @@ from .common import (
     change_url,
     changelist_url,
     may_request,
+    permission_refusal,
     pre,
     pretty_json,
     report_requests,
@@ -398,7 +399,8 @@ class OperationAdmin(
         if operation is None:
             raise Http404
         if not may_request(request.user, operation.kind):
-            raise PermissionDenied
+            doing = {"retry": "Retrying", "cancel": "Cancelling", "confirm": "Confirming"}[verb]
+            raise permission_refusal(f"{doing} “{operation.get_kind_display()}”", OPERATION_SPECS[operation.kind].permission)
         refusal = retry_refusal(operation) if verb == "retry" else None
         if refusal is not None:  # the page offers what can help instead (services refuse the retry too)
             messages.warning(request, refusal)

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.test import Client
 from django.urls import reverse
 
 from provisioning.models import Batch, Operation, SecretAccess
@@ -152,6 +153,23 @@ def test_an_operator_runs_operations_but_cannot_view_secrets(in_group, world):
     assert Operation.objects.filter(kind="sync", status=OperationStatus.QUEUED).exists()
     # not connections: no health checks, no quarantine
     assert client.get(reverse("admin:provisioning_connection_quarantine", args=[world["connection"].pk])).status_code == 403
+
+
+def test_a_refused_page_says_what_it_needs_and_which_roles_give_what(in_group, world):
+    # it read "403 Forbidden" and nothing else, outside the admin's frame
+    operator = in_group("Provisioning operators")
+    page = operator.get(reverse("admin:provisioning_account_secrets", args=[world["account"].pk]))
+    html = page.content.decode()
+    assert page.status_code == 403
+    assert "Reading an account&#x27;s secrets needs the permission “Can read account secrets”." in html
+    assert "<strong>Secret keepers</strong> may read accounts&#x27; secrets" in html
+    assert 'id="site-name"' in html and "Back to the overview" in html  # the admin's frame
+    page = operator.get(reverse("admin:provisioning_connection_quarantine", args=[world["connection"].pk]))
+    assert "Quarantining a connection or lifting its quarantine needs the permission" in page.content.decode()
+    page = operator.post(reverse("admin:provisioning_connection_request", args=[world["connection"].pk, "health_check"]))
+    assert page.status_code == 403 and "Requesting “Health check” needs the permission" in page.content.decode()
+    # signed out, Django's own (the sign-in page, for the admin)
+    assert "Secret keepers" not in Client().get("/admin/provisioning/account/", follow=True).content.decode()
 
 
 def test_a_secret_keeper_reads_secrets_and_the_read_is_recorded(in_group, world):
