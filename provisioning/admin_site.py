@@ -142,7 +142,10 @@ def overview_values() -> dict:
             "email": account.member.email,
             "connection": str(account.connection),
             "provider": account.connection.provider,
+            "connection_id": account.connection_id,
+            "member_id": account.member_id,
             "status": account.status,
+            "error_code": account.last_error.get("code", "") if isinstance(account.last_error, dict) else "",
             "badge": explain.account_badge(account),
             "sentence": explain.account_person_sentence(account),
             "updated_at": account.updated_at,
@@ -192,6 +195,16 @@ def overview_values() -> dict:
     }
 
 
+# a failed account whose provisioning would fail again until something else is fixed (the error
+# sentence's next step): error code -> (button, admin URL of what to fix, the row's id of it, permission)
+FIX_FIRST = {
+    "configuration": ("Fix the connection", "admin:provisioning_connection_change", "connection_id",
+                      "provisioning.manage_connection"),
+    "member_incomplete": ("Complete the member", "admin:provisioning_member_change", "member_id",
+                          "provisioning.change_member"),
+}
+
+
 def with_next_step(row: dict, user) -> dict:
     """The queue row with the one button that moves it on, as far as ``user`` may press it."""
     from .providers import registry
@@ -206,7 +219,12 @@ def with_next_step(row: dict, user) -> dict:
     account_url = reverse("admin:provisioning_account_change", args=[row["id"]])
     button = ("Open the account", account_url)
     step = steps.get(row["status"])
-    if step is not None:
+    fix = FIX_FIRST.get(row.get("error_code", "")) if row["status"] == AccountStatus.FAILED else None
+    if fix is not None:  # a retry would fail the same way: the button leads to what to fix, or to the account
+        label, url_name, object_key, permission = fix
+        if user.has_perm(permission):
+            button = (label, reverse(url_name, args=[row[object_key]]))
+    elif step is not None:
         kind, label = step
         provider = registry.all_providers().get(row["provider"])
         if provider is not None and provider.supports(kind) and user.has_perm(OPERATION_SPECS[kind].permission):

@@ -83,6 +83,32 @@ def test_the_overview_shows_the_queue_with_one_button_each(admin_client, account
     assert "?needs_person=yes" in page
 
 
+@pytest.fixture
+def fix_first(accounts, connection):
+    """A failure of the connection's credentials, and one of a member without what the provider needs."""
+    incomplete = Account.objects.create(member=member(9), connection=connection, status=AccountStatus.FAILED)
+    Account.objects.filter(pk=accounts["failed3"].pk).update(last_error={"code": "configuration", "message": "Invalid key."})
+    Account.objects.filter(pk=incomplete.pk).update(last_error={"code": "member_incomplete", "message": "No phone."})
+    return incomplete
+
+
+def test_a_failure_a_retry_cannot_fix_leads_to_what_to_fix(admin_client, fix_first, connection):
+    # "Retry provisioning" for an account whose connection's credentials were refused: the retry
+    # fails the same way until they are fixed, as the sentence beside the button says
+    buttons = re.findall(r'provisioning-queue-button"><a [^>]*href="([^"]+)">([^<]+)</a>',
+                         admin_client.get(INDEX).content.decode())
+    assert (reverse("admin:provisioning_connection_change", args=[connection.pk]), "Fix the connection") in buttons
+    assert (reverse("admin:provisioning_member_change", args=[fix_first.member_id]), "Complete the member") in buttons
+    assert "Retry provisioning" not in [label for _, label in buttons]
+
+
+def test_one_who_may_not_fix_it_opens_the_account(staff_client, grant, fix_first):
+    grant("view_account", "provision_account")
+    page = staff_client.get(INDEX).content.decode()
+    assert "Fix the connection" not in page and "Complete the member" not in page and "Retry provisioning" not in page
+    assert "Open the account" in page
+
+
 def test_a_clerk_without_the_permission_gets_open_the_account(staff_client, grant, accounts):
     grant("view_account")
     page = staff_client.get(INDEX).content.decode()
