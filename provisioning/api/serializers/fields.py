@@ -5,6 +5,7 @@ whose schema says "integer" should refuse a string, so that its OpenAPI descript
 ``StrictModelSerializer`` uses these fields for the model fields it generates.
 """
 
+from django.core.validators import MinValueValidator
 from django.db import models
 from django_countries.serializer_fields import CountryField
 from drf_spectacular.utils import extend_schema_field
@@ -156,3 +157,12 @@ class StrictModelSerializer(serializers.ModelSerializer):
         models.BooleanField: StrictBooleanField,
     }
     serializer_related_field = IdRelatedField
+
+    def build_standard_field(self, field_name, model_field):
+        """The model's own words for a lower bound (DRF keeps the bound, and drops the message for
+        its "Ensure this value is greater than or equal to 1."): the API and the admin say the same."""
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        for validator in model_field.validators:
+            if isinstance(validator, MinValueValidator) and validator.message != MinValueValidator.message:
+                kwargs["error_messages"] = {**kwargs.get("error_messages", {}), "min_value": validator.message}
+        return field_class, kwargs
