@@ -34,7 +34,6 @@ from .common import (
     OperationRequestMixin,
     account_external_id,
     admin_link,
-    available_operations,
     change_url,
     may_request,
     permission_refusal,
@@ -372,7 +371,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
         spec = OPERATION_SPECS[kind]
         accounts, left = [], []
         for account in queryset.select_related("member", "connection"):
-            (accounts if spec in available_operations(account) else left).append(account)
+            (left if services.operation_refusal(kind=kind, account=account) else accounts).append(account)
         warnings = {}  # one sentence per connection: the provider's, which may depend on its settings
         for account in accounts + left:
             connection = account.connection
@@ -495,7 +494,7 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
             "object": account,
             "secret_names": explain.secret_names(account.secrets_set) if account.secrets_set else "",
             "secrets": None if secrets is None else [
-                (explain.secret_names([name]), value if isinstance(value, str) else json.dumps(value))
+                (explain.field_name(name), value if isinstance(value, str) else json.dumps(value))
                 for name, value in sorted(secrets.items())
             ],
             "media": self.media,

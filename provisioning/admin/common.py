@@ -51,7 +51,7 @@ def requester(request) -> services.Requester:
 
 def permission_refusal(what: str, permission: str) -> PermissionDenied:
     """A refusal that says what needs which permission, by the permission's own name ("Reading an
-    account's secrets needs the permission “Can view account secrets”."): the admin's 403 page
+    account's secrets needs the permission “Can read account secrets”."): the admin's 403 page
     shows it above the roles that give permissions (``views.permission_denied``)."""
     from django.contrib.auth.models import Permission
 
@@ -64,12 +64,6 @@ def permission_refusal(what: str, permission: str) -> PermissionDenied:
 def may_request(user, kind: str) -> bool:
     """Whether ``user`` may request (retry, cancel) operations of ``kind``."""
     return user.has_perm(OPERATION_SPECS[kind].permission)
-
-
-def available_operations(account) -> list[OperationSpec]:
-    """Operations that could start on ``account`` now: its provider offers them, its state allows
-    them (``services.operation_refusal``, which checks more when one is requested)."""
-    return [spec for spec in OPERATION_SPECS.values() if not services.operation_refusal(kind=spec.kind, account=account)]
 
 
 def account_external_id(account) -> str:
@@ -240,9 +234,8 @@ class OperationRequestMixin:
         raise NotImplementedError
 
     def operation_kinds(self, obj) -> list[OperationSpec]:
-        """The operations ``obj`` offers now: those ``services.operation_refusal`` does not refuse."""
-        target = self.operation_target(obj)
-        return [spec for spec in OPERATION_SPECS.values() if not services.operation_refusal(kind=spec.kind, **target)]
+        """The operations ``obj`` offers now (``services.operations_offered``)."""
+        return services.operations_offered(**self.operation_target(obj))
 
     def operation_request_url(self, obj, kind: str) -> str:
         opts = self.opts

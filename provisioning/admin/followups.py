@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from .. import selectors
+from .. import selectors, services
 from ..followups import follow_up
 from ..states import OPERATION_SPECS, OperationKind
-from .common import available_operations, may_request
+from .common import may_request
 
 _K = OperationKind
 
@@ -25,7 +25,7 @@ def suggested_buttons(operation, user) -> list[tuple[str, str]]:
     account = operation.account
     if not selectors.operation_is_accounts_latest(operation):
         return []  # something happened since: the account's page says what is next
-    available = {spec.kind for spec in available_operations(account)}
+    available = {spec.kind for spec in services.operations_offered(account=account)}
     return [
         (label, account_request_url(account, kind))
         for kind, label in found.suggestions
@@ -52,7 +52,7 @@ def next_step_buttons(operation, user) -> list[tuple[str, str]]:
     account = operation.account
     if not selectors.operation_is_accounts_latest(operation):
         return []
-    available = {spec.kind for spec in available_operations(account)}
+    available = {spec.kind for spec in services.operations_offered(account=account)}
     return [
         (OPERATION_SPECS[kind].label, account_request_url(account, kind))
         for kind in HUMAN_STEPS

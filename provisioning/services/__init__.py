@@ -49,6 +49,7 @@ from .operations import (
     operation_refusal,
     operation_request,
     operations_dispatch,
+    operations_offered,
     operation_retry,
     operation_retry_now,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "operation_execute",
     "operations_execute",
     "operation_refusal",
+    "operations_offered",
     "operation_request",
     "operation_retry",
     "operation_retry_now",

@@ -90,8 +90,9 @@ def operation_request(
             hold_reason = operation_hold_reason(kind=kind, connection=connection)
         if account is not None:
             account = Account.objects.select_for_update().get(pk=account.pk)
-            if account.status not in spec.allowed_from:
-                raise Conflict(_state_refusal(spec, account.status), code="invalid_state")
+            refused = _refused(spec, provider, account.status)  # the state read under the row lock
+            if refused is not None:
+                raise refused
             if account.operations.filter(status__in=UNFINISHED_OPERATION_STATUSES).exists():
                 raise Conflict("Another operation on this account is not finished yet.", code="busy")
             if kind == OperationKind.PROVISION:
@@ -127,8 +128,9 @@ def operation_check(*, kind: str, connection: Connection, input: dict | None = N
         provider = registry.get(connection.provider)
     except registry.UnknownProvider as exc:
         raise Conflict(str(exc), code="provider_unavailable")
-    if not provider.supports(kind):
-        raise Conflict(_not_supported(provider, spec), code="not_supported")
+    refused = _refused(spec, provider)
+    if refused is not None:
+        raise refused
     if not connection.enabled and kind != OperationKind.HEALTH_CHECK:
         raise Conflict(f"The connection '{connection}' is disabled.", code="connection_disabled")
     try:
@@ -152,21 +154,27 @@ def operation_refusal(*, kind: str, account: Account | None = None, connection: 
         provider = registry.get(connection.provider)
     except registry.UnknownProvider as exc:
         return str(exc)
-    if not provider.supports(kind):
-        return _not_supported(provider, spec)
-    if account is not None and account.status not in spec.allowed_from:
-        return _state_refusal(spec, account.status)
-    return ""
+    refused = _refused(spec, provider, account.status if account is not None else None)
+    return refused.message if refused is not None else ""
 
 
-def _not_supported(provider, spec) -> str:
-    return f"{provider.label} does not support '{spec.label}'."
+def operations_offered(*, account: Account | None = None, connection: Connection | None = None) -> list:
+    """The ``OperationSpec`` of every operation ``account`` (or ``connection``) offers now: those
+    ``operation_refusal`` does not refuse (the admin's buttons, pages and bulk actions)."""
+    return [spec for spec in OPERATION_SPECS.values()
+            if not operation_refusal(kind=spec.kind, account=account, connection=connection)]
 
 
-def _state_refusal(spec, status: str) -> str:
-    allowed = " or ".join(each.label.lower() for each in AccountStatus if each in spec.allowed_from)
-    return (f"{spec.label} is not possible for an account that is {AccountStatus(status).label.lower()}: "
-            f"only for one that is {allowed}.")
+def _refused(spec, provider, status: str | None = None) -> Conflict | None:
+    """The rule ``operation_refusal`` words and ``operation_request`` enforces: the provider offers
+    the operation, and an account in ``status`` (if one) may start it."""
+    if not provider.supports(spec.kind):
+        return Conflict(f"{provider.label} does not support '{spec.label}'.", code="not_supported")
+    if status is not None and status not in spec.allowed_from:
+        allowed = " or ".join(each.label.lower() for each in AccountStatus if each in spec.allowed_from)
+        return Conflict(f"{spec.label} is not possible for an account that is {AccountStatus(status).label.lower()}: "
+                        f"only for one that is {allowed}.", code="invalid_state")
+    return None
 
 
 def operation_hold_reason(*, kind: str, connection: Connection) -> str:
