@@ -168,9 +168,13 @@ def error_summary(code: str) -> str:
 
 
 def _with_message(sentence: str, message: str) -> str:
-    if message and message not in sentence:
-        sentence = f"{sentence} ({message.rstrip('.')}.)"
-    return sentence
+    """``sentence`` with the recorded ``message`` after it, in parentheses; a message of more
+    than one sentence, or with parentheses of its own, follows as it is."""
+    if not message or message in sentence:
+        return sentence
+    if "(" in message or ". " in message:
+        return f"{sentence} {message.rstrip('.')}."
+    return f"{sentence} ({message.rstrip('.')}.)"
 
 
 def operation_error_sentence(operation) -> str:
@@ -381,13 +385,19 @@ def result_sentence(result) -> str:
         return ""
     refused = result.get("field_errors")
     if isinstance(refused, dict) and refused:
-        fields = "; ".join(
-            f"{field.replace('_', ' ')}: {', '.join(map(str, messages)) if isinstance(messages, list) else messages}"
-            for field, messages in refused.items()
-        )
         rest = values_sentence({key: value for key, value in result.items() if key != "field_errors"})
-        return f"What the provider refused: {fields.rstrip('.')}." + (f" {rest}" if rest else "")
+        return refused_sentence(refused) + (f" {rest}" if rest else "")
     return values_sentence(result) or "The result holds links only (see below)."
+
+
+def refused_sentence(field_errors: dict) -> str:
+    """"What the provider refused: email: is invalid; phone number: is too short." — the fields
+    a provider refused, with its messages."""
+    fields = "; ".join(
+        f"{field.replace('_', ' ')}: {', '.join(map(str, messages)) if isinstance(messages, list) else messages}"
+        for field, messages in field_errors.items()
+    )
+    return f"What the provider refused: {fields.rstrip('.')}."
 
 
 def values_sentence(values) -> str:

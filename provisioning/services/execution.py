@@ -28,7 +28,7 @@ from django.db import InterfaceError, OperationalError, connection, connections,
 from django.db.models import Q
 from django.utils import timezone
 
-from .. import bulk, selectors
+from .. import bulk, explain, selectors
 from ..models import Account, Connection, ExternalCall, HealthStatus, Operation, RequestReservation
 from ..providers import registry
 from ..providers.base import UNSET, OperationContext, Outcome
@@ -836,9 +836,8 @@ def _operation_fail(operation: Operation, err: ProviderError, *, at_horizon: Con
     """Fail ``operation`` with ``err``. ``at_horizon``: its connection, when transient errors
     were retried for the connection's whole horizon (the account is flagged for a person)."""
     message = err.message
-    if err.field_errors:
-        fields = "; ".join(f"{k}: {', '.join(v)}" for k, v in err.field_errors.items())
-        message = f"{message} ({fields})" if fields not in message else message
+    if err.field_errors and not all(m in message for ms in err.field_errors.values() for m in ms):
+        message = f"{message.rstrip('.')}. {explain.refused_sentence(err.field_errors)}"
     if at_horizon is not None:
         first = operation.started_at
         attention = (

@@ -91,8 +91,8 @@ def test_a_member_whose_phone_went_since_the_request_fails_before_anything_is_se
     assert operation.error["retryable"] is False and len(http.calls) == 0
     assert account.status == AccountStatus.FAILED
     assert explain.operation_error_sentence(operation) == (
-        "The member lacks what Xhoppe needs, so nothing was sent: complete the member, then retry. (No phone "
-        "number: Xhoppe registers people by phone. Add the phone number, then provision.)"
+        "The member lacks what Xhoppe needs, so nothing was sent: complete the member, then retry. No phone "
+        "number: Xhoppe registers people by phone. Add the phone number, then provision."
     )
 
 
@@ -183,6 +183,11 @@ def test_a_wrong_or_expired_code_keeps_the_account_waiting_and_says_why(waiting,
 
     assert operation.status == OperationStatus.FAILED and operation.error["retryable"] is False
     assert says in operation.error["message"] and f"code: {reason}" in operation.error["message"]
+    # what staff read: the next step, then Xhoppe's refusal in sentences, not parentheses in parentheses
+    sentence = explain.operation_error_sentence(operation)
+    assert sentence.startswith("Xhoppe refused this SMS code") and sentence.endswith(
+        f"What the provider refused: code: {reason}.")
+    assert "(" not in sentence.replace("(mistyped, or an older code)", "")
     assert waiting.status == AccountStatus.AWAITING_VERIFICATION
     assert "authentication_token" not in waiting.secrets
     if reason == "is expired":  # what to do, in the words of the button the account's page shows
