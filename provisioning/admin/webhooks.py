@@ -1,13 +1,20 @@
 """Webhooks in the admin: outbound endpoints (secret shown once, on creation), their deliveries
 (read-only, redeliver), the providers' webhooks received, and the connection's ``webhook_url``."""
 
+import json
+from datetime import timedelta
+
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from .. import services
+from .. import explain, services
 from ..services import webhooks as _webhooks  # noqa: F401 (services.webhooks)
-from ..models import Connection, InboundWebhook, WebhookDelivery, WebhookEndpoint, WebhookEventType
+from ..models import (
+    Connection, InboundWebhook, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEventType,
+)
+from .common import changelist_url, pre
 from ..webhook_views import webhook_url
 from .connections import ConnectionAdmin
 from .filters import ConnectionFilter
@@ -46,17 +53,50 @@ class WebhookEndpointForm(forms.ModelForm):
         return data
 
 
+def endpoint_state(endpoint: WebhookEndpoint, *, now=None) -> str:
+    """Whether events reach ``endpoint``, and what the portal does next, in words."""
+    if not endpoint.enabled:
+        if endpoint.disabled_reason:
+            return (f"{endpoint.disabled_reason} Fix the receiver, then tick Enabled and save: the deliveries "
+                    "still waiting are then sent.")
+        return "Disabled: no events are sent or kept for it. Tick Enabled and save to send again."
+    if endpoint.failing_since:
+        give_up = endpoint.failing_since + timedelta(seconds=settings.PROVISIONING["WEBHOOK_DISABLE_AFTER_SECONDS"])
+        return (f"Deliveries have failed since {explain.full_time(endpoint.failing_since)}; each is retried. If "
+                f"none succeeds by {explain.full_time(give_up)}, the endpoint is disabled and its owner told "
+                "by email. Read its deliveries for what the receiver answered.")
+    return "Working: its last delivery succeeded (or none has been sent yet)."
+
+
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(admin.ModelAdmin):
     form = WebhookEndpointForm
-    list_display = ("url", "owner", "enabled", "failing_since", "disabled_reason")
+    list_display = ("url", "owner", "state_short", "deliveries_link")
     list_filter = ("enabled",)
-    readonly_fields = ("owner", "failing_since", "disabled_reason", "created_at")
+    readonly_fields = ("owner", "state_display", "deliveries_link", "created_at")
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
         # a new endpoint has no owner, failures or date yet: its page showed four rows of "—"
         return fields if obj is not None else [f for f in fields if f not in self.readonly_fields]
+
+    @admin.display(description="state")
+    def state_short(self, endpoint):
+        if not endpoint.enabled:
+            return "Disabled"
+        if endpoint.failing_since:
+            return format_html("Failing since {}", explain.short_time(endpoint.failing_since))
+        return "Working"
+
+    @admin.display(description="state")
+    def state_display(self, endpoint):
+        return format_html('<p class="provisioning-sentence{}">{}</p>',
+                           " provisioning-sentence-bad" if endpoint.failing_since else "", endpoint_state(endpoint))
+
+    @admin.display(description="deliveries")
+    def deliveries_link(self, endpoint):
+        return format_html('<a href="{}">Its deliveries</a>',
+                           changelist_url(WebhookDelivery, endpoint__id__exact=endpoint.pk))
 
     def has_module_permission(self, request):
         return request.user.has_perm("provisioning.manage_connection")
@@ -88,6 +128,28 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             "Signing secret of this endpoint, shown this once only: <code>{}</code>", secret))
 
 
+def delivery_state(delivery: WebhookDelivery) -> str:
+    """Where a delivery stands and what comes next, in words."""
+    attempts = f"{delivery.attempts} attempt{'s' if delivery.attempts != 1 else ''}"
+    answered = (f"the endpoint answered HTTP {delivery.last_status_code}"
+                if delivery.last_status_code and not delivery.last_error else "")
+    why = (answered or delivery.last_error.rstrip(".") or "no answer was recorded")
+    if delivery.status == WebhookDeliveryStatus.DELIVERED:
+        when = explain.full_time(delivery.delivered_at) if delivery.delivered_at else "an unrecorded time"
+        return f"Delivered at {when} (HTTP {delivery.last_status_code}), after {attempts}."
+    if delivery.status == WebhookDeliveryStatus.FAILED:
+        return (f"Gave up after {attempts}: {why}. Once the receiver works, send it again "
+                "(action “Send again now”).")
+    if not delivery.endpoint.enabled:
+        return "Waiting: the endpoint is disabled. It is sent once the endpoint is enabled again."
+    if not delivery.attempts:
+        return "Waiting to be sent."
+    after = f"Attempt {delivery.attempts} failed: {why}."
+    if delivery.next_attempt_at:
+        return f"{after} Next attempt at {explain.full_time(delivery.next_attempt_at)}."
+    return after
+
+
 @admin.action(description="Send again now (same event id)")
 def redeliver(modeladmin, request, queryset):
     for delivery in queryset:
@@ -97,15 +159,43 @@ def redeliver(modeladmin, request, queryset):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    list_display = ("event_id", "event_type", "endpoint", "status", "attempts", "last_status_code", "delivered_at",
-                    "next_attempt_at")
-    list_filter = ("status", "event__type")
+    list_display = ("event_words", "endpoint", "state", "created_short")
+    list_display_links = ("event_words",)
+    list_select_related = ("event", "endpoint")
+    list_filter = ("status", "event__type", "endpoint")
+    search_fields = ("=event__id",)
+    search_help_text = "An event's id (evt_…), as the receiver got it in the webhook-id header."
     actions = [redeliver]
-    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    fieldsets = (
+        (None, {"fields": ("event_words", "event_reference", "endpoint", "state", "created_at")}),
+        ("What was sent", {"fields": ("payload",)}),
+        ("Last attempt", {"fields": ("last_attempt_at", "last_status_code", "last_duration_ms", "last_error",
+                                     "response_excerpt")}),
+    )
+    readonly_fields = ("event_words", "event_reference", "endpoint", "state", "created_at", "payload", "last_attempt_at",
+                       "last_status_code", "last_duration_ms", "last_error", "response_excerpt")
 
-    @admin.display(description="type")
-    def event_type(self, delivery):
-        return delivery.event.type
+    @admin.display(description="event")
+    def event_words(self, delivery):
+        return WebhookEventType(delivery.event.type).label if delivery.event.type in WebhookEventType.values \
+            else delivery.event.type
+
+    @admin.display(description="event id")
+    def event_reference(self, delivery):
+        return delivery.event_id
+
+    @admin.display(description="state")
+    def state(self, delivery):
+        return delivery_state(delivery)
+
+    @admin.display(description="created", ordering="created_at")
+    def created_short(self, delivery):
+        return explain.short_time(delivery.created_at)
+
+    @admin.display(description="body")
+    def payload(self, delivery):
+        # as sent, but indented to be read
+        return pre(json.dumps(json.loads(services.webhooks.event_body(delivery.event)), indent=2, ensure_ascii=False))
 
     def has_module_permission(self, request):
         return request.user.has_perm("provisioning.manage_connection")

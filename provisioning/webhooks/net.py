@@ -128,7 +128,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, redact=lambda text: 
     try:
         target = check_url(url)
     except UnsafeURL as exc:
-        return SendResult(None, "", took(), f"refused: {exc}")
+        return SendResult(None, "", took(), f"Not sent, the portal refused the address: {exc}")
     conf = _conf()
     timeout = urllib3.Timeout(connect=conf["WEBHOOK_CONNECT_TIMEOUT_SECONDS"], read=conf["WEBHOOK_READ_TIMEOUT_SECONDS"])
     address = target.addresses[0]
@@ -156,11 +156,33 @@ def post(url: str, body: bytes, headers: dict[str, str], *, redact=lambda text: 
         status = response.status
         response.close()
         excerpt = redact(raw.decode("utf-8", "replace"))[:EXCERPT_CHARS]
-        error = f"redirect to {response.headers.get('Location', '?')[:200]} not followed" if 300 <= status < 400 else ""
+        error = (
+            f"The endpoint answered with a redirect to {response.headers.get('Location', '?')[:200]}, which is "
+            "not followed: give the endpoint's final URL."
+        ) if 300 <= status < 400 else ""
         return SendResult(status, excerpt, took(), error)
-    except urllib3.exceptions.HTTPError as exc:
-        return SendResult(None, "", took(), f"{type(exc).__name__}: {str(exc)[:300]}")
-    except OSError as exc:
-        return SendResult(None, "", took(), f"{type(exc).__name__}: {str(exc)[:300]}")
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        return SendResult(None, "", took(), unsent_words(exc, conf))
     finally:
         pool.close()
+
+
+def unsent_words(exc: Exception, conf: dict) -> str:
+    """Why nothing came back, in a sentence: "Could not connect: the connection was refused, so
+    nothing listens at that address and port.", with the system's reason where it says more."""
+    errors = urllib3.exceptions
+    reason = str(exc)[:200]
+    if isinstance(exc, (errors.NewConnectionError, ConnectionError)):
+        reason = str(exc).rsplit(": ", 1)[-1][:200]  # "…: Failed to establish a new connection: [Errno 113] No route to host"
+        if "refused" in reason.lower():
+            return "Could not connect: the connection was refused, so nothing listens at that address and port."
+        return f"Could not connect ({reason})."
+    if isinstance(exc, errors.ConnectTimeoutError):
+        return f"Could not connect: no answer within {conf['WEBHOOK_CONNECT_TIMEOUT_SECONDS']:g} s."
+    if isinstance(exc, errors.ReadTimeoutError):
+        return f"Connected and sent, but no answer came within {conf['WEBHOOK_READ_TIMEOUT_SECONDS']:g} s."
+    if isinstance(exc, errors.SSLError):
+        return f"The secure connection failed ({reason})."
+    if isinstance(exc, errors.ProtocolError):
+        return f"The connection broke before an answer came ({reason})."
+    return f"Could not send ({type(exc).__name__}: {str(exc)[:200]})."

@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+import urllib3
 from django.contrib.auth.models import User
 from django.core import mail
 from django.db import transaction
@@ -281,3 +282,36 @@ def test_the_secret_is_encrypted_at_rest(endpoint):
         (raw,) = cursor.fetchone()
     assert raw.startswith("gAAAA") and endpoint.plain_secret not in raw
     _ = json
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_receiver_that_cannot_be_reached_is_said_in_words(owner, loopback_allowed, connection):
+    # it read "NewConnectionError: HTTPConnection(host='127.0.0.1', port=9): Failed to establish a new
+    # connection: [Errno 111] Connection refused"
+    services.webhook_endpoint_create(owner=owner, url=f"http://127.0.0.1:{closed_port()}/hook", events=ALL)
+    services.connection_quarantine(connection=connection, reason="by hand", requested_by=STAFF)
+    (delivery,) = send_all()
+    assert delivery.status == "pending" and delivery.last_status_code is None
+    assert delivery.last_error == (
+        "Could not connect: the connection was refused, so nothing listens at that address and port.")
+
+
+@pytest.mark.parametrize(("error", "words"), [
+    (lambda: urllib3.exceptions.ReadTimeoutError(None, "/hook", "Read timed out. (read timeout=5.0)"),
+     "Connected and sent, but no answer came within 5 s."),
+    (lambda: urllib3.exceptions.ConnectTimeoutError(None, "Connection to 203.0.113.9 timed out."),
+     "Could not connect: no answer within 3 s."),
+    (lambda: urllib3.exceptions.SSLError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+     "The secure connection failed ([SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed)."),
+    (lambda: urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+     "The connection broke before an answer came"),
+])
+def test_why_nothing_came_back_is_a_sentence(settings, error, words):
+    assert net.unsent_words(error(), settings.PROVISIONING).startswith(words)
