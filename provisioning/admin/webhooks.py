@@ -152,9 +152,16 @@ def delivery_state(delivery: WebhookDelivery) -> str:
 
 @admin.action(description="Send again now (same event id)")
 def redeliver(modeladmin, request, queryset):
-    for delivery in queryset:
+    deliveries = list(queryset.select_related("endpoint"))
+    for delivery in deliveries:
         services.webhook_delivery_redeliver(delivery=delivery)
-    messages.info(request, f"{queryset.count()} deliveries sent again.")
+    held = sum(1 for delivery in deliveries if not delivery.endpoint.enabled)
+    sent = len(deliveries) - held
+    if sent:
+        messages.info(request, f"{sent} {'delivery' if sent == 1 else 'deliveries'} sent again.")
+    if held:  # the sender sends nothing to a disabled endpoint
+        messages.warning(request, f"{held} {'delivery waits' if held == 1 else 'deliveries wait'} for an endpoint "
+                                  f"that is disabled: enable the endpoint to send {'it' if held == 1 else 'them'}.")
 
 
 @admin.register(WebhookDelivery)

@@ -5,6 +5,7 @@ from html import unescape
 import re
 
 import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import User
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -121,3 +122,16 @@ def test_an_endpoint_says_whether_events_reach_it(admin_client, loopback_allowed
             "deliveries still waiting are then sent.") in text(admin_client.get(change))
     assert ("Waiting: the endpoint is disabled. It is sent once the endpoint is enabled again."
             in text(admin_client.get(DELIVERIES)))
+
+
+def test_sending_again_to_a_disabled_endpoint_says_it_waits(admin_client, loopback_allowed, receiver, quarantined):
+    working, disabled = endpoint_at(receiver.url), endpoint_at(receiver.url + "2")
+    quarantined()
+    WebhookEndpoint.objects.filter(pk=disabled.pk).update(enabled=False)
+    response = admin_client.post(DELIVERIES, {
+        "action": "redeliver", ACTION_CHECKBOX_NAME: list(WebhookDelivery.objects.values_list("pk", flat=True))})
+    # it said "2 deliveries sent again.", and nothing goes to a disabled endpoint
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "1 delivery sent again.",
+        "1 delivery waits for an endpoint that is disabled: enable the endpoint to send it.",
+    ]
