@@ -125,7 +125,24 @@ def test_a_path_nothing_serves_under_the_api_is_a_json_404(admin_client_api, db,
     response = admin_client_api.post(path, {}, format="json")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
-    assert response.json() == {"detail": "Not found.", "code": "not_found"}
+    assert response.json()["code"] == "not_found"
+    assert response.json()["detail"].startswith(f"Nothing is at {path}.")
+
+
+def test_a_404_says_what_is_there_instead(admin_client_api, db):
+    # it said "Not found.", to a client guessing how to deprovision
+    response = admin_client_api.post("/api/v1/accounts/5/deprovision/", {}, format="json")
+    assert response.status_code == 404 and response.json() == {"code": "not_found", "detail": (
+        "Nothing is at /api/v1/accounts/5/deprovision/. At /api/v1/accounts/5/: GET, DELETE; GET captcha/, POST "
+        "captcha/, POST captcha/refresh/, GET credentials/, POST login-link/, POST provision/, POST reset-password/, "
+        "POST rotate-secret/, POST sync/, POST validate/, POST verify/. Every path and what it does: /api/docs/.")}
+    assert "POST deliveries/{delivery}/redeliver/" in admin_client_api.get("/api/v1/webhooks/1/nope/").json()["detail"]
+    assert admin_client_api.get("/api/v1/acounts/").json()["detail"] == (
+        "Nothing is at /api/v1/acounts/. The API's resources: /api/v1/connections/, /api/v1/members/, "
+        "/api/v1/accounts/, /api/v1/operations/, /api/v1/batches/, /api/v1/providers/, /api/v1/webhooks/. "
+        "Every path and what it does: /api/docs/.")
+    # an object that is not there is the view's own 404, as before
+    assert admin_client_api.get("/api/v1/accounts/999/").json() == {"detail": "Not found.", "code": "not_found"}
 
 
 def test_an_unexpected_error_under_the_api_answers_json(rf):
