@@ -7,6 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils.html import format_html
 
 from .. import explain, services
@@ -201,8 +202,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="body")
     def payload(self, delivery):
-        # as sent, but indented to be read
-        return pre(json.dumps(json.loads(services.webhooks.event_body(delivery.event)), indent=2, ensure_ascii=False))
+        return pre(_indented(services.webhooks.event_body(delivery.event)))  # as sent, indented to be read
 
     def has_module_permission(self, request):
         return request.user.has_perm("provisioning.manage_connection")
@@ -226,17 +226,72 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         return actions
 
 
+def inbound_outcome(inbound: InboundWebhook) -> str:
+    """What the portal made of a provider's webhook: "Accepted: registration confirmed."."""
+    detail = (inbound.detail or "").rstrip(".")
+    if inbound.accepted:
+        return f"Accepted: {detail}." if detail else "Accepted."
+    return f"Refused (HTTP {inbound.status_code}): {detail}." if detail else f"Refused (HTTP {inbound.status_code})."
+
+
 @admin.register(InboundWebhook)
 class InboundWebhookAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "connection", "event_type", "webhook_id", "accepted", "status_code", "detail")
+    """What providers sent to the portal's receivers. A record, not to be edited or deleted: an
+    accepted one is also the guard that refuses its replay."""
+
+    list_display = ("created_at", "connection", "event_type", "outcome", "account_link")
+    list_select_related = ("connection",)
     list_filter = ("accepted", ("connection", ConnectionFilter))
-    readonly_fields = [f.name for f in InboundWebhook._meta.fields]
+    search_fields = ("=webhook_id",)
+    search_help_text = "A webhook's id, as the provider sent it."
+    fieldsets = (
+        (None, {"fields": ("connection", "event_type", "outcome", "account_link", "created_at")}),
+        ("As received", {"fields": ("webhook_id", "remote_addr", "status_code", "headers", "body", "applied_display")}),
+    )
+    readonly_fields = ("connection", "event_type", "outcome", "account_link", "created_at", "webhook_id",
+                       "remote_addr", "status_code", "headers", "body", "applied_display")
+
+    @admin.display(description="outcome")
+    def outcome(self, inbound):
+        return inbound_outcome(inbound)
+
+    @admin.display(description="account")
+    def account_link(self, inbound):
+        account = (inbound.applied or {}).get("account")
+        if not isinstance(account, int):
+            return "—"
+        return format_html('<a href="{}">account #{}</a>', reverse("admin:provisioning_account_change", args=[account]),
+                           account)
+
+    @admin.display(description="headers (secrets hidden)")
+    def headers(self, inbound):
+        return pre(json.dumps(inbound.request_headers, indent=2, ensure_ascii=False)) if inbound.request_headers \
+            else "—"
+
+    @admin.display(description="body (secrets hidden)")
+    def body(self, inbound):
+        return pre(_indented(inbound.request_body))
+
+    @admin.display(description="what it changed")
+    def applied_display(self, inbound):
+        return pre(json.dumps(inbound.applied, indent=2, ensure_ascii=False)) if inbound.applied else "—"
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _indented(body: str) -> str:
+    """A JSON body indented to be read; any other text as it is."""
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body
 
 
 class ConnectionWithWebhookAdmin(ConnectionAdmin):

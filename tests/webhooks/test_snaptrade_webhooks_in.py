@@ -226,3 +226,20 @@ def test_behind_a_proxy_each_sender_has_its_own_rate_limit_and_address(connectio
     assert through_proxy("198.51.100.7").status_code == 429  # that sender is over its limit
     assert through_proxy("203.0.113.9").status_code == 200  # another one is not
     assert InboundWebhook.objects.filter(remote_addr="203.0.113.9").exists()
+
+
+def test_the_admin_shows_what_was_made_of_each_webhook_and_keeps_them(connection, deprovisioning, admin_client):
+    post(connection, event())
+    post(connection, event(), key="another-key")
+    accepted, refused = InboundWebhook.objects.order_by("pk")
+    listed = admin_client.get("/admin/provisioning/inboundwebhook/").content.decode()
+    assert "Accepted: deletion confirmed: deprovisioned." in listed
+    assert f'>account #{deprovisioning.pk}</a>' in listed
+    assert f"Refused (HTTP {refused.status_code}): {refused.detail.rstrip('.')}." in listed
+    page = admin_client.get(f"/admin/provisioning/inboundwebhook/{accepted.pk}/change/")
+    assert '"webhookSecret": "***"' in page.content.decode().replace("&quot;", '"')  # the body, indented
+    # an accepted one is what refuses its replay: no one deletes it from here
+    assert "Delete" not in page.content.decode()
+    assert admin_client.post(f"/admin/provisioning/inboundwebhook/{accepted.pk}/delete/", {"post": "yes"}).status_code \
+        == 403
+    assert InboundWebhook.objects.count() == 2
