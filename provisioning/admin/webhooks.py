@@ -19,6 +19,7 @@ from .common import changelist_url, pre
 from ..webhook_views import webhook_url
 from .connections import ConnectionAdmin
 from .filters import ConnectionFilter
+from .paging import LargeListMixin
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -166,8 +167,12 @@ def redeliver(modeladmin, request, queryset):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(LargeListMixin, admin.ModelAdmin):
+    """One row per event and endpoint subscribed to it: as many as operations, and more."""
+
     list_display = ("event_words", "endpoint", "state", "created_short")
+    ordering = ("-id",)  # the order they were made in, along the primary key's index
+    sortable_by = ("created_short",)
     list_display_links = ("event_words",)
     list_select_related = ("event", "endpoint")
     list_filter = ("status", "event__type", "endpoint")
@@ -196,7 +201,7 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     def state(self, delivery):
         return delivery_state(delivery)
 
-    @admin.display(description="created", ordering="created_at")
+    @admin.display(description="created", ordering="id")
     def created_short(self, delivery):
         return explain.short_time(delivery.created_at)
 
@@ -235,7 +240,7 @@ def inbound_outcome(inbound: InboundWebhook) -> str:
 
 
 @admin.register(InboundWebhook)
-class InboundWebhookAdmin(admin.ModelAdmin):
+class InboundWebhookAdmin(LargeListMixin, admin.ModelAdmin):
     """What providers sent to the portal's receivers. A record, not to be edited or deleted: an
     accepted one is also the guard that refuses its replay."""
 
