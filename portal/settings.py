@@ -337,6 +337,9 @@ PROVISIONING = {
     "MAX_RESPONSE_BYTES": env.int("PROVIDER_MAX_RESPONSE_BYTES", default=1_000_000),
     # how long ExternalCall rows and idempotency records are kept
     "CALL_RETENTION_DAYS": env.int("CALL_RETENTION_DAYS", default=90),
+    # days outbound webhook events (with their deliveries) and the providers' webhooks are kept;
+    # an event still to be sent to a disabled endpoint is kept until it is
+    "WEBHOOK_RETENTION_DAYS": env.int("WEBHOOK_RETENTION_DAYS", default=90),
     # how old the counts of /metrics and of the connections' account_counts may be before a
     # request counts again itself (beat refreshes them every COUNTS_REFRESH_INTERVAL_SECONDS)
     "COUNTS_MAX_AGE_SECONDS": env.int("COUNTS_MAX_AGE_SECONDS", default=60),

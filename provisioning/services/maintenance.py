@@ -10,7 +10,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..bulk import IdList
-from ..models import Connection, ExternalCall, IdempotencyRecord, Operation, RequestReservation
+from ..models import (
+    Connection, ExternalCall, IdempotencyRecord, InboundWebhook, Operation, RequestReservation, WebhookDelivery,
+    WebhookDeliveryStatus, WebhookEvent,
+)
 from ..providers import registry
 from ..selectors import operations_due
 from ..states import UNFINISHED_OPERATION_STATUSES, OperationKind, OperationStatus
@@ -80,14 +83,33 @@ def connections_reconcile() -> int:
 
 
 def records_clean_up() -> dict[str, int]:
-    """Drop old exchange records, expired idempotency records and reservations past every window."""
+    """Drop old exchange records, old webhook events and their deliveries (none still to be
+    sent), old providers' webhooks, expired idempotency records and reservations past every window."""
     conf = settings.PROVISIONING
     now = timezone.now()
     calls, _ = ExternalCall.objects.filter(
         created_at__lt=now - timedelta(days=conf["CALL_RETENTION_DAYS"])
     ).delete()
+    webhooks_before = now - timedelta(days=conf["WEBHOOK_RETENTION_DAYS"])
+    events, deliveries = _events_delete(
+        WebhookEvent.objects.filter(created_at__lt=webhooks_before)
+        .exclude(deliveries__status=WebhookDeliveryStatus.PENDING)
+    )
+    inbound, _ = InboundWebhook.objects.filter(created_at__lt=webhooks_before).delete()
     keys, _ = IdempotencyRecord.objects.filter(
         created_at__lt=now - timedelta(hours=conf["IDEMPOTENCY_TTL_HOURS"])
     ).delete()
     slots, _ = RequestReservation.objects.filter(reserved_at__lt=now - RESERVATION_RETENTION).delete()
-    return {"external_calls": calls, "idempotency_records": keys, "request_reservations": slots}
+    return {"external_calls": calls, "webhook_events": events, "webhook_deliveries": deliveries,
+            "inbound_webhooks": inbound, "idempotency_records": keys, "request_reservations": slots}
+
+
+def _events_delete(events, chunk: int = 2000) -> tuple[int, int]:
+    """Delete ``events`` with their deliveries, ``chunk`` events at a time: Django reads the rows
+    it deletes with their cascades, and months of events are millions. (events, deliveries)."""
+    deleted_events = deleted_deliveries = 0
+    while pks := list(events.values_list("pk", flat=True)[:chunk]):
+        _, per_model = WebhookEvent.objects.filter(pk__in=pks).delete()
+        deleted_events += per_model.get(WebhookEvent._meta.label, 0)
+        deleted_deliveries += per_model.get(WebhookDelivery._meta.label, 0)
+    return deleted_events, deleted_deliveries
