@@ -236,6 +236,8 @@ CELERY_TASK_IGNORE_RESULT = True
 # requests, by CONN_MAX_AGE and health checks
 CELERY_DB_REUSE_MAX = 2**62
 CELERY_RESULT_BACKEND = None
+# no results are kept, so none expire: beat's daily "celery.backend_cleanup" would do nothing
+CELERY_RESULT_EXPIRES = None
 CELERY_TASK_ACKS_LATE = False  # the database sweeper, not the broker, recovers lost work
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
@@ -243,38 +245,54 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# each entry's "description" is what the admin's list of schedules says of it (the database
+# scheduler writes an entry's fields on its row when beat starts)
 CELERY_BEAT_SCHEDULE = {
     "sweep-operations": {
         "task": "provisioning.tasks.operations_sweep",
         "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=15.0),
+        "description": "Sends again the operations a lost message or a stopped worker left behind, and the "
+                       "retries that are due. Paused, such operations wait.",
     },
     "health-check-connections": {
         "task": "provisioning.tasks.connections_health_check",
         "schedule": env.float("HEALTH_CHECK_INTERVAL_SECONDS", default=300.0),
+        "description": "Checks that each enabled connection's provider answers and accepts its credentials; "
+                       "the overview and the connections list show the result.",
     },
     "reconcile-connections": {
         "task": "provisioning.tasks.connections_reconcile",
         "schedule": env.float("RECONCILE_INTERVAL_SECONDS", default=3600.0),
+        "description": "Compares each connection's accounts with the users its provider lists, and flags "
+                       "for a person those that differ.",
     },
     # the grouped counts /metrics and the connections' account_counts read (services/counts.py)
     "refresh-counts": {
         "task": "provisioning.tasks.counts_refresh",
         "schedule": env.float("COUNTS_REFRESH_INTERVAL_SECONDS", default=20.0),
+        "description": "Counts accounts and operations by state for the overview, the connections' "
+                       "counts and /metrics. Paused, those counts grow old.",
     },
     "clean-up": {
         "task": "provisioning.tasks.records_clean_up",
         "schedule": env.float("CLEAN_UP_INTERVAL_SECONDS", default=3600.0),
+        "description": "Deletes exchange records and webhooks older than their retention (CALL_RETENTION_DAYS, "
+                       "WEBHOOK_RETENTION_DAYS) and expired idempotency records.",
     },
     # outbound webhooks whose delivery is due, or whose message or worker was lost (the outbox)
     "sweep-webhook-deliveries": {
         "task": "provisioning.tasks.webhook_deliveries_sweep",
         "schedule": env.float("WEBHOOK_SWEEP_INTERVAL_SECONDS", default=15.0),
+        "description": "Sends the webhook deliveries that are due: retries, and those whose message or "
+                       "worker was lost. Paused, webhooks wait.",
     },
     # accounts whose remote deletion is queued at the provider (SnapTrade's deleteUser): finished
     # when the provider no longer lists the user, for connections that get no webhooks
     "finish-pending-deletions": {
         "task": "provisioning.tasks.accounts_finish_pending_deletions",
         "schedule": env.float("PENDING_DELETION_CHECK_INTERVAL_SECONDS", default=300.0),
+        "description": "Marks as deprovisioned the accounts whose deletion the provider had queued, once it "
+                       "no longer lists them (SnapTrade, for connections that get no webhooks).",
     },
 }
 

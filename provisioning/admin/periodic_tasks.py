@@ -49,18 +49,19 @@ class PeriodicTaskAdmin(LibraryPeriodicTaskAdmin):
         for title, options in LibraryPeriodicTaskAdmin.fieldsets
     )
     readonly_fields = ("last_run", "crontab_translation")
-    # the list: "when" once (the library's "Scheduler" and "Interval Schedule" said it twice), no
-    # "Start Datetime" / "Last Run Datetime" columns and filters for a handful of rows
-    list_display = ("name", "enabled", "scheduler", "starts", "last_run", "one_off")
+    # the list: what each does (the portal's own say it: settings.CELERY_BEAT_SCHEDULE), "when"
+    # once (the library's "Scheduler" and "Interval Schedule" said it twice), no "Start Datetime",
+    # "Last Run Datetime" or one-off columns, which a page's own fields say
+    list_display = ("name", "what_it_does", "enabled", "scheduler", "last_run")
     list_filter = ("enabled", "one_off", "task")
+
+    @admin.display(description="what it does")
+    def what_it_does(self, obj):
+        return obj.description or "—"
 
     @admin.display(description="last run", ordering="last_run_at")
     def last_run(self, obj):
         return obj.last_run_at or "Not yet"
-
-    @admin.display(description="starts at", ordering="start_time")
-    def starts(self, obj):
-        return obj.start_time or "At once"
 
 
 admin.site.unregister(PeriodicTask)

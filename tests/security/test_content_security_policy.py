@@ -168,3 +168,20 @@ def test_the_periodic_task_words_leave_the_librarys_form_as_it_is(admin_client):
     admin_client.get("/admin/django_celery_beat/periodictask/add/")
     assert PeriodicTaskForm.base_fields["regtask"].help_text == ""
     assert PeriodicTaskForm.base_fields["task"].help_text == ""
+
+
+@pytest.mark.django_db(transaction=True)  # the scheduler closes the database connection, as beat does
+def test_the_portals_schedules_say_what_they_do(admin_client, settings):
+    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from portal.celery import app
+
+    DatabaseScheduler(app=app)  # what beat does when it starts: its schedules written on their rows
+    schedules = {task.name: task for task in PeriodicTask.objects.all()}
+    # no "celery.backend_cleanup", which had nothing to clean: the portal keeps no task results
+    assert set(schedules) == set(settings.CELERY_BEAT_SCHEDULE)
+    assert all(task.description for task in schedules.values())
+    listing = admin_client.get("/admin/django_celery_beat/periodictask/").content.decode()
+    assert "What it does" in listing or "what it does" in listing.lower()
+    assert schedules["sweep-operations"].description in listing
