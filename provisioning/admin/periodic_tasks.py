@@ -53,7 +53,7 @@ class PeriodicTaskAdmin(LibraryPeriodicTaskAdmin):
     # once (the library's "Scheduler" and "Interval Schedule" said it twice), no "Start Datetime",
     # "Last Run Datetime" or one-off columns, which a page's own fields say
     list_display = ("name", "what_it_does", "enabled", "scheduler", "last_run")
-    list_filter = ("enabled", "one_off", "task")
+    list_filter = ("enabled",)  # a handful of rows: filters by task name (dotted, a line each) or one-off said nothing
 
     @admin.display(description="what it does")
     def what_it_does(self, obj):
