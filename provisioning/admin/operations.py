@@ -128,6 +128,15 @@ class ExternalCallInline(ExchangeWordsMixin, ReadOnlyMixin, admin.TabularInline)
 
 
 
+
+def _result_links(result) -> list[tuple[str, str]]:
+    """The links in an operation's result, by key: ``[("redirect_uri", "https://…")]``."""
+    return [
+        (key, value)
+        for key, value in sorted((result or {}).items())
+        if isinstance(value, str) and value.startswith(("https://", "http://"))
+    ]
+
 @admin.register(Operation)
 class OperationAdmin(
     RequestedByMixin, LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ExportMixin, ReadOnlyAdmin
@@ -197,6 +206,15 @@ class OperationAdmin(
         "next_attempt": (OperationStatus.WAITING_RETRY,),
         "retries_stop_at": tuple(UNFINISHED_OPERATION_STATUSES),
         "taken_over_at": (OperationStatus.RUNNING,),
+    }
+    # rows that would only say "—" when the operation has nothing for them (most have no batch,
+    # input, links or error), and the section left empty goes with them
+    SHOWN_WHEN = {
+        "batch_link": lambda operation: operation.batch_id,
+        "input_display": lambda operation: operation.input,
+        "secret_input_display": lambda operation: operation.secret_input,
+        "links": lambda operation: _result_links(operation.result),
+        "error_display": lambda operation: operation.error_code,
     }
     change_form_template = "admin/provisioning/operation/change_form.html"
     resource_classes = [OperationResource]  # exported without input, result or error (resources.py)
@@ -273,13 +291,15 @@ class OperationAdmin(
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return super().get_fieldsets(request, obj)
-        return [
+        fieldsets = [
             (title, {**options, "fields": tuple(
                 name for name in options["fields"]
-                if name not in self.PROGRESS_WHILE or obj.status in self.PROGRESS_WHILE[name]
+                if (name not in self.PROGRESS_WHILE or obj.status in self.PROGRESS_WHILE[name])
+                and (name not in self.SHOWN_WHEN or self.SHOWN_WHEN[name](obj))
             )})
             for title, options in super().get_fieldsets(request, obj)
         ]
+        return [(title, options) for title, options in fieldsets if options["fields"]]
 
     @admin.display(description="next attempt at")
     def next_attempt(self, obj):
@@ -310,11 +330,7 @@ class OperationAdmin(
     @admin.display(description="links")
     def links(self, obj):
         """Links in the result (a login link's redirect URI), ready to open."""
-        urls = [
-            (key, value)
-            for key, value in sorted(obj.result.items())
-            if isinstance(value, str) and value.startswith(("https://", "http://"))
-        ]
+        urls = _result_links(obj.result)
         if not urls:
             return "—"
         names = [explain.field_name(key) for key, _ in urls]

@@ -307,3 +307,23 @@ def test_a_members_accounts_read_one_a_line_in_the_members_list(admin_client, ma
         "Everything sandbox",
         "Kandy sandbox",
     ]
+
+
+def test_an_operation_page_has_no_rows_of_nothing(admin_client, make_account, connection):
+    # a sync read "Batch: —", "Input: —", "Secret input: —", "Links: —" and "Error: —" under their headings
+    account = make_account(AccountStatus.ACTIVE)
+    plain = Operation.objects.create(kind=OperationKind.SYNC, status=OperationStatus.SUCCEEDED, account=account,
+                                     connection=connection, requested_by="admin:admin", result={"plan": "basic"})
+    html = admin_client.get(reverse("admin:provisioning_operation_change", args=[plain.pk])).content.decode()
+    for row in ("batch_link", "input_display", "secret_input_display", "links", "error_display"):
+        assert f"field-{row}" not in html, row
+    assert ">Input</h2>" not in html and "field-result_display" in html
+
+    full = Operation.objects.create(
+        kind=OperationKind.VERIFY, status=OperationStatus.FAILED, account=account, connection=connection,
+        requested_by="admin:admin", input={"channel": "sms"}, secret_input={"code": "123456"},
+        error_code="invalid_input", error_message="No.", result={"redirect_uri": "https://app.example/x"},
+    )
+    html = admin_client.get(reverse("admin:provisioning_operation_change", args=[full.pk])).content.decode()
+    for row in ("input_display", "secret_input_display", "links", "error_display"):
+        assert f"field-{row}" in html, row
