@@ -35,6 +35,7 @@ from .common import (
     account_external_id,
     admin_link,
     change_url,
+    fieldsets_showing,
     may_request,
     permission_refusal,
     pretty_json,
@@ -238,17 +239,22 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
     def last_error_display(self, obj):
         return explain.sentence_with_details(explain.account_error_sentence(obj), obj.last_error, bad=True)
 
+    # rows that would only say "—" for this account ("Captcha: —" on a Xhoppe account's page;
+    # "What a person must do: —" and "Last error: —" on an active one's), and a section left
+    # empty goes with them: "Needs a person" shows only when a person is needed
+    SHOWN_WHEN = {
+        "person_sentence_whole": lambda account: explain.account_person_sentence(account),
+        "last_error_display": lambda account: explain.account_error_sentence(account) or account.last_error,
+        "challenge": lambda account: account.challenge_image,
+        "secrets_display": lambda account: account.secrets,
+        "pending_operation": lambda account: selectors.account_pending_operation(account),
+    }
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None or obj.challenge_image or self.has_captchas(obj):
+        if obj is None:
             return fieldsets
-        # "Captcha: —" on the page of an account whose provider never asks for one
-        return [(name, {**options, "fields": tuple(f for f in options["fields"] if f != "challenge")})
-                for name, options in fieldsets]
-
-    def has_captchas(self, obj) -> bool:
-        provider = self.operation_provider(obj)
-        return provider is None or provider.supports(OperationKind.ANSWER_CAPTCHA)
+        return fieldsets_showing(fieldsets, lambda name: name not in self.SHOWN_WHEN or self.SHOWN_WHEN[name](obj))
 
     @admin.display(description="id at the provider")
     def external_id_display(self, obj):

@@ -92,6 +92,14 @@ def admin_link(obj, text=None) -> str:
     return format_html('<a href="{}">{}</a>', change_url(obj), obj if text is None else text)
 
 
+def fieldsets_showing(fieldsets, shown) -> list:
+    """``fieldsets`` with the fields ``shown(name)`` keeps, and without the sections left empty:
+    an object's page without rows that would only say "—" for it."""
+    kept = [(title, {**options, "fields": tuple(name for name in options["fields"] if shown(name))})
+            for title, options in fieldsets]
+    return [(title, options) for title, options in kept if options["fields"]]
+
+
 def changelist_url(model, **filters) -> str:
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
     return f"{url}?{urlencode(filters)}" if filters else url

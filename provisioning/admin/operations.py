@@ -34,6 +34,7 @@ from .common import (
     admin_link,
     change_url,
     changelist_url,
+    fieldsets_showing,
     may_request,
     permission_refusal,
     pre,
@@ -291,15 +292,10 @@ class OperationAdmin(
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return super().get_fieldsets(request, obj)
-        fieldsets = [
-            (title, {**options, "fields": tuple(
-                name for name in options["fields"]
-                if (name not in self.PROGRESS_WHILE or obj.status in self.PROGRESS_WHILE[name])
-                and (name not in self.SHOWN_WHEN or self.SHOWN_WHEN[name](obj))
-            )})
-            for title, options in super().get_fieldsets(request, obj)
-        ]
-        return [(title, options) for title, options in fieldsets if options["fields"]]
+        return fieldsets_showing(super().get_fieldsets(request, obj), lambda name: (
+            (name not in self.PROGRESS_WHILE or obj.status in self.PROGRESS_WHILE[name])
+            and (name not in self.SHOWN_WHEN or self.SHOWN_WHEN[name](obj))
+        ))
 
     @admin.display(description="next attempt at")
     def next_attempt(self, obj):

@@ -5,16 +5,37 @@ from django.urls import reverse
 from provisioning.models import Account, Connection, Member
 
 
-def test_an_accounts_page_shows_a_captcha_row_only_where_its_provider_asks_for_captchas(admin_client, db):
+def test_an_accounts_page_shows_a_captcha_row_only_when_there_is_a_captcha(admin_client, db):
     # a Xhoppe account's page said "Captcha: —"; and "External id" for the id at the provider
     ada = Member.objects.create(email="ada@example.org")
     pages = {}
-    for provider in ("xhoppe", "flyve"):
+    for provider, image in (("xhoppe", b""), ("flyve", b""), ("kandy", b"\xff\xd8 a picture")):
         connection = Connection.objects.create(provider=provider, name=provider, base_url="http://p.test", credentials={})
-        account = Account.objects.create(member=ada, connection=connection, external_id="remote-7")
+        account = Account.objects.create(member=ada, connection=connection, external_id="remote-7",
+                                         challenge_image=image)
         pages[provider] = admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])).content.decode()
-    assert "<label>Captcha:</label>" not in pages["xhoppe"] and "<label>Captcha:</label>" in pages["flyve"]
+    assert "<label>Captcha:</label>" not in pages["xhoppe"] + pages["flyve"]
+    assert "<label>Captcha:</label>" in pages["kandy"]
     assert "<label>Id at the provider:</label>" in pages["xhoppe"] and "External id" not in pages["xhoppe"]
+
+
+def test_an_accounts_page_has_no_rows_of_nothing(admin_client, db):
+    # an active account's page read "Needs a person", then "What a person must do: —", "Last error: —",
+    # and "Secrets stored: —", "Unfinished operation: —"
+    ada = Member.objects.create(email="ada@example.org")
+    kandy = Connection.objects.create(provider="kandy", name="Kandy", base_url="http://k.test", credentials={})
+    quiet = Account.objects.create(member=ada, connection=kandy, status="active", external_id="remote-7")
+    page = admin_client.get(reverse("admin:provisioning_account_change", args=[quiet.pk])).content.decode()
+    assert ">Needs a person</h2>" not in page
+    for row in ("person_sentence_whole", "last_error_display", "secrets_display", "pending_operation"):
+        assert f"field-{row}" not in page, row
+
+    Account.objects.filter(pk=quiet.pk).update(status="failed", secrets={"api_key": "k"},
+                                               last_error={"code": "rejected", "message": "No."})
+    page = admin_client.get(reverse("admin:provisioning_account_change", args=[quiet.pk])).content.decode()
+    assert ">Needs a person</h2>" in page
+    for row in ("person_sentence_whole", "last_error_display", "secrets_display"):
+        assert f"field-{row}" in page, row
 
 
 def test_an_operation_the_account_does_not_offer_says_why(admin_client, db):
