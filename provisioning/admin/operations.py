@@ -128,8 +128,6 @@ class ExternalCallInline(ExchangeWordsMixin, ReadOnlyMixin, admin.TabularInline)
         )
 
 
-
-
 def _result_links(result) -> list[tuple[str, str]]:
     """The links in an operation's result, by key: ``[("redirect_uri", "https://…")]``."""
     return [
@@ -137,6 +135,7 @@ def _result_links(result) -> list[tuple[str, str]]:
         for key, value in sorted((result or {}).items())
         if isinstance(value, str) and value.startswith(("https://", "http://"))
     ]
+
 
 @admin.register(Operation)
 class OperationAdmin(

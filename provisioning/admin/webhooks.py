@@ -15,8 +15,8 @@ from ..services import webhooks as _webhooks  # noqa: F401 (services.webhooks)
 from ..models import (
     Connection, InboundWebhook, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEventType,
 )
-from .common import changelist_url, pre
 from ..webhook_views import webhook_url
+from .common import changelist_url, pre, pretty_json
 from .connections import ConnectionAdmin
 from .filters import ConnectionFilter
 from .paging import LargeListMixin
@@ -55,7 +55,7 @@ class WebhookEndpointForm(forms.ModelForm):
         return data
 
 
-def endpoint_state(endpoint: WebhookEndpoint, *, now=None) -> str:
+def endpoint_state(endpoint: WebhookEndpoint) -> str:
     """Whether events reach ``endpoint``, and what the portal does next, in words."""
     if not endpoint.enabled:
         if endpoint.disabled_reason:
@@ -190,8 +190,7 @@ class WebhookDeliveryAdmin(LargeListMixin, admin.ModelAdmin):
 
     @admin.display(description="event")
     def event_words(self, delivery):
-        return WebhookEventType(delivery.event.type).label if delivery.event.type in WebhookEventType.values \
-            else delivery.event.type
+        return delivery.event.get_type_display()  # "An operation finished"
 
     @admin.display(description="event id")
     def event_reference(self, delivery):
@@ -270,8 +269,7 @@ class InboundWebhookAdmin(LargeListMixin, admin.ModelAdmin):
 
     @admin.display(description="headers (secrets hidden)")
     def headers(self, inbound):
-        return pre(json.dumps(inbound.request_headers, indent=2, ensure_ascii=False)) if inbound.request_headers \
-            else "—"
+        return pretty_json(inbound.request_headers)
 
     @admin.display(description="body (secrets hidden)")
     def body(self, inbound):
@@ -279,7 +277,7 @@ class InboundWebhookAdmin(LargeListMixin, admin.ModelAdmin):
 
     @admin.display(description="what it changed")
     def applied_display(self, inbound):
-        return pre(json.dumps(inbound.applied, indent=2, ensure_ascii=False)) if inbound.applied else "—"
+        return pretty_json(inbound.applied)
 
     def has_add_permission(self, request):
         return False
