@@ -54,6 +54,28 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
         return account_external_id(obj)
 
 
+
+def import_preview(rows, shown: int) -> dict:
+    """The rows an import's preview shows (``preview``), and a sentence saying which
+    (``preview_note``): every row, in the file's order, when they fit; otherwise the rows that
+    change first (new, then updated, each in the file's order), then unchanged ones. A file of
+    9,990 unchanged rows and 10 changes showed 200 unchanged rows and none of the changes."""
+    if len(rows) <= shown:
+        return {"preview": rows, "preview_note": ""}
+    changing = [row for row in rows if row.import_type != "skip"]
+    if len(changing) >= shown:
+        return {"preview": changing[:shown],
+                "preview_note": f"The first {shown} of the {len(changing):,} rows that change are shown."}
+    unchanged = [row for row in rows if row.import_type == "skip"][:shown - len(changing)]
+    if not changing:
+        note = f"None of the {len(rows):,} rows changes anything; the first {shown} are shown."
+    elif len(changing) == 1:
+        note = f"The row that changes is shown first, then {len(unchanged)} of the {len(rows) - 1:,} unchanged."
+    else:
+        note = (f"The {len(changing)} rows that change are shown first, then {len(unchanged)} of the "
+                f"{len(rows) - len(changing):,} unchanged.")
+    return {"preview": changing + unchanged, "preview_note": note}
+
 @admin.register(Member)
 class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ImportExportMixin, admin.ModelAdmin):
     """Members; imported (CSV, XLSX: a preview shows each row's errors before anything is saved)
@@ -78,12 +100,15 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Import
     formats = FORMATS
     import_template_name = "admin/provisioning/member/import.html"
 
-    # the import's preview shows the file's first rows, and says what the whole file does
+    # the import's preview shows this many rows, those that change first, and says what the whole file does
     import_preview_rows = 200
 
-    def get_import_context_data(self, **kwargs):
-        rows = self.import_preview_rows
-        return {**super().get_import_context_data(**kwargs), "preview_rows": rows, "preview_slice": f":{rows}"}
+    def import_action(self, request, *args, **kwargs):
+        response = super().import_action(request, *args, **kwargs)
+        result = getattr(response, "context_data", {}).get("result")
+        if result is not None and not result.has_errors() and not result.has_validation_errors():
+            response.context_data.update(import_preview(result.valid_rows(), self.import_preview_rows))
+        return response
 
     def search_filter(self, term):
         return Q(email__istartswith=term) | Q(external_ref=term)

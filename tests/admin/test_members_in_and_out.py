@@ -115,9 +115,24 @@ def test_the_preview_says_what_the_file_does_and_shows_its_first_rows(admin_clie
     monkeypatch.setattr(MemberAdmin, "import_preview_rows", 1)
     html = " ".join(upload(admin_client, GOOD + "CRM-4,alan@example.org,Alan,Turing,,GB\n").content.decode().split())
     assert "Confirming adds 2 members and changes 0. 1 is already as the file says." in html
-    assert "The first 1 rows of the file are shown." in html
+    assert "The first 1 of the 2 rows that change are shown." in html
     table = html.split('<table class="import-preview">', 1)[1].split("</table>", 1)[0]
     assert table.count("<tr class=") == 1 and "ada@example.org" in table and "alan@example.org" not in table
+
+
+def test_the_preview_shows_the_rows_that_change_before_those_that_do_not(admin_client, db, monkeypatch):
+    # the first 200 rows of a file of unchanged members hid the changes further down
+    from provisioning.admin.members import MemberAdmin
+
+    Member.objects.bulk_create(Member(external_ref=f"R-{i}", email=f"m{i}@example.org") for i in range(4))
+    monkeypatch.setattr(MemberAdmin, "import_preview_rows", 3)
+    rows = "".join(f"R-{i},m{i}@example.org,,,,\n" for i in range(4)) + "R-9,new@example.org,,,,\n"
+    html = " ".join(upload(admin_client, "external_ref,email,first_name,last_name,phone,country\n" + rows)
+                    .content.decode().split())
+    assert "The row that changes is shown first, then 2 of the 4 unchanged." in html
+    table = html.split('<table class="import-preview">', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr class=") == 3 and table.index("new@example.org") < table.index("m0@example.org")
+    assert "m2@example.org" not in table
 
 
 def test_a_file_without_the_external_ref_column_is_refused_in_a_sentence(admin_client, db):
