@@ -50,15 +50,23 @@ def requester(request) -> services.Requester:
 
 
 def permission_refusal(what: str, permission: str) -> PermissionDenied:
-    """A refusal that says what needs which permission, by the permission's own name ("Reading an
-    account's secrets needs the permission “Can read account secrets”."): the admin's 403 page
-    shows it above the roles that give permissions (``views.permission_denied``)."""
-    from django.contrib.auth.models import Permission
+    """A refusal that says what needs which permission, by the permission's own name, and which
+    roles give it ("Reading an account's secrets needs the permission “Can read account secrets”,
+    which the role Secret keepers gives."): the admin's 403 page shows it above the roles and
+    what each allows (``views.permission_denied``)."""
+    from django.contrib.auth.models import Group, Permission
 
     app_label, codename = permission.split(".", 1)
-    name = Permission.objects.filter(content_type__app_label=app_label, codename=codename).values_list(
-        "name", flat=True).first()
-    return PermissionDenied(f"{what} needs the permission “{name or permission}”.")
+    found = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    name = found.values_list("name", flat=True).first()
+    roles = sorted(Group.objects.filter(permissions__in=found).values_list("name", flat=True).distinct())
+    if not roles:
+        given = "which no role gives: it is for administrators (superusers)"
+    elif len(roles) == 1:
+        given = f"which the role {roles[0]} gives"
+    else:
+        given = f"which the roles {', '.join(roles[:-1])} and {roles[-1]} give"
+    return PermissionDenied(f"{what} needs the permission “{name or permission}”, {given}.")
 
 
 def may_request(user, kind: str) -> bool:

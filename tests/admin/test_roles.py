@@ -161,11 +161,14 @@ def test_a_refused_page_says_what_it_needs_and_which_roles_give_what(in_group, w
     page = operator.get(reverse("admin:provisioning_account_secrets", args=[world["account"].pk]))
     html = page.content.decode()
     assert page.status_code == 403
-    assert "Reading an account&#x27;s secrets needs the permission “Can read account secrets”." in html
+    # and which role gives it, not only what each role allows
+    assert ("Reading an account&#x27;s secrets needs the permission “Can read account secrets”, which the role "
+            "Secret keepers gives.") in html
     assert "<strong>Secret keepers</strong> may read accounts&#x27; secrets" in html
     assert 'id="site-name"' in html and "Back to the overview" in html  # the admin's frame
     page = operator.get(reverse("admin:provisioning_connection_quarantine", args=[world["connection"].pk]))
-    assert "Quarantining a connection or lifting its quarantine needs the permission" in page.content.decode()
+    assert ("Quarantining a connection or lifting its quarantine needs the permission “Can configure provider "
+            "connections”, which no role gives: it is for administrators (superusers).") in page.content.decode()
     page = operator.post(reverse("admin:provisioning_connection_request", args=[world["connection"].pk, "health_check"]))
     assert page.status_code == 403 and "Requesting “Health check” needs the permission" in page.content.decode()
     # signed out, Django's own (the sign-in page, for the admin)
