@@ -55,26 +55,32 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
 
 
 
-def import_preview(rows, shown: int) -> dict:
-    """The rows an import's preview shows (``preview``), and a sentence saying which
-    (``preview_note``): every row, in the file's order, when they fit; otherwise the rows that
-    change first (new, then updated, each in the file's order), then unchanged ones. A file of
+def import_preview(result, shown: int) -> dict:
+    """What an import's preview says the file does (``preview_summary``), the rows it shows
+    (``preview``) and which they are (``preview_note``): every row, in the file's order, when they
+    fit; otherwise the rows that change first (in the file's order), then unchanged ones. A file of
     9,990 unchanged rows and 10 changes showed 200 unchanged rows and none of the changes."""
+    new, changed, same = (result.totals[kind] for kind in ("new", "update", "skip"))
+    summary = f"Confirming adds {new:,} member{'s' if new != 1 else ''} and changes {changed:,}."
+    if same:
+        summary += f" {same:,} {'is' if same == 1 else 'are'} already as the file says."
+    rows = result.valid_rows()
     if len(rows) <= shown:
-        return {"preview": rows, "preview_note": ""}
+        return {"preview_summary": summary, "preview": rows, "preview_note": ""}
     changing = [row for row in rows if row.import_type != "skip"]
     if len(changing) >= shown:
-        return {"preview": changing[:shown],
+        return {"preview_summary": summary, "preview": changing[:shown],
                 "preview_note": f"The first {shown} of the {len(changing):,} rows that change are shown."}
     unchanged = [row for row in rows if row.import_type == "skip"][:shown - len(changing)]
     if not changing:
-        note = f"None of the {len(rows):,} rows changes anything; the first {shown} are shown."
+        note = f"The first {shown} are shown."
     elif len(changing) == 1:
         note = f"The row that changes is shown first, then {len(unchanged)} of the {len(rows) - 1:,} unchanged."
     else:
         note = (f"The {len(changing)} rows that change are shown first, then {len(unchanged)} of the "
                 f"{len(rows) - len(changing):,} unchanged.")
-    return {"preview": changing + unchanged, "preview_note": note}
+    return {"preview_summary": summary, "preview": changing + unchanged, "preview_note": note}
+
 
 @admin.register(Member)
 class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ImportExportMixin, admin.ModelAdmin):
@@ -107,7 +113,7 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Import
         response = super().import_action(request, *args, **kwargs)
         result = getattr(response, "context_data", {}).get("result")
         if result is not None and not result.has_errors() and not result.has_validation_errors():
-            response.context_data.update(import_preview(result.valid_rows(), self.import_preview_rows))
+            response.context_data.update(import_preview(result, self.import_preview_rows))
         return response
 
     def search_filter(self, term):
