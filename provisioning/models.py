@@ -274,6 +274,10 @@ class Batch(models.Model):
 
     connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="batches")
     requested_by = models.CharField(max_length=150)
+    # which of the members given it did not send, and why, as the answer to its request said
+    # (services.batch_create: counts, the first member ids, "message"); {} when it sent them all
+    # was not recorded (a batch of the admin's actions, or one made before this was kept)
+    left_out = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

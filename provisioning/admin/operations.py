@@ -617,9 +617,18 @@ class BatchAdmin(RequestedByMixin, LargeListMixin, ReadOnlyAdmin):
     list_display = ("id", "connection", "requested_by_words", "created_at", "progress")
     list_select_related = ("connection",)
     list_filter = (("connection", ConnectionFilter),)
-    fields = ("connection", "requested_by_words", "created_at", "operations_link")
+    fields = ("connection", "requested_by_words", "created_at", "left_out_words", "operations_link")
     readonly_fields = fields
     change_form_template = "admin/provisioning/batch/change_form.html"
+
+    def get_fields(self, request, obj=None):
+        # "Not sent" only where some of the members given were not (a batch of the list's actions has none)
+        return [name for name in super().get_fields(request, obj)
+                if name != "left_out_words" or (obj is not None and obj.left_out.get("message"))]
+
+    @admin.display(description="not sent")
+    def left_out_words(self, obj):
+        return obj.left_out.get("message") or "—"
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

@@ -84,9 +84,25 @@ def batch_create(
                 "waiting for a person.",
                 field_errors={"members": ["Nobody left to provision at this connection."]},
             )
+        batch.left_out = _left_out(preview)
+        batch.save(update_fields=["left_out"])
     logger.info("batch requested id=%s operations=%s by=%s", batch.pk, sent, requested_by.label)
     batch.preview = preview
     return batch
+
+
+def _left_out(preview: selectors.BatchPreview) -> dict:
+    """What ``Batch.left_out`` keeps of ``preview``: which of the members given were not sent and
+    why, as the API answers it (``left_out``), for the batch's page and ``GET`` later."""
+    return {
+        "count": preview.left_out_count,
+        "over_quota": preview.over_quota_count,
+        "over_quota_members": list(preview.over_quota_ids),
+        "incomplete": preview.incomplete_count,
+        "incomplete_members": list(preview.incomplete_ids),
+        "already_there": dict(preview.existing),
+        "message": explain.batch_left_out_sentence(preview),
+    }
 
 
 def batch_retry_failed(*, batch: Batch, requested_by: Requester) -> tuple[list, selectors.BatchPreview | None]:

@@ -98,7 +98,8 @@ def test_batches_list_newest_first(admin_client_api, connection):
     assert results[0]["counts"] == {} and results[0]["finished"] is True
 
 
-def test_the_api_follows_the_admin_rule_failed_and_deprovisioned_again_and_never_over_the_quota(admin_client_api, connection):
+def test_the_api_follows_the_admin_rule_failed_and_deprovisioned_again_and_never_over_the_quota(
+        admin_client_api, admin_client, connection):
     connection.max_accounts = 3
     connection.save()
     failed, gone, active, new, late = members(5)
@@ -128,8 +129,21 @@ def test_the_api_follows_the_admin_rule_failed_and_deprovisioned_again_and_never
                    "allows no more (raise the quota or deprovision accounts there, then send them again); "
                    "1 because they already have an account there (active: 1), left as it is.",
     }
-    # the batch's own page keeps its progress only
-    assert "left_out" not in admin_client_api.get(f"/api/v1/batches/{batch.pk}/").json()
+    # and the batch keeps it: a client that lost the answer reads it again (it was not kept)
+    assert admin_client_api.get(f"/api/v1/batches/{batch.pk}/").json()["left_out"] == response.json()["left_out"]
+    assert "left_out" not in admin_client_api.get("/api/v1/batches/").json()["results"][0]  # a list's row: progress
+    # ... as does its page in the admin
+    page = admin_client.get(f"/admin/provisioning/batch/{batch.pk}/change/").content.decode()
+    assert "Not sent:" in page and "3 of the 5 members given were not sent" in page
+
+
+def test_a_batch_of_the_admins_actions_has_no_members_left_out_to_say(admin_client_api, admin_client, connection):
+    from provisioning import services
+
+    batch = services.batch_start(connection=connection, requested_by=services.Requester("admin:admin"))
+    assert admin_client_api.get(f"/api/v1/batches/{batch.pk}/").json()["left_out"] is None
+    page = admin_client.get(f"/admin/provisioning/batch/{batch.pk}/change/").content.decode()
+    assert "Connection:" in page and "Not sent:" not in page
 
 
 def test_members_the_provider_cannot_register_as_they_are_are_left_out_and_the_answer_says_why(

@@ -1,6 +1,7 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ... import explain, selectors
+from ... import selectors
 from ...models import Batch, Connection, Member
 from ...states import OperationStatus
 from .fields import IdListField, IdRelatedField, StrictBooleanField
@@ -41,6 +42,33 @@ class BatchSerializer(serializers.ModelSerializer):
         return super().to_representation(batch)
 
 
+class BatchLeftOutSerializer(serializers.Serializer):
+    """The members given to a batch that it did not send, and why, as recorded when it was made
+    (``Batch.left_out``)."""
+
+    count = serializers.IntegerField(help_text="How many of the members given were not sent.")
+    over_quota = serializers.IntegerField(
+        help_text="Left out because the connection's quota allows no more accounts."
+    )
+    over_quota_members = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text=f"The first of those (at most {selectors.BATCH_SAMPLE_NAMES}): member ids, in the order given.",
+    )
+    incomplete = serializers.IntegerField(
+        help_text="Left out because the provider cannot register them as they are (at Xhoppe: no phone number); "
+        "message says what they lack.",
+    )
+    incomplete_members = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text=f"The first of those (at most {selectors.BATCH_SAMPLE_NAMES}): member ids, in the order given.",
+    )
+    already_there = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Left alone because their account there is active, waiting for a person or busy: by its status.",
+    )
+    message = serializers.CharField(help_text='What was left out and what to do, or "" when nothing was.')
+
+
 class BatchDetailSerializer(BatchSerializer):
     """One batch: its progress, and how many of its accounts now wait for a person (as its admin
     page says). Not in the list: it is one more query per batch."""
@@ -51,49 +79,27 @@ class BatchDetailSerializer(BatchSerializer):
         "/accounts/?needs_person=true lists every account that needs a person, these among them.",
     )
 
+    left_out = serializers.SerializerMethodField(
+        help_text="Which of the members given it did not send, and why, as the answer to its request said; null "
+        "for a batch of operations requested in the admin, which gives no members."
+    )
+
     class Meta(BatchSerializer.Meta):
-        fields = [*BatchSerializer.Meta.fields, "awaiting_a_person"]
+        fields = [*BatchSerializer.Meta.fields, "awaiting_a_person", "left_out"]
         read_only_fields = fields
 
     def get_awaiting_a_person(self, batch) -> int:
         return sum(selectors.batch_accounts_awaiting_a_person(batch).values())
 
-
-class BatchLeftOutSerializer(serializers.Serializer):
-    """The members given to a new batch that it did not send, and why (read from its
-    ``selectors.BatchPreview``)."""
-
-    count = serializers.IntegerField(source="left_out_count", help_text="How many of the members given were not sent.")
-    over_quota = serializers.IntegerField(
-        source="over_quota_count", help_text="Left out because the connection's quota allows no more accounts."
-    )
-    over_quota_members = serializers.ListField(
-        source="over_quota_ids", child=serializers.IntegerField(),
-        help_text=f"The first of those (at most {selectors.BATCH_SAMPLE_NAMES}): member ids, in the order given.",
-    )
-    incomplete = serializers.IntegerField(
-        source="incomplete_count",
-        help_text="Left out because the provider cannot register them as they are (at Xhoppe: no phone number); "
-        "message says what they lack.",
-    )
-    incomplete_members = serializers.ListField(
-        source="incomplete_ids", child=serializers.IntegerField(),
-        help_text=f"The first of those (at most {selectors.BATCH_SAMPLE_NAMES}): member ids, in the order given.",
-    )
-    already_there = serializers.DictField(
-        source="existing", child=serializers.IntegerField(),
-        help_text="Left alone because their account there is active, waiting for a person or busy: by its status.",
-    )
-    message = serializers.SerializerMethodField(help_text='What was left out and what to do, or "" when nothing was.')
-
-    def get_message(self, preview) -> str:
-        return explain.batch_left_out_sentence(preview)
+    @extend_schema_field(BatchLeftOutSerializer(allow_null=True))
+    def get_left_out(self, batch) -> dict | None:
+        return BatchLeftOutSerializer(batch.left_out).data if batch.left_out else None
 
 
 class BatchCreatedSerializer(BatchSerializer):
     """The answer to a new batch: the batch, and which of the members given it left out."""
 
-    left_out = BatchLeftOutSerializer(source="preview", read_only=True)
+    left_out = BatchLeftOutSerializer(read_only=True)
 
     class Meta(BatchSerializer.Meta):
         fields = [*BatchSerializer.Meta.fields, "left_out"]
