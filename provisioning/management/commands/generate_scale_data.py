@@ -164,8 +164,8 @@ class Command(BaseCommand):
         )
         self.step(
             "batches",
-            f"""INSERT INTO {table[Batch]} (id, connection_id, requested_by, created_at)
-            SELECT {base[Batch]} + b, ({conns})[1 + b % {CONNECTIONS}], 'admin:scale',
+            f"""INSERT INTO {table[Batch]} (id, connection_id, requested_by, left_out, created_at)
+            SELECT {base[Batch]} + b, ({conns})[1 + b % {CONNECTIONS}], 'admin:scale', '{{}}',
                    {start} + ((b - 1)::float8 * {BATCH_SIZE} / {accounts}) * interval '{DAYS - 30} days'
             FROM generate_series(1, {batches}) b""",
         )
