@@ -400,6 +400,17 @@ def refused_sentence(field_errors: dict) -> str:
     return f"What the provider refused: {fields.rstrip('.')}."
 
 
+def is_link(value) -> bool:
+    """A value pages show as a link to open, not as a word: an http(s) URL."""
+    return isinstance(value, str) and value.startswith(("https://", "http://"))
+
+
+def result_links(result) -> list[tuple[str, str]]:
+    """The links in an operation's result, by key: ``[("redirect_uri", "https://…")]`` (what
+    ``values_sentence`` leaves out)."""
+    return [(key, value) for key, value in sorted((result or {}).items()) if is_link(value)]
+
+
 def values_sentence(values) -> str:
     """"validation id: 9; newsletter: yes." — the plain values of an operation's input or result
     (lists and objects by their size: "users: 3 items", links left out), "" when there are none."""
@@ -408,7 +419,7 @@ def values_sentence(values) -> str:
     plain = [
         f"{key.replace('_', ' ')}: {_plain(value)}"
         for key, value in sorted(values.items())
-        if isinstance(value, (str, int, float, bool)) and not str(value).startswith(("http://", "https://"))
+        if isinstance(value, (str, int, float, bool)) and not is_link(value)
     ]
     lists = [  # "6 entries", where a bare "6" read as a value ("glpi password policy: 6")
         f"{key.replace('_', ' ')}: {_how_many(value)}" for key, value in sorted(values.items())

@@ -32,10 +32,10 @@ from ..states import OPERATION_SPECS, OperationKind
 from .batches import provision_accounts
 from .common import (
     OperationRequestMixin,
+    ShownWhenMixin,
     account_external_id,
     admin_link,
     change_url,
-    fieldsets_showing,
     may_request,
     permission_refusal,
     pretty_json,
@@ -124,8 +124,8 @@ class NeedsPersonFilter(admin.SimpleListFilter):
 
 
 @admin.register(Account)
-class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ExportMixin, OperationRequestMixin,
-                   admin.ModelAdmin):
+class AccountAdmin(ShownWhenMixin, LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ExportMixin,
+                   OperationRequestMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "member_short",
@@ -242,19 +242,13 @@ class AccountAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Expor
     # rows that would only say "—" for this account ("Captcha: —" on a Xhoppe account's page;
     # "What a person must do: —" and "Last error: —" on an active one's), and a section left
     # empty goes with them: "Needs a person" shows only when a person is needed
-    SHOWN_WHEN = {
+    shown_when = {
         "person_sentence_whole": lambda account: explain.account_person_sentence(account),
         "last_error_display": lambda account: explain.account_error_sentence(account) or account.last_error,
         "challenge": lambda account: account.challenge_image,
         "secrets_display": lambda account: account.secrets,
         "pending_operation": lambda account: selectors.account_pending_operation(account),
     }
-
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if obj is None:
-            return fieldsets
-        return fieldsets_showing(fieldsets, lambda name: name not in self.SHOWN_WHEN or self.SHOWN_WHEN[name](obj))
 
     @admin.display(description="id at the provider")
     def external_id_display(self, obj):

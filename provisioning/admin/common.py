@@ -36,6 +36,26 @@ class ReadOnlyMixin:
         return False
 
 
+class ShownWhenMixin:
+    """An object's page without rows that would only say "—" for it: ``shown_when`` maps a field
+    to a test of the object, and a field whose test fails is left off the page, with any section
+    it leaves empty."""
+
+    shown_when: dict = {}
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        kept = [
+            (title, {**options, "fields": tuple(
+                name for name in options["fields"] if name not in self.shown_when or self.shown_when[name](obj)
+            )})
+            for title, options in fieldsets
+        ]
+        return [(title, options) for title, options in kept if options["fields"]]
+
+
 class RequestedByMixin:
     """``requested_by_words``: who asked for it, in words ("alice, in the admin"), not as stored."""
 
@@ -98,14 +118,6 @@ def admin_link(obj, text=None) -> str:
     if obj is None:
         return "—"
     return format_html('<a href="{}">{}</a>', change_url(obj), obj if text is None else text)
-
-
-def fieldsets_showing(fieldsets, shown) -> list:
-    """``fieldsets`` with the fields ``shown(name)`` keeps, and without the sections left empty:
-    an object's page without rows that would only say "—" for it."""
-    kept = [(title, {**options, "fields": tuple(name for name in options["fields"] if shown(name))})
-            for title, options in fieldsets]
-    return [(title, options) for title, options in kept if options["fields"]]
 
 
 def changelist_url(model, **filters) -> str:

@@ -54,7 +54,6 @@ class AccountInline(ReadOnlyMixin, admin.TabularInline):
         return account_external_id(obj)
 
 
-
 def import_preview(result, shown: int) -> dict:
     """What an import's preview says the file does (``preview_summary``), the rows it shows
     (``preview``) and which they are (``preview_note``): every row, in the file's order, when they

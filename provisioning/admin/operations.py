@@ -31,10 +31,10 @@ from .batches import report_left_out
 from .common import (
     ReadOnlyMixin,
     RequestedByMixin,
+    ShownWhenMixin,
     admin_link,
     change_url,
     changelist_url,
-    fieldsets_showing,
     may_request,
     permission_refusal,
     pre,
@@ -128,18 +128,9 @@ class ExternalCallInline(ExchangeWordsMixin, ReadOnlyMixin, admin.TabularInline)
         )
 
 
-def _result_links(result) -> list[tuple[str, str]]:
-    """The links in an operation's result, by key: ``[("redirect_uri", "https://…")]``."""
-    return [
-        (key, value)
-        for key, value in sorted((result or {}).items())
-        if isinstance(value, str) and value.startswith(("https://", "http://"))
-    ]
-
-
 @admin.register(Operation)
 class OperationAdmin(
-    RequestedByMixin, LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ExportMixin, ReadOnlyAdmin
+    ShownWhenMixin, RequestedByMixin, LargeListMixin, IndexedSearchMixin, BoundedExportMixin, ExportMixin, ReadOnlyAdmin
 ):
     list_display = (
         "id",
@@ -200,21 +191,18 @@ class OperationAdmin(
         "started_at",
         "finished_at",
     )
-    # "Progress" rows that mean something only while the operation is in these states (a finished
-    # one showed "Retry deadline" and "Lease expires at: —")
-    PROGRESS_WHILE = {
-        "next_attempt": (OperationStatus.WAITING_RETRY,),
-        "retries_stop_at": tuple(UNFINISHED_OPERATION_STATUSES),
-        "taken_over_at": (OperationStatus.RUNNING,),
-    }
-    # rows that would only say "—" when the operation has nothing for them (most have no batch,
-    # input, links or error), and the section left empty goes with them
-    SHOWN_WHEN = {
+    # rows that would only say "—" for this operation (most have no batch, input, links or
+    # error), and "Progress" rows that mean something only while it is in some states (a
+    # finished one showed "Retry deadline" and "Lease expires at: —")
+    shown_when = {
         "batch_link": lambda operation: operation.batch_id,
         "input_display": lambda operation: operation.input,
         "secret_input_display": lambda operation: operation.secret_input,
-        "links": lambda operation: _result_links(operation.result),
+        "links": lambda operation: explain.result_links(operation.result),
         "error_display": lambda operation: operation.error_code,
+        "next_attempt": lambda operation: operation.status == OperationStatus.WAITING_RETRY,
+        "retries_stop_at": lambda operation: operation.status in UNFINISHED_OPERATION_STATUSES,
+        "taken_over_at": lambda operation: operation.status == OperationStatus.RUNNING,
     }
     change_form_template = "admin/provisioning/operation/change_form.html"
     resource_classes = [OperationResource]  # exported without input, result or error (resources.py)
@@ -288,14 +276,6 @@ class OperationAdmin(
         # guards against a worker that keeps dying mid-operation: not a count staff wait on
         return str(obj.attempts)
 
-    def get_fieldsets(self, request, obj=None):
-        if obj is None:
-            return super().get_fieldsets(request, obj)
-        return fieldsets_showing(super().get_fieldsets(request, obj), lambda name: (
-            (name not in self.PROGRESS_WHILE or obj.status in self.PROGRESS_WHILE[name])
-            and (name not in self.SHOWN_WHEN or self.SHOWN_WHEN[name](obj))
-        ))
-
     @admin.display(description="next attempt at")
     def next_attempt(self, obj):
         return obj.next_attempt_at or "—"
@@ -325,7 +305,7 @@ class OperationAdmin(
     @admin.display(description="links")
     def links(self, obj):
         """Links in the result (a login link's redirect URI), ready to open."""
-        urls = _result_links(obj.result)
+        urls = explain.result_links(obj.result)
         if not urls:
             return "—"
         names = [explain.field_name(key) for key, _ in urls]
@@ -610,7 +590,7 @@ def progress_segments(counts: dict, total: int) -> list[tuple[str, int, int]]:
 
 
 @admin.register(Batch)
-class BatchAdmin(RequestedByMixin, LargeListMixin, ReadOnlyAdmin):
+class BatchAdmin(ShownWhenMixin, RequestedByMixin, LargeListMixin, ReadOnlyAdmin):
     """Batches are made by the bulk provisioning actions (members, accounts) only; their page
     shows the progress, refreshing itself, the failures and "Retry the failed ones"."""
 
@@ -619,16 +599,13 @@ class BatchAdmin(RequestedByMixin, LargeListMixin, ReadOnlyAdmin):
     list_filter = (("connection", ConnectionFilter),)
     fields = ("connection", "requested_by_words", "created_at", "left_out_words", "operations_link")
     readonly_fields = fields
+    # "Not sent" only where some of the members given were not (a batch of the list's actions has none)
+    shown_when = {"left_out_words": lambda batch: batch.left_out.get("message")}
     change_form_template = "admin/provisioning/batch/change_form.html"
-
-    def get_fields(self, request, obj=None):
-        # "Not sent" only where some of the members given were not (a batch of the list's actions has none)
-        return [name for name in super().get_fields(request, obj)
-                if name != "left_out_words" or (obj is not None and obj.left_out.get("message"))]
 
     @admin.display(description="not sent")
     def left_out_words(self, obj):
-        return obj.left_out.get("message") or "—"
+        return obj.left_out.get("message")
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
