@@ -56,6 +56,20 @@ class ShownWhenMixin:
         return [(title, options) for title, options in kept if options["fields"]]
 
 
+class HeadingMixin:
+    """An object's page headed in words (``heading(obj)``), with the browser tab's title, where
+    the model's ``__str__`` is a code ("evt_3f… -> endpoint 2 (pending)") kept short because
+    Django prints it wherever it lists objects (what deleting an endpoint deletes, say)."""
+
+    def heading(self, obj) -> str:
+        return str(obj)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["subtitle"] = self.heading(obj)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+
 class RequestedByMixin:
     """``requested_by_words``: who asked for it, in words ("alice, in the admin"), not as stored."""
 

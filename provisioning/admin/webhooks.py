@@ -16,7 +16,7 @@ from ..models import (
     Connection, InboundWebhook, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEventType,
 )
 from ..webhook_views import webhook_url
-from .common import changelist_url, pre, pretty_json
+from .common import HeadingMixin, changelist_url, pre, pretty_json
 from .connections import ConnectionAdmin
 from .filters import ConnectionFilter
 from .paging import LargeListMixin
@@ -167,7 +167,7 @@ def redeliver(modeladmin, request, queryset):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(LargeListMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(HeadingMixin, LargeListMixin, admin.ModelAdmin):
     """One row per event and endpoint subscribed to it: as many as operations, and more."""
 
     list_display = ("event_words", "endpoint", "state", "created_short")
@@ -187,6 +187,9 @@ class WebhookDeliveryAdmin(LargeListMixin, admin.ModelAdmin):
     )
     readonly_fields = ("event_words", "event_reference", "endpoint", "state", "created_at", "payload", "last_attempt_at",
                        "last_status_code", "last_duration_ms", "last_error", "response_excerpt")
+
+    def heading(self, delivery):
+        return f"{delivery.event.get_type_display()}, sent to {delivery.endpoint.url}"
 
     @admin.display(description="event")
     def event_words(self, delivery):
@@ -239,7 +242,7 @@ def inbound_outcome(inbound: InboundWebhook) -> str:
 
 
 @admin.register(InboundWebhook)
-class InboundWebhookAdmin(LargeListMixin, admin.ModelAdmin):
+class InboundWebhookAdmin(HeadingMixin, LargeListMixin, admin.ModelAdmin):
     """What providers sent to the portal's receivers. A record, not to be edited or deleted: an
     accepted one is also the guard that refuses its replay."""
 
@@ -254,6 +257,10 @@ class InboundWebhookAdmin(LargeListMixin, admin.ModelAdmin):
     )
     readonly_fields = ("connection", "event_type", "outcome", "account_link", "created_at", "webhook_id",
                        "remote_addr", "status_code", "headers", "body", "applied_display")
+
+    def heading(self, inbound):
+        what = f"{inbound.event_type} from" if inbound.event_type else "A webhook from"
+        return f"{what} {inbound.connection.name_with_provider}, {explain.full_time(inbound.created_at)}"
 
     @admin.display(description="outcome")
     def outcome(self, inbound):

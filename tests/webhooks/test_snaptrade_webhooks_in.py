@@ -238,6 +238,8 @@ def test_the_admin_shows_what_was_made_of_each_webhook_and_keeps_them(connection
     assert f"Refused (HTTP {refused.status_code}): {refused.detail.rstrip('.')}." in listed
     page = admin_client.get(f"/admin/provisioning/inboundwebhook/{accepted.pk}/change/")
     assert '"webhookSecret": "***"' in page.content.decode().replace("&quot;", '"')  # the body, indented
+    # headed by what came from whom and when, not "USER_DELETED 4f… at 3 -> 200"
+    assert f"<h2>{accepted.event_type} from {connection.name_with_provider}, " in page.content.decode()
     # an accepted one is what refuses its replay: no one deletes it from here
     assert "Delete" not in page.content.decode()
     assert admin_client.post(f"/admin/provisioning/inboundwebhook/{accepted.pk}/delete/", {"post": "yes"}).status_code \

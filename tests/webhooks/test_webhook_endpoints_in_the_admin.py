@@ -86,8 +86,13 @@ def test_a_delivery_says_what_became_of_it_and_what_comes_next(admin_client, loo
             "and port. Next attempt at ") in listed
 
     failed = WebhookDelivery.objects.get(endpoint=closed)
-    page = text(admin_client.get(reverse("admin:provisioning_webhookdelivery_change", args=[failed.pk])))
+    response = admin_client.get(reverse("admin:provisioning_webhookdelivery_change", args=[failed.pk]))
+    page = text(response)
     assert failed.event_id in page and '"type": "connection.quarantined"' in page  # what was sent
+    # headed by the event and where it went, not "evt_3f… -> endpoint 2 (pending)"
+    heading = f"A connection was quarantined, sent to {closed.url}"
+    html = unescape(response.content.decode())
+    assert f"<h2>{heading}</h2>" in html and f"<title>{heading} | View webhook delivery" in html
     assert "Lease expires" not in page
 
     # the schedule spent: given up, and how to send it once the receiver works
