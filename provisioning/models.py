@@ -546,6 +546,10 @@ class InboundWebhook(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            # the admin's search by id, across connections (the constraint's index leads with one)
+            models.Index(fields=["webhook_id"], name="inbound_webhook_id_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["connection", "webhook_id"],

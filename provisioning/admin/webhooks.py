@@ -7,6 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -20,6 +21,7 @@ from .common import HeadingMixin, changelist_url, pre, pretty_json
 from .connections import ConnectionAdmin
 from .filters import ConnectionFilter
 from .paging import LargeListMixin
+from .search import IndexedSearchMixin
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -167,7 +169,7 @@ def redeliver(modeladmin, request, queryset):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(HeadingMixin, LargeListMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(HeadingMixin, LargeListMixin, IndexedSearchMixin, admin.ModelAdmin):
     """One row per event and endpoint subscribed to it: as many as operations, and more."""
 
     list_display = ("event_words", "endpoint", "state", "created_short")
@@ -176,8 +178,11 @@ class WebhookDeliveryAdmin(HeadingMixin, LargeListMixin, admin.ModelAdmin):
     list_display_links = ("event_words",)
     list_select_related = ("event", "endpoint")
     list_filter = ("status", "event__type", "endpoint")
-    search_fields = ("=event__id",)
+    search_fields = ("event__id",)
     search_help_text = "An event's id (evt_…), as the receiver got it in the webhook-id header."
+
+    def search_filter(self, term):
+        return Q(event_id=term)
     actions = [redeliver]
     fieldsets = (
         (None, {"fields": ("event_words", "event_reference", "endpoint", "state", "created_at")}),
@@ -242,15 +247,18 @@ def inbound_outcome(inbound: InboundWebhook) -> str:
 
 
 @admin.register(InboundWebhook)
-class InboundWebhookAdmin(HeadingMixin, LargeListMixin, admin.ModelAdmin):
+class InboundWebhookAdmin(HeadingMixin, LargeListMixin, IndexedSearchMixin, admin.ModelAdmin):
     """What providers sent to the portal's receivers. A record, not to be edited or deleted: an
     accepted one is also the guard that refuses its replay."""
 
     list_display = ("created_at", "connection", "event_type", "outcome", "account_link")
     list_select_related = ("connection",)
     list_filter = ("accepted", ("connection", ConnectionFilter))
-    search_fields = ("=webhook_id",)
+    search_fields = ("webhook_id",)
     search_help_text = "A webhook's id, as the provider sent it."
+
+    def search_filter(self, term):
+        return Q(webhook_id=term)
     fieldsets = (
         (None, {"fields": ("connection", "event_type", "outcome", "account_link", "created_at")}),
         ("As received", {"fields": ("webhook_id", "remote_addr", "status_code", "headers", "body", "applied_display")}),
