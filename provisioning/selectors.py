@@ -406,15 +406,32 @@ def batch_is_finished(batch_id: int) -> bool:
     return not Operation.objects.filter(batch_id=batch_id, status__in=UNFINISHED_OPERATION_STATUSES).exists()
 
 
+# answers by which a provider refuses who is asking (a wrong key, a refused signature): it did
+# nothing with the request
+REFUSED_CALLER = (401, 403)
+
+
 def accounts_kept(accounts):
     """Of ``accounts`` (a queryset), those that keep their member or connection from being
     deleted: those that may exist at their provider. A deprovisioned one does not; nor does a
-    pending one that nothing is running for and for which no request ever went out (its
-    provisioning was cancelled before it was sent)."""
-    unfinished = Operation.objects.filter(account=OuterRef("pk"), status__in=UNFINISHED_OPERATION_STATUSES)
+    pending or failed one that nothing is running for and that
+    - no request ever went out for (its provisioning was cancelled before it was sent),
+    - or whose provider refused every request as unauthorised (``REFUSED_CALLER``: a connection
+      set up with wrong credentials), each request recorded, each operation tried once at most
+      (an attempt a worker died in records no request) and none succeeded."""
+    operations = Operation.objects.filter(account=OuterRef("pk"))
     sent = ExternalCall.objects.filter(operation__account=OuterRef("pk"))
-    never_sent = Q(status=AccountStatus.PENDING) & ~Exists(unfinished) & ~Exists(sent)
-    return accounts.exclude(status=AccountStatus.DEPROVISIONED).exclude(never_sent)
+    unrecorded = ExternalCall.objects.filter(operation=OuterRef("pk"))
+    idle = Q(status__in=[AccountStatus.PENDING, AccountStatus.FAILED]) & ~Exists(
+        operations.filter(status__in=UNFINISHED_OPERATION_STATUSES))
+    never_sent = Q(status=AccountStatus.PENDING) & ~Exists(sent)
+    refused_every_time = (
+        Exists(sent)
+        & ~Exists(sent.exclude(status_code__in=REFUSED_CALLER))  # an unanswered one (NULL) too
+        & ~Exists(operations.filter(Q(attempts__gt=1) | Q(status=OperationStatus.SUCCEEDED)))
+        & ~Exists(operations.filter(attempts__gt=0).exclude(Exists(unrecorded)))  # its records cleaned up
+    )
+    return accounts.exclude(status=AccountStatus.DEPROVISIONED).exclude(idle & (never_sent | refused_every_time))
 
 
 def connection_accounts_kept_counts(connection: Connection) -> tuple[dict[str, int], bool]:
