@@ -15,6 +15,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from .fields import encrypted_paths
+from .providers.exceptions import ConfigurationError
 from .models import Account, Batch, Connection, ExternalCall, Member, Operation
 from .states import (
     AWAITING_ACCOUNT_STATUSES,
@@ -406,9 +407,10 @@ def batch_is_finished(batch_id: int) -> bool:
     return not Operation.objects.filter(batch_id=batch_id, status__in=UNFINISHED_OPERATION_STATUSES).exists()
 
 
-# answers by which a provider refuses who is asking (a wrong key, a refused signature): it did
-# nothing with the request
-REFUSED_CALLER = (401, 403)
+# how an exchange is recorded (``ExternalCall.error``: "code: message", providers.http) when the
+# provider refused who was asking (a wrong key, a refused signature; HTTP 401 or 403, or a
+# provider's own words for it, as Kandy's "invalid key" in an HTTP 200): it did nothing with it
+REFUSED_CALLER = f"{ConfigurationError.code}: "
 
 
 def accounts_kept(accounts):
@@ -416,9 +418,10 @@ def accounts_kept(accounts):
     deleted: those that may exist at their provider. A deprovisioned one does not; nor does a
     pending or failed one that nothing is running for and that
     - no request ever went out for (its provisioning was cancelled before it was sent),
-    - or whose provider refused every request as unauthorised (``REFUSED_CALLER``: a connection
-      set up with wrong credentials), each request recorded, each operation tried once at most
-      (an attempt a worker died in records no request) and none succeeded."""
+    - or whose provider refused every request as coming from someone it does not know or allow
+      (``REFUSED_CALLER``: a connection set up with wrong credentials), each request recorded,
+      each operation tried once at most (an attempt a worker died in records no request) and
+      none succeeded."""
     operations = Operation.objects.filter(account=OuterRef("pk"))
     sent = ExternalCall.objects.filter(operation__account=OuterRef("pk"))
     unrecorded = ExternalCall.objects.filter(operation=OuterRef("pk"))
@@ -427,7 +430,7 @@ def accounts_kept(accounts):
     never_sent = Q(status=AccountStatus.PENDING) & ~Exists(sent)
     refused_every_time = (
         Exists(sent)
-        & ~Exists(sent.exclude(status_code__in=REFUSED_CALLER))  # an unanswered one (NULL) too
+        & ~Exists(sent.exclude(error__startswith=REFUSED_CALLER))
         & ~Exists(operations.filter(Q(attempts__gt=1) | Q(status=OperationStatus.SUCCEEDED)))
         & ~Exists(operations.filter(attempts__gt=0).exclude(Exists(unrecorded)))  # its records cleaned up
     )

@@ -1,5 +1,5 @@
-"""A connection set up with wrong credentials, whose provider refused every request as
-unauthorised, holds accounts that exist nowhere: they do not keep it (or their members) from
+"""A connection set up with wrong credentials, whose provider refused every request as coming
+from someone it does not know (a wrong key), holds accounts that exist nowhere: they do not keep it (or their members) from
 being deleted. Any sign that a request may have done something keeps them, as before."""
 
 import pytest
@@ -52,9 +52,9 @@ def test_nor_their_member(refused, member):
 def test_any_doubt_keeps_them(refused, connection, doubt):
     if doubt == "a request went unanswered":
         ExternalCall.objects.create(operation=refused, connection=connection, method="POST", url=f"{BASE}/users",
-                                    status_code=None, error="Read timed out.")
+                                    status_code=None, error="unknown_outcome: ReadTimeout")
     elif doubt == "a request was answered otherwise":
-        ExternalCall.objects.filter(operation=refused).update(status_code=500)
+        ExternalCall.objects.filter(operation=refused).update(status_code=500, error="transient: Kandy answered HTTP 500.")
     elif doubt == "an operation was tried twice":
         Operation.objects.filter(pk=refused.pk).update(attempts=2)
     elif doubt == "its requests are no longer recorded":
@@ -67,3 +67,18 @@ def test_any_doubt_keeps_them(refused, connection, doubt):
     with pytest.raises(services.Conflict):
         services.connection_delete(connection=connection)
     assert Account.objects.filter(pk=refused.account.pk).exists()
+
+
+def test_a_refusal_in_the_providers_own_words_counts_too(member, http):
+    """Kandy says "invalid key" in an HTTP 200 (its envelope's status 1)."""
+    kandy = Connection.objects.create(provider="kandy", name="Kandy typo", base_url="https://api.kandy.test/v1.2",
+                                      credentials={"api_key": "wrong", "api_secret": "wrong"})
+    http.get("https://api.kandy.test/v1.2/domains/accesstokens", json={"status": 1, "message": "invalid key"})
+    account = Account.objects.create(member=member, connection=kandy)
+    operation = services.operation_request(kind="provision", account=account, requested_by=STAFF)
+    services.operation_execute(operation_id=operation.pk)
+    assert ExternalCall.objects.get().status_code == 200
+
+    services.connection_delete(connection=kandy)
+
+    assert not Account.objects.exists()
