@@ -272,7 +272,8 @@ class Account(models.Model):
 class Batch(models.Model):
     """Many provisionings requested at once; progress is derived from its operations."""
 
-    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="batches")
+    # its operations go with the connection (CASCADE), and a batch is nothing without them
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="batches")
     requested_by = models.CharField(max_length=150)
     # which of the members given it did not send, and why, as the answer to its request said
     # (services.batch_create: counts, the first member ids, "message"); {} when it sent them all

@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 
 from .. import explain, selectors, services
-from ..models import Connection
+from ..models import Account, Batch, Connection, ExternalCall, Operation
 from ..providers import registry
 from ..states import OperationKind
 from .common import OperationRequestMixin, change_url, permission_refusal, request_each, requester
@@ -346,7 +346,17 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
                 counted, beyond = selectors.bounded_count(kept)
                 protected.append(f"… and {counted - PROTECTED_SHOWN:,}{'+' if beyond else ''} more at {connection}")
         perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
-        return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, perms_needed, protected
+        return [str(obj) for obj in objs], self.deleted_counts(objs), perms_needed, protected
+
+    def deleted_counts(self, objs) -> dict:
+        """What goes with the connections, counted (up to a bound) where Django would list each
+        row: "Accounts: 3", "Operations: 1,000+"."""
+        counts = {self.opts.verbose_name_plural: len(objs)}
+        for model in (Account, Operation, ExternalCall, Batch):
+            counted, beyond = selectors.bounded_count(model.objects.filter(connection__in=objs))
+            if counted:
+                counts[model._meta.verbose_name_plural] = f"{counted:,}{'+' if beyond else ''}"
+        return counts
 
     def delete_model(self, request, obj):
         services.connection_delete(connection=obj)
@@ -363,7 +373,8 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
             return super().delete_view(request, object_id, extra_context)
         except (services.ServiceError, ProtectedError) as exc:
             message = exc.message if isinstance(exc, services.ServiceError) else (
-                "This connection is still referenced (by batches of provisioning); it cannot be deleted."
+                "An account was added to this connection while it was being deleted: nothing was deleted. Look "
+                "at its accounts, then try again."
             )
             messages.error(request, message)
             connection = self.get_object(request, object_id)

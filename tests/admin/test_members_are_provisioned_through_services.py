@@ -155,3 +155,26 @@ def test_connection_with_open_accounts_cannot_be_deleted(admin_client, connectio
                   "them first, or disable the connection instead.") in page.content.decode()
     admin_client.post(url, {"post": "yes"})
     assert Connection.objects.filter(pk=connection.pk).exists()
+
+
+def test_a_connection_is_deleted_with_its_batches_and_its_page_says_what_goes_with_it(admin_client, connection,
+                                                                                     make_account):
+    """A batch is a connection's history like its operations, which go with it: a connection that
+    had a batch could not be deleted, ever ("still referenced (by batches of provisioning)")."""
+    from provisioning.models import Batch
+
+    batch = Batch.objects.create(connection=connection, requested_by="admin:x")
+    for i in range(3):
+        account = make_account(AccountStatus.DEPROVISIONED, member=Member.objects.create(email=f"d{i}@example.org"))
+        Operation.objects.create(kind="provision", account=account, connection=connection, batch=batch,
+                                 status="succeeded", requested_by="admin:x")
+    url = reverse("admin:provisioning_connection_delete", args=[connection.pk])
+    page = admin_client.get(url).content.decode()
+    # what goes with it, counted, where Django would list every row (a million accounts, say)
+    for said in ("Connections: 1", "Accounts: 3", "Operations: 3", "Batches: 1"):
+        assert f"<li>{said}</li>" in page
+
+    response = admin_client.post(url, {"post": "yes"})
+
+    assert response.status_code == 302 and not Connection.objects.filter(pk=connection.pk).exists()
+    assert not Batch.objects.exists() and not Operation.objects.exists()

@@ -203,6 +203,14 @@ def test_a_pending_account_never_sent_is_deleted_with_its_connection(admin_clien
     assert not Account.objects.exists()
 
 
+def test_a_connection_that_had_batches_is_deleted_with_them(admin_client_api, account):
+    from provisioning.models import Batch
+
+    Batch.objects.create(connection=account.connection, requested_by="api:x")
+    assert admin_client_api.delete(f"/api/v1/connections/{account.connection_id}/").status_code == 204
+    assert not Batch.objects.exists()
+
+
 def test_a_connection_with_many_accounts_is_refused_without_counting_them_all(admin_client_api, connection, monkeypatch):
     from provisioning import selectors
 
