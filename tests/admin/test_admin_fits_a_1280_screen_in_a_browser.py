@@ -1,6 +1,7 @@
 """At 1280x800, in headless Chromium, the overview and every list need no horizontal scrolling
-(neither the page nor a list's own table), with long emails, names and URLs in them; a
-screenshot of the overview is saved as ``test-results/overview.png``."""
+(neither the page nor a list's own table), with long emails, names and URLs in them, and no
+status badge has a word cut in two (a narrow column read "Activ" above "e"); a screenshot of the
+overview is saved as ``test-results/overview.png``."""
 
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +22,17 @@ OVERFLOW = """() => [
   ...[...document.querySelectorAll(".results, .module")]
      .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.className + ": " + e.scrollWidth + " > " + e.clientWidth),
 ]"""
+# words of a badge laid out on more than one line
+BROKEN_BADGE_WORDS = """() => [...document.querySelectorAll(".provisioning-badge")].flatMap(badge => {
+  const text = badge.firstChild;
+  if (!text || text.nodeType !== Node.TEXT_NODE) return [];
+  return [...text.data.matchAll(/\\S+/g)].filter(word => {
+    const range = document.createRange();
+    range.setStart(text, word.index);
+    range.setEnd(text, word.index + word[0].length);
+    return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1;
+  }).map(word => word[0]);
+})"""
 
 
 @pytest.fixture
@@ -43,6 +55,11 @@ def busy_portal(transactional_db, django_user_model):
         Connection.objects.create(provider="flyve", name="Flyve MDM demo with a rather long name", base_url="http://f.test",
                                   credentials={}),
     ]
+    # as a fresh install lists them: each checked a moment ago, none limited
+    for provider, name in (("xhoppe", "Xhoppe sandbox"), ("scim", "SCIM 2.0 application sandbox"),
+                           ("flyve", "Flyve MDM demo (GLPI) sandbox")):
+        Connection.objects.create(provider=provider, name=name, base_url="http://x.test", credentials={},
+                                  health_status="ok", health_checked_at=now)
     for i in range(14):
         member = Member.objects.create(email=f"member.with.a.long.email.address.{i}@example-organisation.org",
                                        first_name=f"Jane{i}", last_name="Doe-Longname", phone="+6591234567", country="SG")
@@ -80,7 +97,14 @@ def test_the_overview_and_every_list_fit_1280_pixels(page, live_server, busy_por
     RESULTS.mkdir(exist_ok=True)
     page.screenshot(path=str(RESULTS / "overview.png"), full_page=True)
     overflowing = {"overview": page.evaluate(OVERFLOW)}
+    broken = {"overview": page.evaluate(BROKEN_BADGE_WORDS)}
     for model in LISTS:
         page.goto(f"{live_server.url}/admin/provisioning/{model}/")
         overflowing[model] = page.evaluate(OVERFLOW)
+        broken[model] = page.evaluate(BROKEN_BADGE_WORDS)
+    # no wide badge ("Quarantined") in the state column to hold it open: a fresh install's list
+    page.goto(f"{live_server.url}/admin/provisioning/connection/?health_status__exact=ok")
+    assert page.locator("#result_list tbody tr").count() == 4
+    broken["healthy connections"] = page.evaluate(BROKEN_BADGE_WORDS)
     assert {where: boxes for where, boxes in overflowing.items() if boxes} == {}
+    assert {where: words for where, words in broken.items() if words} == {}
