@@ -57,9 +57,12 @@ class ShownWhenMixin:
 
 
 class HeadingMixin:
-    """An object's page headed in words (``heading(obj)``), with the browser tab's title, where
+    """An object's page headed in words (``heading(obj)``), and the browser tab's title, where
     the model's ``__str__`` is a code ("evt_3f… -> endpoint 2 (pending)") kept short because
-    Django prints it wherever it lists objects (what deleting an endpoint deletes, say)."""
+    Django prints it wherever it lists objects (what deleting an endpoint deletes, say). The
+    breadcrumbs end with the heading too."""
+
+    change_form_template = "admin/provisioning/headed_change_form.html"
 
     def heading(self, obj) -> str:
         return str(obj)

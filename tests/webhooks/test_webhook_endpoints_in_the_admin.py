@@ -93,6 +93,7 @@ def test_a_delivery_says_what_became_of_it_and_what_comes_next(admin_client, loo
     heading = f"A connection was quarantined, sent to {closed.url}"
     html = unescape(response.content.decode())
     assert f"<h2>{heading}</h2>" in html and f"<title>{heading} | View webhook delivery" in html
+    assert f"Webhook deliveries › {heading}" in page  # the breadcrumbs
     assert "Lease expires" not in page
 
     # the schedule spent: given up, and how to send it once the receiver works
