@@ -15,8 +15,8 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from .fields import encrypted_paths
-from .providers.exceptions import ConfigurationError
 from .models import Account, Batch, Connection, ExternalCall, Member, Operation
+from .providers.exceptions import ConfigurationError
 from .states import (
     AWAITING_ACCOUNT_STATUSES,
     NEEDS_PERSON_ACCOUNT_STATUSES,
@@ -424,7 +424,7 @@ def accounts_kept(accounts):
       none succeeded."""
     operations = Operation.objects.filter(account=OuterRef("pk"))
     sent = ExternalCall.objects.filter(operation__account=OuterRef("pk"))
-    unrecorded = ExternalCall.objects.filter(operation=OuterRef("pk"))
+    its_calls = ExternalCall.objects.filter(operation=OuterRef("pk"))  # of an operation of ``operations``
     idle = Q(status__in=[AccountStatus.PENDING, AccountStatus.FAILED]) & ~Exists(
         operations.filter(status__in=UNFINISHED_OPERATION_STATUSES))
     never_sent = Q(status=AccountStatus.PENDING) & ~Exists(sent)
@@ -432,7 +432,7 @@ def accounts_kept(accounts):
         Exists(sent)
         & ~Exists(sent.exclude(error__startswith=REFUSED_CALLER))
         & ~Exists(operations.filter(Q(attempts__gt=1) | Q(status=OperationStatus.SUCCEEDED)))
-        & ~Exists(operations.filter(attempts__gt=0).exclude(Exists(unrecorded)))  # its records cleaned up
+        & ~Exists(operations.filter(attempts__gt=0).exclude(Exists(its_calls)))  # their records cleaned up
     )
     return accounts.exclude(status=AccountStatus.DEPROVISIONED).exclude(idle & (never_sent | refused_every_time))
 

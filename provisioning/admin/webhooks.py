@@ -180,9 +180,6 @@ class WebhookDeliveryAdmin(HeadingMixin, LargeListMixin, IndexedSearchMixin, adm
     list_filter = ("status", "event__type", "endpoint")
     search_fields = ("event__id",)
     search_help_text = "An event's id (evt_…), as the receiver got it in the webhook-id header."
-
-    def search_filter(self, term):
-        return Q(event_id=term)
     actions = [redeliver]
     fieldsets = (
         (None, {"fields": ("event_words", "event_reference", "endpoint", "state", "created_at")}),
@@ -192,6 +189,9 @@ class WebhookDeliveryAdmin(HeadingMixin, LargeListMixin, IndexedSearchMixin, adm
     )
     readonly_fields = ("event_words", "event_reference", "endpoint", "state", "created_at", "payload", "last_attempt_at",
                        "last_status_code", "last_duration_ms", "last_error", "response_excerpt")
+
+    def search_filter(self, term):
+        return Q(event_id=term)
 
     def heading(self, delivery):
         return f"{delivery.event.get_type_display()}, sent to {delivery.endpoint.url}"
@@ -256,15 +256,15 @@ class InboundWebhookAdmin(HeadingMixin, LargeListMixin, IndexedSearchMixin, admi
     list_filter = ("accepted", ("connection", ConnectionFilter))
     search_fields = ("webhook_id",)
     search_help_text = "A webhook's id, as the provider sent it."
-
-    def search_filter(self, term):
-        return Q(webhook_id=term)
     fieldsets = (
         (None, {"fields": ("connection", "event_type", "outcome", "account_link", "created_at")}),
         ("As received", {"fields": ("webhook_id", "remote_addr", "status_code", "headers", "body", "applied_display")}),
     )
     readonly_fields = ("connection", "event_type", "outcome", "account_link", "created_at", "webhook_id",
                        "remote_addr", "status_code", "headers", "body", "applied_display")
+
+    def search_filter(self, term):
+        return Q(webhook_id=term)
 
     def heading(self, inbound):
         what = f"{inbound.event_type} from" if inbound.event_type else "A webhook from"
