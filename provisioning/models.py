@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_countries import countries
 from django_countries.fields import CountryField
+from rest_framework.authtoken.models import TokenProxy
 
 from .fields import EncryptedJSONField
 from .providers import registry
@@ -661,3 +662,16 @@ class WebhookDelivery(models.Model):
 
     def __str__(self):
         return f"{self.event_id} -> endpoint {self.endpoint_id} ({self.status})"
+
+
+class ApiToken(TokenProxy):
+    """An API consumer's token as the admin shows it: named by its owner, since Django prints an
+    object's name in page titles, breadcrumbs, messages and its history (which Auditors read),
+    and DRF's token is named by its key. The key is shown once, when the token is made."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"API token of {self.user}"

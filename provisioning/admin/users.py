@@ -5,20 +5,22 @@ admin's history). A person giving someone a role reads here what it lets them do
 page, under "Groups", and in the list of groups. A group staff made themselves has no words: its
 permissions say what it allows.
 
-A DRF token's name is its key, and Django's admin history records an object by its name: every
-token made, changed or deleted in the admin wrote its key in the history, which Auditors read.
-Those entries name the token's owner instead (``token_words``); migration ``0023`` rewrote the
-entries made before.
+A DRF token's name is its key, and Django prints an object's name in its pages' titles and
+breadcrumbs, in its messages and in the admin's history, which Auditors read. The admin shows
+tokens as ``ApiToken``, named by their owner; its key is shown once, when the token is made, and
+by its first characters in the list. Migration ``0023`` rewrote the history entries that named a
+token by its key.
 """
 
-from django.contrib import admin
-from django.contrib.admin.models import LogEntry
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.utils.html import format_html, format_html_join
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
+
+from ..models import ApiToken
 
 # the words of each role made by the migrations, by its group's name
 ROLE_WORDS = {
@@ -51,36 +53,25 @@ class PortalGroupAdmin(GroupAdmin):
         return ROLE_WORDS.get(obj.name, "What its permissions allow (a group made here).")
 
 
-def token_words(token) -> str:
-    """What the admin's history records of an API token: whose it is, never its key."""
-    return f"API token of {token.user}"
+class ApiTokenAdmin(TokenAdmin):
+    """DRF's token pages (a superuser's) for ``ApiToken``."""
+
+    list_display = ("key_start", "user", "created")
+
+    @admin.display(description="key")
+    def key_start(self, token):
+        return f"{token.key[:4]}…"
+
+    def response_add(self, request, obj, post_url_continue=None):
+        messages.warning(request, format_html(
+            "Key of the API token of {}, shown this once only: <code>{}</code>. Give it to the API consumer "
+            "(header <code>Authorization: Token …</code>); a lost key is replaced by deleting the token and "
+            "making another.", obj.user, obj.key))
+        return super().response_add(request, obj, post_url_continue)
 
 
-class PortalTokenAdmin(TokenAdmin):
-    """DRF's token pages (a superuser's), whose history entries name the owner, not the key."""
-
-    def log_addition(self, request, obj, message):
-        return self._worded(super().log_addition(request, obj, message), [obj])
-
-    def log_change(self, request, obj, message):
-        return self._worded(super().log_change(request, obj, message), [obj])
-
-    def log_deletions(self, request, queryset):
-        tokens = list(queryset)
-        return self._worded(super().log_deletions(request, tokens), tokens)
-
-    @staticmethod
-    def _worded(logged, tokens):
-        """``logged`` (Django's entry, or entries) naming ``tokens`` by their owner, not their key.
-        A token's admin pages, and so its entries, are keyed by its owner's id (``TokenProxy.pk``)."""
-        entries = logged if isinstance(logged, list) else [logged]
-        owners = {str(token.pk): token_words(token) for token in tokens}
-        for entry in entries:
-            entry.object_repr = owners.get(str(entry.object_id), "API token")
-        LogEntry.objects.bulk_update(entries, ["object_repr"])
-        return logged
-
-
-for model, model_admin in ((get_user_model(), PortalUserAdmin), (Group, PortalGroupAdmin), (TokenProxy, PortalTokenAdmin)):
+admin.site.unregister(TokenProxy)
+admin.site.register(ApiToken, ApiTokenAdmin)
+for model, model_admin in ((get_user_model(), PortalUserAdmin), (Group, PortalGroupAdmin)):
     admin.site.unregister(model)
     admin.site.register(model, model_admin)

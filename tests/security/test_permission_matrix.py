@@ -82,8 +82,8 @@ EXPLICIT = {
 }
 GENERIC_ADMIN = {"changelist": "admin-list", "change": "admin-read", "history": "admin-view",
                  "add": "admin-write", "delete": "admin-write"}
-# models whose admin pages hold secrets or rights: superusers only
-SUPERUSER_MODELS = {"auth", "authtoken", "django_celery_beat", "otp_totp", "otp_static"}
+# apps and models whose admin pages hold secrets or rights: superusers only
+SUPERUSER_MODELS = {"auth", "authtoken", "django_celery_beat", "otp_totp", "otp_static", "provisioning.apitoken"}
 
 
 def walk(patterns, prefix="", namespace=None):
@@ -103,7 +103,8 @@ def kind_of(name: str, route: str) -> str | None:
         return EXPLICIT[name]
     generic = re.fullmatch(r"admin:(\w+?)_([a-z]+)_(changelist|change|history|add|delete)", name)
     if generic and route.startswith(f"admin/{generic[1]}/{generic[2]}/"):
-        return "admin-superuser" if generic[1] in SUPERUSER_MODELS else GENERIC_ADMIN[generic[3]]
+        superuser = {generic[1], f"{generic[1]}.{generic[2]}"} & SUPERUSER_MODELS
+        return "admin-superuser" if superuser else GENERIC_ADMIN[generic[3]]
     if name == "admin:?" and route.endswith("<path:object_id>/"):  # Django's old change URL: a redirect
         return "admin-read"
     if name == "admin:?" and route.endswith("(?P<url>.*)$"):

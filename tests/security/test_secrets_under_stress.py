@@ -153,25 +153,31 @@ def test_an_auditor_reads_and_exports_the_admin_changes_as_csv(auditor_client, k
     assert (row["who"], row["action"], row["model"], row["object id"]) == ("keeper", "changed", "provisioning.account", str(account.pk))
 
 
-def test_the_admin_history_never_holds_an_api_tokens_key(admin_client, django_user_model):
-    # a DRF token's name is its key: making one in the admin wrote the key in the history,
-    # which Auditors read
+def test_the_admin_shows_an_api_tokens_key_once_and_its_history_never(admin_client, django_user_model):
+    # a DRF token's name is its key: the admin printed it in the token's page title, breadcrumbs,
+    # delete page, messages and history (which Auditors read)
     from rest_framework.authtoken.models import Token
 
     bot = django_user_model.objects.create_user("ops-bot", password="x-long-password")
-    assert admin_client.post("/admin/authtoken/tokenproxy/add/", {"user": bot.pk}).status_code == 302
+    made = admin_client.post("/admin/provisioning/apitoken/add/", {"user": bot.pk}, follow=True).content.decode()
     key = Token.objects.get(user=bot).key
-    admin_client.post(f"/admin/authtoken/tokenproxy/{bot.pk}/delete/", {"post": "yes"})
+    assert f"shown this once only: <code>{key}</code>" in made  # to give to the API consumer
+    pages = [admin_client.get(url).content.decode() for url in (
+        "/admin/provisioning/apitoken/", f"/admin/provisioning/apitoken/{bot.pk}/change/",
+        f"/admin/provisioning/apitoken/{bot.pk}/history/", f"/admin/provisioning/apitoken/{bot.pk}/delete/")]
+    assert all(key not in page for page in pages) and "API token of ops-bot" in pages[1]
+    assert f"{key[:4]}…" in pages[0]  # tokens told apart in the list
+    admin_client.post(f"/admin/provisioning/apitoken/{bot.pk}/delete/", {"post": "yes"})
     assert not Token.objects.filter(user=bot).exists()
     entries = list(LogEntry.objects.values_list("object_repr", flat=True))
     assert entries and all(key not in entry for entry in entries)
     assert entries.count("API token of ops-bot") == 2  # made, then deleted
-    admin_client.get("/admin/authtoken/tokenproxy/")  # the admin's own messages ("The Token “…” was added"), read
     auditor = django_user_model.objects.create_user("audrey", password=PASSWORD, is_staff=True)
     auditor.groups.add(Group.objects.get(name="Auditors"))
     admin_client.force_login(auditor)
     history = admin_client.get("/admin/admin/logentry/").content.decode()
     assert "API token of ops-bot" in history and key not in history
+    assert admin_client.get("/admin/provisioning/apitoken/").status_code == 403  # superusers only
 
 
 def test_the_migration_names_the_owner_of_the_tokens_already_in_the_history(django_user_model, db):
