@@ -160,7 +160,8 @@ def test_provisioning_models_come_first_and_system_ones_below(admin_client, db):
     page = admin_client.get(INDEX).content.decode()
     page = page[page.index('class="app-provisioning'):]
     assert page.index("Members") < page.index("Connections") < page.index("Accounts") < page.index("Operations")
-    assert page.index("Secret accesses") < page.index("System: users, tokens, periodic tasks") < page.index("Groups")
+    assert page.index("Secret accesses") < page.index("API tokens") < page.index("System: users, groups, sign-ins, "
+                                                                                "periodic tasks") < page.index("Groups")
     # the libraries' apps under names a person reads, not their labels ("OTP_TOTP", "AXES")
     system = page[page.index("System: users"):]
     for name in ("Sign-ins and lockouts", "Second factor: authenticator apps", "Second factor: recovery codes"):
