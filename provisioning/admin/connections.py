@@ -345,6 +345,9 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
             if len(shown) > PROTECTED_SHOWN:
                 counted, beyond = selectors.bounded_count(kept)
                 protected.append(f"… and {counted - PROTECTED_SHOWN:,}{'+' if beyond else ''} more at {connection}")
+            if not shown and selectors.connection_too_big_to_delete(connection):
+                protected.append(f"More than {selectors.DELETE_OPERATIONS_LIMIT:,} operations at {connection}, with "
+                                 "their exchanges with the provider")
         perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
         return [str(obj) for obj in objs], self.deleted_counts(objs), perms_needed, protected
 
@@ -364,8 +367,9 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
     def render_delete_form(self, request, context):
         if context.get("protected"):  # what keeps the connection, and what to do (the service's own words)
             connection = context["object"]
-            context["kept_sentence"] = explain.connection_kept_sentence(
-                connection, *selectors.connection_accounts_kept_counts(connection))
+            counts, more = selectors.connection_accounts_kept_counts(connection)
+            context["kept_sentence"] = (explain.connection_kept_sentence(connection, counts, more) if counts
+                                        else explain.connection_too_big_sentence())
         return super().render_delete_form(request, context)
 
     def delete_view(self, request, object_id, extra_context=None):

@@ -148,8 +148,11 @@ def connection_update(
 
 def connection_delete(*, connection: Connection) -> None:
     """Delete a connection, with its accounts; refused while any of them may exist at the provider
-    (``selectors.accounts_kept``), with a sentence that counts them and says what to do."""
+    (``selectors.accounts_kept``), with a sentence that counts them and says what to do, and when it
+    has more operations than one request deletes (``selectors.connection_too_big_to_delete``)."""
     _refuse_if_kept(connection)  # counted without the row lock, which every claim at a capped connection takes
+    if selectors.connection_too_big_to_delete(connection):
+        raise Conflict(explain.connection_too_big_sentence(), code="connection_too_big")
     with transaction.atomic():
         Connection.objects.select_for_update().filter(pk=connection.pk).first()  # an account being added waits
         if selectors.accounts_kept(connection.accounts.all()).exists():  # one came meanwhile

@@ -178,3 +178,21 @@ def test_a_connection_is_deleted_with_its_batches_and_its_page_says_what_goes_wi
 
     assert response.status_code == 302 and not Connection.objects.filter(pk=connection.pk).exists()
     assert not Batch.objects.exists() and not Operation.objects.exists()
+
+
+def test_a_connection_with_more_operations_than_a_request_deletes_says_so_on_its_delete_page(
+        admin_client, connection, make_account, monkeypatch):
+    from provisioning import selectors
+
+    monkeypatch.setattr(selectors, "DELETE_OPERATIONS_LIMIT", 2)
+    account = make_account(AccountStatus.DEPROVISIONED)
+    for _ in range(3):
+        Operation.objects.create(kind="sync", account=account, connection=connection, status="succeeded",
+                                 requested_by="admin:x")
+    url = reverse("admin:provisioning_connection_delete", args=[connection.pk])
+    page = admin_client.get(url)
+    assert page.context["protected"] == [f"More than 2 operations at {connection}, with their exchanges with the "
+                                         "provider"]
+    assert "would take longer than a request may last. Disable the connection instead" in page.content.decode()
+    admin_client.post(url, {"post": "yes"})
+    assert Connection.objects.filter(pk=connection.pk).exists()

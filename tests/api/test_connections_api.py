@@ -211,6 +211,26 @@ def test_a_connection_that_had_batches_is_deleted_with_them(admin_client_api, ac
     assert not Batch.objects.exists()
 
 
+def test_a_connection_with_more_operations_than_a_request_deletes_is_refused_with_what_to_do(
+        admin_client_api, account, monkeypatch):
+    """Django's deletion reads every row: a connection of a million accounts and five million
+    operations would take minutes, and the server cuts a request off after 30 s, rolling it back."""
+    from provisioning import selectors
+
+    monkeypatch.setattr(selectors, "DELETE_OPERATIONS_LIMIT", 2)
+    for _ in range(3):
+        Operation.objects.create(kind="sync", status="succeeded", account=account, connection=account.connection,
+                                 requested_by="api:x")
+    Account.objects.filter(pk=account.pk).update(status=AccountStatus.DEPROVISIONED)
+    response = admin_client_api.delete(f"/api/v1/connections/{account.connection_id}/")
+    assert response.status_code == 409 and response.json()["code"] == "connection_too_big"
+    assert response.json()["detail"] == (
+        "This connection has more than 2 operations on record: deleting them with it would take longer than a "
+        "request may last. Disable the connection instead: it then sends nothing to its provider, and its history "
+        "stays readable.")
+    assert Connection.objects.filter(pk=account.connection_id).exists()
+
+
 def test_a_connection_with_many_accounts_is_refused_without_counting_them_all(admin_client_api, connection, monkeypatch):
     from provisioning import selectors
 

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from ... import services
+from ... import selectors, services
 from ...models import Connection
 from ...states import OperationKind
 from ..filters import ConnectionFilter
@@ -18,9 +18,12 @@ from .base import ApiModelViewSet
     partial_update=extend_schema(summary="Change a connection (needs manage_connection)"),
     destroy=extend_schema(
         summary="Delete a connection (needs manage_connection)",
-        description="Refused (409 connection_has_accounts) while one of its accounts may exist at the provider "
-        "(selectors.accounts_kept: not deprovisioned, and not pending with no request ever sent); the detail "
-        "counts them and says what to do.",
+        description="Deletes the connection with its accounts, operations, their exchanges and its batches. "
+        "Refused (409 connection_has_accounts) while one of its accounts may exist at the provider "
+        "(selectors.accounts_kept: not deprovisioned; not pending with no request ever sent; not refused by the "
+        "provider as an unknown caller every time); the detail counts them and says what to do. Refused "
+        f"(409 connection_too_big) with more than {selectors.DELETE_OPERATIONS_LIMIT:,} operations on record: "
+        "disable it instead.",
     ),
 )
 class ConnectionViewSet(ApiModelViewSet):
