@@ -570,12 +570,10 @@ def connection_kept_sentence(connection, counts: dict[str, int], more: bool = Fa
     return f"{sentence} Deprovision them first, or disable the connection instead."
 
 
-def connection_too_big_sentence() -> str:
-    """Why a connection with more operations than one request deletes cannot be deleted
-    (``selectors.connection_too_big_to_delete``), and what to do instead."""
-    from .selectors import DELETE_OPERATIONS_LIMIT
-
-    return (f"This connection has more than {DELETE_OPERATIONS_LIMIT:,} operations on record: deleting them with it "
+def connection_too_big_sentence(limit: int) -> str:
+    """Why a connection with more than ``limit`` operations, more than one request deletes, cannot
+    be deleted (``selectors.connection_too_big_to_delete``), and what to do instead."""
+    return (f"This connection has more than {limit:,} operations on record: deleting them with it "
             "would take longer than a request may last. Disable the connection instead: it then sends nothing to its "
             "provider, and its history stays readable.")
 

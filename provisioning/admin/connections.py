@@ -369,7 +369,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
             connection = context["object"]
             counts, more = selectors.connection_accounts_kept_counts(connection)
             context["kept_sentence"] = (explain.connection_kept_sentence(connection, counts, more) if counts
-                                        else explain.connection_too_big_sentence())
+                                        else explain.connection_too_big_sentence(selectors.DELETE_OPERATIONS_LIMIT))
         return super().render_delete_form(request, context)
 
     def delete_view(self, request, object_id, extra_context=None):

@@ -152,7 +152,8 @@ def connection_delete(*, connection: Connection) -> None:
     has more operations than one request deletes (``selectors.connection_too_big_to_delete``)."""
     _refuse_if_kept(connection)  # counted without the row lock, which every claim at a capped connection takes
     if selectors.connection_too_big_to_delete(connection):
-        raise Conflict(explain.connection_too_big_sentence(), code="connection_too_big")
+        raise Conflict(explain.connection_too_big_sentence(selectors.DELETE_OPERATIONS_LIMIT),
+                       code="connection_too_big")
     with transaction.atomic():
         Connection.objects.select_for_update().filter(pk=connection.pk).first()  # an account being added waits
         if selectors.accounts_kept(connection.accounts.all()).exists():  # one came meanwhile
