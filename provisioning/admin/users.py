@@ -62,6 +62,10 @@ class ApiTokenAdmin(TokenAdmin):
     def key_start(self, token):
         return f"{token.key[:4]}…"
 
+    def get_readonly_fields(self, request, obj=None):
+        # a made token stays its owner's: choosing another user here handed them the same key
+        return ("user",) if obj is not None else ()
+
     def response_add(self, request, obj, post_url_continue=None):
         messages.warning(request, format_html(
             "Key of the API token of {}, shown this once only: <code>{}</code>. Give it to the API consumer "

@@ -167,11 +167,15 @@ def test_the_admin_shows_an_api_tokens_key_once_and_its_history_never(admin_clie
         f"/admin/provisioning/apitoken/{bot.pk}/history/", f"/admin/provisioning/apitoken/{bot.pk}/delete/")]
     assert all(key not in page for page in pages) and "API token of ops-bot" in pages[1]
     assert f"{key[:4]}…" in pages[0]  # tokens told apart in the list
+    # a token stays its owner's: the change page does not hand the key to someone else
+    other = django_user_model.objects.create_user("other-bot", password="x-long-password")
+    admin_client.post(f"/admin/provisioning/apitoken/{bot.pk}/change/", {"user": other.pk})
+    assert Token.objects.get(key=key).user == bot
     admin_client.post(f"/admin/provisioning/apitoken/{bot.pk}/delete/", {"post": "yes"})
     assert not Token.objects.filter(user=bot).exists()
     entries = list(LogEntry.objects.values_list("object_repr", flat=True))
     assert entries and all(key not in entry for entry in entries)
-    assert entries.count("API token of ops-bot") == 2  # made, then deleted
+    assert entries.count("API token of ops-bot") == 3  # made, saved (unchanged), deleted
     auditor = django_user_model.objects.create_user("audrey", password=PASSWORD, is_staff=True)
     auditor.groups.add(Group.objects.get(name="Auditors"))
     admin_client.force_login(auditor)
