@@ -570,6 +570,18 @@ def connection_kept_sentence(connection, counts: dict[str, int], more: bool = Fa
     return f"{sentence} Deprovision them first, or disable the connection instead."
 
 
+def accounts_gone_sentence(count: int, more: bool = False) -> str:
+    """Why ``count`` pending or failed accounts may be deleted with their member or connection
+    (``selectors.accounts_kept`` let them go); "" for none."""
+    if not count:
+        return ""
+    many = more or count != 1
+    return (f"Of its accounts, {'more than ' if more else ''}{count:,} {'are' if many else 'is'} pending or failed: "
+            f"{'they exist' if many else 'it exists'} nowhere at the provider, since no request for "
+            f"{'them' if many else 'it'} went out, or the provider refused each one as coming from a caller it "
+            "does not know.")
+
+
 def connection_too_big_sentence(limit: int) -> str:
     """Why a connection with more than ``limit`` operations, more than one request deletes, cannot
     be deleted (``selectors.connection_too_big_to_delete``), and what to do instead."""

@@ -449,6 +449,12 @@ def connection_too_big_to_delete(connection: Connection) -> bool:
     return bounded_count(connection.operations.all(), DELETE_OPERATIONS_LIMIT)[1]
 
 
+def accounts_unfinished_counts(accounts) -> tuple[int, bool]:
+    """``bounded_count`` of the pending and failed ones of ``accounts``: on a delete page that
+    nothing keeps, those go although they are not deprovisioned (``accounts_kept``)."""
+    return bounded_count(accounts.filter(status__in=[AccountStatus.PENDING, AccountStatus.FAILED]))
+
+
 def connection_accounts_kept_counts(connection: Connection) -> tuple[dict[str, int], bool]:
     """``({status: n}, more)`` of the ``accounts_kept`` of ``connection``, reading at most
     ``COUNT_LIMIT`` of them (``more`` when there are more: the counts are then of those only)."""

@@ -370,6 +370,9 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
             counts, more = selectors.connection_accounts_kept_counts(connection)
             context["kept_sentence"] = (explain.connection_kept_sentence(connection, counts, more) if counts
                                         else explain.connection_too_big_sentence(selectors.DELETE_OPERATIONS_LIMIT))
+        else:  # why its failed accounts may go
+            context["gone_sentence"] = explain.accounts_gone_sentence(
+                *selectors.accounts_unfinished_counts(context["object"].accounts.all()))
         return super().render_delete_form(request, context)
 
     def delete_view(self, request, object_id, extra_context=None):

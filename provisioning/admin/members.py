@@ -200,6 +200,9 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Import
     def render_delete_form(self, request, context):
         if context.get("protected"):  # what keeps the member, and what to do (the service's own words)
             context["kept_sentence"] = explain.member_kept_sentence(list(selectors.member_accounts_kept(context["object"])))
+        else:  # why its failed accounts may go
+            context["gone_sentence"] = explain.accounts_gone_sentence(
+                *selectors.accounts_unfinished_counts(context["object"].accounts.all()))
         return super().render_delete_form(request, context)
 
     def delete_view(self, request, object_id, extra_context=None):

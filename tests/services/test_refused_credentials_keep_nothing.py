@@ -82,3 +82,13 @@ def test_a_refusal_in_the_providers_own_words_counts_too(member, http):
     services.connection_delete(connection=kandy)
 
     assert not Account.objects.exists()
+
+
+def test_the_delete_pages_say_why_those_accounts_may_go(refused, connection, member, admin_client):
+    from django.urls import reverse
+
+    for url in (reverse("admin:provisioning_connection_delete", args=[connection.pk]),
+                reverse("admin:provisioning_member_delete", args=[member.pk])):
+        page = admin_client.get(url).content.decode()
+        assert ("Of its accounts, 1 is pending or failed: it exists nowhere at the provider, since no request for it "
+                "went out, or the provider refused each one as coming from a caller it does not know.") in page
