@@ -17,6 +17,7 @@ from django.utils import timezone
 from .fields import encrypted_paths
 from .models import Account, Batch, Connection, ExternalCall, Member, Operation
 from .providers.exceptions import ConfigurationError
+from .providers.http import recorded_error
 from .states import (
     AWAITING_ACCOUNT_STATUSES,
     NEEDS_PERSON_ACCOUNT_STATUSES,
@@ -407,10 +408,12 @@ def batch_is_finished(batch_id: int) -> bool:
     return not Operation.objects.filter(batch_id=batch_id, status__in=UNFINISHED_OPERATION_STATUSES).exists()
 
 
-# how an exchange is recorded (``ExternalCall.error``: "code: message", providers.http) when the
-# provider refused who was asking (a wrong key, a refused signature; HTTP 401 or 403, or a
-# provider's own words for it, as Kandy's "invalid key" in an HTTP 200): it did nothing with it
-REFUSED_CALLER = f"{ConfigurationError.code}: "
+# how an exchange begins its record (``providers.http.recorded_error``) when the provider refused
+# who was asking (a wrong key, a refused signature; HTTP 401 or 403, or a provider's own words for
+# it, as Kandy's "invalid key" in an HTTP 200): it did nothing with the request
+REFUSED_CALLER = recorded_error(ConfigurationError.code)
+# accounts that exist at their provider only if a request created them (``accounts_kept``)
+NOT_YET_CREATED_STATUSES = (AccountStatus.PENDING, AccountStatus.FAILED)
 
 
 def accounts_kept(accounts):
@@ -425,7 +428,7 @@ def accounts_kept(accounts):
     operations = Operation.objects.filter(account=OuterRef("pk"))
     sent = ExternalCall.objects.filter(operation__account=OuterRef("pk"))
     its_calls = ExternalCall.objects.filter(operation=OuterRef("pk"))  # of an operation of ``operations``
-    idle = Q(status__in=[AccountStatus.PENDING, AccountStatus.FAILED]) & ~Exists(
+    idle = Q(status__in=NOT_YET_CREATED_STATUSES) & ~Exists(
         operations.filter(status__in=UNFINISHED_OPERATION_STATUSES))
     never_sent = Q(status=AccountStatus.PENDING) & ~Exists(sent)
     refused_every_time = (
@@ -449,10 +452,10 @@ def connection_too_big_to_delete(connection: Connection) -> bool:
     return bounded_count(connection.operations.all(), DELETE_OPERATIONS_LIMIT)[1]
 
 
-def accounts_unfinished_counts(accounts) -> tuple[int, bool]:
-    """``bounded_count`` of the pending and failed ones of ``accounts``: on a delete page that
-    nothing keeps, those go although they are not deprovisioned (``accounts_kept``)."""
-    return bounded_count(accounts.filter(status__in=[AccountStatus.PENDING, AccountStatus.FAILED]))
+def accounts_not_yet_created_count(accounts) -> tuple[int, bool]:
+    """``bounded_count`` of the pending and failed ones of ``accounts``: where ``accounts_kept``
+    keeps none of them, those go with their member or connection, though not deprovisioned."""
+    return bounded_count(accounts.filter(status__in=NOT_YET_CREATED_STATUSES))
 
 
 def connection_accounts_kept_counts(connection: Connection) -> tuple[dict[str, int], bool]:

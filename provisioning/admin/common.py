@@ -106,6 +106,12 @@ def permission_refusal(what: str, permission: str) -> PermissionDenied:
     return PermissionDenied(f"{what} needs the permission “{name or permission}”, {given}.")
 
 
+def gone_sentence(obj) -> str:
+    """On the delete page of a member or connection that nothing keeps: why its pending or failed
+    accounts may go with it (``explain.accounts_gone_sentence``)."""
+    return explain.accounts_gone_sentence(*selectors.accounts_not_yet_created_count(obj.accounts.all()))
+
+
 def may_request(user, kind: str) -> bool:
     """Whether ``user`` may request (retry, cancel) operations of ``kind``."""
     return user.has_perm(OPERATION_SPECS[kind].permission)

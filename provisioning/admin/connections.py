@@ -25,7 +25,7 @@ from .. import explain, selectors, services
 from ..models import Account, Batch, Connection, ExternalCall, Operation
 from ..providers import registry
 from ..states import OperationKind
-from .common import OperationRequestMixin, change_url, permission_refusal, request_each, requester
+from .common import OperationRequestMixin, change_url, gone_sentence, permission_refusal, request_each, requester
 from .filters import ConnectionProviderFilter, HealthFilter
 from .forms import connection_form_for, credential_form_fields, setting_form_fields
 
@@ -371,8 +371,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
             context["kept_sentence"] = (explain.connection_kept_sentence(connection, counts, more) if counts
                                         else explain.connection_too_big_sentence(selectors.DELETE_OPERATIONS_LIMIT))
         else:  # why its failed accounts may go
-            context["gone_sentence"] = explain.accounts_gone_sentence(
-                *selectors.accounts_unfinished_counts(context["object"].accounts.all()))
+            context["gone_sentence"] = gone_sentence(context["object"])
         return super().render_delete_form(request, context)
 
     def delete_view(self, request, object_id, extra_context=None):

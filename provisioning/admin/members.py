@@ -14,7 +14,7 @@ from import_export.admin import ImportExportMixin
 from .. import explain, selectors, services
 from ..models import Account, Member
 from .batches import provision_members
-from .common import ReadOnlyMixin, account_external_id
+from .common import ReadOnlyMixin, account_external_id, gone_sentence
 from .filters import MemberAccountStatusFilter, MemberCountryFilter, MemberProviderFilter
 from .forms import MemberForm
 from .paging import BoundedExportMixin, LargeListMixin
@@ -201,8 +201,7 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Import
         if context.get("protected"):  # what keeps the member, and what to do (the service's own words)
             context["kept_sentence"] = explain.member_kept_sentence(list(selectors.member_accounts_kept(context["object"])))
         else:  # why its failed accounts may go
-            context["gone_sentence"] = explain.accounts_gone_sentence(
-                *selectors.accounts_unfinished_counts(context["object"].accounts.all()))
+            context["gone_sentence"] = gone_sentence(context["object"])
         return super().render_delete_form(request, context)
 
     def delete_view(self, request, object_id, extra_context=None):

@@ -17,7 +17,7 @@ from ..models import (
     Connection, InboundWebhook, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEventType,
 )
 from ..webhook_views import webhook_url
-from .common import HeadingMixin, changelist_url, pre, pretty_json
+from .common import HeadingMixin, ReadOnlyMixin, changelist_url, pre, pretty_json
 from .connections import ConnectionAdmin
 from .filters import ConnectionFilter
 from .paging import LargeListMixin
@@ -169,7 +169,7 @@ def redeliver(modeladmin, request, queryset):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(HeadingMixin, LargeListMixin, IndexedSearchMixin, admin.ModelAdmin):
+class WebhookDeliveryAdmin(HeadingMixin, ReadOnlyMixin, LargeListMixin, IndexedSearchMixin, admin.ModelAdmin):
     """One row per event and endpoint subscribed to it: as many as operations, and more."""
 
     list_display = ("event_words", "endpoint", "state", "created_short")
@@ -222,15 +222,6 @@ class WebhookDeliveryAdmin(HeadingMixin, LargeListMixin, IndexedSearchMixin, adm
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm("provisioning.manage_connection")
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def get_actions(self, request):
         actions = super().get_actions(request)
         if request.user.has_perm("provisioning.manage_connection"):
@@ -247,7 +238,7 @@ def inbound_outcome(inbound: InboundWebhook) -> str:
 
 
 @admin.register(InboundWebhook)
-class InboundWebhookAdmin(HeadingMixin, LargeListMixin, IndexedSearchMixin, admin.ModelAdmin):
+class InboundWebhookAdmin(HeadingMixin, ReadOnlyMixin, LargeListMixin, IndexedSearchMixin, admin.ModelAdmin):
     """What providers sent to the portal's receivers. A record, not to be edited or deleted: an
     accepted one is also the guard that refuses its replay."""
 
@@ -293,15 +284,6 @@ class InboundWebhookAdmin(HeadingMixin, LargeListMixin, IndexedSearchMixin, admi
     @admin.display(description="what it changed")
     def applied_display(self, inbound):
         return pretty_json(inbound.applied)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _indented(body: str) -> str:

@@ -57,6 +57,13 @@ ALWAYS_SECRET = frozenset(
 )
 
 
+def recorded_error(code: str, detail: str = "") -> str:
+    """How an exchange records what went wrong (``RecordedCall.error``, kept as
+    ``ExternalCall.error``): the error's code, then what it says ("configuration: invalid key").
+    With no ``detail``, the beginning of every such record for ``code``."""
+    return f"{code}: {detail}"
+
+
 @dataclass
 class RecordedCall:
     method: str
@@ -395,7 +402,7 @@ class ProviderClient:
             )
             if err is not None:
                 err.status_code = err.status_code or response.status_code
-                call.error = f"{err.code}: {self.redactor.text(err.message)}"
+                call.error = recorded_error(err.code, self.redactor.text(err.message))
                 raise err
         finally:
             call.duration_ms = int(((answered or time.monotonic()) - started) * 1000)
@@ -446,7 +453,7 @@ class ProviderClient:
 
     def _failed(self, call: RecordedCall, started: float, err: ProviderError, exc: Exception):
         call.duration_ms = int((time.monotonic() - started) * 1000)
-        call.error = f"{err.code}: {type(exc).__name__}"
+        call.error = recorded_error(err.code, type(exc).__name__)
         self._log(call)
         return err
 
