@@ -106,6 +106,18 @@ def permission_refusal(what: str, permission: str) -> PermissionDenied:
     return PermissionDenied(f"{what} needs the permission “{name or permission}”, {given}.")
 
 
+def deleted_counts(model_admin, objs, going_with: dict) -> dict:
+    """A delete page's summary: how many of ``objs`` go, and how many rows go with them
+    (``going_with``: ``{Account: "member__in"}``), counted up to a bound where Django would list
+    each row: "Accounts: 3", "Operations: 1,000+"."""
+    counts = {model_admin.opts.verbose_name_plural: len(objs)}
+    for model, lookup in going_with.items():
+        counted, beyond = selectors.bounded_count(model.objects.filter(**{lookup: objs}))
+        if counted:
+            counts[model._meta.verbose_name_plural] = f"{counted:,}{'+' if beyond else ''}"
+    return counts
+
+
 def gone_sentence(obj) -> str:
     """On the delete page of a member or connection that nothing keeps: why its pending or failed
     accounts may go with it (``explain.accounts_gone_sentence``)."""

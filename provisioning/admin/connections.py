@@ -25,7 +25,15 @@ from .. import explain, selectors, services
 from ..models import Account, Batch, Connection, ExternalCall, Operation
 from ..providers import registry
 from ..states import OperationKind
-from .common import OperationRequestMixin, change_url, gone_sentence, permission_refusal, request_each, requester
+from .common import (
+    OperationRequestMixin,
+    change_url,
+    deleted_counts,
+    gone_sentence,
+    permission_refusal,
+    request_each,
+    requester,
+)
 from .filters import ConnectionProviderFilter, HealthFilter
 from .forms import connection_form_for, credential_form_fields, setting_form_fields
 
@@ -349,17 +357,8 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
                 protected.append(f"More than {selectors.DELETE_OPERATIONS_LIMIT:,} operations at {connection}, with "
                                  "their exchanges with the provider")
         perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
-        return [str(obj) for obj in objs], self.deleted_counts(objs), perms_needed, protected
-
-    def deleted_counts(self, objs) -> dict:
-        """What goes with the connections, counted (up to a bound) where Django would list each
-        row: "Accounts: 3", "Operations: 1,000+"."""
-        counts = {self.opts.verbose_name_plural: len(objs)}
-        for model in (Account, Operation, ExternalCall, Batch):
-            counted, beyond = selectors.bounded_count(model.objects.filter(connection__in=objs))
-            if counted:
-                counts[model._meta.verbose_name_plural] = f"{counted:,}{'+' if beyond else ''}"
-        return counts
+        going_with = {model: "connection__in" for model in (Account, Operation, ExternalCall, Batch)}
+        return [str(obj) for obj in objs], deleted_counts(self, objs, going_with), perms_needed, protected
 
     def delete_model(self, request, obj):
         services.connection_delete(connection=obj)

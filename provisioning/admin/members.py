@@ -12,9 +12,9 @@ from django.utils.safestring import mark_safe
 from import_export.admin import ImportExportMixin
 
 from .. import explain, selectors, services
-from ..models import Account, Member
+from ..models import Account, ExternalCall, Member, Operation
 from .batches import provision_members
-from .common import ReadOnlyMixin, account_external_id, gone_sentence
+from .common import ReadOnlyMixin, account_external_id, deleted_counts, gone_sentence
 from .filters import MemberAccountStatusFilter, MemberCountryFilter, MemberProviderFilter
 from .forms import MemberForm
 from .paging import BoundedExportMixin, LargeListMixin
@@ -192,7 +192,9 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Import
             for account in selectors.member_accounts_kept(member)
         ]
         perms_needed = set() if self.has_delete_permission(request) else {self.opts.verbose_name}
-        return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, perms_needed, protected
+        going_with = {Account: "member__in", Operation: "account__member__in",
+                      ExternalCall: "operation__account__member__in"}
+        return [str(obj) for obj in objs], deleted_counts(self, objs, going_with), perms_needed, protected
 
     def delete_model(self, request, obj):
         services.member_delete(member=obj)

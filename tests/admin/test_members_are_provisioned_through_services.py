@@ -138,7 +138,18 @@ def test_a_pending_account_no_request_went_out_for_does_not_keep_its_member(admi
 
 
 def test_member_with_only_deprovisioned_accounts_is_deleted_with_them(admin_client, member, make_account):
-    make_account(AccountStatus.DEPROVISIONED)
+    from provisioning.models import ExternalCall
+
+    account = make_account(AccountStatus.DEPROVISIONED)
+    for kind in ("provision", "deprovision"):
+        operation = Operation.objects.create(kind=kind, account=account, connection=account.connection,
+                                             status="succeeded", requested_by="admin:x")
+    ExternalCall.objects.create(operation=operation, connection=account.connection, method="DELETE", url="https://x.test/u")
+    page = admin_client.get(reverse("admin:provisioning_member_delete", args=[member.pk])).content.decode()
+    # what goes with the member, counted, as on a connection's page ("Members: 1" alone said nothing of it)
+    for said in ("Members: 1", "Accounts: 1", "Operations: 2", "External calls: 1"):
+        assert f"<li>{said}</li>" in page
+
     response = admin_client.post(reverse("admin:provisioning_member_delete", args=[member.pk]), {"post": "yes"})
     assert response.status_code == 302
     assert not Member.objects.exists() and not Account.objects.exists()
