@@ -18,6 +18,13 @@ from .ids import MAX_ID
 from .serializers import ErrorSerializer
 
 MAX_WAIT_SECONDS = 30
+# which accounts keep their member or connection from being deleted (the rule:
+# ``selectors.accounts_kept``), in a consumer's words
+MAY_EXIST_AT_PROVIDER = (
+    "An account may exist at its provider unless it is deprovisioned, or pending or failed with either "
+    "no request for it ever sent or every request refused by the provider as coming from a caller it "
+    "does not know (wrong credentials, tried once)."
+)
 # Django refuses NUL characters in text (PostgreSQL cannot store them): say so in the schema
 NO_NUL_PATTERN = "^[^\\x00]*$"
 

@@ -77,6 +77,13 @@ def test_schema_describes_every_resource(admin_client, db):
     assert "credentials" in schema["components"]["schemas"]["ConnectionRequest"]["properties"]
 
 
+def test_the_schema_speaks_to_consumers_not_of_the_code(admin_client, db):
+    """Its descriptions are what a consumer reads: "selectors.accounts_kept" or
+    "services.operation_request" name nothing they can look up."""
+    text = admin_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").content.decode()
+    assert re.findall(r"\b(?:selectors|services|explain|models|providers|states)\.[a-z_]+", text) == []
+
+
 def test_docs_work_offline(admin_client, db):
     client = admin_client
     response = client.get("/api/docs/")

@@ -32,8 +32,10 @@ def declared_serializer_field(declared: InputField) -> serializers.Field:
     return serializers.CharField(max_length=declared.max_length, **common)
 
 
+# its docstring is the OpenAPI schema's description, for consumers: the provider's check is
+# ``services.operation_request``'s
 class DeclaredInputSerializer(serializers.Serializer):
-    """A JSON object whose values the provider checks (``services.operation_request``)."""
+    """A JSON object whose values the provider checks."""
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):

@@ -30,7 +30,8 @@ class BatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         summary="Provision many members at once",
         request=BatchCreateSerializer,
         responses=BatchCreatedSerializer,
-        description="The rule the admin shows before sending (selectors.batch_preview): members "
+        # the rule of selectors.batch_preview, which the admin shows before sending
+        description="The rule the admin shows before sending: members "
         "without an account there get one; a pending, failed or deprovisioned account there is "
         "provisioned again; other accounts are left alone; never more than the connection's quota "
         "still allows (the first ones in the list; 409 quota_exceeded when none fits). The answer's "

@@ -7,6 +7,7 @@ from ...models import Connection
 from ...states import OperationKind
 from ..filters import ConnectionFilter
 from ..permissions import MANAGE_CONNECTION
+from ..schema import MAY_EXIST_AT_PROVIDER
 from ..serializers import ConnectionSerializer, OperationSerializer, QuarantineSerializer
 from .base import ApiModelViewSet
 
@@ -19,11 +20,9 @@ from .base import ApiModelViewSet
     destroy=extend_schema(
         summary="Delete a connection (needs manage_connection)",
         description="Deletes the connection with its accounts, operations, their exchanges and its batches. "
-        "Refused (409 connection_has_accounts) while one of its accounts may exist at the provider "
-        "(selectors.accounts_kept: not deprovisioned; not pending with no request ever sent; not refused by the "
-        "provider as an unknown caller every time); the detail counts them and says what to do. Refused "
-        f"(409 connection_too_big) with more than {selectors.DELETE_OPERATIONS_LIMIT:,} operations on record: "
-        "disable it instead.",
+        "Refused (409 connection_has_accounts) while one of its accounts may exist at the provider; the "
+        "detail counts them and says what to do. Refused (409 connection_too_big) with more than "
+        f"{selectors.DELETE_OPERATIONS_LIMIT:,} operations on record: disable it instead. {MAY_EXIST_AT_PROVIDER}",
     ),
 )
 class ConnectionViewSet(ApiModelViewSet):

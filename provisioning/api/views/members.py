@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from ... import selectors, services
 from ...models import Member
 from ..filters import MemberFilter
+from ..schema import MAY_EXIST_AT_PROVIDER
 from ..serializers import MemberSerializer
 from .base import ApiModelViewSet
 
@@ -14,9 +15,9 @@ from .base import ApiModelViewSet
     partial_update=extend_schema(summary="Change a member"),
     destroy=extend_schema(
         summary="Delete a member",
-        description="Refused (409 member_has_accounts) while one of its accounts may exist at its provider "
-        "(selectors.accounts_kept: not deprovisioned, and not pending with no request ever sent); the detail "
-        "says which and what to do.",
+        description="Deletes the member with its accounts, their operations and their exchanges with the "
+        "providers. Refused (409 member_has_accounts) while one of its accounts may exist at its provider; the "
+        f"detail says which and what to do. {MAY_EXIST_AT_PROVIDER}",
     ),
 )
 class MemberViewSet(ApiModelViewSet):
