@@ -21,9 +21,9 @@ MAX_WAIT_SECONDS = 30
 # which accounts keep their member or connection from being deleted (the rule:
 # ``selectors.accounts_kept``), in a consumer's words
 MAY_EXIST_AT_PROVIDER = (
-    "An account may exist at its provider unless it is deprovisioned, or pending or failed with either "
-    "no request for it ever sent or every request refused by the provider as coming from a caller it "
-    "does not know (wrong credentials, tried once)."
+    "An account may exist at its provider unless it is deprovisioned, or it is pending or failed with "
+    "nothing running for it and either no request for it ever sent (pending) or every request for it "
+    "refused by the provider as coming from a caller it does not know (wrong credentials), none tried twice."
 )
 # Django refuses NUL characters in text (PostgreSQL cannot store them): say so in the schema
 NO_NUL_PATTERN = "^[^\\x00]*$"
