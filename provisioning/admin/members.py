@@ -18,7 +18,7 @@ from .common import ReadOnlyMixin, account_external_id, deleted_counts, gone_sen
 from .filters import MemberAccountStatusFilter, MemberCountryFilter, MemberProviderFilter
 from .forms import MemberForm
 from .paging import BoundedExportMixin, LargeListMixin
-from .resources import FORMATS, MemberResource
+from .resources import FORMATS, IMPORT_MAX_ROWS, MemberResource
 from .search import IndexedSearchMixin
 
 
@@ -110,6 +110,8 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Import
 
     def import_action(self, request, *args, **kwargs):
         response = super().import_action(request, *args, **kwargs)
+        if hasattr(response, "context_data"):
+            response.context_data["import_max_rows"] = f"{IMPORT_MAX_ROWS:,}"
         result = getattr(response, "context_data", {}).get("result")
         if result is not None and not result.has_errors() and not result.has_validation_errors():
             response.context_data.update(import_preview(result, self.import_preview_rows))

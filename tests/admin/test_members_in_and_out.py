@@ -139,9 +139,28 @@ def test_a_file_without_the_external_ref_column_is_refused_in_a_sentence(admin_c
     preview = upload(admin_client, "email,first_name,last_name\na@example.org,A,B\n")
     html = preview.content.decode()
     assert "The file has no external_ref column." in html and "Add the column, then import the file again." in html
-    # not the library's words for it, nor a Python traceback under them
-    assert "import_id_fields" not in html and "Traceback" not in html
+    # not the library's words for it, nor a Python traceback under them, nor each row's failure after it
+    assert "import_id_fields" not in html and "Traceback" not in html and "Line number" not in html
     assert preview.context.get("confirm_form") is None and not Member.objects.exists()
+
+
+def test_a_file_bigger_than_an_import_takes_is_refused_in_a_sentence(admin_client, db, monkeypatch):
+    """Every row is checked and saved inside the request: a file of 20,000 members ran past the web
+    server's timeout and failed as a server error, nothing saved and nothing said."""
+    from provisioning.admin import resources
+
+    assert "At most 5,000 rows a file: split a bigger one." in admin_client.get(IMPORT).content.decode()
+    monkeypatch.setattr(resources, "IMPORT_MAX_ROWS", 1)
+    preview = upload(admin_client, GOOD)
+    html = preview.content.decode()
+    assert "The file has 2 rows, more than the 1 one import takes" in html
+    assert "Split it into files of at most 1 rows" in html and "Traceback" not in html
+    assert "Line number" not in html  # the sentence alone: no row imported, and failing, after it
+    assert preview.context.get("confirm_form") is None and not Member.objects.exists()
+
+    monkeypatch.setattr(resources, "IMPORT_MAX_ROWS", 2)  # at the bound: previewed, then saved
+    confirm(admin_client, upload(admin_client, GOOD))
+    assert Member.objects.count() == 2
 
 
 def test_the_preview_marks_changes_without_inline_styles(admin_client, db):
