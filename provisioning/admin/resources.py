@@ -30,8 +30,8 @@ IMPORT_ID = "external_ref"  # how a later import finds the member a row made
 FIRST_ROW = 2
 # the most rows an import takes: django-import-export checks and saves every row inside the request,
 # twice (the preview, then its confirmation), at 1.5-2.9 ms a row on a 2-core machine (10,000 new
-# members: 15-29 s to preview, 18-22 s to confirm), and the web server stops a request at 30 s,
-# rolling it back: a bigger file failed as a server error after half a minute, nothing saved
+# members: 15-29 s to preview, 18-22 s to confirm), and the web server stops a request at 30 s
+# (gunicorn's timeout), rolling it back: a bigger file would fail as a server error, nothing saved
 IMPORT_MAX_ROWS = 5_000
 
 
@@ -92,9 +92,9 @@ class MemberResource(resources.ModelResource):
         import takes is refused in a sentence."""
         super().before_import(dataset, **kwargs)
         if IMPORT_ID not in (dataset.headers or []):
-            self.refuse(dataset, f"The file has no {IMPORT_ID} column. Its first row names the columns, and {IMPORT_ID} "
-                        "must be one of them: each member's reference in your organisation, which the next import "
-                        "uses to find the member again. Add the column, then import the file again.")
+            self.refuse(dataset, f"The file has no {IMPORT_ID} column. Its first row names the columns, and "
+                        f"{IMPORT_ID} must be one of them: each member's reference in your organisation, which the "
+                        "next import uses to find the member again. Add the column, then import the file again.")
         if len(dataset) > IMPORT_MAX_ROWS:
             self.refuse(dataset, f"The file has {len(dataset):,} rows, more than the {IMPORT_MAX_ROWS:,} one import "
                         f"takes: each row is checked and saved while the page waits. Split it into files of at most "
