@@ -12,8 +12,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
-from django.db.models import ProtectedError, Value
+from django.db.models import Value
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -364,11 +363,9 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
         services.connection_delete(connection=obj)
 
     def render_delete_form(self, request, context):
-        if context.get("protected"):  # what keeps the connection, and what to do (the service's own words)
-            connection = context["object"]
-            counts, more = selectors.connection_accounts_kept_counts(connection)
-            context["kept_sentence"] = (explain.connection_kept_sentence(connection, counts, more) if counts
-                                        else explain.connection_too_big_sentence(selectors.DELETE_OPERATIONS_LIMIT))
+        refusal = services.connection_delete_refusal(context["object"])
+        if refusal is not None:  # what keeps the connection, and what to do (the service's own words)
+            context["kept_sentence"] = refusal.message
         else:  # why its failed accounts may go
             context["gone_sentence"] = gone_sentence(context["object"])
         return super().render_delete_form(request, context)
@@ -376,11 +373,7 @@ class ConnectionAdmin(OperationRequestMixin, admin.ModelAdmin):
     def delete_view(self, request, object_id, extra_context=None):
         try:
             return super().delete_view(request, object_id, extra_context)
-        except (services.ServiceError, ProtectedError) as exc:
-            message = exc.message if isinstance(exc, services.ServiceError) else (
-                "An account was added to this connection while it was being deleted: nothing was deleted. Look "
-                "at its accounts, then try again."
-            )
-            messages.error(request, message)
+        except services.ServiceError as exc:
+            messages.error(request, exc.message)
             connection = self.get_object(request, object_id)
             return redirect(change_url(connection) if connection else "admin:provisioning_connection_changelist")

@@ -202,8 +202,9 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Import
         services.member_delete(member=obj)
 
     def render_delete_form(self, request, context):
-        if context.get("protected"):  # what keeps the member, and what to do (the service's own words)
-            context["kept_sentence"] = explain.member_kept_sentence(list(selectors.member_accounts_kept(context["object"])))
+        refusal = services.member_delete_refusal(context["object"])
+        if refusal is not None:  # what keeps the member, and what to do (the service's own words)
+            context["kept_sentence"] = refusal.message
         else:  # why its failed accounts may go
             context["gone_sentence"] = gone_sentence(context["object"])
         return super().render_delete_form(request, context)

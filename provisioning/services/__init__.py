@@ -7,6 +7,7 @@ from .accounts import (
     account_create,
     account_secrets_read,
     member_delete,
+    member_delete_refusal,
     members_note_accounts,
 )
 from .batches import batch_create, batch_retry_failed, batch_start
@@ -16,6 +17,7 @@ from .connections import (
     connection_create,
     connection_credentials_merge,
     connection_delete,
+    connection_delete_refusal,
     connection_settings_merge,
     connection_update,
 )
@@ -84,6 +86,7 @@ __all__ = [
     "connections_probe_due",
     "connection_credentials_merge",
     "connection_delete",
+    "connection_delete_refusal",
     "connection_settings_merge",
     "connection_update",
     "connections_health_check",
@@ -91,6 +94,7 @@ __all__ = [
     "mass_deletion_reason",
     "mass_deletion_threshold",
     "member_delete",
+    "member_delete_refusal",
     "members_note_accounts",
     "operation_cancel",
     "operation_confirm",

@@ -81,12 +81,19 @@ def account_secrets_read(*, account: Account, user, via: str, request=None) -> d
 
 
 def member_delete(*, member: Member) -> None:
-    """Delete a member, with its accounts; refused while any of them may exist at its provider
-    (``selectors.member_accounts_kept``), with a sentence that names them and what to do."""
+    """Delete a member, with its accounts; refused as ``member_delete_refusal`` says."""
     with transaction.atomic():
         Member.objects.select_for_update().filter(pk=member.pk).first()  # an account being added waits
-        kept = list(selectors.member_accounts_kept(member))
-        if kept:
-            raise Conflict(explain.member_kept_sentence(kept), code="member_has_accounts")
+        refusal = member_delete_refusal(member)
+        if refusal is not None:
+            raise refusal
         member.accounts.all().delete()
         member.delete()
+
+
+def member_delete_refusal(member: Member) -> Conflict | None:
+    """Why ``member`` cannot be deleted now, in the words both interfaces show (the admin's delete
+    page, the API's 409), or None: while any of its accounts may exist at its provider
+    (``selectors.member_accounts_kept``, named, with what to do)."""
+    kept = list(selectors.member_accounts_kept(member))
+    return Conflict(explain.member_kept_sentence(kept), code="member_has_accounts") if kept else None

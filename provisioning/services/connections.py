@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from .. import explain, selectors
 from ..models import Connection
@@ -147,23 +148,34 @@ def connection_update(
 
 
 def connection_delete(*, connection: Connection) -> None:
-    """Delete a connection, with its accounts; refused while any of them may exist at the provider
-    (``selectors.accounts_kept``), with a sentence that counts them and says what to do, and when it
-    has more operations than one request deletes (``selectors.connection_too_big_to_delete``)."""
-    _refuse_if_kept(connection)  # counted without the row lock, which every claim at a capped connection takes
-    if selectors.connection_too_big_to_delete(connection):
-        raise Conflict(explain.connection_too_big_sentence(selectors.DELETE_OPERATIONS_LIMIT),
-                       code="connection_too_big")
+    """Delete a connection, with its accounts, their operations and exchanges, and its batches;
+    refused as ``connection_delete_refusal`` says."""
+    # counted without the row lock, which every claim at a capped connection takes
+    refusal = connection_delete_refusal(connection)
+    if refusal is not None:
+        raise refusal
     with transaction.atomic():
         Connection.objects.select_for_update().filter(pk=connection.pk).first()  # an account being added waits
         if selectors.accounts_kept(connection.accounts.all()).exists():  # one came meanwhile
-            _refuse_if_kept(connection)
+            raise connection_delete_refusal(connection)
         members_note_accounts_deleted(connection)
         connection.accounts.all().delete()
-        connection.delete()
+        try:
+            connection.delete()
+        except ProtectedError:  # an account the lock above should have kept out: all rolled back
+            raise Conflict("An account was added to this connection while it was being deleted: nothing was "
+                           "deleted. Look at its accounts, then try again.", code="busy") from None
 
 
-def _refuse_if_kept(connection: Connection) -> None:
+def connection_delete_refusal(connection: Connection) -> Conflict | None:
+    """Why ``connection`` cannot be deleted now, in the words both interfaces show (the admin's
+    delete page, the API's 409), or None: while any of its accounts may exist at the provider
+    (``selectors.accounts_kept``, counted, with what to do), and when it has more operations than
+    one request deletes (``selectors.connection_too_big_to_delete``)."""
     counts, more = selectors.connection_accounts_kept_counts(connection)
     if counts:
-        raise Conflict(explain.connection_kept_sentence(connection, counts, more), code="connection_has_accounts")
+        return Conflict(explain.connection_kept_sentence(connection, counts, more), code="connection_has_accounts")
+    if selectors.connection_too_big_to_delete(connection):
+        return Conflict(explain.connection_too_big_sentence(selectors.DELETE_OPERATIONS_LIMIT),
+                        code="connection_too_big")
+    return None

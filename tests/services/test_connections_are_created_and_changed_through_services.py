@@ -87,3 +87,26 @@ def test_a_check_reports_credentials_and_settings_together(db):
     connection = create(credentials={"bearer_token": "t"})
     # an update checks only what it changes, merged into what is stored
     services.connection_changes_check(provider="scim", connection=connection, settings={"deprovision_mode": "delete"})
+
+
+def test_a_deletion_that_meets_a_protected_row_is_a_conflict_with_nothing_deleted(db, monkeypatch):
+    """The row lock keeps new accounts out while a connection is deleted; should one still refer to
+    it, the deletion is one sentence both interfaces show, and rolls back the accounts it deleted."""
+    from django.db.models import ProtectedError
+
+    from provisioning.models import Account, Member
+    from provisioning.states import AccountStatus
+
+    connection = Connection.objects.create(provider="kandy", name="K", base_url="http://k.test", credentials={})
+    Account.objects.create(member=Member.objects.create(email="a@example.org"), connection=connection,
+                           status=AccountStatus.DEPROVISIONED)
+
+    def protected(self, *args, **kwargs):
+        raise ProtectedError("a new account", set())
+
+    monkeypatch.setattr(Connection, "delete", protected)
+    with pytest.raises(services.Conflict) as refused:
+        services.connection_delete(connection=connection)
+
+    assert refused.value.code == "busy" and "nothing was deleted" in refused.value.message
+    assert Account.objects.filter(connection=connection).exists()
