@@ -289,6 +289,8 @@ def operation_outcome_sentence(operation, account_status: str | None = None, *,
             return "Done: the login link is among the operation's links; send it to the member quickly, it expires."
         if operation.kind == OperationKind.RECONCILE:
             return "Done: the accounts that differ are flagged in the \"needs a person\" queue."
+        if operation.kind == OperationKind.RECORD_CLOSED:
+            return "Done: recorded as closed at the provider (nothing was sent to it); the account is deprovisioned."
         return "Done."
     if status == OperationStatus.CANCELLED:
         return "Cancelled: nothing more happens."
@@ -549,7 +551,7 @@ def member_kept_sentence(accounts) -> str:
                      "out: provision again, then deprovision.")
     cannot = {_provider_of(a.connection).label for a in accounts if a not in closable}
     if cannot:
-        sentence += _cannot_close(cannot, "while the member has one there, the member's record stays.")
+        sentence += _cannot_close(cannot, f"{ONCE_CLOSED}; then the member can be deleted.")
     return sentence
 
 
@@ -566,7 +568,8 @@ def connection_kept_sentence(connection, counts: dict[str, int], more: bool = Fa
                     f"the provider ({listed}).")
     provider = _provider_of(connection)
     if not provider.supports(OperationKind.DEPROVISION):
-        return sentence + _cannot_close({provider.label}, "while the connection holds one, it stays; disable it instead.")
+        return sentence + _cannot_close(
+            {provider.label}, f"while the connection holds one, it stays: disable it instead. {capfirst(ONCE_CLOSED)}.")
     return f"{sentence} Deprovision them first, or disable the connection instead."
 
 
@@ -594,6 +597,19 @@ def _provider_of(connection):
     from .providers import registry  # here: a provider's own page (flyve_page) imports this module
 
     return registry.get(connection.provider)
+
+
+def record_closed_intro(account) -> str:
+    """What recording ``account`` as closed at its provider does, before staff confirm it."""
+    return (f"Record this only once the account is closed at {account.provider_label}: the portal sends nothing "
+            "there. The account becomes deprovisioned, this operation keeps who recorded it, when and how, and the "
+            "member may then be deleted.")
+
+
+# how staff tell the portal that an account its provider cannot close through its API was closed
+# there all the same (``OperationKind.RECORD_CLOSED``)
+ONCE_CLOSED = ("once an account is closed there by other means (its support, by hand), record it with "
+               f"\u201c{OperationKind.RECORD_CLOSED.label}\u201d on the account's page")
 
 
 def _cannot_close(labels: set[str], consequence: str) -> str:

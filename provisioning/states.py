@@ -34,6 +34,7 @@ class OperationKind(models.TextChoices):
     ROTATE_SECRET = "rotate_secret", "Rotate secret"
     SYNC = "sync", "Sync remote state"
     DEPROVISION = "deprovision", "Deprovision"
+    RECORD_CLOSED = "record_closed", "Record as closed at the provider"
     HEALTH_CHECK = "health_check", "Health check"
     RECONCILE = "reconcile", "Reconcile"
 
@@ -78,7 +79,9 @@ _S = AccountStatus
 # Every legal change of Account.status. A failed operation may put the account back in the
 # state it was in before the operation started, hence the "back" edges.
 ACCOUNT_TRANSITIONS: dict[str, set[str]] = {
-    _S.PENDING: {_S.PROVISIONING},
+    # to deprovisioning: recorded as closed at the provider (a provisioning that stopped after its
+    # request went out may have created the user there)
+    _S.PENDING: {_S.PROVISIONING, _S.DEPROVISIONING},
     # back to pending/deprovisioned only when the provisioning is cancelled before it ran
     _S.PROVISIONING: {_S.ACTIVE, _S.FAILED, _S.PENDING, _S.DEPROVISIONED, _S.DEPROVISIONING, *_AWAITING},
     _S.AWAITING_CAPTCHA: {_S.PROVISIONING, _S.DEPROVISIONING, _S.FAILED},
@@ -88,7 +91,7 @@ ACCOUNT_TRANSITIONS: dict[str, set[str]] = {
     _S.FAILED: {_S.PROVISIONING, _S.DEPROVISIONING, _S.ACTIVE},
     # provisioning again while a provider still deletes the previous user (SnapTrade's deleteUser
     # is queued): the provision waits for the deletion before it registers anew
-    _S.DEPROVISIONING: {_S.DEPROVISIONED, _S.ACTIVE, _S.FAILED, _S.PROVISIONING, *_AWAITING},
+    _S.DEPROVISIONING: {_S.DEPROVISIONED, _S.ACTIVE, _S.FAILED, _S.PENDING, _S.PROVISIONING, *_AWAITING},
     _S.DEPROVISIONED: {_S.PROVISIONING},
 }
 
@@ -127,7 +130,9 @@ class OperationSpec:
     operation with no account). ``running_status``: the account state while it runs.
     ``failure_status``: the account state after a permanent failure (``None``: back to the
     state it was in before). ``permission``: what a person needs to request it (or retry or
-    cancel it), in the admin and the API alike.
+    cancel it), in the admin and the API alike. ``calls_provider``: whether it sends anything to
+    the provider; one that does not (a record of what staff did there) runs at a disabled or
+    quarantined connection, and its success says nothing of the provider's health.
     """
 
     kind: str
@@ -135,6 +140,7 @@ class OperationSpec:
     running_status: str | None = None
     failure_status: str | None = None
     permission: str = PROVISION_PERMISSION
+    calls_provider: bool = True
 
     @property
     def on_account(self) -> bool:
@@ -146,9 +152,9 @@ class OperationSpec:
         return OperationKind(self.kind).label
 
 
-def _spec(kind, allowed_from=None, running=None, failure=None, permission=PROVISION_PERMISSION):
+def _spec(kind, allowed_from=None, running=None, failure=None, permission=PROVISION_PERMISSION, calls_provider=True):
     allowed = None if allowed_from is None else frozenset(allowed_from)
-    return OperationSpec(kind, allowed, running, failure, permission)
+    return OperationSpec(kind, allowed, running, failure, permission, calls_provider)
 
 
 _K, _S = OperationKind, AccountStatus
@@ -174,6 +180,15 @@ OPERATION_SPECS: dict[str, OperationSpec] = {
             {_S.ACTIVE, _S.FAILED, *_AWAITING},
             _S.DEPROVISIONING,
             permission=DEPROVISION_PERMISSION,
+        ),
+        # staff closed the account at a provider that has no delete API (its support, by hand):
+        # the portal records it, sending nothing, so that the member's record may go
+        _spec(
+            _K.RECORD_CLOSED,
+            {_S.PENDING, _S.ACTIVE, _S.FAILED, *_AWAITING},
+            _S.DEPROVISIONING,
+            permission=DEPROVISION_PERMISSION,
+            calls_provider=False,
         ),
         _spec(_K.HEALTH_CHECK, permission=MANAGE_CONNECTION_PERMISSION),
         _spec(_K.RECONCILE, permission=MANAGE_CONNECTION_PERMISSION),

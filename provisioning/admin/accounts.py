@@ -347,6 +347,8 @@ class AccountAdmin(ShownWhenMixin, LargeListMixin, IndexedSearchMixin, BoundedEx
             )
         if kind == OperationKind.DEPROVISION:
             context["danger_sentence"] = deprovision_warning(obj)
+        if kind == OperationKind.RECORD_CLOSED:
+            context["intro"] = explain.record_closed_intro(obj)
         return context
 
     def bulk_request(self, request, queryset, kind):

@@ -33,4 +33,8 @@ ACCOUNT_ACTIONS: tuple[AccountAction, ...] = (
     AccountAction("login-link", _K.LOGIN_LINK, "A connection-portal link; the result holds redirect_uri (SnapTrade)"),
     AccountAction("rotate-secret", _K.ROTATE_SECRET, "Replace the user secret (SnapTrade)"),
     AccountAction("sync", _K.SYNC, "Refresh the remote state and detect drift"),
+    AccountAction(
+        "record-closed", _K.RECORD_CLOSED,
+        "Record that the account was closed at its provider by other means; nothing is sent (Xhoppe, Flyve)",
+    ),
 )

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 
+from ..states import AccountStatus, OperationKind
 from .http import CallLog, ProviderClient
 from .inputs import InputField, clean_values, split_secret
 
@@ -95,6 +96,18 @@ class OperationContext:
     @property
     def member(self):
         return self.account.member if self.account else None
+
+
+# what staff say when they record that an account was closed at its provider by other means
+# (``Provider.record_closed``): the operation's input, kept with who recorded it and when
+RECORD_CLOSED_INPUT = (
+    InputField(
+        "how", label="how it was closed", max_length=500,
+        help_text="For the record: how the account was closed at the provider, e.g. \"deleted by hand in its "
+        "console on 4 December\" or a support ticket's number.",
+        required_message="Say how the account was closed at the provider: it is kept as the record of its closing.",
+    ),
+)
 
 
 def health_outcome(status: str, detail: str, **result: Any) -> Outcome:
@@ -174,6 +187,20 @@ class Provider:
     def deprovision_warning_for(cls, connection) -> str:
         """The sentence the deprovision confirmation shows for an account at ``connection``."""
         return cls.deprovision_warning
+
+    def record_closed(self, ctx: OperationContext) -> Outcome:
+        """Staff closed the account at the provider by other means (its support, its console),
+        which a provider without a delete API leaves to them: nothing is sent, the account is
+        deprovisioned and forgets what it kept of the remote user. A provider offers it by
+        listing ``OperationKind.RECORD_CLOSED`` in ``operations`` and ``RECORD_CLOSED_INPUT`` in
+        ``input_fields``."""
+        return Outcome(
+            account_status=AccountStatus.DEPROVISIONED,
+            secrets={name: None for name in ctx.account.secrets},
+            challenge_image=None,
+            attention="",
+            result={"closed_outside_the_portal": True},
+        )
 
     @classmethod
     def public_urls(cls) -> list:

@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from ..models import HealthStatus
 from ..states import AccountStatus, OperationKind
-from .base import OperationContext, Outcome, Provider
+from .base import RECORD_CLOSED_INPUT, OperationContext, Outcome, Provider
 from .exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -342,7 +342,8 @@ class FlyveProvider(Provider):
     label = "Flyve MDM demo (GLPI)"
     deprovision_warning = (
         "Flyve MDM has no deprovision (GLPI's plugin offers no delete): these accounts are left as "
-        "they are; remove the users in GLPI by hand."
+        "they are; remove the users in GLPI by hand, then record each with "
+        f"\u201c{OperationKind.RECORD_CLOSED.label}\u201d on the account's page."
     )
     client_class = GlpiClient
     operations = frozenset(
@@ -352,6 +353,7 @@ class FlyveProvider(Provider):
             OperationKind.ANSWER_CAPTCHA,
             OperationKind.VALIDATE,
             OperationKind.HEALTH_CHECK,
+            OperationKind.RECORD_CLOSED,
         }
     )
     credential_fields = (
@@ -361,6 +363,7 @@ class FlyveProvider(Provider):
                    help_text="The App-Token of GLPI's API client, when GLPI asks for one."),
     )
     input_fields = {
+        OperationKind.RECORD_CLOSED: RECORD_CLOSED_INPUT,
         OperationKind.ANSWER_CAPTCHA: (
             InputField("answer", label="captcha answer", secret=True, max_length=CAPTCHA_ANSWER_MAX_LENGTH,
                        help_text="The characters shown in the captcha image."),

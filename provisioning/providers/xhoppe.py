@@ -32,7 +32,7 @@ import requests
 from django.conf import settings
 
 from ..states import AccountStatus, OperationKind
-from .base import OperationContext, Outcome, Provider
+from .base import RECORD_CLOSED_INPUT, OperationContext, Outcome, Provider
 from .exceptions import ConfigurationError, InvalidInput, NeedsAttention, ProviderError, Rejected
 from .http import EXPECT_EMPTY, ProviderClient, error_for_status
 from .inputs import InputField
@@ -138,13 +138,19 @@ class XhoppeProvider(Provider):
     kind = "xhoppe"
     label = "Xhoppe"
     client_class = XhoppeClient
-    deprovision_warning = "Xhoppe has no deprovision: these accounts are left as they are."
-    operations = frozenset({OperationKind.PROVISION, OperationKind.VERIFY, OperationKind.RESET_PASSWORD})
+    deprovision_warning = (
+        "Xhoppe has no deprovision: these accounts are left as they are. Once one is closed at Xhoppe by other "
+        f"means (its support), record it with \u201c{OperationKind.RECORD_CLOSED.label}\u201d on the account's page."
+    )
+    operations = frozenset({
+        OperationKind.PROVISION, OperationKind.VERIFY, OperationKind.RESET_PASSWORD, OperationKind.RECORD_CLOSED,
+    })
     credential_fields = (
         InputField("api_token", label="API token", required=False, secret=True, max_length=500,
                    help_text="Sent as X-Xhoppe-Token when your Xhoppe asks for one."),
     )
     input_fields = {
+        OperationKind.RECORD_CLOSED: RECORD_CLOSED_INPUT,
         OperationKind.VERIFY: (
             InputField(
                 "code", label="SMS code", secret=True, max_length=CODE_MAX_LENGTH, remove_spaces=True,

@@ -734,9 +734,10 @@ def _operations_succeed(attempts: list[_Attempt]) -> list[int]:
     if not done:
         return []
     lifted = set()
-    for connection_id in {operation.connection_id for operation, _ in done}:
+    answered = [(operation, outcome) for operation, outcome in done if OPERATION_SPECS[operation.kind].calls_provider]
+    for connection_id in {operation.connection_id for operation, _ in answered}:
         healthy = any(outcome.health is None or outcome.health[0] == HealthStatus.OK
-                      for operation, outcome in done if operation.connection_id == connection_id)
+                      for operation, outcome in answered if operation.connection_id == connection_id)
         if quarantine.record_answer(connection_id=connection_id, success=healthy):
             lifted.add(connection_id)
     accounts = {account.pk: account for account in bulk.with_relations(
@@ -798,7 +799,8 @@ def _operation_fail_or_retry(operation: Operation, err: ProviderError, *, sent: 
             operation.attempts -= 1  # nothing was sent: the attempt is given back
         delay = err.retry_after or slots.CONCURRENCY_WAIT_SECONDS
     elif not err.retryable:
-        quarantine.record_answer(connection_id=operation.connection_id, success=False)
+        if OPERATION_SPECS[operation.kind].calls_provider:
+            quarantine.record_answer(connection_id=operation.connection_id, success=False)
         _operation_fail(operation, err)
         return
     else:

@@ -131,7 +131,7 @@ def operation_check(*, kind: str, connection: Connection, input: dict | None = N
     refused = _refused(spec, provider)
     if refused is not None:
         raise refused
-    if not connection.enabled and kind != OperationKind.HEALTH_CHECK:
+    if not connection.enabled and kind != OperationKind.HEALTH_CHECK and spec.calls_provider:
         raise Conflict(f"The connection '{connection}' is disabled.", code="connection_disabled")
     try:
         plain_input, secret_input = provider.clean_input(kind, input or {})
@@ -179,10 +179,10 @@ def _refused(spec, provider, status: str | None = None) -> Conflict | None:
 
 def operation_hold_reason(*, kind: str, connection: Connection) -> str:
     """Why a new operation of ``kind`` at ``connection`` is held rather than queued ("": queued):
-    the connection's quarantine holds everything but health checks."""
+    the connection's quarantine holds everything but health checks and what sends nothing."""
     from .quarantine import QUARANTINE_HOLD_REASON
 
-    if kind != OperationKind.HEALTH_CHECK and Connection.objects.filter(
+    if kind != OperationKind.HEALTH_CHECK and OPERATION_SPECS[kind].calls_provider and Connection.objects.filter(
         pk=connection.pk, quarantined_since__isnull=False
     ).exists():
         return QUARANTINE_HOLD_REASON

@@ -42,7 +42,7 @@ from django.utils import timezone
 from ..models import Connection, Operation
 from ..providers import registry
 from ..providers.exceptions import ProviderError, RateLimited, TransientError
-from ..states import OperationKind, OperationStatus
+from ..states import OPERATION_SPECS, OperationKind, OperationStatus
 from . import notifications, webhooks
 from .errors import Conflict
 from .operations import Requester, operation_dispatch
@@ -117,10 +117,11 @@ def record_answer(*, connection_id: int, success: bool) -> bool:
 
 def is_held_back(operation: Operation, connection: Connection) -> bool:
     """Whether ``operation`` must wait instead of running: its connection is quarantined and it
-    is neither a health check nor the probe."""
+    is neither a health check nor the probe, and sends something to the provider."""
     return (
         connection.quarantined_since is not None
         and operation.kind != OperationKind.HEALTH_CHECK
+        and OPERATION_SPECS[operation.kind].calls_provider
         and not operation.probe
     )
 

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.test import Client
 from django.urls import reverse
 
 from provisioning.admin.accounts import deprovision_warning
@@ -249,3 +250,36 @@ def test_xhoppes_reset_password_reads_as_a_new_sms_code_for_a_member_still_waiti
     assert "<title>Send a new SMS code:" in request_page and 'value="Send a new SMS code"' in request_page
     page = admin_client.get(reverse("admin:provisioning_account_change", args=[active.pk])).content.decode()
     assert ">Reset password</a>" in page and "Send a new SMS code" not in page
+
+
+# --- record as closed: a provider without a delete API -----------------------------------------
+
+def test_an_account_xhoppe_cannot_close_is_recorded_as_closed_from_its_page(admin_client, grant, db):
+    shop = Connection.objects.create(provider="xhoppe", name="Shop", base_url="http://x.test/api/v1", credentials={})
+    member = Member.objects.create(email="gone@example.org", phone="+6591230003")
+    account = Account.objects.create(member=member, connection=shop, status="active")
+    page = text(admin_client.get(reverse("admin:provisioning_account_change", args=[account.pk])))
+    assert ">Record as closed at the provider</a>" in page
+
+    request_page = text(admin_client.get(request_url(account, "record_closed")))
+    assert ("Record this only once the account is closed at Xhoppe: the portal sends nothing there. The account "
+            "becomes deprovisioned, this operation keeps who recorded it, when and how, and the member may then be "
+            "deleted.") in request_page
+    assert 'name="how"' in request_page
+    without_how = text(admin_client.post(request_url(account, "record_closed"), {"how": ""}))
+    assert "Say how the account was closed at the provider" in without_how and not Operation.objects.exists()
+
+    response = admin_client.post(request_url(account, "record_closed"), {"how": "Ticket 8812 at Xhoppe's support"})
+    operation = Operation.objects.get(account=account)
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "admin:provisioning_operation_change", args=[operation.pk])
+    assert operation.kind == "record_closed" and operation.input == {"how": "Ticket 8812 at Xhoppe's support"}
+    assert operation.requested_by == "admin:admin"
+
+    # staff who may provision but not deprovision are not offered it
+    staff_client = Client()
+    staff_client.force_login(grant("view_account", "provision_account"))
+    other = Account.objects.create(member=Member.objects.create(email="o@example.org", phone="+6591230004"),
+                                   connection=shop, status="active")
+    assert "Record as closed" not in text(staff_client.get(reverse("admin:provisioning_account_change",
+                                                                   args=[other.pk])))

@@ -10,7 +10,7 @@ from provisioning import services
 from provisioning.api.account_actions import ACCOUNT_ACTIONS
 from provisioning.models import Account, Connection, Member, Operation, SecretAccess
 from provisioning.providers.xhoppe import XhoppeProvider
-from provisioning.states import AccountStatus, OperationKind
+from provisioning.states import OPERATION_SPECS, AccountStatus, OperationKind
 
 from .conftest import JPEG, account_in
 
@@ -31,6 +31,7 @@ ACTIONS = {
     "login-link": (S.ACTIVE, {"connectionType": "read", "darkMode": True}, {"connectionType": "read", "darkMode": True}, {}, S.ACTIVE),
     "rotate-secret": (S.ACTIVE, {}, {}, {}, S.ACTIVE),
     "sync": (S.ACTIVE, {}, {}, {}, S.ACTIVE),
+    "record-closed": (S.ACTIVE, {"how": "Ticket 8812"}, {"how": "Ticket 8812"}, {}, S.DEPROVISIONED),
 }
 
 
@@ -244,9 +245,35 @@ def test_action_requests_its_operation_and_runs_it(admin_client_api, account, fa
     assert operation.status == "succeeded", operation.error_message
     account.refresh_from_db()
     assert account.status == after
+    if not OPERATION_SPECS[spec.kind].calls_provider:
+        assert not fake_http.calls
+        return
     sent = json.loads(fake_http.calls[-1].request.body)
     for value in {**plain, **secret}.values():  # the provider got the input, secret parts included
         assert value in sent.values()
+
+
+def test_an_account_its_provider_cannot_close_is_recorded_as_closed_and_its_member_may_go(
+    admin_client_api, make_client, member, no_delete_connection
+):
+    account = Account.objects.create(member=member, connection=no_delete_connection, status=S.ACTIVE)
+    url = f"/api/v1/accounts/{account.pk}/record-closed/"
+    refused = make_client("provisioning.view_account", "provisioning.provision_account").post(
+        url, {"how": "Ticket 8812"}, format="json")
+    assert refused.status_code == 403  # it takes what a deprovision takes
+    assert admin_client_api.post(url, {}, format="json").json() == {
+        "how": ["Say how the account was closed at the provider: it is kept as the record of its closing."]}
+    assert admin_client_api.delete(f"/api/v1/members/{member.pk}/").status_code == 409
+
+    response = admin_client_api.post(url, {"how": "Ticket 8812"}, format="json")
+    assert response.status_code == 202, response.json()
+    services.operation_execute(operation_id=response.json()["id"])
+
+    operation = admin_client_api.get(response["Location"]).json()
+    assert operation["status"] == "succeeded" and operation["calls"] == 0
+    assert operation["input"] == {"how": "Ticket 8812"}
+    assert admin_client_api.get(f"/api/v1/accounts/{account.pk}/").json()["status"] == "deprovisioned"
+    assert admin_client_api.delete(f"/api/v1/members/{member.pk}/").status_code == 204
 
 
 def test_login_link_result_holds_the_redirect_uri(admin_client_api, account, fake_http):

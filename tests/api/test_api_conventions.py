@@ -141,8 +141,9 @@ def test_a_404_says_what_is_there_instead(admin_client_api, db):
     response = admin_client_api.post("/api/v1/accounts/5/deprovision/", {}, format="json")
     assert response.status_code == 404 and response.json() == {"code": "not_found", "detail": (
         "Nothing is at /api/v1/accounts/5/deprovision/. At /api/v1/accounts/5/: GET, DELETE; GET captcha/, POST "
-        "captcha/, POST captcha/refresh/, GET credentials/, POST login-link/, POST provision/, POST reset-password/, "
-        "POST rotate-secret/, POST sync/, POST validate/, POST verify/. Every path and what it does: /api/docs/.")}
+        "captcha/, POST captcha/refresh/, GET credentials/, POST login-link/, POST provision/, POST record-closed/, "
+        "POST reset-password/, POST rotate-secret/, POST sync/, POST validate/, POST verify/. Every path and what it "
+        "does: /api/docs/.")}
     assert "POST deliveries/{delivery}/redeliver/" in admin_client_api.get("/api/v1/webhooks/1/nope/").json()["detail"]
     assert admin_client_api.get("/api/v1/acounts/").json()["detail"] == (
         "Nothing is at /api/v1/acounts/. The API's resources: /api/v1/connections/, /api/v1/members/, "

@@ -180,14 +180,16 @@ def test_a_member_kept_by_a_provider_that_cannot_deprovision_is_told_so(admin_cl
     assert response.status_code == 409
     assert response.json()["detail"] == (
         "This member still has accounts that may exist at their providers: Xhoppe shop (waiting for the SMS code). "
-        "No-delete provider cannot close an account through its API: while the member has one there, "
-        "the member's record stays."
+        "No-delete provider cannot close an account through its API: once an account is closed there by other "
+        "means (its support, by hand), record it with \u201cRecord as closed at the provider\u201d on the "
+        "account's page; then the member can be deleted."
     )
     Account.objects.create(member=member, connection=connection, status=AccountStatus.ACTIVE)
     assert admin_client_api.delete(f"/api/v1/members/{member.pk}/").json()["detail"] == (
         f"This member still has accounts that may exist at their providers: Xhoppe shop (waiting for the SMS code); "
         f"{connection} (active). Deprovision those at {connection} first. No-delete provider cannot close an account "
-        "through its API: while the member has one there, the member's record stays."
+        "through its API: once an account is closed there by other means (its support, by hand), record it with "
+        "\u201cRecord as closed at the provider\u201d on the account's page; then the member can be deleted."
     )
 
 

@@ -70,6 +70,7 @@ EXPLICIT = {
     "api:connection-lift-quarantine": "api-connection",
     **{f"api:account-{action}": "api-write" for action in (
         "login-link", "provision", "captcha-refresh", "reset-password", "rotate-secret", "sync", "validate", "verify",
+        "record-closed",
     )},
     "api:operation-cancel": "api-write",
     "api:operation-confirm": "api-write",

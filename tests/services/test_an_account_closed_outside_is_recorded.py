@@ -1,0 +1,106 @@
+"""Xhoppe and Flyve cannot close an account through their API, so such an account "may exist"
+for good and kept its member (and connection) from being deleted. Staff who closed it there by
+other means record it: an operation that sends nothing, keeps who, when and how, and leaves the
+account deprovisioned."""
+
+import pytest
+from django.utils import timezone
+
+from provisioning import explain, services
+from provisioning.models import Account, Connection, ExternalCall, Member, WebhookEndpoint, WebhookEvent
+from provisioning.states import AccountStatus, OperationKind, OperationStatus
+
+STAFF = services.Requester("admin:alice")
+HOW = "Deleted by hand in Xhoppe's console on 4 December (ticket 8812)"
+
+
+@pytest.fixture
+def xhoppe(db):
+    return Connection.objects.create(name="Xhoppe shop", provider="xhoppe", base_url="http://xhoppe.test/api/v1")
+
+
+@pytest.fixture
+def closed_outside(member, xhoppe):
+    """``member``'s active Xhoppe account, which the API cannot close."""
+    return Account.objects.create(member=member, connection=xhoppe, status=AccountStatus.ACTIVE,
+                                  external_id="6591234567", secrets={"password": "derived-pw"})
+
+
+def record(account, how=HOW):
+    operation = services.operation_request(kind=OperationKind.RECORD_CLOSED, account=account,
+                                           input={"how": how}, requested_by=STAFF)
+    services.operation_execute(operation_id=operation.pk)
+    operation.refresh_from_db()
+    account.refresh_from_db()
+    return operation
+
+
+def test_recording_the_closing_deprovisions_the_account_and_lets_the_member_go(closed_outside, member):
+    with pytest.raises(services.Conflict):
+        services.member_delete(member=member)
+
+    operation = record(closed_outside)
+
+    assert operation.status == OperationStatus.SUCCEEDED
+    assert operation.input == {"how": HOW} and operation.requested_by == "admin:alice"
+    assert closed_outside.status == AccountStatus.DEPROVISIONED
+    assert closed_outside.secrets == {}  # nothing kept of a user that is gone
+    assert not ExternalCall.objects.exists()  # nothing was sent
+    assert explain.operation_outcome_sentence(operation) == (
+        "Done: recorded as closed at the provider (nothing was sent to it); the account is deprovisioned.")
+    services.member_delete(member=member)
+    assert not Member.objects.filter(pk=member.pk).exists()
+
+
+def test_it_says_how(closed_outside):
+    with pytest.raises(services.InvalidRequest) as refused:
+        services.operation_request(kind=OperationKind.RECORD_CLOSED, account=closed_outside, input={"how": "  "},
+                                   requested_by=STAFF)
+    assert refused.value.field_errors == {
+        "how": ["Say how the account was closed at the provider: it is kept as the record of its closing."]}
+
+
+@pytest.mark.parametrize("status", [AccountStatus.PENDING, AccountStatus.FAILED, AccountStatus.AWAITING_VERIFICATION])
+def test_an_account_not_yet_active_may_exist_there_too(closed_outside, status):
+    Account.objects.filter(pk=closed_outside.pk).update(status=status)
+    closed_outside.refresh_from_db()
+    assert record(closed_outside).status == OperationStatus.SUCCEEDED
+    assert closed_outside.status == AccountStatus.DEPROVISIONED
+
+
+def test_a_provider_that_can_close_accounts_deprovisions_them_instead(member, db):
+    kandy = Connection.objects.create(name="Kandy", provider="kandy", base_url="http://kandy.test/v1.2",
+                                      credentials={"api_key": "k"})
+    account = Account.objects.create(member=member, connection=kandy, status=AccountStatus.ACTIVE)
+    assert services.operation_refusal(kind=OperationKind.RECORD_CLOSED, account=account) == (
+        "Kandy (v1.2) does not support 'Record as closed at the provider'.")
+    assert OperationKind.RECORD_CLOSED not in {spec.kind for spec in services.operations_offered(account=account)}
+
+
+def test_it_is_recorded_at_a_disabled_or_quarantined_connection_and_says_nothing_of_its_health(
+        closed_outside, xhoppe):
+    # it sends nothing: a disabled connection does not refuse it, a quarantine does not hold it
+    Connection.objects.filter(pk=xhoppe.pk).update(
+        enabled=False, quarantined_since=timezone.now(), consecutive_failures=7, quarantine_reason="down")
+
+    assert record(closed_outside).status == OperationStatus.SUCCEEDED
+
+    xhoppe.refresh_from_db()
+    assert xhoppe.quarantined_since is not None and xhoppe.consecutive_failures == 7  # not a sign of health
+
+
+def test_subscribers_hear_the_account_was_deprovisioned(closed_outside, admin_user):
+    WebhookEndpoint.objects.create(owner=admin_user, url="https://hooks.example.org/portal",
+                                   events=["account.deprovisioned"])
+    record(closed_outside)
+    event = WebhookEvent.objects.get(type="account.deprovisioned")
+    assert event.payload["id"] == closed_outside.pk and event.payload["status"] == "deprovisioned"
+
+
+def test_the_refusal_to_delete_the_member_says_how_to_go_on(closed_outside, member):
+    with pytest.raises(services.Conflict) as refused:
+        services.member_delete(member=member)
+    assert refused.value.message == (
+        "This member still has accounts that may exist at their providers: Xhoppe shop (active). Xhoppe cannot close "
+        "an account through its API: once an account is closed there by other means (its support, by hand), record "
+        "it with \u201cRecord as closed at the provider\u201d on the account's page; then the member can be deleted.")
