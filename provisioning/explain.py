@@ -613,4 +613,5 @@ ONCE_CLOSED = ("once an account is closed there by other means (its support, by 
 
 
 def _cannot_close(labels: set[str], consequence: str) -> str:
-    return f" {' and '.join(sorted(labels))} cannot close an account through its API: {consequence}"
+    whose = "its" if len(labels) == 1 else "their"
+    return f" {' and '.join(sorted(labels))} cannot close an account through {whose} API: {consequence}"

@@ -102,7 +102,7 @@ class OperationContext:
 # (``Provider.record_closed``): the operation's input, kept with who recorded it and when
 RECORD_CLOSED_INPUT = (
     InputField(
-        "how", label="how it was closed", max_length=500,
+        "how_it_was_closed", max_length=500,
         help_text="For the record: how the account was closed at the provider, e.g. \"deleted by hand in its "
         "console on 4 December\" or a support ticket's number.",
         required_message="Say how the account was closed at the provider: it is kept as the record of its closing.",
@@ -199,7 +199,6 @@ class Provider:
             secrets={name: None for name in ctx.account.secrets},
             challenge_image=None,
             attention="",
-            result={"closed_outside_the_portal": True},
         )
 
     @classmethod

@@ -9,6 +9,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
 from django.urls import reverse
 
+from provisioning import services
 from provisioning.admin.accounts import deprovision_warning
 from provisioning.models import Account, Connection, Member, Operation
 from provisioning.providers.base import Provider
@@ -265,16 +266,21 @@ def test_an_account_xhoppe_cannot_close_is_recorded_as_closed_from_its_page(admi
     assert ("Record this only once the account is closed at Xhoppe: the portal sends nothing there. The account "
             "becomes deprovisioned, this operation keeps who recorded it, when and how, and the member may then be "
             "deleted.") in request_page
-    assert 'name="how"' in request_page
-    without_how = text(admin_client.post(request_url(account, "record_closed"), {"how": ""}))
+    assert 'name="how_it_was_closed"' in request_page
+    without_how = text(admin_client.post(request_url(account, "record_closed"), {"how_it_was_closed": ""}))
     assert "Say how the account was closed at the provider" in without_how and not Operation.objects.exists()
 
-    response = admin_client.post(request_url(account, "record_closed"), {"how": "Ticket 8812 at Xhoppe's support"})
+    how = {"how_it_was_closed": "Ticket 8812 at Xhoppe's support"}
+    response = admin_client.post(request_url(account, "record_closed"), how)
     operation = Operation.objects.get(account=account)
     assert response.status_code == 302 and response["Location"] == reverse(
         "admin:provisioning_operation_change", args=[operation.pk])
-    assert operation.kind == "record_closed" and operation.input == {"how": "Ticket 8812 at Xhoppe's support"}
-    assert operation.requested_by == "admin:admin"
+    assert operation.kind == "record_closed" and operation.input == how and operation.requested_by == "admin:admin"
+    services.operation_execute(operation_id=operation.pk)
+    page = text(admin_client.get(response["Location"]))
+    assert "how it was closed: Ticket 8812 at Xhoppe&#x27;s support." in page
+    assert "Done: recorded as closed at the provider (nothing was sent to it); the account is deprovisioned." in page
+    assert "HTTP exchanges" not in page  # none: nothing was sent
 
     # staff who may provision but not deprovision are not offered it
     staff_client = Client()

@@ -31,7 +31,8 @@ ACTIONS = {
     "login-link": (S.ACTIVE, {"connectionType": "read", "darkMode": True}, {"connectionType": "read", "darkMode": True}, {}, S.ACTIVE),
     "rotate-secret": (S.ACTIVE, {}, {}, {}, S.ACTIVE),
     "sync": (S.ACTIVE, {}, {}, {}, S.ACTIVE),
-    "record-closed": (S.ACTIVE, {"how": "Ticket 8812"}, {"how": "Ticket 8812"}, {}, S.DEPROVISIONED),
+    "record-closed": (S.ACTIVE, {"how_it_was_closed": "Ticket 8812"}, {"how_it_was_closed": "Ticket 8812"}, {},
+                      S.DEPROVISIONED),
 }
 
 
@@ -259,19 +260,19 @@ def test_an_account_its_provider_cannot_close_is_recorded_as_closed_and_its_memb
     account = Account.objects.create(member=member, connection=no_delete_connection, status=S.ACTIVE)
     url = f"/api/v1/accounts/{account.pk}/record-closed/"
     refused = make_client("provisioning.view_account", "provisioning.provision_account").post(
-        url, {"how": "Ticket 8812"}, format="json")
+        url, {"how_it_was_closed": "Ticket 8812"}, format="json")
     assert refused.status_code == 403  # it takes what a deprovision takes
     assert admin_client_api.post(url, {}, format="json").json() == {
-        "how": ["Say how the account was closed at the provider: it is kept as the record of its closing."]}
+        "how_it_was_closed": ["Say how the account was closed at the provider: it is kept as the record of its closing."]}
     assert admin_client_api.delete(f"/api/v1/members/{member.pk}/").status_code == 409
 
-    response = admin_client_api.post(url, {"how": "Ticket 8812"}, format="json")
+    response = admin_client_api.post(url, {"how_it_was_closed": "Ticket 8812"}, format="json")
     assert response.status_code == 202, response.json()
     services.operation_execute(operation_id=response.json()["id"])
 
     operation = admin_client_api.get(response["Location"]).json()
     assert operation["status"] == "succeeded" and operation["calls"] == 0
-    assert operation["input"] == {"how": "Ticket 8812"}
+    assert operation["input"] == {"how_it_was_closed": "Ticket 8812"}
     assert admin_client_api.get(f"/api/v1/accounts/{account.pk}/").json()["status"] == "deprovisioned"
     assert admin_client_api.delete(f"/api/v1/members/{member.pk}/").status_code == 204
 

@@ -28,7 +28,7 @@ def closed_outside(member, xhoppe):
 
 def record(account, how=HOW):
     operation = services.operation_request(kind=OperationKind.RECORD_CLOSED, account=account,
-                                           input={"how": how}, requested_by=STAFF)
+                                           input={"how_it_was_closed": how}, requested_by=STAFF)
     services.operation_execute(operation_id=operation.pk)
     operation.refresh_from_db()
     account.refresh_from_db()
@@ -42,7 +42,7 @@ def test_recording_the_closing_deprovisions_the_account_and_lets_the_member_go(c
     operation = record(closed_outside)
 
     assert operation.status == OperationStatus.SUCCEEDED
-    assert operation.input == {"how": HOW} and operation.requested_by == "admin:alice"
+    assert operation.input == {"how_it_was_closed": HOW} and operation.requested_by == "admin:alice"
     assert closed_outside.status == AccountStatus.DEPROVISIONED
     assert closed_outside.secrets == {}  # nothing kept of a user that is gone
     assert not ExternalCall.objects.exists()  # nothing was sent
@@ -54,10 +54,10 @@ def test_recording_the_closing_deprovisions_the_account_and_lets_the_member_go(c
 
 def test_it_says_how(closed_outside):
     with pytest.raises(services.InvalidRequest) as refused:
-        services.operation_request(kind=OperationKind.RECORD_CLOSED, account=closed_outside, input={"how": "  "},
-                                   requested_by=STAFF)
+        services.operation_request(kind=OperationKind.RECORD_CLOSED, account=closed_outside,
+                                   input={"how_it_was_closed": "  "}, requested_by=STAFF)
     assert refused.value.field_errors == {
-        "how": ["Say how the account was closed at the provider: it is kept as the record of its closing."]}
+        "how_it_was_closed": ["Say how the account was closed at the provider: it is kept as the record of its closing."]}
 
 
 @pytest.mark.parametrize("status", [AccountStatus.PENDING, AccountStatus.FAILED, AccountStatus.AWAITING_VERIFICATION])
@@ -104,3 +104,11 @@ def test_the_refusal_to_delete_the_member_says_how_to_go_on(closed_outside, memb
         "This member still has accounts that may exist at their providers: Xhoppe shop (active). Xhoppe cannot close "
         "an account through its API: once an account is closed there by other means (its support, by hand), record "
         "it with \u201cRecord as closed at the provider\u201d on the account's page; then the member can be deleted.")
+
+
+def test_two_providers_that_cannot_close_accounts_are_named_together(closed_outside, member):
+    flyve = Connection.objects.create(name="Flyve", provider="flyve", base_url="http://flyve.test/apirest.php")
+    Account.objects.create(member=member, connection=flyve, status=AccountStatus.AWAITING_CAPTCHA)
+    with pytest.raises(services.Conflict) as refused:
+        services.member_delete(member=member)
+    assert "Flyve MDM demo (GLPI) and Xhoppe cannot close an account through their API: " in refused.value.message
