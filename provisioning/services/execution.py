@@ -427,7 +427,7 @@ def _within_caps(operations: list[Operation], now) -> tuple[list[Operation], dic
     for operation in operations:
         pk = operation.connection_id
         left = free.get(pk)
-        if left is None:
+        if left is None or not OPERATION_SPECS[operation.kind].calls_provider:  # uncapped, or sends nothing
             claimed.append(operation)
         elif left <= 0:
             refused.setdefault(pk, []).append(operation.pk)

@@ -3,11 +3,13 @@ for good and kept its member (and connection) from being deleted. Staff who clos
 other means record it: an operation that sends nothing, keeps who, when and how, and leaves the
 account deprovisioned."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
 from provisioning import explain, services
-from provisioning.models import Account, Connection, ExternalCall, Member, WebhookEndpoint, WebhookEvent
+from provisioning.models import Account, Connection, ExternalCall, Member, Operation, WebhookEndpoint, WebhookEvent
 from provisioning.states import AccountStatus, OperationKind, OperationStatus
 
 STAFF = services.Requester("admin:alice")
@@ -112,3 +114,16 @@ def test_two_providers_that_cannot_close_accounts_are_named_together(closed_outs
     with pytest.raises(services.Conflict) as refused:
         services.member_delete(member=member)
     assert "Flyve MDM demo (GLPI) and Xhoppe cannot close an account through their API: " in refused.value.message
+
+
+def test_a_connection_whose_places_are_taken_does_not_keep_it_waiting(closed_outside, xhoppe, caps_count_operations):
+    # its one place busy with another member's provisioning: what sends nothing needs no place
+    Connection.objects.filter(pk=xhoppe.pk).update(max_concurrency=1)
+    busy = Account.objects.create(member=Member.objects.create(email="busy@example.org", phone="+6591230009"),
+                                  connection=xhoppe, status=AccountStatus.PROVISIONING)
+    Operation.objects.create(kind=OperationKind.PROVISION, status=OperationStatus.RUNNING, account=busy,
+                             connection=xhoppe, requested_by="t", attempts=1,
+                             lease_expires_at=timezone.now() + timedelta(minutes=5))
+    closed_outside.connection.refresh_from_db()
+
+    assert record(closed_outside).status == OperationStatus.SUCCEEDED
