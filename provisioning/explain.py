@@ -569,7 +569,9 @@ def connection_kept_sentence(connection, counts: dict[str, int], more: bool = Fa
     provider = _provider_of(connection)
     if not provider.supports(OperationKind.DEPROVISION):
         return sentence + _cannot_close(
-            {provider.label}, f"while the connection holds one, it stays: disable it instead. {capfirst(ONCE_CLOSED)}.")
+            {provider.label}, "while the connection holds one, it stays; disable it instead. Once its accounts are closed "
+            "there by other means (its support, by hand), select them in the list of accounts (filtered by this "
+            f"connection) and record them with its action \u201c{OperationKind.RECORD_CLOSED.label}\u201d.")
     return f"{sentence} Deprovision them first, or disable the connection instead."
 
 
@@ -599,8 +601,13 @@ def _provider_of(connection):
     return registry.get(connection.provider)
 
 
-def record_closed_intro(account) -> str:
-    """What recording ``account`` as closed at its provider does, before staff confirm it."""
+def record_closed_intro(account, *, many: bool = False) -> str:
+    """What recording ``account`` (``many``: several of its provider's) as closed at its provider
+    does, before staff confirm it."""
+    if many:
+        return (f"Record them only once the accounts are closed at {account.provider_label}: the portal sends "
+                "nothing there. Each becomes deprovisioned, its operation keeps who recorded it, when and how, and "
+                "their members may then be deleted.")
     return (f"Record this only once the account is closed at {account.provider_label}: the portal sends nothing "
             "there. The account becomes deprovisioned, this operation keeps who recorded it, when and how, and the "
             "member may then be deleted.")

@@ -10,6 +10,7 @@ validation link) get a small form. Secrets are shown only on an audited page tha
 from __future__ import annotations
 
 import json
+from functools import partial
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -28,7 +29,7 @@ from import_export.admin import ExportMixin
 from .. import explain, second_factor, selectors, services
 from ..models import Account
 from ..providers import registry
-from ..states import OPERATION_SPECS, OperationKind
+from ..states import DEPROVISION_PERMISSION, OPERATION_SPECS, OperationKind
 from .batches import provision_accounts
 from .common import (
     OperationRequestMixin,
@@ -46,22 +47,24 @@ from .common import (
 from .filters import AccountStatusFilter, ConnectionFilter, ProviderFilter
 from .followups import follow_up, last_operation
 from .paging import BoundedExportMixin, LargeListMixin
-from .forms import AccountCreateForm
+from .forms import AccountCreateForm, operation_form_for
 from .resources import FORMATS, AccountResource
 from .search import IndexedSearchMixin, account_ids_matching
 
-# operations offered as bulk actions on the account list (none of them needs input)
+# operations offered as bulk actions on the account list (only confirmed ones take input: the
+# same for every account, typed on their confirmation page)
 BULK_OPERATIONS = (
     OperationKind.PROVISION,
     OperationKind.DEPROVISION,
+    OperationKind.RECORD_CLOSED,
     OperationKind.LOGIN_LINK,
     OperationKind.ROTATE_SECRET,
     OperationKind.SYNC,
     OperationKind.RESET_PASSWORD,
     OperationKind.REFRESH_CAPTCHA,
 )
-# bulk actions that ask "are you sure?" first
-CONFIRMED_OPERATIONS = (OperationKind.DEPROVISION,)
+# bulk actions that ask "are you sure?" first, on a page that says what each provider does
+CONFIRMED_OPERATIONS = (OperationKind.DEPROVISION, OperationKind.RECORD_CLOSED)
 # inputs offered as an alternative to the first one, folded away: (summary, field names)
 FOLDED_INPUTS = {
     OperationKind.VALIDATE: ("Or type the id and the token", ("validation_id", "token")),
@@ -90,14 +93,14 @@ NEXT_STEP_ABOVE = "go on with the buttons at the top of this page"
 def bulk_request_action(kind: str):
     """An admin action that requests ``kind`` for every selected account that allows it."""
     spec = OPERATION_SPECS[kind]
-    permission = "deprovision" if kind == OperationKind.DEPROVISION else "provision"
+    permission = "deprovision" if spec.permission == DEPROVISION_PERMISSION else "provision"
 
     def action(modeladmin, request, queryset):
         if kind == OperationKind.PROVISION:  # as batches, after saying what will be sent
             return provision_accounts(modeladmin, request, queryset)
         if too_many_selected(request, queryset, label=spec.label):
             return None
-        if kind in CONFIRMED_OPERATIONS and request.POST.get("confirmed") != "yes":
+        if kind in CONFIRMED_OPERATIONS:
             return modeladmin.bulk_request_confirmation(request, queryset, kind)
         return modeladmin.bulk_request(request, queryset, kind)
 
@@ -351,12 +354,13 @@ class AccountAdmin(ShownWhenMixin, LargeListMixin, IndexedSearchMixin, BoundedEx
             context["intro"] = explain.record_closed_intro(obj)
         return context
 
-    def bulk_request(self, request, queryset, kind):
+    def bulk_request(self, request, queryset, kind, input=None):
         requested = request_each(
             request,
             kind=kind,
             objects=queryset.select_related("member", "connection"),
             target="account",
+            input=input,
         )
         held = [op for op in requested if op.needs_confirmation]
         if held:
@@ -370,15 +374,32 @@ class AccountAdmin(ShownWhenMixin, LargeListMixin, IndexedSearchMixin, BoundedEx
         return None
 
     def bulk_request_confirmation(self, request, queryset, kind):
+        """"Are you sure?", with what each provider does (or, recording closings, what that means)
+        and the input the kind takes, the same for every account; once confirmed, the requests."""
         spec = OPERATION_SPECS[kind]
         accounts, left = [], []
         for account in queryset.select_related("member", "connection"):
             (left if services.operation_refusal(kind=kind, account=account) else accounts).append(account)
-        warnings = {}  # one sentence per connection: the provider's, which may depend on its settings
-        for account in accounts + left:
+        form = None
+        if accounts:  # those offering it: their providers take the same input for it (RECORD_CLOSED_INPUT)
+            form_class = operation_form_for(self.operation_provider(accounts[0]), kind)
+            form = form_class(request.POST if request.POST.get("confirmed") == "yes" else None)
+            if form.is_bound and form.is_valid():
+                return self.bulk_request(request, queryset, kind, input=form.operation_input())
+        many = len(accounts) > 1
+        if kind == OperationKind.RECORD_CLOSED:
+            question = f"Record {len(accounts)} account{'s' if many else ''} as closed at the provider?"
+            sentence = partial(explain.record_closed_intro, many=many)
+        else:
+            question = f"{spec.label} {len(accounts)} account{'s' if many else ''}?"
+            sentence = deprovision_warning
+        # one sentence per connection: the provider's, which may depend on its settings (those of the
+        # accounts left alone too, for a deprovision: "Xhoppe has no deprovision...")
+        warnings = {}
+        for account in accounts + left if kind == OperationKind.DEPROVISION else accounts:
             connection = account.connection
             if connection.pk not in warnings:
-                warnings[connection.pk] = (connection, deprovision_warning(account))
+                warnings[connection.pk] = (connection, sentence(account))
         context = {
             **self.admin_site.each_context(request),
             "title": f"{spec.label}: are you sure?" if accounts else f"Nothing to {spec.label.lower()}",
@@ -387,6 +408,8 @@ class AccountAdmin(ShownWhenMixin, LargeListMixin, IndexedSearchMixin, BoundedEx
             "accounts": accounts,
             "left_alone": left,
             "warnings": list(warnings.values()),
+            "form": form,
+            "question": question,
             "action_name": f"request_{kind}",
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "media": self.media,

@@ -192,10 +192,10 @@ def too_many_selected(request, queryset, *, label: str) -> bool:
     return True
 
 
-def request_each(request, *, kind: str, objects, target: str) -> list[Operation]:
+def request_each(request, *, kind: str, objects, target: str, input: dict | None = None) -> list[Operation]:
     """Request ``kind`` for each of ``objects`` (accounts or connections, as ``target`` says)
-    that offers it now (``services.operation_refusal``), through services; report what happened
-    and why any was not requested; return what was queued.
+    that offers it now (``services.operation_refusal``), through services, with the same
+    ``input``; report what happened and why any was not requested; return what was queued.
 
     Several accounts are a batch (one per connection), whose page follows their progress.
     """
@@ -216,7 +216,8 @@ def request_each(request, *, kind: str, objects, target: str) -> list[Operation]
             extra["batch"] = batches[obj.connection_id]
         try:
             requested.append(
-                services.operation_request(kind=kind, requested_by=requester(request), **{target: obj}, **extra)
+                services.operation_request(kind=kind, requested_by=requester(request), input=input, **{target: obj},
+                                           **extra)
             )
         except services.ServiceError as exc:
             refused.append((obj, exc.message))

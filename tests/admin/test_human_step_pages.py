@@ -289,3 +289,30 @@ def test_an_account_xhoppe_cannot_close_is_recorded_as_closed_from_its_page(admi
                                    connection=shop, status="active")
     assert "Record as closed" not in text(staff_client.get(reverse("admin:provisioning_account_change",
                                                                    args=[other.pk])))
+
+
+def test_the_accounts_of_a_retired_xhoppe_connection_are_recorded_as_closed_together(admin_client, db):
+    shop = Connection.objects.create(provider="xhoppe", name="Shop", base_url="http://x.test/api/v1", credentials={})
+    kandy = Connection.objects.create(provider="kandy", name="Kandy", base_url="http://k.test/v1.2", credentials={})
+    accounts = [Account.objects.create(member=Member.objects.create(email=f"m{n}@example.org", phone=f"+659123000{n}"),
+                                       connection=shop, status="active") for n in range(2)]
+    elsewhere = Account.objects.create(member=accounts[0].member, connection=kandy, status="active")
+    selected = {"action": "request_record_closed", ACTION_CHECKBOX_NAME: [a.pk for a in (*accounts, elsewhere)]}
+    changelist = reverse("admin:provisioning_account_changelist")
+
+    page = text(admin_client.post(changelist, selected))
+    assert "Record 2 accounts as closed at the provider?" in page
+    assert ("<strong>Shop (Xhoppe)</strong>: Record them only once the accounts are closed at Xhoppe: the portal "
+            "sends nothing there.") in page
+    assert "<strong>Kandy" not in page  # left alone: Kandy deprovisions
+    assert "Left as they are (their provider does not offer it, or their state does not allow it): " in page
+    assert 'name="how_it_was_closed"' in page
+
+    without_how = text(admin_client.post(changelist, {**selected, "confirmed": "yes", "how_it_was_closed": ""}))
+    assert "Say how the account was closed at the provider" in without_how and not Operation.objects.exists()
+
+    admin_client.post(changelist, {**selected, "confirmed": "yes", "how_it_was_closed": "Shop closed: ticket 9"})
+    operations = Operation.objects.order_by("pk")
+    assert sorted((op.account_id, op.kind, op.input["how_it_was_closed"]) for op in operations) == [
+        (account.pk, "record_closed", "Shop closed: ticket 9") for account in accounts]
+    assert operations[0].batch_id is not None  # followed on the batch's page

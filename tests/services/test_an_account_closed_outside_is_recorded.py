@@ -127,3 +127,16 @@ def test_a_connection_whose_places_are_taken_does_not_keep_it_waiting(closed_out
     closed_outside.connection.refresh_from_db()
 
     assert record(closed_outside).status == OperationStatus.SUCCEEDED
+
+
+def test_the_refusal_to_delete_the_connection_says_how_to_go_on(closed_outside, xhoppe):
+    with pytest.raises(services.Conflict) as refused:
+        services.connection_delete(connection=xhoppe)
+    assert refused.value.message == (
+        "This connection still holds 1 account that may exist at the provider (active: 1). Xhoppe cannot close an "
+        "account through its API: while the connection holds one, it stays; disable it instead. Once its accounts "
+        "are closed there by other means (its support, by hand), select them in the list of accounts (filtered by "
+        "this connection) and record them with its action \u201cRecord as closed at the provider\u201d.")
+    record(closed_outside)
+    services.connection_delete(connection=xhoppe)
+    assert not Connection.objects.filter(pk=xhoppe.pk).exists()
