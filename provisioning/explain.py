@@ -569,9 +569,9 @@ def connection_kept_sentence(connection, counts: dict[str, int], more: bool = Fa
     provider = _provider_of(connection)
     if not provider.supports(OperationKind.DEPROVISION):
         return sentence + _cannot_close(
-            {provider.label}, "while the connection holds one, it stays; disable it instead. Once its accounts are closed "
-            "there by other means (its support, by hand), select them in the list of accounts (filtered by this "
-            f"connection) and record them with its action \u201c{OperationKind.RECORD_CLOSED.label}\u201d.")
+            {provider.label}, "while the connection holds one, it stays; disable it instead. Once its accounts are "
+            "closed there by other means (its support, by hand), select them in the list of accounts (filtered by "
+            f"this connection) and record them with its action \u201c{OperationKind.RECORD_CLOSED.label}\u201d.")
     return f"{sentence} Deprovision them first, or disable the connection instead."
 
 

@@ -149,12 +149,6 @@ class OperationAdmin(
     sortable_by = ("id", "created_short")  # others would sort millions of rows
     inlines = [ExternalCallInline]
     actions = ["retry_operations", "cancel_operations", "confirm_operations"]
-
-    def get_inlines(self, request, obj):
-        # an operation that sends nothing (a closing recorded by staff) has no exchanges to list
-        if obj is not None and not OPERATION_SPECS[obj.kind].calls_provider:
-            return []
-        return super().get_inlines(request, obj)
     fieldsets = (
         (None, {"fields": (
             "kind", "status_badge", "account_link", "connection_link", "batch_link", "requested_by_words",
@@ -223,6 +217,12 @@ class OperationAdmin(
         for operation in changelist.result_list:
             operation.is_accounts_latest = operation.pk in latest
         return changelist
+
+    def get_inlines(self, request, obj):
+        # an operation that sends nothing (a closing recorded by staff) has no exchanges to list
+        if obj is not None and not OPERATION_SPECS[obj.kind].calls_provider:
+            return []
+        return super().get_inlines(request, obj)
 
     def get_formset_kwargs(self, request, obj, inline, prefix):
         kwargs = super().get_formset_kwargs(request, obj, inline, prefix)

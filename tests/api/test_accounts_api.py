@@ -263,7 +263,8 @@ def test_an_account_its_provider_cannot_close_is_recorded_as_closed_and_its_memb
         url, {"how_it_was_closed": "Ticket 8812"}, format="json")
     assert refused.status_code == 403  # it takes what a deprovision takes
     assert admin_client_api.post(url, {}, format="json").json() == {
-        "how_it_was_closed": ["Say how the account was closed at the provider: it is kept as the record of its closing."]}
+        "how_it_was_closed": [
+            "Say how the account was closed at the provider: it is kept as the record of its closing."]}
     assert admin_client_api.delete(f"/api/v1/members/{member.pk}/").status_code == 409
 
     response = admin_client_api.post(url, {"how_it_was_closed": "Ticket 8812"}, format="json")

@@ -59,7 +59,8 @@ def test_it_says_how(closed_outside):
         services.operation_request(kind=OperationKind.RECORD_CLOSED, account=closed_outside,
                                    input={"how_it_was_closed": "  "}, requested_by=STAFF)
     assert refused.value.field_errors == {
-        "how_it_was_closed": ["Say how the account was closed at the provider: it is kept as the record of its closing."]}
+        "how_it_was_closed": [
+            "Say how the account was closed at the provider: it is kept as the record of its closing."]}
 
 
 @pytest.mark.parametrize("status", [AccountStatus.PENDING, AccountStatus.FAILED, AccountStatus.AWAITING_VERIFICATION])
