@@ -7,7 +7,7 @@ from django.utils.module_loading import import_string
 
 from .providers import registry
 from .providers.base import Provider
-from .states import OPERATION_SPECS
+from .states import OPERATION_SPECS, OperationKind
 
 
 @register()
@@ -64,6 +64,8 @@ def check_providers(app_configs, **kwargs):
                         id="provisioning.E004",
                     )
                 )
+        if OperationKind.RECORD_CLOSED in provider.operations:
+            messages += _record_closed_errors(kind, provider)
         for operation in set(provider.input_fields) - set(provider.operations):
             messages.append(
                 Error(
@@ -83,3 +85,17 @@ def check_providers(app_configs, **kwargs):
                     )
                 )
     return messages
+
+
+def _record_closed_errors(kind: str, provider) -> list[Error]:
+    """A closing recorded by staff is for a provider that cannot close accounts, and says how."""
+    errors = []
+    if OperationKind.DEPROVISION in provider.operations:
+        errors.append(Error(
+            f"Provider '{kind}' declares both 'deprovision' and 'record_closed': an account it can close is "
+            "deprovisioned, not recorded as closed by staff.", obj=provider, id="provisioning.E009"))
+    if not provider.input_fields.get(OperationKind.RECORD_CLOSED):
+        errors.append(Error(
+            f"Provider '{kind}' declares 'record_closed' without its input: list RECORD_CLOSED_INPUT in its "
+            "input_fields, so that each closing says how it was done.", obj=provider, id="provisioning.E010"))
+    return errors

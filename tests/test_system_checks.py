@@ -47,6 +47,27 @@ def test_button_words_for_an_operation_where_it_cannot_be_asked_are_an_error(ins
     assert sorted(m.id for m in checks.check_providers(None)) == ["provisioning.E008", "provisioning.E008"]
 
 
+class Closable(Provider):
+    kind = "closable"
+    label = "Closable"
+    client_class = ProviderClient
+    operations = frozenset({"deprovision", "record_closed"})  # it can delete users itself
+
+    def deprovision(self, ctx):
+        raise NotImplementedError
+
+
+def test_a_closing_recorded_by_staff_is_for_providers_that_cannot_close_accounts_and_says_how(install_providers):
+    install_providers(Closable)
+
+    assert sorted(m.msg for m in checks.check_providers(None)) == [
+        "Provider 'closable' declares 'record_closed' without its input: list RECORD_CLOSED_INPUT in its "
+        "input_fields, so that each closing says how it was done.",
+        "Provider 'closable' declares both 'deprovision' and 'record_closed': an account it can close is "
+        "deprovisioned, not recorded as closed by staff.",
+    ]
+
+
 def test_a_provider_path_that_does_not_import_is_an_error(settings):
     settings.PROVISIONING = {**settings.PROVISIONING, "PROVIDERS": ["provisioning.providers.nowhere.Provider"]}
 
