@@ -54,6 +54,18 @@ def test_register_then_the_code_from_the_outbox_then_verify_makes_the_account_ac
     assert len(account.secrets["authentication_token"]) == 20
     assert sandbox_process.state("xhoppe")["verified"] == [MSISDN]
 
+    # Xhoppe cannot close it: once its support has, staff record it, and the member may go
+    calls_before = sandbox_process.state("xhoppe")
+    closed = wait_until_finished(services.operation_request(
+        kind="record_closed", account=account, input={"how_it_was_closed": "Xhoppe support, ticket 8812"},
+        requested_by=STAFF))
+    assert closed.status == OperationStatus.SUCCEEDED, closed.error
+    account.refresh_from_db()
+    assert account.status == AccountStatus.DEPROVISIONED and account.secrets == {}
+    assert sandbox_process.state("xhoppe") == calls_before and not closed.calls.exists()  # nothing was sent
+    services.member_delete(member=account.member)
+    assert not Member.objects.exists()
+
 
 def test_an_expired_code_keeps_the_account_waiting_until_a_new_one_is_sent(
     xhoppe, sandbox_process, celery_worker_process
