@@ -13,7 +13,7 @@ class ProvisioningConfig(AppConfig):
 
         from portal.timestamps import connection_use_iso_timestamps
 
-        from . import checks  # noqa: F401  (registers system checks)
+        from . import checks, lookups  # noqa: F401  (register system checks and the any_of lookup)
 
         connection_created.connect(connection_use_iso_timestamps, dispatch_uid="portal.timestamps")
 

@@ -176,7 +176,7 @@ class AccountAdmin(ShownWhenMixin, LargeListMixin, IndexedSearchMixin, BoundedEx
         # the ids found first (at most MATCH_LIMIT), as the operations' list does: given the ids
         # of a thousand members whose emails begin with the term, the list's own query walked
         # its date index through every account (1,000,000 accounts: 280-560 ms)
-        return Q(pk__in=account_ids_matching(term))
+        return Q(pk__any_of=account_ids_matching(term))
 
     def get_ordering(self, request):
         # a search's accounts newest first by id (ids are given out as accounts are made), which

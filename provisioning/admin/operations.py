@@ -209,7 +209,7 @@ class OperationAdmin(
     formats = FORMATS
 
     def search_filter(self, term):
-        return id_matching(term) | Q(account_id__in=account_ids_matching(term))
+        return id_matching(term) | Q(account_id__any_of=account_ids_matching(term))
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

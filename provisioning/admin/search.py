@@ -28,7 +28,7 @@ def account_ids_matching(term: str) -> list[int]:
     filters by these ids, not by the members': given a thousand members' ids, PostgreSQL expects
     them to match as many accounts as they are and walks the list's order index through all of
     them (1,000,000 accounts: 280-560 ms, against 5-10 ms for the ids)."""
-    matching = Q(member_id__in=member_ids_matching(term)) | Q(external_id=term)
+    matching = Q(member_id__any_of=member_ids_matching(term)) | Q(external_id=term)
     return list(Account.objects.filter(matching).order_by().values_list("pk", flat=True)[:MATCH_LIMIT])
 
 

@@ -1,0 +1,36 @@
+"""``__any_of``: the ids a search finds first go to PostgreSQL as one array, not a placeholder
+each (parsing a thousand placeholders cost the driver more than the query took)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from provisioning.models import Account, Connection, Member
+
+
+@pytest.fixture
+def accounts(db):
+    connection_ = Connection.objects.create(provider="kandy", name="k", base_url="http://k.test/v1.2")
+    return [Account.objects.create(member=Member.objects.create(email=f"m{n}@example.org"), connection=connection_)
+            for n in range(3)]
+
+
+def test_it_finds_what_in_finds_with_one_parameter(accounts):
+    wanted = [accounts[0].pk, accounts[2].pk, 10**9]
+    with CaptureQueriesContext(connection) as queries:
+        found = sorted(Account.objects.filter(pk__any_of=wanted).values_list("pk", flat=True))
+        members = sorted(Account.objects.filter(member_id__any_of=[accounts[1].member_id])
+                         .values_list("pk", flat=True))  # a foreign key's too
+    assert found == sorted(Account.objects.filter(pk__in=wanted).values_list("pk", flat=True)) == wanted[:2]
+    assert members == [accounts[1].pk]
+    if connection.vendor == "postgresql":
+        assert all(" = ANY(" in query["sql"] and " IN (" not in query["sql"] for query in queries)
+
+
+def test_none_finds_nothing_without_a_query(accounts):
+    with CaptureQueriesContext(connection) as queries:
+        assert list(Account.objects.filter(pk__any_of=[])) == []
+    assert len(queries) == 0
+    # beside another condition, as a search's "or its remote id is the term"
+    from django.db.models import Q
+    assert list(Account.objects.filter(Q(member_id__any_of=[]) | Q(pk=accounts[0].pk))) == [accounts[0]]
