@@ -34,3 +34,16 @@ def test_none_finds_nothing_without_a_query(accounts):
     # beside another condition, as a search's "or its remote id is the term"
     from django.db.models import Q
     assert list(Account.objects.filter(Q(member_id__any_of=[]) | Q(pk=accounts[0].pk))) == [accounts[0]]
+
+
+def test_an_emails_beginning_is_found_in_any_case_and_nothing_past_it(db):
+    # on PostgreSQL a range of the upper-cased emails (admin/search.email_starts_with): its end
+    # is the beginning with its last character the next one, "AN" -> "AO"; "A_" sorts after "AZ"
+    from provisioning.admin.search import member_ids_matching
+
+    emails = ["Ann@x.org", "anna@x.org", "anz@x.org", "an_b@x.org", "AN@x.org", "ao@x.org", "am@x.org", "a_b@x.org"]
+    ids = {email: Member.objects.create(email=email).pk for email in emails}
+    found = {email for email, pk in ids.items() if pk in member_ids_matching("aN")}
+    assert found == {"Ann@x.org", "anna@x.org", "anz@x.org", "an_b@x.org", "AN@x.org"}
+    assert {email for email, pk in ids.items() if pk in member_ids_matching("az")} == set()
+    assert {email for email, pk in ids.items() if pk in member_ids_matching("A_")} == {"a_b@x.org"}

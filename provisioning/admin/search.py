@@ -10,7 +10,9 @@ many) by their foreign key, by which the list filters.
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db import connection
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 
 from ..models import Account, Member
 
@@ -19,8 +21,22 @@ MATCH_LIMIT = 1000
 
 def member_ids_matching(term: str) -> list[int]:
     """Members whose email starts with ``term`` (any case) or whose reference is ``term``."""
-    members = Member.objects.filter(Q(email__istartswith=term) | Q(external_ref=term))
+    members = Member.objects.filter(email_starts_with(term) | Q(external_ref=term))
     return list(members.order_by().values_list("pk", flat=True)[:MATCH_LIMIT])
+
+
+def email_starts_with(term: str) -> Q:
+    """Members whose email begins with ``term``, in any case. On PostgreSQL, as the range of
+    upper-cased emails from ``term`` to the next beginning, which only ``member_email_search_idx``
+    answers, in order, stopping at ``MATCH_LIMIT``: as a ``LIKE``, a beginning thousands of emails
+    share led PostgreSQL to the trigram index of the API's search, which reads every match (11,111
+    of 500,000 members for "member25": 190 ms, against 13 ms)."""
+    if connection.vendor != "postgresql":
+        return Q(email__istartswith=term)
+    email = 'UPPER("provisioning_member"."email"::text)'
+    next_beginning = "LEFT(UPPER(%s), -1) || CHR(ASCII(RIGHT(UPPER(%s), 1)) + 1)"  # "AN" -> "AO"
+    return Q(RawSQL(f"{email} ~>=~ UPPER(%s) AND {email} ~<~ ({next_beginning})", [term, term, term],
+                    output_field=BooleanField()))
 
 
 def account_ids_matching(term: str) -> list[int]:
