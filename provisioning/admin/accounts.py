@@ -24,6 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from import_export.admin import ExportMixin
 
 from .. import explain, second_factor, selectors, services
@@ -78,11 +79,15 @@ REQUEST_INTROS = {
 
 def deprovision_warning(account) -> str:
     """What deprovisioning ``account`` does at its provider and what cannot be undone (declared
-    by the provider: ``Provider.deprovision_warning``)."""
+    by the provider: ``Provider.deprovision_warning``), and, where the provider cannot close it,
+    how staff record it closed once they have closed it there."""
     provider = registry.all_providers().get(account.connection.provider)
     if provider is None:
         return "The provider of this connection is not installed: nothing can be done there."
-    return provider.deprovision_warning_for(account.connection)
+    warning = provider.deprovision_warning_for(account.connection)
+    if provider.supports(OperationKind.RECORD_CLOSED):
+        warning += f" {capfirst(explain.ONCE_CLOSED)}."
+    return warning
 
 
 RECENT_OPERATIONS = 10

@@ -342,8 +342,7 @@ class FlyveProvider(Provider):
     label = "Flyve MDM demo (GLPI)"
     deprovision_warning = (
         "Flyve MDM has no deprovision (GLPI's plugin offers no delete): these accounts are left as "
-        "they are; remove the users in GLPI by hand, then record each with "
-        f"\u201c{OperationKind.RECORD_CLOSED.label}\u201d on the account's page."
+        "they are; remove the users in GLPI by hand."
     )
     client_class = GlpiClient
     operations = frozenset(

@@ -138,10 +138,7 @@ class XhoppeProvider(Provider):
     kind = "xhoppe"
     label = "Xhoppe"
     client_class = XhoppeClient
-    deprovision_warning = (
-        "Xhoppe has no deprovision: these accounts are left as they are. Once one is closed at Xhoppe by other "
-        f"means (its support), record it with \u201c{OperationKind.RECORD_CLOSED.label}\u201d on the account's page."
-    )
+    deprovision_warning = "Xhoppe has no deprovision: these accounts are left as they are."
     operations = frozenset({
         OperationKind.PROVISION, OperationKind.VERIFY, OperationKind.RESET_PASSWORD, OperationKind.RECORD_CLOSED,
     })

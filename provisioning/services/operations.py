@@ -179,10 +179,10 @@ def _refused(spec, provider, status: str | None = None) -> Conflict | None:
 
 def operation_hold_reason(*, kind: str, connection: Connection) -> str:
     """Why a new operation of ``kind`` at ``connection`` is held rather than queued ("": queued):
-    the connection's quarantine holds everything but health checks and what sends nothing."""
-    from .quarantine import QUARANTINE_HOLD_REASON
+    what the connection's quarantine holds (``quarantine.holds``)."""
+    from .quarantine import QUARANTINE_HOLD_REASON, holds
 
-    if kind != OperationKind.HEALTH_CHECK and OPERATION_SPECS[kind].calls_provider and Connection.objects.filter(
+    if holds(kind) and Connection.objects.filter(
         pk=connection.pk, quarantined_since__isnull=False
     ).exists():
         return QUARANTINE_HOLD_REASON

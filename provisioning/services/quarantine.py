@@ -115,15 +115,16 @@ def record_answer(*, connection_id: int, success: bool) -> bool:
     return False
 
 
+def holds(kind: str) -> bool:
+    """Whether a quarantine holds operations of ``kind``: all but health checks (which probe the
+    provider) and what sends the provider nothing (a closing recorded by staff)."""
+    return kind != OperationKind.HEALTH_CHECK and OPERATION_SPECS[kind].calls_provider
+
+
 def is_held_back(operation: Operation, connection: Connection) -> bool:
-    """Whether ``operation`` must wait instead of running: its connection is quarantined and it
-    is neither a health check nor the probe, and sends something to the provider."""
-    return (
-        connection.quarantined_since is not None
-        and operation.kind != OperationKind.HEALTH_CHECK
-        and OPERATION_SPECS[operation.kind].calls_provider
-        and not operation.probe
-    )
+    """Whether ``operation`` must wait instead of running: its connection is quarantined, the
+    quarantine ``holds`` its kind, and it is not the probe."""
+    return connection.quarantined_since is not None and holds(operation.kind) and not operation.probe
 
 
 def hold_fields(now) -> dict:
@@ -154,9 +155,9 @@ def _start(connection: Connection, *, reason: str, manual: bool, by: str) -> Non
     connection.save()
     held = (
         Operation.objects.filter(
-            connection=connection, status__in=[OperationStatus.QUEUED, OperationStatus.WAITING_RETRY]
+            connection=connection, status__in=[OperationStatus.QUEUED, OperationStatus.WAITING_RETRY],
+            kind__in=[kind for kind in OPERATION_SPECS if holds(kind)],
         )
-        .exclude(kind=OperationKind.HEALTH_CHECK)
         .update(**hold_fields(now), updated_at=now)
     )
     logger.warning(

@@ -142,3 +142,11 @@ def test_the_refusal_to_delete_the_connection_says_how_to_go_on(closed_outside, 
     record(closed_outside)
     services.connection_delete(connection=xhoppe)
     assert not Connection.objects.filter(pk=xhoppe.pk).exists()
+
+
+def test_a_quarantine_that_starts_while_it_waits_does_not_hold_it(closed_outside, xhoppe):
+    queued = services.operation_request(kind=OperationKind.RECORD_CLOSED, account=closed_outside,
+                                        input={"how_it_was_closed": HOW}, requested_by=STAFF)
+    services.connection_quarantine(connection=xhoppe, reason="down", requested_by=STAFF)
+    queued.refresh_from_db()
+    assert queued.status == OperationStatus.QUEUED  # a quarantine holds what it sends; this sends nothing
