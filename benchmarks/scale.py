@@ -95,10 +95,14 @@ def pages(accounts: int) -> dict[str, tuple[str, int]]:
         "admin accounts status": "/admin/provisioning/account/?status__exact=failed",
         "admin operations": "/admin/provisioning/operation/",
         "admin operations failed": "/admin/provisioning/operation/?status__exact=failed",
+        # the operations of the first 1,000 accounts that beginning finds
+        "admin operations search broad": f"/admin/provisioning/operation/?q={email[:8]}",
         # an error no operation of the data set carries (they all carry provider_unavailable)
         "admin operations by error": "/admin/provisioning/operation/?error_code=rejected",
         "admin members": "/admin/provisioning/member/",
         "admin members with no account": "/admin/provisioning/member/?account_status=none",
+        # the same beginning, made together: 11,111 members of 500,000, all of them listed
+        "admin members search broad": f"/admin/provisioning/member/?q={email[:8]}",
         "admin external calls": "/admin/provisioning/externalcall/",
         "admin external calls 5xx": "/admin/provisioning/externalcall/?answer=5xx",
         # a provider whose connections made no call in the data set

@@ -71,6 +71,14 @@ def bounded_count(queryset, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
     return min(n, limit), n > limit
 
 
+def ids_when_few(matching, limit: int) -> list[int] | None:
+    """The ids of the rows of ``matching`` when they are at most ``limit``, else None. A search's
+    page read by these ids is the same page, without PostgreSQL walking the list's order index
+    through the rows that do not match (where matches are rare, or made together)."""
+    ids = list(matching.order_by().values_list("pk", flat=True)[: limit + 1])
+    return ids if len(ids) <= limit else None
+
+
 def unfinished_operations_by_connection():
     """``{"connection_id", "status", "n"}`` rows: the unfinished operations of each connection, by
     status. ``COUNT(*)``, not of the ids: the unfinished operations' own index then answers it

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import Q
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html_join
@@ -19,7 +18,7 @@ from .filters import MemberAccountStatusFilter, MemberCountryFilter, MemberProvi
 from .forms import MemberForm
 from .paging import BoundedExportMixin, LargeListMixin
 from .resources import FORMATS, IMPORT_MAX_ROWS, MemberResource
-from .search import IndexedSearchMixin
+from .search import IndexedSearchMixin, member_list_matching
 
 
 class AccountInline(ReadOnlyMixin, admin.TabularInline):
@@ -118,7 +117,7 @@ class MemberAdmin(LargeListMixin, IndexedSearchMixin, BoundedExportMixin, Import
         return response
 
     def search_filter(self, term):
-        return Q(email__istartswith=term) | Q(external_ref=term)
+        return member_list_matching(term)
 
     def has_import_permission(self, request):
         # an import adds members and changes those it finds again by external_ref

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -55,7 +54,7 @@ from .filters import (
 from .followups import follow_up, next_step_buttons, suggested_buttons
 from .paging import BoundedExportMixin, LargeListMixin
 from .resources import FORMATS, OperationResource
-from .search import IndexedSearchMixin, account_ids_matching, id_matching
+from .search import IndexedSearchMixin, id_matching, operation_list_matching
 
 REFRESH_SECONDS = 2
 # an operation's page shows its first exchanges; the list of calls has every one
@@ -146,6 +145,7 @@ class OperationAdmin(
     # what a search finds: search_filter (indexed lookups only)
     search_fields = ("id", "account__member__email", "account__external_id")
     search_help_text = "An operation's id, or a member's email (or its beginning), reference or id at the provider."
+    search_by_id = True
     sortable_by = ("id", "created_short")  # others would sort millions of rows
     inlines = [ExternalCallInline]
     actions = ["retry_operations", "cancel_operations", "confirm_operations"]
@@ -209,7 +209,7 @@ class OperationAdmin(
     formats = FORMATS
 
     def search_filter(self, term):
-        return id_matching(term) | Q(account_id__any_of=account_ids_matching(term))
+        return operation_list_matching(term)
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

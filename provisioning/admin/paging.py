@@ -176,7 +176,10 @@ class LargeChangeList(ChangeList):
 
     def get_queryset(self, request, exclude_parameters=None):
         related = self.list_select_related if isinstance(self.list_select_related, (list, tuple)) else ()
-        return super().get_queryset(request, exclude_parameters).defer(*encrypted_paths(self.model, related))
+        queryset = super().get_queryset(request, exclude_parameters).defer(*encrypted_paths(self.model, related))
+        # a search that stopped before all it matches says so above the rows (IndexedSearchMixin)
+        self.search_cut = getattr(request, "search_cut", "")
+        return queryset
 
 
 # the most rows an export of a big list writes: django-import-export builds the whole file inside

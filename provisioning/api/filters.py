@@ -136,8 +136,8 @@ class MemberFilter(StrictFilterSet):
 
     def filter_search(self, queryset, name, value):
         matching = queryset.filter(member_search(value))
-        ids = list(matching.order_by().values_list("pk", flat=True)[: SEARCH_IDS_FIRST + 1])
-        if len(ids) > SEARCH_IDS_FIRST:  # words many members share: the page filters by them
+        ids = selectors.ids_when_few(matching, SEARCH_IDS_FIRST)
+        if ids is None:  # words many members share: the page filters by them
             return matching
         # newest first by id, which the ids' own index answers in order: by date (the list's
         # order), PostgreSQL walked the members' date index to find them, 205-298 ms for one
