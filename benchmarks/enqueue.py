@@ -45,7 +45,7 @@ class Portal:
         from rest_framework.authtoken.models import Token
 
         user = get_user_model().objects.create_superuser("bench", "bench@example.org", uuid.uuid4().hex)
-        token = Token.objects.create(user=user).key
+        token = Token.objects.create(user=user).plain_key
         self.api = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
         self.admin = signed_in_client(user, HTTP_HOST="127.0.0.1")
 

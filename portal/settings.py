@@ -31,6 +31,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    # before DRF's authtoken: its drf_create_token command is provisioning's (the key is kept as
+    # a digest, provisioning/api/tokens.py)
+    "provisioning",
     "rest_framework.authtoken",
     "django_filters",
     "django_countries",
@@ -42,7 +45,6 @@ INSTALLED_APPS = [
     "django_otp",
     "portal.library_apps.AuthenticatorAppsConfig",  # django_otp.plugins.otp_totp
     "portal.library_apps.RecoveryCodesConfig",  # django_otp.plugins.otp_static
-    "provisioning",
 ]
 
 # django-import-export (members in, members/accounts/operations out): CSV and XLSX; exporting needs
@@ -408,7 +410,7 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="portal@localhost")
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "provisioning.api.authentication.DigestTokenAuthentication",
         "provisioning.second_factor.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["provisioning.api.permissions.ModelPermissions"],

@@ -10,12 +10,18 @@ class ProvisioningConfig(AppConfig):
 
     def ready(self):
         from django.db.backends.signals import connection_created
+        from django.db.models.signals import pre_save
+        from rest_framework.authtoken.models import Token, TokenProxy
 
         from portal.timestamps import connection_use_iso_timestamps
 
         from . import checks, lookups  # noqa: F401  (register system checks and the any_of lookup)
+        from .api.tokens import digest_new_token
+        from .models import ApiToken
 
         connection_created.connect(connection_use_iso_timestamps, dispatch_uid="portal.timestamps")
+        for token_model in (Token, TokenProxy, ApiToken):  # a proxy's save sends the proxy
+            pre_save.connect(digest_new_token, sender=token_model, dispatch_uid=f"api-token-digest-{token_model.__name__}")
 
 
 class PortalAdminConfig(admin_apps.SimpleAdminConfig):

@@ -103,7 +103,7 @@ def test_the_admin_form_refuses(admin_client, value):
 @pytest.fixture
 def api(admin_user):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=admin_user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=admin_user).plain_key}")
     return client
 
 

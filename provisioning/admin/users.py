@@ -8,8 +8,8 @@ permissions say what it allows.
 A DRF token's name is its key, and Django prints an object's name in its pages' titles and
 breadcrumbs, in its messages and in the admin's history, which Auditors read. The admin shows
 tokens as ``ApiToken``, named by their owner; its key is shown once, when the token is made, and
-by its first characters in the list. Migration ``0023`` rewrote the history entries that named a
-token by its key.
+never again: the database keeps its digest only (``api/tokens.py``). Migration ``0023`` rewrote
+the history entries that named a token by its key.
 """
 
 from django.contrib import admin, messages
@@ -56,11 +56,7 @@ class PortalGroupAdmin(GroupAdmin):
 class ApiTokenAdmin(TokenAdmin):
     """DRF's token pages (a superuser's) for ``ApiToken``."""
 
-    list_display = ("key_start", "user", "created")
-
-    @admin.display(description="key")
-    def key_start(self, token):
-        return f"{token.key[:4]}…"
+    list_display = ("user", "created")  # one token a user; the key is not kept
 
     def get_readonly_fields(self, request, obj=None):
         # a made token stays its owner's: choosing another user here handed them the same key
@@ -70,7 +66,7 @@ class ApiTokenAdmin(TokenAdmin):
         messages.warning(request, format_html(
             "Key of the API token of {}, shown this once only: <code>{}</code>. Give it to the API consumer "
             "(header <code>Authorization: Token …</code>); a lost key is replaced by deleting the token and "
-            "making another.", obj.user, obj.key))
+            "making another.", obj.user, obj.plain_key))
         return super().response_add(request, obj, post_url_continue)
 
 

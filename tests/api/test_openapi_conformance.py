@@ -55,7 +55,7 @@ def api_token(db, django_user_model):
         provider="kandy", name="fake", base_url="http://fake-provider.test", credentials={"api_key": "K"}
     )
     Account.objects.create(member=member, connection=connection)
-    return Token.objects.create(user=user).key
+    return Token.objects.create(user=user).plain_key
 
 
 @pytest.fixture

@@ -163,7 +163,7 @@ def api(transactional_db, django_user_model) -> StaffApi:
 
     staff = django_user_model.objects.create_superuser("ops", "ops@example.org", "not-used-0123")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).plain_key}")
     return StaffApi(client)
 
 

@@ -3,6 +3,7 @@ auditor exports the secret reads and the admin's changes as CSV (README, "Securi
 
 import csv
 import io
+import re
 import time
 
 import pytest
@@ -14,6 +15,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from provisioning import services
+from provisioning.api.tokens import digest
 from provisioning.models import Account, Connection, Member, SecretAccess
 from provisioning.second_factor import VERIFIED_AT_SESSION_KEY
 from tests.conftest import pass_second_factor, totp_code, totp_device
@@ -82,7 +84,7 @@ def test_api_secrets_with_a_token_are_audited_with_their_origin(keeper, account)
     from rest_framework.authtoken.models import Token
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=keeper).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=keeper).plain_key}")
     assert client.get(f"/api/v1/accounts/{account.pk}/credentials/", HTTP_USER_AGENT="curl/8", REMOTE_ADDR="192.0.2.8").status_code == 200
     access = SecretAccess.objects.get()
     assert (access.ip_address, access.user_agent, access.via) == ("192.0.2.8", "curl/8", "api")
@@ -160,21 +162,24 @@ def test_the_admin_shows_an_api_tokens_key_once_and_its_history_never(admin_clie
 
     bot = django_user_model.objects.create_user("ops-bot", password="x-long-password")
     made = admin_client.post("/admin/provisioning/apitoken/add/", {"user": bot.pk}, follow=True).content.decode()
-    key = Token.objects.get(user=bot).key
-    assert f"shown this once only: <code>{key}</code>" in made  # to give to the API consumer
+    key = re.search(r"shown this once only: <code>([0-9a-f]{40})</code>", made).group(1)  # for the API consumer
+    stored = Token.objects.get(user=bot).key
+    assert stored == digest(key) != key  # the database keeps its digest only
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/v1/providers/").status_code == 200
     pages = [admin_client.get(url).content.decode() for url in (
         "/admin/provisioning/apitoken/", f"/admin/provisioning/apitoken/{bot.pk}/change/",
         f"/admin/provisioning/apitoken/{bot.pk}/history/", f"/admin/provisioning/apitoken/{bot.pk}/delete/")]
-    assert all(key not in page for page in pages) and "API token of ops-bot" in pages[1]
-    assert f"{key[:4]}…" in pages[0]  # tokens told apart in the list
+    assert all(key not in page and stored not in page for page in pages) and "API token of ops-bot" in pages[1]
     # a token stays its owner's: the change page does not hand the key to someone else
     other = django_user_model.objects.create_user("other-bot", password="x-long-password")
     admin_client.post(f"/admin/provisioning/apitoken/{bot.pk}/change/", {"user": other.pk})
-    assert Token.objects.get(key=key).user == bot
+    assert Token.objects.get(key=stored).user == bot
     admin_client.post(f"/admin/provisioning/apitoken/{bot.pk}/delete/", {"post": "yes"})
     assert not Token.objects.filter(user=bot).exists()
     entries = list(LogEntry.objects.values_list("object_repr", flat=True))
-    assert entries and all(key not in entry for entry in entries)
+    assert entries and all(key not in entry and stored not in entry for entry in entries)
     assert entries.count("API token of ops-bot") == 3  # made, saved (unchanged), deleted
     auditor = django_user_model.objects.create_user("audrey", password=PASSWORD, is_staff=True)
     auditor.groups.add(Group.objects.get(name="Auditors"))
