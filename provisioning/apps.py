@@ -15,13 +15,13 @@ class ProvisioningConfig(AppConfig):
 
         from portal.timestamps import connection_use_iso_timestamps
 
-        from . import checks, lookups  # noqa: F401  (register system checks and the any_of lookup)
+        from . import checks, lookups  # noqa: F401  (register system checks and the search lookups)
         from .api.tokens import digest_new_token
         from .models import ApiToken
 
         connection_created.connect(connection_use_iso_timestamps, dispatch_uid="portal.timestamps")
         for token_model in (Token, TokenProxy, ApiToken):  # a proxy's save sends the proxy
-            pre_save.connect(digest_new_token, sender=token_model, dispatch_uid=f"api-token-digest-{token_model.__name__}")
+            pre_save.connect(digest_new_token, sender=token_model, dispatch_uid=f"token-digest-{token_model.__name__}")
 
 
 class PortalAdminConfig(admin_apps.SimpleAdminConfig):
