@@ -17,11 +17,9 @@ from django.contrib.admin.views.main import SEARCH_VAR
 from django.db.models import Q
 
 from ..models import Account, Member, Operation
-from ..selectors import ids_when_few
+from ..selectors import IDS_FIRST, ids_when_few
 
 MATCH_LIMIT = 1000
-# the most members, or operations, the member and operation lists' searches read by id
-IDS_FIRST = 20_000
 
 
 @dataclass(frozen=True)

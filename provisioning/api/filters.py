@@ -97,10 +97,6 @@ class ConnectionFilter(StrictFilterSet):
         fields = ["provider"]
 
 
-# a member search's matches are found first, by id, up to this many; the page is then read by id
-SEARCH_IDS_FIRST = 1000
-
-
 def member_search(value: str) -> Q:
     """Members with every word of ``value`` in their email, a name, the phone or the reference
     (any case). On PostgreSQL each field's trigram index serves its "contains" (migration 0017)."""
@@ -136,7 +132,7 @@ class MemberFilter(StrictFilterSet):
 
     def filter_search(self, queryset, name, value):
         matching = queryset.filter(member_search(value))
-        ids = selectors.ids_when_few(matching, SEARCH_IDS_FIRST)
+        ids = selectors.ids_when_few(matching, selectors.IDS_FIRST)
         if ids is None:  # words many members share: the page filters by them
             return matching
         # newest first by id, which the ids' own index answers in order: by date (the list's

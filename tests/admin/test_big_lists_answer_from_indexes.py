@@ -130,7 +130,7 @@ def test_a_search_that_stops_before_all_it_matches_says_so(admin_client, rows, m
 
 
 def test_the_member_search_finds_every_match_by_id_or_by_its_condition(admin_client, rows, monkeypatch):
-    """Up to MEMBER_IDS_FIRST matches the list reads them by id (PostgreSQL walked the date
+    """Up to IDS_FIRST matches the list reads them by id (PostgreSQL walked the date
     index past every later member to find a beginning made together); beyond, by the condition:
     either way all of them, which "select all" takes."""
     from provisioning.admin import search

@@ -122,9 +122,10 @@ def test_a_search_reads_its_page_by_the_ids_it_found(db, member):
 
 
 def test_a_search_of_words_many_members_share_still_lists_them_all(db, member, monkeypatch):
+    from provisioning import selectors
     from provisioning.api import filters
 
-    monkeypatch.setattr(filters, "SEARCH_IDS_FIRST", 1)
+    monkeypatch.setattr(selectors, "IDS_FIRST", 1)
     Member.objects.create(email="bob@example.com", external_ref="crm-2")
 
     found = filters.MemberFilter({"search": "example"}, queryset=Member.objects.all()).qs
