@@ -64,26 +64,27 @@ def accounts_needing_a_person(queryset=None):
     return queryset.filter(NEEDS_PERSON).order_by("-updated_at", "-id")
 
 
+def first_ids(queryset, limit: int) -> tuple[list[int], bool]:
+    """``(ids, more)``: the ids of at most ``limit`` rows of ``queryset``, in no order, and
+    whether it has more. Reads ``limit + 1`` ids at most, from an index where there is one."""
+    ids = list(queryset.order_by().values_list("pk", flat=True)[: limit + 1])
+    return ids[:limit], len(ids) > limit
+
+
 def bounded_count(queryset, limit: int = COUNT_LIMIT) -> tuple[int, bool]:
     """``(n, more)``: how many rows ``queryset`` has, counting at most ``limit`` (``more`` when
-    there are more). Reads ``limit + 1`` ids at most, from an index where there is one."""
-    n = len(queryset.order_by().values_list("pk", flat=True)[: limit + 1])
-    return min(n, limit), n > limit
+    there are more)."""
+    ids, more = first_ids(queryset, limit)
+    return len(ids), more
 
 
-# the most rows a search reads by id before its page (ids_when_few). On 500,000 members, 20,000
-# ids are read in 3-13 ms and a page by 11,111 of them in 16 ms; with 1,000, words 11,111 members
-# share went to the condition, and the API's search walked the members newest first: 185-313 ms,
-# against 40-44 ms by id. Where more rows match, they are common enough along a list's order.
+# the most rows a search reads by id (``first_ids``) before its page, which it then reads by those
+# ids: the same page, without PostgreSQL walking the list's order index through the rows that do
+# not match (where matches are rare, or made together). On 500,000 members, 20,000 ids are read
+# in 3-13 ms and a page by 11,111 of them in 16 ms; with 1,000, words 11,111 members share went to
+# the condition, and the API's search walked the members newest first: 185-313 ms, against 40-44
+# ms by id. Where more rows match, they are common enough along a list's order.
 IDS_FIRST = 20_000
-
-
-def ids_when_few(matching, limit: int) -> list[int] | None:
-    """The ids of the rows of ``matching`` when they are at most ``limit``, else None. A search's
-    page read by these ids is the same page, without PostgreSQL walking the list's order index
-    through the rows that do not match (where matches are rare, or made together)."""
-    ids = list(matching.order_by().values_list("pk", flat=True)[: limit + 1])
-    return ids if len(ids) <= limit else None
 
 
 def unfinished_operations_by_connection():

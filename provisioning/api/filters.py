@@ -132,8 +132,8 @@ class MemberFilter(StrictFilterSet):
 
     def filter_search(self, queryset, name, value):
         matching = queryset.filter(member_search(value))
-        ids = selectors.ids_when_few(matching, selectors.IDS_FIRST)
-        if ids is None:  # words many members share: the page filters by them
+        ids, more = selectors.first_ids(matching, selectors.IDS_FIRST)
+        if more:  # words many members share: the page filters by them
             return matching
         # newest first by id, which the ids' own index answers in order: by date (the list's
         # order), PostgreSQL walked the members' date index to find them, 205-298 ms for one
