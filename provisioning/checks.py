@@ -88,14 +88,9 @@ def check_providers(app_configs, **kwargs):
 
 
 def _record_closed_errors(kind: str, provider) -> list[Error]:
-    """A closing recorded by staff is for a provider that cannot close accounts, and says how."""
-    errors = []
+    """A closing recorded by staff is for a provider that cannot close accounts."""
     if OperationKind.DEPROVISION in provider.operations:
-        errors.append(Error(
+        return [Error(
             f"Provider '{kind}' declares both 'deprovision' and 'record_closed': an account it can close is "
-            "deprovisioned, not recorded as closed by staff.", obj=provider, id="provisioning.E009"))
-    if not provider.input_fields.get(OperationKind.RECORD_CLOSED):
-        errors.append(Error(
-            f"Provider '{kind}' declares 'record_closed' without its input: list RECORD_CLOSED_INPUT in its "
-            "input_fields, so that each closing says how it was done.", obj=provider, id="provisioning.E010"))
-    return errors
+            "deprovisioned, not recorded as closed by staff.", obj=provider, id="provisioning.E009")]
+    return []

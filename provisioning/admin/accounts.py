@@ -379,7 +379,8 @@ class AccountAdmin(ShownWhenMixin, LargeListMixin, IndexedSearchMixin, BoundedEx
         for account in queryset.select_related("member", "connection"):
             (left if services.operation_refusal(kind=kind, account=account) else accounts).append(account)
         form = None
-        if accounts:  # those offering it: their providers take the same input for it (RECORD_CLOSED_INPUT)
+        if accounts:  # those offering it, whose providers take the same input for it (none to deprovision;
+            # to record closings, the one the base class declares)
             form_class = operation_form_for(self.operation_provider(accounts[0]), kind)
             form = form_class(request.POST if request.POST.get("confirmed") == "yes" else None)
             if form.is_bound and form.is_valid():

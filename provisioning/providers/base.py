@@ -147,6 +147,13 @@ class Provider:
         "The provider removes the user: this cannot be undone from the portal."
     )
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # a closing recorded by staff takes the same input at every provider that offers it (the
+        # account list asks for it once for accounts at several): the base class declares it
+        if OperationKind.RECORD_CLOSED in getattr(cls, "operations", ()):
+            cls.input_fields = {**cls.input_fields, OperationKind.RECORD_CLOSED: RECORD_CLOSED_INPUT}
+
     def __init__(self, connection, call_log: CallLog | None = None):
         self.connection = connection
         self.client = self.client_class(connection, call_log)
@@ -192,8 +199,8 @@ class Provider:
         """Staff closed the account at the provider by other means (its support, its console),
         which a provider without a delete API leaves to them: nothing is sent, the account is
         deprovisioned and forgets what it kept of the remote user. A provider offers it by
-        listing ``OperationKind.RECORD_CLOSED`` in ``operations`` and ``RECORD_CLOSED_INPUT`` in
-        ``input_fields``."""
+        listing ``OperationKind.RECORD_CLOSED`` in ``operations``; its input is
+        ``RECORD_CLOSED_INPUT`` (``__init_subclass__``)."""
         return Outcome(
             account_status=AccountStatus.DEPROVISIONED,
             secrets={name: None for name in ctx.account.secrets},

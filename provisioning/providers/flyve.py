@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from ..models import HealthStatus
 from ..states import AccountStatus, OperationKind
-from .base import RECORD_CLOSED_INPUT, OperationContext, Outcome, Provider
+from .base import OperationContext, Outcome, Provider
 from .exceptions import (
     AlreadyExists,
     ConfigurationError,
@@ -362,7 +362,6 @@ class FlyveProvider(Provider):
                    help_text="The App-Token of GLPI's API client, when GLPI asks for one."),
     )
     input_fields = {
-        OperationKind.RECORD_CLOSED: RECORD_CLOSED_INPUT,
         OperationKind.ANSWER_CAPTCHA: (
             InputField("answer", label="captcha answer", secret=True, max_length=CAPTCHA_ANSWER_MAX_LENGTH,
                        help_text="The characters shown in the captcha image."),

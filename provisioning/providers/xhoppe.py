@@ -32,7 +32,7 @@ import requests
 from django.conf import settings
 
 from ..states import AccountStatus, OperationKind
-from .base import RECORD_CLOSED_INPUT, OperationContext, Outcome, Provider
+from .base import OperationContext, Outcome, Provider
 from .exceptions import ConfigurationError, InvalidInput, NeedsAttention, ProviderError, Rejected
 from .http import EXPECT_EMPTY, ProviderClient, error_for_status
 from .inputs import InputField
@@ -147,7 +147,6 @@ class XhoppeProvider(Provider):
                    help_text="Sent as X-Xhoppe-Token when your Xhoppe asks for one."),
     )
     input_fields = {
-        OperationKind.RECORD_CLOSED: RECORD_CLOSED_INPUT,
         OperationKind.VERIFY: (
             InputField(
                 "code", label="SMS code", secret=True, max_length=CODE_MAX_LENGTH, remove_spaces=True,

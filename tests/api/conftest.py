@@ -18,7 +18,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from provisioning.models import Account, Connection, HealthStatus, Member
-from provisioning.providers.base import RECORD_CLOSED_INPUT, Outcome, Provider
+from provisioning.providers.base import Outcome, Provider
 from provisioning.providers.http import ProviderClient
 from provisioning.providers.inputs import BOOLEAN, INTEGER, InputField
 from provisioning.states import AccountStatus, OperationKind
@@ -54,7 +54,6 @@ class FakeProvider(Provider):
             InputField("connectionType", required=False, choices=("read", "trade")),
             InputField("darkMode", BOOLEAN, required=False),
         ),
-        OperationKind.RECORD_CLOSED: RECORD_CLOSED_INPUT,  # sends nothing: the base class's
     }
 
     def _call(self, ctx, **body):
@@ -119,7 +118,6 @@ class NoDeleteProvider(FakeProvider):
 
     kind = "xhoppe"
     label = "No-delete provider"
-    input_fields = {OperationKind.RECORD_CLOSED: RECORD_CLOSED_INPUT}
     operations = frozenset({OperationKind.PROVISION, OperationKind.SYNC, OperationKind.HEALTH_CHECK,
                             OperationKind.RECORD_CLOSED})
 
